@@ -1,0 +1,3 @@
+from attnforge.cli import main
+
+main()

@@ -1,0 +1,41 @@
+"""`attnforge` console script: a click group whose subcommands live in attnforge/commands/.
+
+Every user-facing error (`einsum.errors.InputError` and its subclasses) is printed as one line
+on stderr with exit code 2; click's own usage errors also exit 2.
+"""
+
+import sys
+
+import click
+
+from einsum.errors import InputError
+
+from .commands import COMMANDS
+
+EXIT_BAD_INPUT = 2
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="attnforge")
+def cli() -> None:
+    """attnforge: simulator and design-space explorer for attention hardware."""
+
+
+for _command in COMMANDS:
+    cli.add_command(_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; turn InputError into one message and exit code 2."""
+    try:
+        status = cli.main(args=argv, prog_name="attnforge", standalone_mode=False)
+    except InputError as error:
+        click.echo(f"attnforge: error: {error}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except click.exceptions.Abort:
+        click.echo("attnforge: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(EXIT_BAD_INPUT if error.exit_code == 2 else error.exit_code)
+    sys.exit(status if isinstance(status, int) else 0)

@@ -1,0 +1,3 @@
+"""Subcommands of the `attnforge` CLI, one module each; register new ones in COMMANDS."""
+
+COMMANDS: list = []
