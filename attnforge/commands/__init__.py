@@ -1,3 +1,5 @@
 """Subcommands of the `attnforge` CLI, one module each; register new ones in COMMANDS."""
 
-COMMANDS: list = []
+from .explore import explore
+
+COMMANDS: list = [explore]

@@ -1,0 +1,53 @@
+"""Design kinds: what `attnforge explore` does with a design file, chosen by its `kind:` key.
+
+A kind turns a design file into points and each point into one result row. `evaluate` is a pure
+function of (design, point), both frozen and picklable, so the explorer may run points in any
+order and on any worker and still write the same rows.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from attnforge.specload import Problem, SpecError, did_you_mean, read_kind
+
+
+class DesignKind(Protocol):
+    """The protocol every design kind implements."""
+
+    name: str
+
+    def load(self, path: Path) -> Any:
+        """The typed design; raises SpecError (an InputError) with every problem."""
+
+    def points(self, design: Any) -> Sequence[Any]:
+        """Every point of the design's sweep, in a stable order (frozen, picklable)."""
+
+    def evaluate(self, design: Any, point: Any) -> Mapping[str, object]:
+        """One result row (column → scalar) for one point; pure and deterministic."""
+
+    def report(self, design: Any, rows: Sequence[Mapping[str, object]], out_dir: Path) -> str:
+        """Write plots (pareto.png, ...) into out_dir; return the printed summary."""
+
+
+# kind name → module (imported lazily) exposing a module-level `KIND: DesignKind`.
+_KIND_MODULES: dict[str, str] = {
+}
+
+
+def kind_names() -> tuple[str, ...]:
+    """The registered design kinds, sorted."""
+    return tuple(sorted(_KIND_MODULES))
+
+
+def kind_of(path: Path) -> DesignKind:
+    """The kind a design file declares, with the file's position in the unknown-kind message."""
+    name, where = read_kind(path)
+    if name not in _KIND_MODULES:
+        valid = ", ".join(kind_names()) or "none registered"
+        message = f"unknown kind {name!r}{did_you_mean(name, kind_names())} (valid kinds: {valid})"
+        raise SpecError([Problem(where.source, where.line, where.col, "kind", message)])
+    return importlib.import_module(_KIND_MODULES[name]).KIND

@@ -1,0 +1,403 @@
+"""Design files: YAML → a tree of frozen dataclasses, with every problem reported at once.
+
+Loading runs in three steps:
+
+1. parse the YAML into PyYAML *nodes*, which keep the line and column of every key and value;
+2. walk the nodes against the type hints of the target dataclass, collecting *all* problems
+   (unknown key with the valid keys and a did-you-mean, wrong type, violated bound, missing key,
+   and each dataclass's own cross-field ``problems()``);
+3. only when no problem was found, build the frozen objects.
+
+Supported field types: ``int``, ``float``, ``str``, ``bool``, ``Literal[...]``, ``Enum``
+subclasses (by value), ``tuple[X, ...]``, ``tuple[X, Y]``, nested dataclasses, ``X | None`` and
+``dict[str, X]``. Bounds come from field metadata: ``{"min": v}``, ``{"max": v}``, ``{"gt": v}``,
+``{"lt": v}``. A dataclass may define ``problems(self) -> list[tuple[str, str]]`` returning
+(dotted key relative to itself, message) pairs for cross-field rules; they are reported at that
+key's position.
+
+Every design file starts with ``version: 1`` and ``kind: <name>``; :func:`load_spec` checks the
+version and strips both keys. Every problem reads
+``designs/x.yaml:14:9: arch.pe_array.rows: must be a positive integer, not -4``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+import types
+import typing
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+
+from einsum.errors import InputError
+
+SUPPORTED_VERSIONS = (1,)
+HEADER_KEYS = ("version", "kind")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a design file, at a 1-based line and column."""
+
+    source: str
+    line: int
+    col: int
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}:{self.col}"
+        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+
+
+class SpecError(InputError):
+    """A design file is malformed or describes an impossible design; holds every problem."""
+
+    def __init__(self, problems: Iterable[Problem]):
+        self.problems = tuple(problems)
+        if len(self.problems) == 1:
+            text = str(self.problems[0])
+        else:
+            lines = [f"{len(self.problems)} problems in {self.problems[0].source}:"]
+            lines += [f"  {problem}" for problem in self.problems]
+            text = "\n".join(lines)
+        super().__init__(text)
+
+
+class _Invalid:
+    """Marker for a value that failed validation (a problem was recorded)."""
+
+
+INVALID = _Invalid()
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    source: str
+    problems: list[Problem]
+
+    def report(self, node: yaml.Node | None, key: str, message: str) -> _Invalid:
+        line, col = _position(node)
+        self.problems.append(Problem(self.source, line, col, key, message))
+        return INVALID
+
+
+def _position(node: yaml.Node | None) -> tuple[int, int]:
+    if node is None:
+        return 1, 1
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest choice, or ``""``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse_yaml(text: str, source: str) -> yaml.Node:
+    """Compose YAML text into nodes; a syntax error or an empty file raises SpecError."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = f"malformed YAML: {error.problem or error.context}"
+        raise SpecError([Problem(source, line, col, "", message)]) from None
+    except yaml.YAMLError as error:
+        raise SpecError([Problem(source, 1, 1, "", f"malformed YAML: {error}")]) from None
+    if node is None:
+        raise SpecError([Problem(source, 1, 1, "", "the file is empty")])
+    return node
+
+
+def read_text(path: Path) -> str:
+    """The file's text; a missing or unreadable file raises SpecError."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError([Problem(str(path), 1, 1, "", "no such file")]) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise SpecError([Problem(str(path), 1, 1, "", f"cannot read: {error}")]) from None
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    return yaml.SafeLoader("").construct_object(node, deep=True)
+
+
+def _mapping_items(node: yaml.MappingNode, key: str, ctx: _Context) -> dict[str, tuple]:
+    """Mapping entries as {name: (key_node, value_node)}; bad or duplicate keys are problems."""
+    items: dict[str, tuple] = {}
+    for key_node, value_node in node.value:
+        name = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+        if not isinstance(name, str):
+            ctx.report(key_node, key, f"keys must be strings, not {name!r}")
+        elif name in items:
+            ctx.report(key_node, _join(key, name), "duplicate key")
+        else:
+            items[name] = (key_node, value_node)
+    return items
+
+
+# --------------------------------------------------------------------------- headers
+
+
+def read_header(node: yaml.Node, source: str) -> tuple[str, yaml.Node]:
+    """Check ``version:`` and return (kind, node of the kind value); raise SpecError."""
+    ctx = _Context(source, [])
+    if not isinstance(node, yaml.MappingNode):
+        ctx.report(node, "", "a design file must be a mapping of keys to values")
+        raise SpecError(ctx.problems)
+    items = _mapping_items(node, "", ctx)
+    kind, kind_node = "", node
+    if "version" not in items:
+        ctx.report(node, "version", f"missing required key (use version: {SUPPORTED_VERSIONS[-1]})")
+    else:
+        version_node = items["version"][1]
+        version = _scalar(version_node) if isinstance(version_node, yaml.ScalarNode) else None
+        if version not in SUPPORTED_VERSIONS or isinstance(version, bool):
+            supported = ", ".join(map(str, SUPPORTED_VERSIONS))
+            ctx.report(version_node, "version", f"must be one of {supported}, not {version!r}")
+    if "kind" not in items:
+        ctx.report(node, "kind", "missing required key")
+    else:
+        kind_node = items["kind"][1]
+        value = _scalar(kind_node) if isinstance(kind_node, yaml.ScalarNode) else None
+        if isinstance(value, str) and value:
+            kind = value
+        else:
+            ctx.report(kind_node, "kind", f"must be a non-empty string, not {value!r}")
+    if ctx.problems:
+        raise SpecError(ctx.problems)
+    return kind, kind_node
+
+
+def _without_header(node: yaml.MappingNode) -> yaml.MappingNode:
+    kept = [
+        (key_node, value_node)
+        for key_node, value_node in node.value
+        if not (isinstance(key_node, yaml.ScalarNode) and key_node.value in HEADER_KEYS)
+    ]
+    return yaml.MappingNode(node.tag, kept, node.start_mark, node.end_mark, node.flow_style)
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _type_name(tp: Any) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    if tp in names:
+        return names[tp]
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        return "a list"
+    if origin is dict:
+        return "a mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _check_bounds(value: Any, metadata: typing.Mapping, node, key: str, ctx: _Context) -> Any:
+    bounds = (
+        ("min", lambda v, b: v >= b, "at least"),
+        ("max", lambda v, b: v <= b, "at most"),
+        ("gt", lambda v, b: v > b, "greater than"),
+        ("lt", lambda v, b: v < b, "less than"),
+    )
+    for name, holds, words in bounds:
+        if name in metadata and not holds(value, metadata[name]):
+            return ctx.report(node, key, f"must be {words} {metadata[name]}, not {value!r}")
+    return value
+
+
+def _build_scalar(node: yaml.Node, tp: type, key: str, ctx: _Context) -> Any:
+    if not isinstance(node, yaml.ScalarNode):
+        return ctx.report(node, key, f"must be {_type_name(tp)}, not a {_node_kind(node)}")
+    value = _scalar(node)
+    if tp is bool:
+        ok = isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        return ctx.report(node, key, f"must be {_type_name(tp)}, not {value!r}")
+    return value
+
+
+def _node_kind(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "list"
+    return "scalar"
+
+
+def _build_choice(node: yaml.Node, choices: tuple, key: str, ctx: _Context) -> Any:
+    value = _scalar(node) if isinstance(node, yaml.ScalarNode) else None
+    if value in choices and not isinstance(value, bool):
+        return value
+    listed = ", ".join(repr(choice) for choice in choices)
+    hint = did_you_mean(str(value), [str(c) for c in choices])
+    return ctx.report(node, key, f"must be one of {listed}, not {value!r}{hint}")
+
+
+def _build_enum(node: yaml.Node, tp: type[enum.Enum], key: str, ctx: _Context) -> Any:
+    values = tuple(member.value for member in tp)
+    value = _build_choice(node, values, key, ctx)
+    return value if value is INVALID else tp(value)
+
+
+def _build_tuple(node: yaml.Node, tp: Any, key: str, ctx: _Context) -> Any:
+    if not isinstance(node, yaml.SequenceNode):
+        return ctx.report(node, key, f"must be a list, not a {_node_kind(node)}")
+    args = typing.get_args(tp)
+    if len(args) == 2 and args[1] is Ellipsis:
+        element_types = [args[0]] * len(node.value)
+    elif len(args) != len(node.value):
+        return ctx.report(node, key, f"must be a list of {len(args)} items, not {len(node.value)}")
+    else:
+        element_types = list(args)
+    items = [
+        build_value(child, element_type, f"{key}[{index}]", {}, ctx)
+        for index, (child, element_type) in enumerate(zip(node.value, element_types, strict=True))
+    ]
+    return INVALID if any(item is INVALID for item in items) else tuple(items)
+
+
+def _build_dict(node: yaml.Node, tp: Any, key: str, ctx: _Context) -> Any:
+    if not isinstance(node, yaml.MappingNode):
+        return ctx.report(node, key, f"must be a mapping, not a {_node_kind(node)}")
+    _, value_type = typing.get_args(tp)
+    items = _mapping_items(node, key, ctx)
+    built = {
+        name: build_value(value_node, value_type, _join(key, name), {}, ctx)
+        for name, (_, value_node) in items.items()
+    }
+    return INVALID if any(value is INVALID for value in built.values()) else built
+
+
+def _build_dataclass(node: yaml.Node, tp: type, key: str, ctx: _Context) -> Any:
+    if not isinstance(node, yaml.MappingNode):
+        return ctx.report(node, key, f"must be a mapping, not a {_node_kind(node)}")
+    fields = {field.name: field for field in dataclasses.fields(tp) if field.init}
+    hints = typing.get_type_hints(tp)
+    items = _mapping_items(node, key, ctx)
+    for name, (key_node, _) in items.items():
+        if name not in fields:
+            valid = ", ".join(fields)
+            hint = did_you_mean(name, fields)
+            ctx.report(key_node, _join(key, name), f"unknown key{hint} (valid keys: {valid})")
+    values: dict[str, Any] = {}
+    for name, field in fields.items():
+        if name in items:
+            value_node = items[name][1]
+            values[name] = build_value(value_node, hints[name], _join(key, name), field.metadata, ctx)
+        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            values[name] = ctx.report(node, _join(key, name), "missing required key")
+    if any(value is INVALID for value in values.values()):
+        return INVALID
+    try:
+        built = tp(**values)
+    except (ValueError, TypeError) as error:
+        return ctx.report(node, key, str(error))
+    return _cross_check(built, node, key, ctx)
+
+
+def _cross_check(built: Any, node: yaml.Node, key: str, ctx: _Context) -> Any:
+    check = getattr(built, "problems", None)
+    if not callable(check):
+        return built
+    found = list(check())
+    for relative_key, message in found:
+        ctx.report(_find_node(node, relative_key), _join(key, relative_key), message)
+    return INVALID if found else built
+
+
+def _find_node(node: yaml.Node, dotted: str) -> yaml.Node:
+    """The node at a dotted key below ``node`` (the deepest one found)."""
+    for part in filter(None, dotted.split(".")):
+        name, _, index = part.partition("[")
+        if not isinstance(node, yaml.MappingNode):
+            break
+        match = [v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == name]
+        if not match:
+            break
+        node = match[0]
+        if index and isinstance(node, yaml.SequenceNode):
+            position = int(index.rstrip("]"))
+            if position < len(node.value):
+                node = node.value[position]
+    return node
+
+
+def build_value(node: yaml.Node, tp: Any, key: str, metadata: typing.Mapping, ctx: _Context) -> Any:
+    """Validate one node against a type hint; a problem is recorded and INVALID returned."""
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        options = [arg for arg in typing.get_args(tp) if arg is not type(None)]
+        if isinstance(node, yaml.ScalarNode) and _scalar(node) is None:
+            return None
+        tp = options[0] if len(options) == 1 else tp
+        origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build_dataclass(node, tp, key, ctx)
+    if origin is Literal:
+        return _build_choice(node, typing.get_args(tp), key, ctx)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return _build_enum(node, tp, key, ctx)
+    if origin is tuple:
+        return _build_tuple(node, tp, key, ctx)
+    if origin is dict:
+        return _build_dict(node, tp, key, ctx)
+    if tp in (int, float, str, bool):
+        value = _build_scalar(node, tp, key, ctx)
+        return value if value is INVALID else _check_bounds(value, metadata, node, key, ctx)
+    raise TypeError(f"specload does not support the field type {tp!r} (at {key})")
+
+
+def build(node: yaml.Node, root_type: type[T], source: str) -> T:
+    """Build ``root_type`` from a node tree, or raise SpecError with every problem."""
+    ctx = _Context(source, [])
+    value = build_value(node, root_type, "", {}, ctx)
+    if ctx.problems or value is INVALID:
+        raise SpecError(sorted(ctx.problems, key=lambda p: (p.line, p.col)))
+    return value
+
+
+def load_spec_text(text: str, root_type: type[T], source: str = "<string>") -> T:
+    """Like :func:`load_spec`, from a string (``source`` names it in messages)."""
+    node = parse_yaml(text, source)
+    read_header(node, source)
+    return build(_without_header(node), root_type, source)
+
+
+def load_spec(path: Path, root_type: type[T]) -> T:
+    """Load a design file into ``root_type`` (a frozen dataclass); raise SpecError."""
+    return load_spec_text(read_text(path), root_type, str(path))
+
+
+def read_kind(path: Path) -> tuple[str, Problem]:
+    """The design file's ``kind`` and the position of its value (for an unknown-kind message)."""
+    source = str(path)
+    node = parse_yaml(read_text(path), source)
+    kind, kind_node = read_header(node, source)
+    line, col = _position(kind_node)
+    return kind, Problem(source, line, col, "kind", "")
