@@ -7,31 +7,44 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from attnforge.kinds import kind_of
-from attnforge.results import write_csv
+from attnforge.backends import BACKENDS, BackendChoice
+from attnforge.explorer import STORE_NAME
+from attnforge.explorer import explore as run_exploration
 
 
 @click.command()
 @click.argument("design", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Directory for results.csv, pareto.png and the other outputs.")
+              help="Directory for results.csv, results.sqlite (resumable store) and plots.")
+@click.option("--backend", type=click.Choice(BACKENDS), default=None,
+              help="serial, process (default: a local process pool) or dask.")
+@click.option("--workers", type=int, default=None, help="Worker processes (default: all cores).")
+@click.option("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def explore(design: Path, out_dir: Path, quiet: bool) -> None:
-    """Evaluate every point of DESIGN's sweep; write OUT/results.csv and OUT/pareto.png."""
-    kind = kind_of(design)
-    spec = kind.load(design)
-    points = kind.points(spec)
-    rows = []
-    columns = [
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    ]
+def explore(design: Path, out_dir: Path, backend: str | None, workers: int | None,
+            scheduler: str | None, quiet: bool) -> None:
+    """Evaluate every point of DESIGN's sweep; write OUT/results.csv and OUT/pareto.png.
+
+    Finished points are stored in OUT/results.sqlite as they complete: rerunning the same
+    command after an interruption evaluates only the missing points.
+    """
+    name = backend or ("dask" if scheduler else "process")
+    choice = BackendChoice(name, workers, scheduler)
+    columns = ["[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+               TimeRemainingColumn()]
     with Progress(*columns, disable=quiet, transient=True) as progress:
-        task = progress.add_task(f"exploring {design.name}", total=len(points))
-        for point in points:
-            rows.append(dict(kind.evaluate(spec, point)))
-            progress.advance(task)
-    csv_path = write_csv(rows, out_dir / "results.csv")
-    summary = kind.report(spec, rows, out_dir)
-    click.echo(summary)
-    click.echo(f"wrote {csv_path} ({len(rows)} points)")
+        task = progress.add_task(f"exploring {design.name}", total=None)
+
+        def on_progress(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        try:
+            outcome = run_exploration(design, out_dir, choice, on_progress)
+        except KeyboardInterrupt:
+            progress.stop()
+            click.echo(f"attnforge: interrupted; finished points are kept in "
+                       f"{out_dir / STORE_NAME}: rerun the same command to resume", err=True)
+            raise SystemExit(130) from None
+    click.echo(outcome.summary)
+    click.echo(f"wrote {outcome.csv_path} ({len(outcome.rows)} points: "
+               f"{outcome.evaluated} evaluated, {outcome.reused} reused from the store)")

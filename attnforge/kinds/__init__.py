@@ -43,6 +43,11 @@ def kind_names() -> tuple[str, ...]:
     return tuple(sorted(_KIND_MODULES))
 
 
+def get_kind(name: str) -> DesignKind:
+    """The registered kind ``name`` (already validated by :func:`kind_of`)."""
+    return importlib.import_module(_KIND_MODULES[name]).KIND
+
+
 def kind_of(path: Path) -> DesignKind:
     """The kind a design file declares, with the file's position in the unknown-kind message."""
     name, where = read_kind(path)

@@ -1,0 +1,109 @@
+"""Where points are evaluated: in process, on a local process pool, or on a Dask cluster.
+
+Every backend runs the same pure function on chunks of points and yields each finished chunk,
+so the results are identical whichever backend ran them; only the order of completion differs,
+and the explorer sorts rows back into point order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+from einsum.errors import InputError
+
+BACKENDS = ("serial", "process", "dask")
+
+Chunk = Sequence[tuple[int, Any]]
+ChunkResult = list[tuple[int, dict[str, object]]]
+
+
+class BackendError(InputError):
+    """A backend cannot be used as asked (bad worker count, unreachable scheduler...)."""
+
+
+def evaluate_chunk(kind_name: str, design: Any, chunk: Chunk) -> ChunkResult:
+    """Evaluate (position, point) pairs with the named kind; runs in the worker."""
+    from attnforge.kinds import get_kind
+
+    kind = get_kind(kind_name)
+    return [(position, dict(kind.evaluate(design, point))) for position, point in chunk]
+
+
+@dataclass(frozen=True, slots=True)
+class BackendChoice:
+    """How to run: ``name`` in BACKENDS, ``workers`` (None: all cores), Dask ``scheduler``."""
+
+    name: str = "process"
+    workers: int | None = None
+    scheduler: str | None = None
+
+    def worker_count(self) -> int:
+        if self.workers is not None and self.workers < 1:
+            raise BackendError(f"--workers must be a positive integer, not {self.workers}")
+        return self.workers or os.cpu_count() or 1
+
+
+def run_chunks(
+    choice: BackendChoice, kind_name: str, design: Any, chunks: Sequence[Chunk]
+) -> Iterator[ChunkResult]:
+    """Yield each chunk's results as it finishes; pending work is cancelled on exit."""
+    runners: dict[str, Callable[..., Iterator[ChunkResult]]] = {
+        "serial": _run_serial,
+        "process": _run_process_pool,
+        "dask": _run_dask,
+    }
+    if choice.name not in runners:
+        raise BackendError(f"unknown backend {choice.name!r} (valid: {', '.join(BACKENDS)})")
+    return runners[choice.name](choice, kind_name, design, chunks)
+
+
+def _run_serial(choice, kind_name, design, chunks) -> Iterator[ChunkResult]:
+    for chunk in chunks:
+        yield evaluate_chunk(kind_name, design, chunk)
+
+
+def _run_process_pool(choice, kind_name, design, chunks) -> Iterator[ChunkResult]:
+    workers = choice.worker_count()
+    if workers == 1:
+        yield from _run_serial(choice, kind_name, design, chunks)
+        return
+    pool = ProcessPoolExecutor(max_workers=workers)
+    try:
+        pending = {pool.submit(evaluate_chunk, kind_name, design, chunk) for chunk in chunks}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_dask(choice, kind_name, design, chunks) -> Iterator[ChunkResult]:
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    try:
+        if choice.scheduler:
+            client = Client(choice.scheduler, timeout="20s")
+        else:
+            cluster = LocalCluster(
+                n_workers=choice.worker_count(), threads_per_worker=1, processes=True,
+                dashboard_address=":0",
+            )
+            client = Client(cluster)
+    except OSError as error:
+        raise BackendError(f"cannot reach the Dask scheduler {choice.scheduler!r}: {error}") from None
+    try:
+        design_future = client.scatter(design, broadcast=True)
+        futures = [client.submit(evaluate_chunk, kind_name, design_future, chunk, pure=False)
+                   for chunk in chunks]
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
