@@ -1,8 +1,19 @@
 """Attention as cascades of extended Einsums (FuseMax notation): text notation, immutable IR,
-verifier, NumPy reference executor (the semantics of the IR), pass analysis and a library."""
+verifier, NumPy reference executor (the semantics of the IR), pass analysis and a library.
 
+Entry points: `parse`, `verify`, `execute`, `attention` (user-facing row-major arrays),
+`library.names` / `library.get`, `passes.pass_counts`, `graph.to_networkx`.
+"""
+
+from . import library, passes
+from .boundary import attention
 from .errors import InputError
+from .execute import ExecutionError, execute
 from .ir import Cascade, Einsum, Op, Split, TensorDecl
 from .parse import ParseError, parse
+from .verify import VerifyError, verify
 
-__all__ = ["Cascade", "Einsum", "InputError", "Op", "ParseError", "Split", "TensorDecl", "parse"]
+__all__ = [
+    "Cascade", "Einsum", "ExecutionError", "InputError", "Op", "ParseError", "Split",
+    "TensorDecl", "VerifyError", "attention", "execute", "library", "parse", "passes", "verify",
+]
