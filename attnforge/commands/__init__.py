@@ -1,5 +1,6 @@
 """Subcommands of the `attnforge` CLI, one module each; register new ones in COMMANDS."""
 
+from .cascades import cascade, cascades
 from .explore import explore
 
-COMMANDS: list = [explore]
+COMMANDS: list = [explore, cascades, cascade]

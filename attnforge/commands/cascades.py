@@ -1,0 +1,128 @@
+"""`attnforge cascades` (the library as a table) and `attnforge cascade NAME` (one cascade:
+its Einsums, per-rank pass counts, and optionally a run of the reference executor)."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import click
+import numpy as np
+
+from einsum import attention, library
+from einsum.errors import InputError
+from einsum.passes import pass_counts
+
+#: The rank whose pass count is the headline number (the softmax's key/value length).
+HEADLINE_RANK = "m"
+
+
+@click.command("cascades")
+def cascades() -> None:
+    """List the library cascades: name, passes over M, number of Einsums."""
+    rows = [("name", "passes over M", "einsums")]
+    for name in library.names():
+        cascade = library.get(name)
+        rows.append((name, str(pass_counts(cascade).get(HEADLINE_RANK, 0)),
+                     str(len(cascade.einsums))))
+    widths = [max(len(row[k]) for row in rows) for k in range(3)]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+@click.command("cascade")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the cascade as JSON.")
+@click.option("--run", "run_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Run the reference executor on Q, K, V from this .npz (row-major "
+                   "(..., P, E), (..., M, E), (..., M, F)).")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where --run writes AV (..., P, F) as .npz.")
+@click.option("--param", "param_items", multiple=True, metavar="KEY=VALUE",
+              help="Cascade parameter, e.g. M0=128 (repeatable).")
+def cascade(name: str, as_json: bool, run_path: Path | None, out_path: Path | None,
+            param_items: tuple[str, ...]) -> None:
+    """Show cascade NAME: its Einsums in the notation and per-rank pass counts."""
+    params = _parse_params(param_items)
+    chosen = library.get(name, **params)
+    if run_path is not None or out_path is not None:
+        if run_path is None or out_path is None:
+            raise InputError("--run IN.npz and --out OUT.npz must be given together")
+        _run(chosen, run_path, out_path)
+        return
+    counts = pass_counts(chosen)
+    if as_json:
+        click.echo(json.dumps(describe(chosen, counts), indent=2))
+        return
+    click.echo(f"cascade {chosen.name}: {counts.get(HEADLINE_RANK, 0)} pass(es) over M")
+    click.echo("passes per rank: " + ", ".join(f"{r}={n}" for r, n in counts.items()))
+    phase = None
+    for e in chosen.einsums:
+        if chosen.iteration is not None and e.phase != phase:
+            phase = e.phase
+            click.echo(f"{phase}:")
+        click.echo(f"  {e.text}")
+
+
+def describe(chosen, counts: dict[str, int]) -> dict:
+    """The JSON form of a cascade (name, passes over M, Einsums, per-rank passes, ...)."""
+    return {
+        "name": chosen.name,
+        "passes": counts.get(HEADLINE_RANK, 0),
+        "pass_counts": counts,
+        "einsums": [e.text for e in chosen.einsums],
+        "phases": [e.phase for e in chosen.einsums],
+        "inputs": [str(t) for t in chosen.inputs],
+        "outputs": [str(t) for t in chosen.outputs],
+        "params": dict(chosen.params),
+        "iterative_rank": chosen.iterative_rank,
+        "splits": [str(s) for s in chosen.splits],
+    }
+
+
+def _parse_params(items: tuple[str, ...]) -> dict[str, int]:
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--param {item!r}: expected KEY=VALUE, e.g. M0=128")
+        try:
+            params[key.strip()] = int(value)
+        except ValueError:
+            raise InputError(f"--param {key}: value must be an integer, not {value!r}") from None
+    return params
+
+
+def _run(chosen, run_path: Path, out_path: Path) -> None:
+    arrays = _load_npz(run_path)
+    try:
+        av = attention(chosen, arrays["Q"], arrays["K"], arrays["V"])
+    except InputError as error:
+        raise InputError(f"{run_path}: {error}") from None
+    try:
+        with out_path.open("wb") as handle:
+            np.savez(handle, AV=av)
+    except OSError as error:
+        raise InputError(f"{out_path}: cannot write: {error.strerror}") from None
+    click.echo(f"wrote {out_path}: AV {tuple(av.shape)} float64 ({chosen.name})")
+
+
+def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise InputError(f"{path}: not a readable .npz archive ({error})") from None
+    if not isinstance(arrays, dict):
+        raise InputError(f"{path}: expected an .npz archive of arrays Q, K, V")
+    for key in ("Q", "K", "V"):
+        if key not in arrays:
+            found = ", ".join(sorted(arrays)) or "no arrays"
+            raise InputError(f"{path}: array {key} is missing (found: {found}); need Q "
+                             f"(..., P, E), K (..., M, E), V (..., M, F)")
+        if not np.issubdtype(arrays[key].dtype, np.number):
+            raise InputError(f"{path}: array {key} must be numeric, not {arrays[key].dtype}")
+    return arrays
