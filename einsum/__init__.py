@@ -8,10 +8,10 @@ Entry points: `parse`, `verify`, `execute`, `attention` (user-facing row-major a
 from . import library, passes
 from .boundary import attention
 from .errors import InputError
-from .execute import ExecutionError, execute
+from .executor import ExecutionError, execute
 from .ir import Cascade, Einsum, Op, Split, TensorDecl
-from .parse import ParseError, parse
-from .verify import VerifyError, verify
+from .parser import ParseError, parse
+from .verifier import VerifyError, verify
 
 __all__ = [
     "Cascade", "Einsum", "ExecutionError", "InputError", "Op", "ParseError", "Split",

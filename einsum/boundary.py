@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .execute import ExecutionError, execute
+from .executor import ExecutionError, execute
 from .ir import Cascade
 
 _CORE = {"Q": ("e", "p"), "K": ("e", "m"), "V": ("f", "m")}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import networkx as nx
 
 from .ir import Cascade, Name, Num, Pin, Ref, expr_refs
-from .verify import is_next_index, state_tensors
+from .verifier import is_next_index, state_tensors
 
 
 def to_networkx(cascade: Cascade) -> nx.DiGraph:

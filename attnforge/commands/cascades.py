@@ -10,9 +10,10 @@ from pathlib import Path
 import click
 import numpy as np
 
-from einsum import attention, library
+from einsum import Cascade, attention, library, parse, verify
 from einsum.errors import InputError
 from einsum.passes import pass_counts
+from einsum.verifier import check_params
 
 #: The rank whose pass count is the headline number (the softmax's key/value length).
 HEADLINE_RANK = "m"
@@ -43,9 +44,12 @@ def cascades() -> None:
               help="Cascade parameter, e.g. M0=128 (repeatable).")
 def cascade(name: str, as_json: bool, run_path: Path | None, out_path: Path | None,
             param_items: tuple[str, ...]) -> None:
-    """Show cascade NAME: its Einsums in the notation and per-rank pass counts."""
+    """Show cascade NAME: its Einsums in the notation and per-rank pass counts.
+
+    NAME is a library cascade (see `attnforge cascades`) or a path to a FILE.af in the notation.
+    """
     params = _parse_params(param_items)
-    chosen = library.get(name, **params)
+    chosen = _load_cascade(name, params)
     if run_path is not None or out_path is not None:
         if run_path is None or out_path is None:
             raise InputError("--run IN.npz and --out OUT.npz must be given together")
@@ -63,6 +67,22 @@ def cascade(name: str, as_json: bool, run_path: Path | None, out_path: Path | No
             phase = e.phase
             click.echo(f"{phase}:")
         click.echo(f"  {e.text}")
+
+
+def _load_cascade(name: str, params: dict[str, int]) -> Cascade:
+    if not name.endswith(".af"):
+        return library.get(name, **params)
+    path = Path(name)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise InputError(f"{path}: cannot read: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a UTF-8 text file") from None
+    parsed = parse(text, source=str(path))
+    verify(parsed)
+    check_params(parsed, params)
+    return parsed.with_params(**params) if params else parsed
 
 
 def describe(chosen, counts: dict[str, int]) -> dict:

@@ -11,8 +11,8 @@ from importlib import resources
 
 from ..errors import InputError
 from ..ir import Cascade
-from ..parse import parse
-from ..verify import did_you_mean, verify
+from ..parser import parse
+from ..verifier import check_params, did_you_mean, verify
 
 _SUFFIX = ".af"
 
@@ -52,12 +52,5 @@ def get(name: str, **params: int) -> Cascade:
         raise UnknownCascadeError(f"unknown cascade {name!r}{did_you_mean(name, valid)}; "
                                   f"valid names: {', '.join(valid)}")
     cascade = _load(name)
-    for key, value in params.items():
-        if key not in cascade.params:
-            raise InputError(f"cascade {name} has no parameter {key!r}"
-                             f"{did_you_mean(key, cascade.params)}; its parameters: "
-                             f"{', '.join(cascade.params) or 'none'}")
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InputError(f"parameter {key} of cascade {name} must be an integer, "
-                             f"not {value!r}")
+    check_params(cascade, params)
     return cascade.with_params(**params) if params else cascade

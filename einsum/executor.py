@@ -49,7 +49,7 @@ from .ir import (
     Ref,
     index_ranks,
 )
-from .verify import bind_params, is_next_index, state_tensors, verify
+from .verifier import bind_params, is_next_index, state_tensors, verify
 
 #: Map operators with union semantics (an absent operand is skipped); the others intersect.
 UNION_OPS = frozenset({Op.ADD, Op.MAX})
@@ -119,7 +119,7 @@ def execute(
     for out in cascade.outputs:
         stored = ctx.tensors[out.name]
         shape = lead_shape + tuple(ctx.extents[r] for r in out.ranks)
-        result[out.name] = np.ascontiguousarray(np.broadcast_to(stored.data, shape))
+        result[out.name] = np.array(np.broadcast_to(stored.data, shape), dtype=np.float64)
     return result
 
 

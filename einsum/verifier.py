@@ -55,6 +55,18 @@ def is_next_index(ref: Ref, cascade: Cascade) -> bool:
     return any(_is_next(i, cascade.iterative_rank) for i in ref.indices)
 
 
+def check_params(cascade: Cascade, given: dict[str, int]) -> None:
+    """Raise InputError for an unknown parameter (with did-you-mean) or a non-integer value."""
+    for key, value in given.items():
+        if key not in cascade.params:
+            known = ", ".join(cascade.params) or "none"
+            raise InputError(f"cascade {cascade.name} has no parameter {key!r}"
+                             f"{did_you_mean(key, cascade.params)}; its parameters: {known}")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputError(f"parameter {key} of cascade {cascade.name} must be an integer, "
+                             f"not {value!r}")
+
+
 def bind_params(cascade: Cascade, given: dict[str, int]) -> dict[str, int]:
     """Merge run-time parameter values over the cascade's defaults.
 
@@ -64,16 +76,9 @@ def bind_params(cascade: Cascade, given: dict[str, int]) -> dict[str, int]:
         For an unknown parameter (with did-you-mean), a non-integer value, or a parameter
         without default that was not given.
     """
+    check_params(cascade, given)
     values = dict(cascade.params)
-    for key, value in given.items():
-        if key not in values:
-            known = ", ".join(values) or "none"
-            raise InputError(f"cascade {cascade.name} has no parameter {key!r}"
-                             f"{did_you_mean(key, values)}; its parameters: {known}")
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InputError(f"parameter {key} of cascade {cascade.name} must be an integer, "
-                             f"not {value!r}")
-        values[key] = value
+    values.update(given)
     missing = [k for k, v in values.items() if v is None]
     if missing:
         raise InputError(f"cascade {cascade.name} needs parameter {missing[0]} (no default); "

@@ -1,0 +1,180 @@
+"""Every library cascade against an independent float64 softmax-attention reference.
+
+The reference below is written from the definition softmax(Q K^T / sqrt(E)) V with the usual
+max subtraction; it shares no code with einsum/. Shapes are randomised by hypothesis, including
+M not a multiple of M0, M0 = 1, M0 > M, P = 1, odd head dims, leading batch/head dims, and
+logits scaled up to 1e4 (where an unstabilised softmax overflows).
+"""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import einsum
+from einsum import library
+
+RTOL = 1e-10
+SETTINGS = settings(max_examples=30, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+def reference(q, k, v, mask=None):
+    """softmax(q k^T / sqrt(E)) v over the last two axes; mask[p, m] False drops a key."""
+    logits = np.einsum("...pe,...me->...pm", q, k) / np.sqrt(q.shape[-1])
+    if mask is not None:
+        logits = np.where(mask, logits, -np.inf)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    weights = np.exp(shifted)
+    weights = weights / weights.sum(axis=-1, keepdims=True)
+    return np.einsum("...pm,...mf->...pf", weights, v)
+
+
+def naive(q, k, v):
+    """The same without max subtraction: overflows for large logits."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        weights = np.exp(np.einsum("...pe,...me->...pm", q, k) / np.sqrt(q.shape[-1]))
+        return np.einsum("...pm,...mf->...pf", weights / weights.sum(-1, keepdims=True), v)
+
+
+def assert_matches(out, ref):
+    assert out.shape == ref.shape
+    assert np.all(np.isfinite(out))
+    scale = max(np.abs(ref).max(), 1e-300)
+    np.testing.assert_allclose(out, ref, rtol=RTOL, atol=RTOL * scale)
+
+
+@st.composite
+def problems(draw, heads=True, p_max=9):
+    lead = tuple(draw(st.lists(st.integers(1, 3), min_size=0, max_size=2 if heads else 0)))
+    p = draw(st.integers(1, p_max))
+    m = draw(st.integers(1, 19))
+    e = draw(st.sampled_from([1, 2, 3, 5, 8]))
+    f = draw(st.sampled_from([1, 3, 4, 7]))
+    m0 = draw(st.sampled_from([1, 2, 3, 4, 7, 16, 32]))
+    scale = draw(st.sampled_from([1.0, 10.0, 1e2, 1e3, 1e4]))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    q = rng.normal(size=lead + (p, e)) * scale
+    k = rng.normal(size=lead + (m, e))
+    v = rng.normal(size=lead + (m, f))
+    return q, k, v, m0
+
+
+ATTENTION = ["attention-3pass", "attention-2pass", "attention-1pass", "edgemoe-softmax"]
+
+
+@pytest.mark.parametrize("name", ATTENTION)
+@SETTINGS
+@given(problem=problems())
+def test_unmasked_cascades_match_reference(name, problem):
+    q, k, v, m0 = problem
+    cascade = library.get(name)
+    params = {"M0": m0} if "M0" in cascade.params else {}
+    assert_matches(einsum.attention(cascade, q, k, v, **params), reference(q, k, v))
+
+
+def test_large_logits_overflow_naive_softmax_but_not_cascades():
+    rng = np.random.default_rng(7)
+    q = rng.normal(size=(2, 6, 5)) * 1e4
+    k, v = rng.normal(size=(2, 13, 5)), rng.normal(size=(2, 13, 3))
+    ref = reference(q, k, v)
+    assert not np.all(np.isfinite(naive(q, k, v)))  # the unstabilised softmax breaks here
+    for name in ATTENTION + ["attention-1pass-causal"]:
+        cascade = library.get(name)
+        params = {"M0": 4} if "M0" in cascade.params else {}
+        out = einsum.attention(cascade, q, k, v, **params)
+        if name == "attention-1pass-causal":
+            m, p = np.arange(13)[None, :], np.arange(6)[:, None]
+            ref_masked = reference(q, k, v, m <= p)
+            assert_matches(out, ref_masked)
+        else:
+            assert_matches(out, ref)
+
+
+@SETTINGS
+@given(problem=problems())
+def test_causal_mask(problem):
+    q, k, v, m0 = problem
+    p, m = q.shape[-2], k.shape[-2]
+    mask = np.arange(m)[None, :] <= np.arange(p)[:, None]
+    out = einsum.attention(library.get("attention-1pass-causal"), q, k, v, M0=m0)
+    assert_matches(out, reference(q, k, v, mask))
+
+
+@SETTINGS
+@given(problem=problems(), window=st.integers(1, 6))
+def test_sliding_window_mask(problem, window):
+    q, k, v, m0 = problem
+    p, m = q.shape[-2], k.shape[-2]
+    q = q[..., : min(p, m), :]  # every query row keeps its own key
+    mask = np.abs(np.arange(m)[None, :] - np.arange(q.shape[-2])[:, None]) < window
+    out = einsum.attention(library.get("attention-1pass-window"), q, k, v, M0=m0, W=window)
+    assert_matches(out, reference(q, k, v, mask))
+
+
+def test_window_whose_early_chunks_are_all_masked():
+    # rows p >= M0 + W see no key of chunk 0: the running max stays -inf for a whole chunk
+    rng = np.random.default_rng(3)
+    q, k, v = rng.normal(size=(12, 4)) * 50, rng.normal(size=(12, 4)), rng.normal(size=(12, 2))
+    mask = np.abs(np.arange(12)[None, :] - np.arange(12)[:, None]) < 2
+    out = einsum.attention(library.get("attention-1pass-window"), q, k, v, M0=3, W=2)
+    assert_matches(out, reference(q, k, v, mask))
+
+
+@pytest.mark.parametrize(("hq", "hk"), [(4, 4), (6, 2), (5, 1)], ids=["mha", "gqa", "mqa"])
+@SETTINGS
+@given(problem=problems(heads=False))
+def test_head_sharing(hq, hk, problem):
+    q1, k1, v1, m0 = problem
+    rng = np.random.default_rng(q1.size)
+    q = np.stack([q1 * rng.uniform(0.5, 1.5) for _ in range(hq)])[None]  # (1, Hq, P, E)
+    k = np.stack([k1 + rng.normal(size=k1.shape) for _ in range(hk)])[None]
+    v = np.stack([v1 + rng.normal(size=v1.shape) for _ in range(hk)])[None]
+    group = hq // hk  # query head h uses K/V head h // group
+    ref = np.stack([reference(q[0, h], k[0, h // group], v[0, h // group]) for h in range(hq)])
+    out = einsum.attention(library.get("attention-1pass-gqa"), q, k, v, M0=m0)
+    assert_matches(out, ref[None])
+
+
+@SETTINGS
+@given(problem=problems(heads=False, p_max=1), heads=st.integers(1, 3), units=st.integers(1, 7),
+       tile=st.sampled_from([1, 2, 3, 5, 8]))
+def test_lean_decode(problem, heads, units, tile):
+    q1, k1, v1, _ = problem
+    rng = np.random.default_rng(units * 31 + heads)
+    q = np.stack([q1 * rng.uniform(0.5, 1.5) for _ in range(heads)])
+    k = np.stack([k1 + rng.normal(size=k1.shape) for _ in range(heads)])
+    v = np.stack([v1 + rng.normal(size=v1.shape) for _ in range(heads)])
+    out = einsum.attention(library.get("lean-decode"), q, k, v, M0=tile, C=units)
+    assert_matches(out, reference(q, k, v))
+
+
+def test_lean_decode_with_several_queries_and_batch():
+    rng = np.random.default_rng(11)
+    q, k, v = rng.normal(size=(2, 3, 4, 5)), rng.normal(size=(2, 3, 17, 5)), rng.normal(
+        size=(2, 3, 17, 6))
+    out = einsum.attention(library.get("lean-decode"), q, k, v, M0=4, C=5)
+    assert_matches(out, reference(q, k, v))
+
+
+def test_execute_in_notation_order_with_broadcast_leading_dims():
+    # K and V shared by both batch entries through a leading dim of 1
+    rng = np.random.default_rng(5)
+    q = rng.normal(size=(2, 3, 7))  # Q[e, p] with lead 2: (2, E=3, P=7)
+    k = rng.normal(size=(1, 3, 10))  # K[e, m]
+    v = rng.normal(size=(1, 4, 10))  # V[f, m]
+    out = einsum.execute(library.get("attention-1pass"), {"Q": q, "K": k, "V": v}, {"M0": 3})
+    assert out["AV"].shape == (2, 4, 7)
+    ref = reference(np.swapaxes(q, -1, -2) * np.sqrt(3), np.swapaxes(k, -1, -2),
+                    np.swapaxes(v, -1, -2))
+    assert_matches(np.swapaxes(out["AV"], -1, -2), ref)
+
+
+def test_results_are_deterministic():
+    rng = np.random.default_rng(2)
+    q, k, v = rng.normal(size=(5, 4)), rng.normal(size=(9, 4)), rng.normal(size=(9, 2))
+    cascade = library.get("attention-1pass")
+    first = einsum.attention(cascade, q, k, v, M0=2)
+    second = einsum.attention(cascade, q, k, v, M0=2)
+    assert first.tobytes() == second.tobytes()
