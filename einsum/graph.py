@@ -35,6 +35,9 @@ def to_networkx(cascade: Cascade) -> nx.DiGraph:
                        role="state" if e.name in states else "intermediate")
         graph.add_edge(("einsum", i), ("tensor", out), kind="write")
     for name in states:
+        final = ("tensor", f"{name}[{rank.upper()}]")
+        if final not in graph:
+            graph.add_node(final, kind="tensor", name=name, ranks=ranks[name], role="state")
         for a, b in ((f"{name}[0]", f"{name}[{rank}]"),
                      (f"{name}[{rank}+1]", f"{name}[{rank.upper()}]")):
             if ("tensor", a) in graph and ("tensor", b) in graph:

@@ -398,7 +398,7 @@ class Cascade:
             seen.update(dict.fromkeys((s.parent, s.outer, s.inner)))
         for e in self.einsums:
             seen.update(dict.fromkeys(e.tensor_ranks + e.ranks))
-        return tuple(seen)
+        return tuple(r for r in seen if r[:1].islower())
 
     def split_of(self, rank: str) -> Split | None:
         """The split that has `rank` as parent, outer or inner part, if any."""
