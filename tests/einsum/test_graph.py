@@ -35,7 +35,8 @@ def test_state_versions_in_1pass():
     graph = to_networkx(library.get("attention-1pass"))
     for version in ("RM[0]", "RM[m1]", "RM[m1+1]", "RM[M1]"):
         assert ("tensor", version) in graph
-    assert graph.edges["tensor", "RM[0]", "tensor", "RM[m1]"]["kind"] == "carry"
+    assert graph.edges[("tensor", "RM[0]"), ("tensor", "RM[m1]")]["kind"] == "carry"
+    assert graph.edges[("tensor", "RM[m1+1]"), ("tensor", "RM[M1]")]["kind"] == "carry"
     # the final division reads the final states of RNV and RD
     final = len(library.get("attention-1pass").einsums) - 1
     assert set(graph.predecessors(("einsum", final))) == {("tensor", "RNV[M1]"),
