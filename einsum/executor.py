@@ -395,8 +395,8 @@ def _gather(ctx: _Context, ref: Ref, space, env):
     if present is not None:
         present = np.broadcast_to(present, np.broadcast_shapes(present.shape, data.shape))
     for j in reversed(range(len(indices))):
-        if index_ranks(indices[j]):
-            continue
+        if any(r in space for r in index_ranks(indices[j])):
+            continue  # varies over the iteration space; the rest are fixed (e.g. m1 = step)
         value = int(_index(indices[j], env))
         size = data.shape[lead + j]
         inside = 0 <= value < size
@@ -406,7 +406,7 @@ def _gather(ctx: _Context, ref: Ref, space, env):
         if not inside:
             present = np.zeros(data.shape, dtype=bool)
         del axes[j]
-    indices = [i for i in indices if index_ranks(i)]
+    indices = [i for i in indices if any(r in space for r in index_ranks(i))]
     names = [i.name if isinstance(i, Name) else None for i in indices]
     if None not in names and len(set(names)) == len(names) and all(n in space for n in names):
         return data, present, tuple(names)
@@ -424,14 +424,21 @@ def _fancy(ctx: _Context, data, present, indices, space, env):
         inside = (idx >= 0) & (idx < size)
         valid = inside if valid is None else valid & inside
         picks.append(np.clip(idx, 0, size - 1))
-    out = data[(Ellipsis, *picks)]
-    shape = out.shape[:lead] + tuple(ctx.extents[r] for r in space)
-    out = np.broadcast_to(out, shape)
-    mask = None if valid.all() else np.broadcast_to(valid, shape[lead:])[(None,) * lead]
+    used = tuple(r for r in space if any(r in index_ranks(i) for i in indices))
+    out = _squeeze(ctx, data[(Ellipsis, *picks)], space, used)
+    mask = None if valid.all() else _squeeze(ctx, valid[(None,) * lead], space, used)
     if present is not None:
-        gathered = np.broadcast_to(present[(Ellipsis, *picks)], shape)
+        gathered = _squeeze(ctx, present[(Ellipsis, *picks)], space, used)
         mask = gathered if mask is None else gathered & mask
-    return out, mask, tuple(space)
+    return out, mask, used
+
+
+def _squeeze(ctx: _Context, array: np.ndarray, space, used) -> np.ndarray:
+    """Broadcast form over lead + space -> compact form over lead + used (full extents)."""
+    lead = array.shape[: ctx.lead]
+    array = np.broadcast_to(array, lead + tuple(
+        ctx.extents[r] if r in used else 1 for r in space))
+    return array.reshape(lead + tuple(ctx.extents[r] for r in used))
 
 
 # ---- fast path: products summed over ranks, via np.einsum ----

@@ -178,3 +178,28 @@ def test_results_are_deterministic():
     first = einsum.attention(cascade, q, k, v, M0=2)
     second = einsum.attention(cascade, q, k, v, M0=2)
     assert first.tobytes() == second.tobytes()
+
+
+# Cases that once failed or exercise a less common executor path.
+
+DIRECT_SPLIT = """
+cascade direct-split
+input Q[e,p], K[e,m], V[f,m]
+output AV[f,p]
+param M0 = 3
+split m = m1*M0 + m0
+BQK[m1,m0,p] = Q[e,p] * K[e,m1*M0+m0]
+GM[p] = max[m1,m0] BQK[m1,m0,p]
+SN[m1,m0,p] = exp(BQK[m1,m0,p] - GM[p])
+SD[p] = SN[m1,m0,p]
+AV[f,p] = SN[m1,m0,p] * V[f,m1*M0+m0] / SD[p]
+"""
+
+
+@pytest.mark.parametrize(("m", "m0"), [(7, 3), (6, 3), (1, 4), (5, 1)])
+def test_split_read_inside_a_larger_iteration_space(m, m0):
+    # K and V read through the split expression directly (partial last chunk absent)
+    rng = np.random.default_rng(m * 10 + m0)
+    q, k, v = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, m, 3)), rng.normal(size=(2, m, 2))
+    out = einsum.attention(einsum.parse(DIRECT_SPLIT), q, k, v, M0=m0)
+    assert_matches(out, reference(q, k, v))
