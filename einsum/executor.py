@@ -337,7 +337,8 @@ def _evaluate(ctx: _Context, expr: Expr, space, env) -> tuple[np.ndarray, np.nda
         if isinstance(expr.arg, Binary) and expr.arg.op is Op.SUB:
             a, pa = _evaluate(ctx, expr.arg.left, space, env)
             b, pb = _evaluate(ctx, expr.arg.right, space, env)
-            return np.where(a == -np.inf, 0.0, np.exp(a - b)), _and(pa, pb)
+            value, empty = np.exp(a - b), np.isneginf(a)
+            return (np.where(empty, 0.0, value) if empty.any() else value), _and(pa, pb)
         a, pa = _evaluate(ctx, expr.arg, space, env)
         return np.exp(a), pa
     a, pa = _evaluate(ctx, expr.left, space, env)

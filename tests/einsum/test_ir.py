@@ -18,7 +18,7 @@ def test_cascade_fields(onepass):
     assert [(t.name, t.ranks) for t in onepass.inputs] == [
         ("Q", ("e", "p")), ("K", ("e", "m")), ("V", ("f", "m"))]
     assert [(t.name, t.ranks) for t in onepass.outputs] == [("AV", ("f", "p"))]
-    assert onepass.params["M0"] == 64
+    assert onepass.params["M0"] == 256  # the 256-wide 2D array of FuseMax
     assert onepass.iterative_rank == "m1"
     assert [(s.parent, s.outer, s.inner, s.factor) for s in onepass.splits] == [
         ("m", "m1", "m0", "M0")]
