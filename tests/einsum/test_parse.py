@@ -91,3 +91,20 @@ def test_sections_in_order_once():
             "R[k+1] = A[k]\ninit:\n")
     with pytest.raises(ParseError, match=r":7:1: section init: must come after body:"):
         einsum.parse(text)
+
+
+def test_documented_examples_parse_and_match_the_library():
+    import re
+    from pathlib import Path
+
+    from einsum import library
+
+    doc = (Path(__file__).parents[2] / "docs" / "notation.md").read_text()
+    blocks = [b for b in re.findall(r"```\n(.*?)```", doc, re.S)
+              if b.startswith("cascade ") and b.count("cascade ") == 1]
+    assert len(blocks) >= 2
+    for block in blocks:
+        parsed = einsum.parse(block)
+        einsum.verify(parsed)
+        shipped = library.get(parsed.name)
+        assert [e.text for e in parsed.einsums] == [e.text for e in shipped.einsums]
