@@ -27,29 +27,22 @@ from __future__ import annotations
 
 import math
 import string
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from .errors import InputError
-from .ir import (
-    REDUCE_IDENTITY,
-    Abs,
-    Binary,
-    Call,
-    Cascade,
-    Compare,
-    Const,
-    Einsum,
-    Expr,
-    IndexExpr,
-    Name,
-    Num,
-    Op,
-    Ref,
-    index_ranks,
+from .ir import REDUCE_IDENTITY, Binary, Call, Cascade, Const, Einsum, Expr, Op, Ref
+from .runtime import (
+    Context,
+    Stored,
+    both,
+    env_for,
+    filter_mask,
+    gather,
+    space_of,
+    to_space,
 )
-from .verifier import bind_params, is_next_index, state_tensors, verify
+from .verifier import bind_params, state_tensors, verify
 
 #: Map operators with union semantics (an absent operand is skipped); the others intersect.
 UNION_OPS = frozenset({Op.ADD, Op.MAX})
@@ -57,29 +50,6 @@ UNION_OPS = frozenset({Op.ADD, Op.MAX})
 
 class ExecutionError(InputError):
     """Inputs that do not fit the cascade (missing, mis-shaped or non-finite arrays)."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Stored:
-    """A tensor value: data is lead + one axis per rank in `axes`; absent points masked."""
-
-    data: np.ndarray
-    axes: tuple[str, ...]
-    present: np.ndarray | None = None
-
-
-@dataclass(slots=True)
-class _Context:
-    cascade: Cascade
-    lead: int
-    extents: dict[str, int]
-    names: dict[str, int]
-    tensors: dict[str, _Stored] = field(default_factory=dict)
-    state: dict[str, _Stored] = field(default_factory=dict)
-    next: dict[str, _Stored] = field(default_factory=dict)
-    history: dict[str, list[_Stored]] = field(default_factory=dict)
-    step: int | None = None
-    body_names: frozenset[str] = frozenset()
 
 
 def execute(
@@ -123,7 +93,7 @@ def execute(
     return result
 
 
-def _iterate(ctx: _Context) -> None:
+def _iterate(ctx: Context) -> None:
     cascade = ctx.cascade
     rank = cascade.iterative_rank
     body = cascade.in_phase("body")
@@ -147,7 +117,7 @@ def _iterate(ctx: _Context) -> None:
         present = None
         if any(s.present is not None for s in steps):
             present = np.stack([_mask_full(ctx, s) for s in steps], axis=position)
-        ctx.tensors[name] = _Stored(data, axes, present)
+        ctx.tensors[name] = Stored(data, axes, present)
 
 
 def _read_after_body(cascade: Cascade) -> set[str]:
@@ -155,11 +125,11 @@ def _read_after_body(cascade: Cascade) -> set[str]:
     return {n for e in cascade.in_phase("final") for n in e.operands if n in body}
 
 
-def _full(ctx: _Context, stored: _Stored) -> tuple[int, ...]:
+def _full(ctx: Context, stored: Stored) -> tuple[int, ...]:
     return stored.data.shape[: ctx.lead] + tuple(ctx.extents[r] for r in stored.axes)
 
 
-def _mask_full(ctx: _Context, stored: _Stored) -> np.ndarray:
+def _mask_full(ctx: Context, stored: Stored) -> np.ndarray:
     if stored.present is None:
         return np.ones(_full(ctx, stored), dtype=bool)
     return np.broadcast_to(stored.present, _full(ctx, stored))
@@ -168,7 +138,7 @@ def _mask_full(ctx: _Context, stored: _Stored) -> np.ndarray:
 # ---- binding ----
 
 
-def _bind_inputs(cascade: Cascade, inputs: dict, names: dict[str, int]) -> _Context:
+def _bind_inputs(cascade: Cascade, inputs: dict, names: dict[str, int]) -> Context:
     extents: dict[str, int] = {}
     arrays = {}
     for decl in cascade.inputs:
@@ -205,9 +175,9 @@ def _bind_inputs(cascade: Cascade, inputs: dict, names: dict[str, int]) -> _Cont
     all_names = dict(names)
     all_names.update({r.upper(): n for r, n in extents.items()})
     body = frozenset(e.name for e in cascade.in_phase("body")) if cascade.iteration else frozenset()
-    ctx = _Context(cascade, lead, extents, all_names, body_names=body)
+    ctx = Context(cascade, lead, extents, all_names, body_names=body)
     for decl in cascade.inputs:
-        ctx.tensors[decl.name] = _Stored(arrays[decl.name], decl.ranks)
+        ctx.tensors[decl.name] = Stored(arrays[decl.name], decl.ranks)
     return ctx
 
 
@@ -230,22 +200,18 @@ def _derive_extents(cascade: Cascade, extents: dict[str, int], names: dict[str, 
 # ---- one Einsum ----
 
 
-def _space(ctx: _Context, e: Einsum) -> tuple[str, ...]:
-    return tuple(r for r in e.ranks if not (ctx.step is not None and r == ctx.cascade.iterative_rank))
-
-
-def _run_einsum(ctx: _Context, e: Einsum) -> _Stored:
-    space = _space(ctx, e)
+def _run_einsum(ctx: Context, e: Einsum) -> Stored:
+    space = space_of(ctx, e)
     out = space[: len(space) - len(e.reduced_ranks)]
-    env = _env(ctx, space)
+    env = env_for(ctx, space)
     fast = _contract_fast(ctx, e, space, out, env)
     if fast is not None:
         data, present = fast
     else:
         data, present = _evaluate(ctx, e.expr, space, env)
-        present = _and(present, _filter_mask(ctx, e, env))
+        present = both(present, filter_mask(ctx, e, env))
         if e.reduced_ranks:
-            full = ctx_shape(ctx, data, space)
+            full = _full_shape(ctx, data, space)
             data = np.broadcast_to(data, full)
             if present is not None:
                 data = np.where(present, data, REDUCE_IDENTITY[Op(e.reduce_op)])
@@ -258,87 +224,37 @@ def _run_einsum(ctx: _Context, e: Einsum) -> _Stored:
     data = np.broadcast_to(data, np.broadcast_shapes(data.shape, (1,) * ctx.lead + full[ctx.lead:]))
     if present is not None:
         data = np.where(present, data, 0.0)
-    return _Stored(data, out, present)
+    return Stored(data, out, present)
 
 
-def ctx_shape(ctx: _Context, data: np.ndarray, space: tuple[str, ...]) -> tuple[int, ...]:
+def _full_shape(ctx: Context, data: np.ndarray, space: tuple[str, ...]) -> tuple[int, ...]:
     """Full broadcast shape over lead + `space` for an array in broadcast form."""
     return data.shape[: ctx.lead] + tuple(ctx.extents[r] for r in space)
 
 
-def _store(ctx: _Context, e: Einsum, value: _Stored) -> None:
+def _store(ctx: Context, e: Einsum, value: Stored) -> None:
     if e.phase == "init" and e.name in state_tensors(ctx.cascade):
         ctx.state[e.name] = value
     else:
         ctx.tensors[e.name] = value
 
 
-def _env(ctx: _Context, space: tuple[str, ...]) -> dict[str, object]:
-    """Index-expression environment: ranks -> coordinate arrays over `space`, names -> ints."""
-    env: dict[str, object] = dict(ctx.names)
-    for k, rank in enumerate(space):
-        shape = [1] * len(space)
-        shape[k] = ctx.extents[rank]
-        env[rank] = np.arange(ctx.extents[rank]).reshape(shape)
-    if ctx.step is not None:
-        env[ctx.cascade.iterative_rank] = ctx.step
-    for split in ctx.cascade.splits:
-        if split.parent not in env and split.outer in env and split.inner in env:
-            env[split.parent] = env[split.outer] * env[split.factor] + env[split.inner]
-    return env
-
-
-def _index(expr: IndexExpr, env: dict[str, object]):
-    if isinstance(expr, Num):
-        return expr.value
-    if isinstance(expr, Name):
-        return env[expr.name]
-    if isinstance(expr, Abs):
-        return np.abs(_index(expr.arg, env))
-    left, right = _index(expr.left, env), _index(expr.right, env)
-    return left + right if expr.op == "+" else left - right if expr.op == "-" else left * right
-
-
-def _compare(cmp: Compare, env: dict[str, object]):
-    values = [_index(o, env) for o in cmp.operands]
-    result = True
-    for op, a, b in zip(cmp.ops, values, values[1:], strict=False):
-        result = result & {"<": np.less, "<=": np.less_equal, ">": np.greater,
-                           ">=": np.greater_equal, "==": np.equal, "!=": np.not_equal}[op](a, b)
-    return result
-
-
-def _filter_mask(ctx: _Context, e: Einsum, env: dict[str, object]) -> np.ndarray | None:
-    mask = None
-    for cmp in e.filters:
-        value = np.asarray(_compare(cmp, env), dtype=bool)
-        value = value.reshape((1,) * (ctx.lead + len(_space(ctx, e)) - value.ndim) + value.shape)
-        mask = value if mask is None else mask & value
-    return mask
-
-
-def _and(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
-    if a is None:
-        return b
-    return a if b is None else a & b
-
-
 # ---- value expressions, in broadcast form over lead + space ----
 
 
-def _evaluate(ctx: _Context, expr: Expr, space, env) -> tuple[np.ndarray, np.ndarray | None]:
+def _evaluate(ctx: Context, expr: Expr, space, env) -> tuple[np.ndarray, np.ndarray | None]:
     if isinstance(expr, Const):
         return np.full((1,) * (ctx.lead + len(space)), expr.value), None
     if isinstance(expr, Ref):
-        data, present, ranks = _gather(ctx, expr, space, env)
-        return _to_space(ctx, data, ranks, space), (
-            None if present is None else _to_space(ctx, present, ranks, space))
+        data, present, ranks = gather(ctx, expr, space, env)
+        return to_space(ctx, data, ranks, space), (
+            None if present is None else to_space(ctx, present, ranks, space))
     if isinstance(expr, Call):
         if isinstance(expr.arg, Binary) and expr.arg.op is Op.SUB:
             a, pa = _evaluate(ctx, expr.arg.left, space, env)
             b, pb = _evaluate(ctx, expr.arg.right, space, env)
             value, empty = np.exp(a - b), np.isneginf(a)
-            return (np.where(empty, 0.0, value) if empty.any() else value), _and(pa, pb)
+            return (np.where(empty, 0.0, value) if empty.any() else value), both(pa, pb)
         a, pa = _evaluate(ctx, expr.arg, space, env)
         return np.exp(a), pa
     a, pa = _evaluate(ctx, expr.left, space, env)
@@ -346,7 +262,7 @@ def _evaluate(ctx: _Context, expr: Expr, space, env) -> tuple[np.ndarray, np.nda
     fn = {Op.ADD: np.add, Op.SUB: np.subtract, Op.MUL: np.multiply, Op.DIV: np.divide,
           Op.MAX: np.maximum}[expr.op]
     if expr.op not in UNION_OPS or (pa is None and pb is None):
-        return fn(a, b), _and(pa, pb)
+        return fn(a, b), both(pa, pb)
     # union: an absent operand is skipped, the point is absent only if both are
     value = fn(a, b)
     if pa is not None:
@@ -354,92 +270,6 @@ def _evaluate(ctx: _Context, expr: Expr, space, env) -> tuple[np.ndarray, np.nda
     if pb is not None:
         value = np.where(pb, value, a)
     return value, None if pa is None or pb is None else pa | pb
-
-
-def _to_space(ctx: _Context, data: np.ndarray, ranks: tuple[str, ...], space) -> np.ndarray:
-    """Reorder a compact array (lead + ranks) into broadcast form over lead + space."""
-    order = sorted(range(len(ranks)), key=lambda k: space.index(ranks[k]))
-    data = np.transpose(data, tuple(range(ctx.lead)) + tuple(ctx.lead + k for k in order))
-    shape = list(data.shape[: ctx.lead]) + [1] * len(space)
-    for k in order:
-        shape[ctx.lead + space.index(ranks[k])] = data.shape[ctx.lead + order.index(k)]
-    return data.reshape(shape)
-
-
-def _source(ctx: _Context, ref: Ref) -> tuple[_Stored, tuple[IndexExpr, ...]]:
-    """The stored value a reference reads, and the subscripts of its stored axes.
-
-    State tensors and (during the body) body-defined tensors are stored without the iterative
-    axis, so that subscript is dropped; the verifier has checked it is m1 / m1+1 / M1.
-    """
-    name = ref.tensor
-    if name in ctx.state:
-        stored = ctx.next[name] if is_next_index(ref, ctx.cascade) else ctx.state[name]
-        return stored, _drop_iterative(ctx, name, ref)
-    stored = ctx.tensors[name]
-    if ctx.step is not None and name in ctx.body_names:
-        return stored, _drop_iterative(ctx, name, ref)
-    return stored, ref.indices
-
-
-def _drop_iterative(ctx: _Context, name: str, ref: Ref) -> tuple[IndexExpr, ...]:
-    axes = ctx.cascade.tensor_ranks()[name]
-    return tuple(i for a, i in zip(axes, ref.indices, strict=True)
-                 if a != ctx.cascade.iterative_rank)
-
-
-def _gather(ctx: _Context, ref: Ref, space, env):
-    """Read `ref` over `space`: (data lead+ranks, present or None, ranks) in compact form."""
-    stored, indices = _source(ctx, ref)
-    data, present, axes = stored.data, stored.present, list(stored.axes)
-    lead = ctx.lead
-    if present is not None:
-        present = np.broadcast_to(present, np.broadcast_shapes(present.shape, data.shape))
-    for j in reversed(range(len(indices))):
-        if any(r in space for r in index_ranks(indices[j])):
-            continue  # varies over the iteration space; the rest are fixed (e.g. m1 = step)
-        value = int(_index(indices[j], env))
-        size = data.shape[lead + j]
-        inside = 0 <= value < size
-        data = np.take(data, min(max(value, 0), size - 1), axis=lead + j)
-        if present is not None:
-            present = np.take(present, min(max(value, 0), size - 1), axis=lead + j)
-        if not inside:
-            present = np.zeros(data.shape, dtype=bool)
-        del axes[j]
-    indices = [i for i in indices if any(r in space for r in index_ranks(i))]
-    names = [i.name if isinstance(i, Name) else None for i in indices]
-    if None not in names and len(set(names)) == len(names) and all(n in space for n in names):
-        return data, present, tuple(names)
-    return _fancy(ctx, data, present, indices, space, env)
-
-
-def _fancy(ctx: _Context, data, present, indices, space, env):
-    """General gather by fancy indexing; out-of-range subscripts are absent."""
-    lead = ctx.lead
-    picks, valid = [], None
-    for j, expr in enumerate(indices):
-        idx = np.asarray(_index(expr, env))
-        idx = idx.reshape((1,) * (len(space) - idx.ndim) + idx.shape)
-        size = data.shape[lead + j]
-        inside = (idx >= 0) & (idx < size)
-        valid = inside if valid is None else valid & inside
-        picks.append(np.clip(idx, 0, size - 1))
-    used = tuple(r for r in space if any(r in index_ranks(i) for i in indices))
-    out = _squeeze(ctx, data[(Ellipsis, *picks)], space, used)
-    mask = None if valid.all() else _squeeze(ctx, valid[(None,) * lead], space, used)
-    if present is not None:
-        gathered = _squeeze(ctx, present[(Ellipsis, *picks)], space, used)
-        mask = gathered if mask is None else gathered & mask
-    return out, mask, used
-
-
-def _squeeze(ctx: _Context, array: np.ndarray, space, used) -> np.ndarray:
-    """Broadcast form over lead + space -> compact form over lead + used (full extents)."""
-    lead = array.shape[: ctx.lead]
-    array = np.broadcast_to(array, lead + tuple(
-        ctx.extents[r] if r in used else 1 for r in space))
-    return array.reshape(lead + tuple(ctx.extents[r] for r in used))
 
 
 # ---- fast path: products summed over ranks, via np.einsum ----
@@ -454,13 +284,13 @@ def _product_refs(expr: Expr) -> list[Ref] | None:
     return None
 
 
-def _contract_fast(ctx: _Context, e: Einsum, space, out, env):
+def _contract_fast(ctx: Context, e: Einsum, space, out, env):
     """Sum-of-products Einsums as one np.einsum call; None when not applicable."""
     refs = _product_refs(e.expr)
     if refs is None or e.reduce_op != "sum":
         return None
-    operands = [list(_gather(ctx, ref, space, env)) for ref in refs]
-    mask = _filter_mask(ctx, e, env)
+    operands = [list(gather(ctx, ref, space, env)) for ref in refs]
+    mask = filter_mask(ctx, e, env)
     if mask is not None and not _fold_mask(ctx, operands, mask, space):
         return None
     letters = dict(zip(space, string.ascii_letters, strict=False))
@@ -473,7 +303,7 @@ def _contract_fast(ctx: _Context, e: Einsum, space, out, env):
     return value, _present_after_sum(ctx, operands, out, letters)
 
 
-def _present_after_sum(ctx: _Context, operands: list, out, letters) -> np.ndarray | None:
+def _present_after_sum(ctx: Context, operands: list, out, letters) -> np.ndarray | None:
     """Presence of a sum of products: some point of the reduced fiber has all operands present.
 
     Counted as a sum of products of 0/1 masks (operands without a mask count as all-present,
@@ -495,23 +325,22 @@ def _present_after_sum(ctx: _Context, operands: list, out, letters) -> np.ndarra
     return present.reshape(shape)
 
 
-def _fold_mask(ctx: _Context, operands: list, mask: np.ndarray, space) -> bool:
+def _fold_mask(ctx: Context, operands: list, mask: np.ndarray, space) -> bool:
     """Fold a filter mask (broadcast form) into an operand covering its ranks, if one does."""
     varying = {space[k] for k in range(len(space)) if mask.shape[ctx.lead + k] > 1}
     for operand in operands:
         data, present, ranks = operand
         if varying <= set(ranks):
-            order = [space.index(r) for r in ranks]
             squeezed = mask.reshape(mask.shape[: ctx.lead] + tuple(
                 mask.shape[ctx.lead + k] for k in range(len(space)) if space[k] in varying))
             kept = [space[k] for k in range(len(space)) if space[k] in varying]
-            compact = _expand(ctx, squeezed, kept, ranks, order)
+            compact = _expand(ctx, squeezed, kept, ranks)
             operand[1] = compact if present is None else present & compact
             return True
     return False
 
 
-def _expand(ctx: _Context, mask: np.ndarray, kept: list[str], ranks, order) -> np.ndarray:
+def _expand(ctx: Context, mask: np.ndarray, kept: list[str], ranks) -> np.ndarray:
     """Put a mask over ranks `kept` into the layout lead + `ranks` (size-1 elsewhere)."""
     perm = sorted(range(len(kept)), key=lambda k: ranks.index(kept[k]))
     mask = np.transpose(mask, tuple(range(ctx.lead)) + tuple(ctx.lead + k for k in perm))
