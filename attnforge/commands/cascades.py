@@ -143,6 +143,7 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
             found = ", ".join(sorted(arrays)) or "no arrays"
             raise InputError(f"{path}: array {key} is missing (found: {found}); need Q "
                              f"(..., P, E), K (..., M, E), V (..., M, F)")
-        if not np.issubdtype(arrays[key].dtype, np.number):
-            raise InputError(f"{path}: array {key} must be numeric, not {arrays[key].dtype}")
+        dtype = arrays[key].dtype
+        if not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
+            raise InputError(f"{path}: array {key} must be real numbers, not {dtype}")
     return arrays

@@ -132,3 +132,10 @@ def test_console_script_end_to_end(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.startswith("attnforge: error: unknown cascade 'attention-4pass'")
     assert list(Path(tmp_path).iterdir()) == []
+
+
+def test_non_numeric_array_exit_2(tmp_path, capsys):
+    np.savez(tmp_path / "in.npz", Q=np.array([["a"]]), K=np.ones((2, 1)), V=np.ones((2, 1)))
+    code, _, err = run(capsys, "cascade", "attention-3pass", "--run", str(tmp_path / "in.npz"),
+                       "--out", str(tmp_path / "out.npz"))
+    assert code == 2 and "array Q must be real numbers, not <U1" in err
