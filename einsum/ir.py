@@ -20,7 +20,7 @@ makes a modified copy). The semantics of every node is `einsum.execute`.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -341,6 +341,35 @@ def _lhs_rank(index: IndexExpr) -> str:
     return ranks[0] if ranks else str(index)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Params(Mapping):
+    """Read-only, hashable, picklable parameter map: name -> default (None: no default)."""
+
+    pairs: tuple[tuple[str, int | None], ...] = ()
+
+    @classmethod
+    def of(cls, values: Mapping[str, int | None]) -> Params:
+        return cls(tuple(values.items()))
+
+    def __getitem__(self, key: str) -> int | None:
+        for name, value in self.pairs:
+            if name == key:
+                return value
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self.pairs)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __hash__(self) -> int:
+        return hash(self.pairs)
+
+    def __repr__(self) -> str:
+        return f"Params({dict(self.pairs)!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class Cascade:
     """A named cascade of Einsums, in definition order (init, then body, then final).
@@ -361,7 +390,7 @@ class Cascade:
     name: str
     inputs: tuple[TensorDecl, ...]
     outputs: tuple[TensorDecl, ...]
-    params: Mapping[str, int | None] = field(hash=False)
+    params: Params
     einsums: tuple[Einsum, ...]
     splits: tuple[Split, ...] = ()
     iteration: Iteration | None = None
@@ -412,7 +441,7 @@ class Cascade:
                 raise KeyError(key)
             merged[key] = value
         return Cascade(
-            self.name, self.inputs, self.outputs, MappingProxyType(merged), self.einsums,
+            self.name, self.inputs, self.outputs, Params.of(merged), self.einsums,
             self.splits, self.iteration, self.source, self.text,
         )
 

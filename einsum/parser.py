@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from types import MappingProxyType
 
 from .errors import InputError
 from .ir import (
@@ -26,6 +25,7 @@ from .ir import (
     Name,
     Num,
     Op,
+    Params,
     Pin,
     Ref,
     Split,
@@ -395,7 +395,7 @@ def parse(text: str, source: str = "<string>") -> Cascade:
         raise ParseError(f"{source}:1:1: missing 'cascade NAME' declaration")
     return Cascade(
         name=state.name, inputs=state.inputs, outputs=state.outputs,
-        params=MappingProxyType(dict(state.params or {})), einsums=tuple(einsums),
+        params=Params.of(state.params or {}), einsums=tuple(einsums),
         splits=state.splits, iteration=state.iteration, source=source, text=text,
     )
 

@@ -80,3 +80,13 @@ def test_unknown_name_did_you_mean():
     with pytest.raises(library.UnknownCascadeError, match="did you mean 'attention-1pass'"):
         library.get("attention-1-pass")
     assert "attention-3pass" in library.names() and len(library.names()) >= 8
+
+
+def test_cascades_pickle_and_hash():
+    import pickle
+
+    for name in library.names():
+        cascade = library.get(name)
+        again = pickle.loads(pickle.dumps(cascade))
+        assert again == cascade and hash(again) == hash(cascade)
+    assert library.get("attention-1pass", M0=8) != library.get("attention-1pass")
