@@ -8,12 +8,13 @@ Entry points: `parse`, `verify`, `execute`, `attention` (user-facing row-major a
 from . import library, passes
 from .boundary import attention
 from .errors import InputError
-from .executor import ExecutionError, execute
+from .executor import ExecutionError, execute, rank_extents
 from .ir import Cascade, Einsum, Op, Split, TensorDecl
 from .parser import ParseError, parse
 from .verifier import VerifyError, verify
 
 __all__ = [
     "Cascade", "Einsum", "ExecutionError", "InputError", "Op", "ParseError", "Split",
-    "TensorDecl", "VerifyError", "attention", "execute", "library", "parse", "passes", "verify",
+    "TensorDecl", "VerifyError", "attention", "execute", "library", "parse", "passes", "rank_extents",
+    "verify",
 ]

@@ -181,6 +181,30 @@ def _bind_inputs(cascade: Cascade, inputs: dict, names: dict[str, int]) -> Conte
     return ctx
 
 
+def rank_extents(
+    cascade: Cascade, input_extents: dict[str, int], params: dict[str, int] | None = None
+) -> dict[str, int]:
+    """Every rank's extent from the input ranks' extents and the parameters.
+
+    E.g. attention-1pass with ``{"e": 64, "p": 4096, "m": 1000, "f": 64}`` and the default
+    M0 = 256 gives m1 = ceil(1000/256) = 4, m0 = 256. Useful for counting the work of each
+    Einsum (the product of its ranks' extents, before filters and the partial last chunk).
+
+    Raises
+    ------
+    InputError
+        For an unknown or missing parameter, a missing input rank or an extent below 1.
+    """
+    names = bind_params(cascade, params or {})
+    extents = dict(input_extents)
+    for decl in cascade.inputs:
+        for rank in decl.ranks:
+            if rank not in extents:
+                raise ExecutionError(f"extent of rank {rank} (of input {decl}) is missing")
+    _derive_extents(cascade, extents, names)
+    return {r: extents[r] for r in cascade.all_ranks()}
+
+
 def _derive_extents(cascade: Cascade, extents: dict[str, int], names: dict[str, int]) -> None:
     for split in cascade.splits:
         factor = names[split.factor]

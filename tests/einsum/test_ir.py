@@ -90,3 +90,14 @@ def test_cascades_pickle_and_hash():
         again = pickle.loads(pickle.dumps(cascade))
         assert again == cascade and hash(again) == hash(cascade)
     assert library.get("attention-1pass", M0=8) != library.get("attention-1pass")
+
+
+def test_rank_extents():
+    ext = einsum.rank_extents(library.get("attention-1pass"), {"e": 64, "p": 4096, "m": 1000,
+                                                               "f": 64})
+    assert ext["m1"] == 4 and ext["m0"] == 256  # ceil(1000 / 256), the default M0
+    lean = einsum.rank_extents(library.get("lean-decode"),
+                               {"e": 64, "h": 8, "p": 1, "m": 512, "f": 64}, {"C": 6})
+    assert lean["c"] == 6 and lean["m1"] == 2
+    with pytest.raises(einsum.InputError, match="extent of rank f"):
+        einsum.rank_extents(library.get("attention-3pass"), {"e": 1, "p": 1, "m": 1})
