@@ -15,7 +15,7 @@ import einsum
 from einsum import library
 
 RTOL = 1e-10
-SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -85,6 +85,22 @@ def library_mask(name, p, m):
     if name.endswith("-window"):
         return np.abs(cols - rows) < SMALL_PARAMS["W"]
     return None
+
+
+@pytest.mark.parametrize("name", ATTENTION)
+@pytest.mark.parametrize(("p", "m", "m0"), [
+    (1, 7, 3),  # P = 1, partial last chunk of 1
+    (4, 10, 4),  # partial last chunk of 2
+    (3, 5, 1),  # M0 = 1
+    (2, 3, 8),  # M0 > M: a single partial chunk
+    (5, 12, 4),  # M a multiple of M0
+])
+def test_edge_shapes(name, p, m, m0):
+    rng = np.random.default_rng(p * 100 + m * 10 + m0)
+    q, k, v = rng.normal(size=(p, 5)) * 1e3, rng.normal(size=(m, 5)), rng.normal(size=(m, 3))
+    cascade = library.get(name)
+    params = {"M0": m0} if "M0" in cascade.params else {}
+    assert_matches(einsum.attention(cascade, q, k, v, **params), reference(q, k, v))
 
 
 def test_large_logits_overflow_naive_softmax_but_not_cascades():
