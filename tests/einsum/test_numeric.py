@@ -227,3 +227,14 @@ def test_split_read_inside_a_larger_iteration_space(m, m0):
     q, k, v = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, m, 3)), rng.normal(size=(2, m, 2))
     out = einsum.attention(einsum.parse(DIRECT_SPLIT), q, k, v, M0=m0)
     assert_matches(out, reference(q, k, v))
+
+
+def test_a_wrong_cascade_is_caught():
+    # 1-pass without the running-max correction of the denominator: must not match
+    text = library.get("attention-1pass").text.replace(
+        "RD[m1+1,p] = SLD[m1,p] + SPD[m1,p]", "RD[m1+1,p] = SLD[m1,p] + RD[m1,p]")
+    broken = einsum.parse(text)
+    rng = np.random.default_rng(9)
+    q, k, v = rng.normal(size=(4, 3)) * 10, rng.normal(size=(9, 3)), rng.normal(size=(9, 2))
+    with pytest.raises(AssertionError):
+        assert_matches(einsum.attention(broken, q, k, v, M0=2), reference(q, k, v))
