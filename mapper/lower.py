@@ -1,0 +1,378 @@
+"""Lowering a library cascade onto an architecture: tiles, binding, phases, buffer, spills, DRAM.
+
+``lower(cascade, arch, config, workload) -> Mapping``. Everything is per attention head (one
+(b, h) instance); ``Mapping.instances`` = batch × heads. The score tile is the 2D array: the
+inner M rank (M0 = array columns) across the columns, P0 = array rows across the rows; the 1D
+array holds one PE per query row of the tile.
+
+Fused: every Einsum runs under one nest ``p2 -> m-tiles -> p1 -> spatial p0, m0``. A block of R
+query rows (R = P1·P0) stays on chip: its query inputs, running state and outputs, plus the M
+fiber of every tensor that a later pass re-reads (from `einsum.passes`). R is the largest block
+that fits; when even one tile row (R = P0) does not fit, the part of the held fibers that does not
+fit spills to DRAM and is re-read once per later pass. Inputs without P (K, V) stream through the
+buffer one tile at a time, once per block and per pass that reads them.
+
+Unfused: each contraction is a GEMM phase (searched by `mapper.gemm`), each run of other Einsums
+is a vector phase over blocks of query rows; tensors cross phases through DRAM.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from einsum import Cascade, passes, rank_extents
+from einsum.errors import InputError
+
+from .binding import Bound, bind, is_contraction
+from .gemm import Gemm, GemmMapping, search_gemm
+from .spec import Architecture, Config, GemmSearch
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """One attention layer: ``batch`` × ``heads`` instances of P = M = ``seq_len``."""
+
+    batch: int
+    heads: int
+    e: int
+    f: int
+    seq_len: int
+
+    def extents(self) -> dict[str, int]:
+        """Input rank extents of an attention cascade."""
+        return {"e": self.e, "f": self.f, "p": self.seq_len, "m": self.seq_len}
+
+
+@dataclass(frozen=True, slots=True)
+class EinsumWork:
+    """One bound Einsum's work per head: points, array cycles (with spatial padding), pass."""
+
+    bound: Bound
+    ranks: tuple[str, ...]
+    points: int
+    array_cycles: int
+    pass_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """A loop nest run to completion before the next phase; all counts are per head."""
+
+    name: str
+    kind: str
+    work: tuple[EinsumWork, ...]
+    loop_nest: tuple[str, ...]
+    rows_per_block: int
+    blocks: int
+    held: tuple[str, ...]
+    buffer_need_bytes: int
+    spill_fraction: float
+    dram_read_words: int
+    dram_write_words: int
+    spill_words: int
+    buffer_read_words: int
+    buffer_write_words: int
+    rf_reads: dict[str, int]
+    rf_writes: dict[str, int]
+    cycles: dict[str, int]
+    stall_cycles: int
+    compute_cycles: int
+    gemm: GemmMapping | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    """A cascade lowered onto an architecture for one workload and configuration."""
+
+    config_name: str
+    config: Config
+    arch: Architecture
+    workload: Workload
+    cascade: str
+    m_passes: int
+    phases: tuple[Phase, ...]
+    instances: int
+    fill_drain_cycles: int
+
+
+def fill_drain(arch: Architecture) -> int:
+    """Cycles to fill and drain the 2D array (a wavefront crosses the larger dimension)."""
+    return max(arch.array_2d.rows, arch.array_2d.cols)
+
+
+def lower(cascade: Cascade, arch: Architecture, config: Config, workload: Workload,
+          search: GemmSearch, config_name: str = "") -> Mapping:
+    """Lower ``cascade`` (with M0 = array columns if it has that parameter); raise InputError."""
+    ctx = _context(cascade, arch, config, workload)
+    phases = (_fused_phase(ctx),) if config.fused else _unfused_phases(ctx, search)
+    once = fill_drain(arch) if config.schedule == "pipelined" else 0
+    return Mapping(config_name or cascade.name, config, arch, workload, cascade.name,
+                   ctx.m_passes, phases, workload.batch * workload.heads, once)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ctx:
+    cascade: Cascade
+    arch: Architecture
+    config: Config
+    ext: dict[str, int]
+    m_family: frozenset[str]
+    tile: tuple[str, str]
+    bound: tuple[Bound, ...]
+    pass_of: dict[int, int]
+    m_passes: int
+    tensor_ranks: dict[str, tuple[str, ...]]
+    alias: dict[str, str]
+    state: frozenset[str]
+
+
+def _context(cascade: Cascade, arch: Architecture, config: Config, workload: Workload) -> _Ctx:
+    if "M0" in cascade.params:
+        from einsum import library
+
+        cascade = library.get(cascade.name, M0=arch.array_2d.cols)
+    ext = rank_extents(cascade, workload.extents(), dict(cascade.params))
+    m_family = passes.rank_family(cascade, "m")
+    inner = next((s.inner for s in cascade.splits if s.parent == "m"), "m")
+    tile = (inner, "p")
+    bound = bind(cascade, arch, config, tile)
+    alias, state = {}, set()
+    for b, e in zip(bound, cascade.einsums, strict=True):
+        if b.array == "none" and e.phase == "init":
+            if e.operands:
+                alias[e.name] = e.operands[0]
+            else:
+                state.add(e.name)
+    return _Ctx(cascade, arch, config, ext, m_family, tile, bound,
+                passes.einsum_passes(cascade, "m"), passes.pass_counts(cascade).get("m", 1),
+                cascade.tensor_ranks(), alias, frozenset(state))
+
+
+def _size(ctx: _Ctx, tensor: str, drop: tuple[str, ...] = ()) -> int:
+    ranks = ctx.tensor_ranks[ctx.alias.get(tensor, tensor)]
+    return math.prod(ctx.ext[r] for r in ranks if r not in drop)
+
+
+def _work(ctx: _Ctx, b: Bound) -> EinsumWork:
+    einsum = ctx.cascade.einsums[b.index]
+    a2, a1 = ctx.arch.array_2d, ctx.arch.array_1d
+    spatial = {ctx.tile[0]: a2.cols, "p": a2.rows} if b.array == "2d" else {"p": a1.pes}
+    cycles = b.cycles_per_point
+    for rank in einsum.ranks:
+        size = spatial.get(rank)
+        cycles *= -(-ctx.ext[rank] // size) if size else ctx.ext[rank]
+    points = math.prod(ctx.ext[r] for r in einsum.ranks)
+    return EinsumWork(b, einsum.ranks, points, cycles, ctx.pass_of.get(b.index, 0))
+
+
+def _tiles(ctx: _Ctx) -> tuple[int, int]:
+    a2 = ctx.arch.array_2d
+    return -(-ctx.ext["m"] // a2.cols), -(-ctx.ext["p"] // a2.rows)
+
+
+def _readers(ctx: _Ctx, work: tuple[EinsumWork, ...]) -> dict[str, list[int]]:
+    """Tensor → passes of the Einsums in ``work`` that read it (aliases resolved)."""
+    found: dict[str, list[int]] = {}
+    for w in work:
+        for op in ctx.cascade.einsums[w.bound.index].operands:
+            if op != w.bound.name or w.bound.phase == "init":
+                found.setdefault(ctx.alias.get(op, op), []).append(w.pass_index)
+    return found
+
+
+def _held(ctx: _Ctx, work: tuple[EinsumWork, ...]) -> tuple[dict[str, int], int]:
+    """Tensors whose M fiber must stay across a pass boundary: {tensor: later reads}, and the
+    largest number of words per query row live at any boundary."""
+    produced = {w.bound.name: w.pass_index for w in work}
+    readers = _readers(ctx, work)
+    live_at: dict[int, int] = {}
+    held: dict[str, int] = {}
+    for tensor, reads in readers.items():
+        if not set(ctx.tensor_ranks.get(tensor, ())) & ctx.m_family or tensor in ctx.state:
+            continue
+        start = produced.get(tensor, min(reads))
+        later = sorted({p for p in reads if p > start})
+        if not later:
+            continue
+        held[tensor] = len(later)
+        for boundary in range(start, later[-1]):
+            row = _size(ctx, tensor, ("p",))
+            live_at[boundary] = live_at.get(boundary, 0) + row
+    return held, max(live_at.values(), default=0)
+
+
+def _block(ctx: _Ctx, per_row: int, held_row: int, fixed: int) -> tuple[int, float, int]:
+    """(rows per block, spill fraction, need in bytes at that block) for the buffer."""
+    wb, cap = ctx.arch.word_bytes, ctx.arch.buffer.buffer_bytes
+    step = ctx.arch.array_2d.rows
+    top = -(-ctx.ext["p"] // step) * step
+    rows = step
+    while rows * 2 <= top and (2 * rows * (per_row + held_row) + fixed) * wb <= cap:
+        rows *= 2
+    if rows < top and (top * (per_row + held_row) + fixed) * wb <= cap:
+        rows = top
+    need = (rows * (per_row + held_row) + fixed) * wb
+    if need <= cap:
+        return rows, 0.0, need
+    room = cap / wb - rows * per_row - fixed
+    if held_row == 0 or room < 0:
+        raise InputError(f"buffer of {cap} bytes is too small for any mapping of "
+                         f"{ctx.cascade.name}: one block of {rows} query rows needs {need} bytes")
+    return rows, min(1.0, 1.0 - room / (rows * held_row)), need
+
+
+def _onchip(ctx: _Ctx, work: tuple[EinsumWork, ...], resident: set[str]
+            ) -> tuple[int, int, dict[str, int], dict[str, int]]:
+    """Buffer reads/writes by the arrays and RF reads/writes per array, per head.
+
+    A resident operand is read from the buffer once per tile that needs it (re-read across the
+    M tiles if it has no M rank, across the P tiles if it has no P); any other operand is a
+    value the array produced and kept in its PEs' register files.
+    """
+    m_tiles, p_tiles = _tiles(ctx)
+    buf_r = buf_w = 0
+    rf_r, rf_w = {"2d": 0, "1d": 0}, {"2d": 0, "1d": 0}
+    for w in work:
+        einsum = ctx.cascade.einsums[w.bound.index]
+        for op in einsum.operands:
+            name = ctx.alias.get(op, op)
+            if name in resident:
+                ranks = set(ctx.tensor_ranks[name])
+                again = (1 if ranks & ctx.m_family else m_tiles) * (1 if "p" in ranks else p_tiles)
+                buf_r += _size(ctx, name) * again
+            else:
+                rf_r[w.bound.array] += _size(ctx, name)
+        out = math.prod(ctx.ext[r] for r in einsum.output_ranks)
+        if w.bound.name in resident:
+            buf_w += out
+        else:
+            rf_w[w.bound.array] += out
+    return buf_r, buf_w, rf_r, rf_w
+
+
+def _runs_2d(work: tuple[EinsumWork, ...]) -> int:
+    """Number of runs of consecutive 2D Einsums in a tile's body (each ends in a drain)."""
+    arrays = [w.bound.array for w in work if w.bound.phase == "body"]
+    return sum(1 for i, a in enumerate(arrays) if a == "2d" and (i == 0 or arrays[i - 1] != "2d"))
+
+
+def _compute(ctx: _Ctx, work: tuple[EinsumWork, ...]) -> tuple[dict[str, int], int, int]:
+    cycles = {"2d": 0, "1d": 0}
+    for w in work:
+        cycles[w.bound.array] += w.array_cycles
+    if ctx.config.schedule == "pipelined":
+        return cycles, 0, max(cycles.values())
+    m_tiles, p_tiles = _tiles(ctx)
+    stall = m_tiles * p_tiles * _runs_2d(work) * fill_drain(ctx.arch)
+    return cycles, stall, sum(cycles.values()) + stall
+
+
+def _fused_phase(ctx: _Ctx) -> Phase:
+    work = tuple(_work(ctx, b) for b in ctx.bound if b.array != "none")
+    held, held_row = _held(ctx, work)
+    inputs = [d.name for d in ctx.cascade.inputs]
+    outputs = [d.name for d in ctx.cascade.outputs]
+    with_p = [t for t in inputs + outputs if "p" in ctx.tensor_ranks[t]]
+    streamed = [t for t in inputs if "p" not in ctx.tensor_ranks[t]]
+    per_row = sum(_size(ctx, t, ("p",)) for t in with_p)
+    per_row += sum(_size(ctx, t, ("p", *ctx.m_family)) for t in ctx.state)
+    cols = ctx.arch.array_2d.cols
+    tile_words = {t: math.prod(cols if r in ctx.m_family else ctx.ext[r]
+                               for r in ctx.tensor_ranks[t]) for t in streamed}
+    rows, spill, need = _block(ctx, per_row, held_row, 2 * sum(tile_words.values()))
+    blocks = -(-ctx.ext["p"] // rows)
+    readers = _readers(ctx, work)
+    spill_w = sum(round(spill * _size(ctx, t)) for t in held)
+    spill_r = sum(round(spill * _size(ctx, t)) * later for t, later in held.items())
+    reads = sum(_size(ctx, t) for t in inputs if t not in streamed) + spill_r
+    reads += blocks * sum(_size(ctx, t) * len(set(readers.get(t, [0]))) for t in streamed)
+    writes = sum(_size(ctx, t) for t in outputs) + spill_w
+    resident = set(inputs) | set(outputs) | set(ctx.state) | set(held)
+    buf_r, buf_w, rf_r, rf_w = _onchip(ctx, work, resident)
+    cycles, stall, compute = _compute(ctx, work)
+    nest = _fused_nest(ctx, work, rows, blocks)
+    return Phase("fused", "fused", work, nest, rows, blocks, tuple(held), need, spill,
+                 reads, writes, spill_w + spill_r, buf_r + writes, buf_w + reads, rf_r, rf_w,
+                 cycles, stall, compute)
+
+
+def _fused_nest(ctx: _Ctx, work: tuple[EinsumWork, ...], rows: int, blocks: int
+                ) -> tuple[str, ...]:
+    a2 = ctx.arch.array_2d
+    m_tiles, _ = _tiles(ctx)
+    on = {a: ", ".join(w.bound.name for w in work if w.bound.array == a and
+                       w.bound.phase != "final") for a in ("2d", "1d")}
+    lines = ["for b, h in batch × heads",
+             f"  for p2 in {blocks} blocks of {rows} query rows   (buffer-resident block)",
+             f"    for m-tile in {m_tiles} tiles of {a2.cols} keys   (K/V tiles stream from DRAM)",
+             f"      for p1 in {rows // a2.rows}",
+             f"        spatial p0 × m0 = {a2.rows} × {a2.cols} on the 2D array: {on['2d']}",
+             f"        spatial p0 = {ctx.arch.array_1d.pes} on the 1D array: {on['1d']}"]
+    final = [w.bound.name for w in work if w.bound.phase == "final"]
+    if final:
+        lines += [f"    for p1 in {rows // a2.rows}: spatial p0 on the 1D array: {', '.join(final)}"]
+    return tuple(lines)
+
+
+def _unfused_phases(ctx: _Ctx, search: GemmSearch) -> tuple[Phase, ...]:
+    work = [_work(ctx, b) for b in ctx.bound if b.array != "none"]
+    groups: list[list[EinsumWork]] = [[]]
+    for w in work:
+        if is_contraction(ctx.cascade.einsums[w.bound.index]):
+            groups += [[w], []]
+        else:
+            groups[-1].append(w)
+    groups = [g for g in groups if g]
+    return tuple(_gemm_phase(ctx, g[0], search) if is_contraction(ctx.cascade.einsums[
+        g[0].bound.index]) else _vector_phase(ctx, tuple(g), work) for g in groups)
+
+
+def _gemm_phase(ctx: _Ctx, w: EinsumWork, search: GemmSearch) -> Phase:
+    einsum = ctx.cascade.einsums[w.bound.index]
+    ops = [ctx.alias.get(o, o) for o in einsum.operands]
+    left = [o for o in ops if "p" in ctx.tensor_ranks[o]]
+    right = [o for o in ops if "p" not in ctx.tensor_ranks[o]]
+    if len(left) != 1 or len(right) != 1:
+        raise InputError(f"Einsum {einsum.name}: an unfused GEMM phase needs one operand with "
+                         f"rank p and one without, not {ops}")
+    reduced = tuple(einsum.reduced_ranks)
+    gemm = Gemm(_size(ctx, left[0], reduced), _size(ctx, right[0], reduced),
+                math.prod(ctx.ext[r] for r in reduced))
+    g = search_gemm(gemm, ctx.arch, search)
+    nest = (f"for b, h in batch × heads: GEMM {einsum.name} "
+            f"({gemm.m} × {gemm.k}) · ({gemm.k} × {gemm.n}) through DRAM",
+            f"  DRAM loop order {'→'.join(g.order)}, buffer tile m,n,k = {g.tile}",
+            f"  spatial m × n = {ctx.arch.array_2d.rows} × {ctx.arch.array_2d.cols}, k in time")
+    rf_w = {"2d": gemm.m * gemm.n, "1d": 0}
+    return Phase(f"gemm {einsum.name}", "gemm", (w,), nest, g.tile[0], -(-gemm.m // g.tile[0]),
+                 (), g.buffer_words * ctx.arch.word_bytes, 0.0, g.dram_read_words,
+                 g.dram_write_words, 0, g.buffer_read_words, g.buffer_write_words,
+                 {"2d": 0, "1d": 0}, rf_w, {"2d": g.compute_cycles, "1d": 0}, 0,
+                 g.compute_cycles, g)
+
+
+def _vector_phase(ctx: _Ctx, ws: tuple[EinsumWork, ...], every: list[EinsumWork]) -> Phase:
+    names = {w.bound.name for w in ws}
+    outside = _readers(ctx, tuple(w for w in every if w.bound.name not in names))
+    inputs = sorted(t for t in _readers(ctx, ws) if t not in names and t not in ctx.state)
+    outputs = sorted(t for t in names if t in outside or t in {d.name for d in
+                                                               ctx.cascade.outputs})
+    held, held_row = _held(ctx, ws)
+    fixed = 2 * ctx.arch.array_1d.pes * ctx.arch.array_2d.cols * (len(inputs) + len(outputs))
+    rows, spill, need = _block(ctx, 0, held_row, fixed)
+    ext_reads = sum(_size(ctx, t) for t in inputs)
+    spill_r = sum(round(spill * _size(ctx, t)) * later for t, later in held.items())
+    spill_w = sum(round(spill * _size(ctx, t)) for t in held if t in names)
+    reads, writes = ext_reads + spill_r, sum(_size(ctx, t) for t in outputs) + spill_w
+    resident = set(inputs) | set(outputs) | set(held) | set(ctx.state)
+    buf_r, buf_w, rf_r, rf_w = _onchip(ctx, ws, resident)
+    cycles, stall, compute = _compute(ctx, ws)
+    nest = (f"for b, h in batch × heads: vector phase {', '.join(w.bound.name for w in ws)}",
+            f"  for p-block in {-(-ctx.ext['p'] // rows)} blocks of {rows} rows "
+            f"(M fibers of {', '.join(held) or 'none'} held; reads {', '.join(inputs)} "
+            f"from DRAM, writes {', '.join(outputs)})",)
+    return Phase(f"vector {'+'.join(w.bound.name for w in ws)}", "vector", ws, nest, rows,
+                 -(-ctx.ext["p"] // rows), tuple(held), need, spill, reads, writes,
+                 spill_r + spill_w, buf_r + writes, buf_w + reads, rf_r, rf_w, cycles, stall,
+                 compute)

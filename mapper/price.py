@@ -1,0 +1,71 @@
+"""Pricing: actions × cost table → seconds, joules, mm² and utilisation.
+
+``price(actions, arch, table) -> Cost``. Energy per component is the count times the table's
+per-action energy; buffer energy is per row (``row_bits`` wide) spread over the words of a row;
+DRAM energy per 64-bit access. Area is the PE arrays (units + register files) plus the buffer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .count import ARRAYS, Actions
+from .spec import Architecture, CostTable, PEUnits
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """Time, energy (J, with a per-component breakdown), area (mm²) and utilisation (0..1)."""
+
+    latency_s: float
+    energy_j: float
+    energy_by_component_j: dict[str, float]
+    area_mm2: float
+    util: dict[str, float]
+    util_2d_by_einsum: dict[str, float]
+    traffic_bytes: int
+
+
+def pe_area_um2(pe: PEUnits, table: CostTable) -> float:
+    """Area of one PE: its units plus its register file."""
+    area = pe.rf_entries * table.rf_um2_per_entry
+    area += table.mac_um2 * pe.mac + table.add_um2 * pe.add + table.max_um2 * pe.max
+    area += table.div_um2 * pe.divider + table.exp_unit_um2 * (pe.exp == "unit")
+    return area
+
+
+def area_mm2(arch: Architecture, table: CostTable) -> float:
+    """Chip area: 2D array, 1D array and the global buffer's SRAM."""
+    a2, a1 = arch.array_2d, arch.array_1d
+    um2 = a2.rows * a2.cols * pe_area_um2(a2.pe, table) + a1.pes * pe_area_um2(a1.pe, table)
+    um2 += arch.buffer.buffer_bytes * 8 * table.sram_um2_per_bit
+    return um2 / 1e6
+
+
+def energy_pj(actions: Actions, arch: Architecture, table: CostTable) -> dict[str, float]:
+    """Energy per component in pJ."""
+    unit = {"mac": table.mac_pj, "add": table.add_pj, "max": table.max_pj, "div": table.div_pj,
+            "exp": table.exp_unit_pj}
+    out = {}
+    for array in ARRAYS:
+        for action, n in actions.arith[array].items():
+            out[f"{array} {action}"] = n * unit[action]
+        out[f"{array} rf"] = (actions.rf_reads[array] * table.rf_read_pj
+                              + actions.rf_writes[array] * table.rf_write_pj)
+    words_per_row = arch.buffer.row_bits / (8 * arch.word_bytes)
+    out["buffer"] = (actions.buffer_read_words * table.buffer_row_read_pj
+                     + actions.buffer_write_words * table.buffer_row_write_pj) / words_per_row
+    out["dram"] = (actions.dram_read_bytes + actions.dram_write_bytes) / 8 * table.dram_pj_per_64b
+    return out
+
+
+def price(actions: Actions, arch: Architecture, table: CostTable) -> Cost:
+    """Seconds, joules, mm² and utilisation of ``actions`` on ``arch``."""
+    seconds = actions.latency_cycles / (arch.clock_mhz * 1e6)
+    pes = {"2d": arch.array_2d.rows * arch.array_2d.cols, "1d": arch.array_1d.pes}
+    span = max(actions.latency_cycles, 1e-30)
+    util = {a: actions.busy[a] / (span * pes[a]) for a in ARRAYS}
+    by_einsum = {k: v / (span * pes["2d"]) for k, v in actions.busy_2d_by_einsum.items()}
+    breakdown = {k: v * 1e-12 for k, v in energy_pj(actions, arch, table).items()}
+    return Cost(seconds, sum(breakdown.values()), breakdown, area_mm2(arch, table), util,
+                by_einsum, actions.dram_read_bytes + actions.dram_write_bytes)

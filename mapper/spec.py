@@ -1,0 +1,239 @@
+"""Spec types of an `accelerator` design: hardware, cost table, workloads, configurations, sweep.
+
+All are frozen dataclasses with units in field names. Bounds live in field metadata (checked by
+the design-file loader); cross-field rules are in each type's ``problems()``, which returns
+(relative dotted key, message) pairs. The defaults are FuseMax's evaluated hardware and the 45 nm
+Accelergy values of its artifact (shared/reference/fusemax.md §5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+POS = {"gt": 0}
+NONNEG = {"min": 0}
+ONE = {"min": 1}
+
+EXP_MAC_SEQUENCE = 7
+"""PE-cycles of an exponential without an exp unit: a 5th-order Taylor series, 6 MACs + 1 add."""
+
+
+@dataclass(frozen=True, slots=True)
+class PEUnits:
+    """The arithmetic units of one PE and the register file beside them.
+
+    ``exp`` is ``unit`` (a pipelined exp unit: exp(a - b) in one cycle), ``mac_sequence`` (6 MACs
+    + 1 add on the MAC unit) or ``none`` (the PE cannot compute exponentials).
+    """
+
+    mac: bool = True
+    add: bool = True
+    max: bool = True
+    divider: bool = False
+    exp: Literal["unit", "mac_sequence", "none"] = "mac_sequence"
+    rf_entries: int = field(default=12, metadata=ONE)
+
+    def supports(self, op: str) -> bool:
+        """Whether the PE can compute the elementwise or reduce operator ``op``."""
+        needs = {"mul": self.mac, "add": self.add or self.mac, "sub": self.add or self.mac,
+                 "max": self.max, "div": self.divider, "exp": self.exp != "none", "sum":
+                 self.add or self.mac}
+        return needs.get(op, False)
+
+
+@dataclass(frozen=True, slots=True)
+class Array2D:
+    """A rows × cols PE array with neighbour links (reductions run along the links)."""
+
+    rows: int = field(default=256, metadata=ONE)
+    cols: int = field(default=256, metadata=ONE)
+    pe: PEUnits = PEUnits()
+
+
+@dataclass(frozen=True, slots=True)
+class Array1D:
+    """A row of ``pes`` vector PEs, one per query row of a tile."""
+
+    pes: int = field(default=256, metadata=ONE)
+    pe: PEUnits = PEUnits(divider=True, rf_entries=32)
+
+
+@dataclass(frozen=True, slots=True)
+class Buffer:
+    """The global buffer: capacity, row width (bits per access) and ports."""
+
+    buffer_bytes: int = field(default=16 * 2**20, metadata=ONE)
+    row_bits: int = field(default=4096, metadata=ONE)
+    ports: int = field(default=2, metadata=ONE)
+
+
+@dataclass(frozen=True, slots=True)
+class Dram:
+    """Off-chip memory: bandwidth in bytes per second (FuseMax codes 400 GB/s as 400·2^30)."""
+
+    bandwidth_bytes_per_s: float = field(default=400 * 2**30, metadata=POS)
+
+
+@dataclass(frozen=True, slots=True)
+class Architecture:
+    """One accelerator: DRAM, global buffer, a 2D and a 1D PE array, clock and word size."""
+
+    dram: Dram = Dram()
+    buffer: Buffer = Buffer()
+    array_2d: Array2D = Array2D()
+    array_1d: Array1D = Array1D()
+    clock_mhz: float = field(default=940.0, metadata=POS)
+    word_bytes: int = field(default=2, metadata=ONE)
+
+    def problems(self) -> list[tuple[str, str]]:
+        """A buffer too small for any mapping: it must hold one tile of each operand."""
+        tile_words = self.array_2d.rows * self.array_2d.cols
+        need = 3 * tile_words * self.word_bytes
+        if self.buffer.buffer_bytes < need:
+            return [("buffer.buffer_bytes",
+                     f"too small for any mapping: one {self.array_2d.rows}x{self.array_2d.cols} "
+                     f"tile of each of 3 operands needs {need} bytes, not "
+                     f"{self.buffer.buffer_bytes}")]
+        if self.array_1d.pes < 1 or self.array_2d.rows != self.array_1d.pes:
+            return [("array_1d.pes", f"must equal array_2d.rows ({self.array_2d.rows}), one 1D PE "
+                     f"per query row of a tile, not {self.array_1d.pes}")]
+        return []
+
+
+@dataclass(frozen=True, slots=True)
+class CostTable:
+    """Energy per action (pJ) and area per unit (µm²); defaults: FuseMax's 45 nm Accelergy tables.
+
+    ``exp_unit_pj`` has no published value: its default is the energy of the MAC sequence a
+    pipelined unit evaluates in hardware (6 MACs + 1 add). ``rf_2d_*`` defaults reuse the 1D RF's
+    per-access energy. RF area scales with entries from the 32-entry 1D RF. ``sram_um2_per_bit``
+    (global buffer area) is a 45 nm 6T-cell estimate, not a published value.
+    """
+
+    mac_pj: float = field(default=17.16, metadata=NONNEG)
+    add_pj: float = field(default=8.34, metadata=NONNEG)
+    max_pj: float = field(default=0.028, metadata=NONNEG)
+    div_pj: float = field(default=36.25, metadata=NONNEG)
+    exp_unit_pj: float = field(default=6 * 17.16 + 8.34, metadata=NONNEG)
+    rf_read_pj: float = field(default=2.19, metadata=NONNEG)
+    rf_write_pj: float = field(default=1.91, metadata=NONNEG)
+    dram_pj_per_64b: float = field(default=249.6, metadata=NONNEG)
+    buffer_row_read_pj: float = field(default=485.0, metadata=NONNEG)
+    buffer_row_write_pj: float = field(default=451.0, metadata=NONNEG)
+    mac_um2: float = field(default=1545.0, metadata=NONNEG)
+    add_um2: float = field(default=1030.0, metadata=NONNEG)
+    max_um2: float = field(default=49.3, metadata=NONNEG)
+    div_um2: float = field(default=23741.0, metadata=NONNEG)
+    exp_unit_um2: float = field(default=6 * 1545.0 + 1030.0, metadata=NONNEG)
+    rf_um2_per_entry: float = field(default=16849.0 / 32, metadata=NONNEG)
+    sram_um2_per_bit: float = field(default=0.6, metadata=NONNEG)
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """A transformer layer's shape (fusemax.md §7): E = F = head_dim."""
+
+    d_model: int = field(metadata=ONE)
+    heads: int = field(metadata=ONE)
+    head_dim: int = field(metadata=ONE)
+    ffn: int = field(metadata=ONE)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """One evaluated configuration: a library cascade, an architecture and mapping constraints.
+
+    ``fused``: run the cascade's Einsums under one loop nest (else each GEMM and each run of
+    elementwise Einsums is a separate phase through DRAM). ``schedule``: ``pipelined`` overlaps
+    the 2D and 1D arrays across tiles (epoch pipelining and interleaving), ``serial`` finishes
+    each tile's phases one after another and pays the array's fill/drain per 2D phase.
+    ``bind`` forces Einsums onto an array (``2d`` or ``1d``); the rest are bound by rule.
+    """
+
+    cascade: str
+    architecture: str
+    fused: bool = True
+    schedule: Literal["pipelined", "serial"] = "pipelined"
+    bind: dict[str, Literal["2d", "1d"]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class GemmSearch:
+    """The seeded GEMM mapping search: candidates sampled from tile factors × loop orders."""
+
+    samples: int = field(default=4096, metadata=ONE)
+    seed: int = field(default=0, metadata=NONNEG)
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """The points: models × seq_lens × configs × scopes (× square array sizes, if given).
+
+    ``array_dims``: square 2D arrays d × d (and a d-PE 1D array) replacing each architecture's;
+    the buffer scales with d from its size at ``buffer_reference_dim`` (it holds P1·P0 rows).
+    """
+
+    models: tuple[str, ...]
+    seq_lens: tuple[int, ...]
+    configs: tuple[str, ...]
+    scopes: tuple[Literal["attention", "end_to_end"], ...] = ("attention", "end_to_end")
+    batch: int = field(default=64, metadata=ONE)
+    array_dims: tuple[int, ...] = ()
+    buffer_reference_dim: int = field(default=256, metadata=ONE)
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Sequence lengths and array sizes must be positive."""
+        found = [(f"seq_lens[{i}]", f"must be a positive integer, not {n}")
+                 for i, n in enumerate(self.seq_lens) if n < 1]
+        found += [(f"array_dims[{i}]", f"must be a positive integer, not {n}")
+                  for i, n in enumerate(self.array_dims) if n < 1]
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class PaperValue:
+    """A published average to print beside ours: FuseMax over ``baseline`` in ``scope``."""
+
+    baseline: str
+    scope: Literal["attention", "end_to_end"]
+    speedup: float = field(metadata=POS)
+    energy_ratio: float = field(metadata=POS)
+
+
+@dataclass(frozen=True, slots=True)
+class Design:
+    """An `accelerator` design file (after ``version`` and ``kind``)."""
+
+    name: str
+    architectures: dict[str, Architecture]
+    configs: dict[str, Config]
+    models: dict[str, Model]
+    sweep: Sweep
+    cost_table: CostTable = CostTable()
+    gemm_search: GemmSearch = GemmSearch()
+    objectives: tuple[str, str] = ("latency_s", "energy_j")
+    paper: tuple[PaperValue, ...] = ()
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Names used by the sweep and configs must be defined."""
+        found = []
+        for i, name in enumerate(self.sweep.models):
+            if name not in self.models:
+                found.append((f"sweep.models[{i}]", _unknown("model", name, self.models)))
+        for i, name in enumerate(self.sweep.configs):
+            if name not in self.configs:
+                found.append((f"sweep.configs[{i}]", _unknown("config", name, self.configs)))
+        for name, config in self.configs.items():
+            if config.architecture not in self.architectures:
+                found.append((f"configs.{name}.architecture",
+                              _unknown("architecture", config.architecture, self.architectures)))
+        return found
+
+
+def _unknown(what: str, name: str, valid) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown {what} {name!r}{hint} (defined: {', '.join(valid) or 'none'})"
