@@ -35,6 +35,7 @@ class DesignKind(Protocol):
 
 # kind name → module (imported lazily) exposing a module-level `KIND: DesignKind`.
 _KIND_MODULES: dict[str, str] = {
+    "accelerator": "attnforge.kinds.accelerator",
 }
 
 
