@@ -108,9 +108,9 @@ def check_fits(plan: FoldPlan, memory: Memory) -> None:
         need = int(words.max())
         if need > half:
             raise SimInputError(
-                f"the mapping cannot fit: a {name} tile of {need} words needs half of the "
-                f"{name} SRAM, which holds {half} words ({memory.sram_kb:g} KiB of "
-                f"{memory.word_bytes}-byte words, double-buffered); raise --sram-kb")
+                f"the mapping cannot fit: a tile of {name} has {need} words but one half of "
+                f"the double-buffered {name} SRAM ({memory.sram_kb:g} KiB of "
+                f"{memory.word_bytes}-byte words) holds {half}; raise --sram-kb")
 
 
 def simulate_gemm(array: SystolicArray, shape: Gemm, memory: Memory,
@@ -145,9 +145,9 @@ def simulate_gemm(array: SystolicArray, shape: Gemm, memory: Memory,
         utilization=macs / (array.rows * array.cols * int(end)), macs=macs, folds=len(runs),
         sram_reads={**_edge_reads(array.dataflow, row_reads, col_reads),
                     "C": _psum_reads(array.dataflow, plan, t_len)},
-        sram_writes={"C": int(sum(_out_words(array.dataflow, plan, t_len)))},
-        dram_reads={"A": int(fetch_a.sum()), "B": int(fetch_b.sum())},
-        dram_writes={"C": int(writes.sum())},
+        sram_writes={"A": 0, "B": 0, "C": int(_out_words(array.dataflow, plan, t_len).sum())},
+        dram_reads={"A": int(fetch_a.sum()), "B": int(fetch_b.sum()), "C": 0},
+        dram_writes={"A": 0, "B": 0, "C": int(writes.sum())},
         timeline=_timeline(runs, start, int(end)) if timeline else None,
         c=None if out is None else (out.T.copy() if array.dataflow is Dataflow.IS else out))
 

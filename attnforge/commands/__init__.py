@@ -2,5 +2,6 @@
 
 from .cascades import cascade, cascades
 from .explore import explore
+from .simulate import simulate
 
-COMMANDS: list = [explore, cascades, cascade]
+COMMANDS: list = [explore, cascades, cascade, simulate]

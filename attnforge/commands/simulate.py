@@ -1,0 +1,83 @@
+"""`attnforge simulate gemm`: cycle-level simulation of one GEMM on a systolic array.
+
+Cycle conventions, buffering and DRAM model are documented in sim/gemm.py and docs/sim.md.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from einsum.errors import InputError
+from sim.gemm import GemmResult, simulate_gemm
+from sim.spec import gemm as make_gemm
+from sim.spec import memory, parse_array, systolic_array
+
+
+@click.group("simulate")
+def simulate() -> None:
+    """Cycle-level simulation on a systolic array with SRAMs and DRAM."""
+
+
+@simulate.command("gemm")
+@click.option("--array", "array_text", required=True, metavar="RxC",
+              help="PE array, ROWSxCOLS (1xC or Rx1 is a 1D array).")
+@click.option("--dataflow", required=True, metavar="os|ws|is",
+              help="Output, weight or input stationary.")
+@click.option("--m", "m", required=True, type=int, help="Rows of A and C.")
+@click.option("--n", "n", required=True, type=int, help="Columns of B and C.")
+@click.option("--k", "k", required=True, type=int, help="Reduction extent.")
+@click.option("--sram-kb", type=float, default=256.0, show_default=True,
+              help="KiB of each of the A, B and C SRAMs (1-byte words, double-buffered).")
+@click.option("--dram-bw", type=float, default=None, metavar="WORDS_PER_CYCLE",
+              help="DRAM channel bandwidth; omitted: unlimited (no DRAM stalls).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--timeline", "timeline_png", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a per-cycle PE-utilization plot (PNG) to this path.")
+def gemm(array_text: str, dataflow: str, m: int, n: int, k: int, sram_kb: float,
+         dram_bw: float | None, as_json: bool, timeline_png: Path | None) -> None:
+    """Simulate C[M,N] = A[M,K]·B[K,N]; report cycles, utilization and per-operand accesses."""
+    rows, cols = parse_array(array_text)
+    array = systolic_array(rows, cols, dataflow)
+    result = simulate_gemm(array, make_gemm(m, n, k), memory(sram_kb, dram_bw),
+                           timeline=timeline_png is not None)
+    if timeline_png is not None:
+        _plot_timeline(result, rows * cols, timeline_png)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        click.echo(_table(result))
+
+
+def _table(result: GemmResult) -> str:
+    lines = [f"compute cycles  {result.compute_cycles}",
+             f"stall cycles    {result.stall_cycles}",
+             f"total cycles    {result.total_cycles}",
+             f"utilization     {result.utilization:.4f}",
+             f"folds           {result.folds}",
+             "words           A          B          C"]
+    for label, counts in (("SRAM reads", result.sram_reads), ("SRAM writes", result.sram_writes),
+                          ("DRAM reads", result.dram_reads), ("DRAM writes", result.dram_writes)):
+        cells = "".join(f"{counts.get(op, 0):<11}" for op in "ABC")
+        lines.append(f"{label:<16}{cells}".rstrip())
+    return "\n".join(lines)
+
+
+def _plot_timeline(result: GemmResult, pes: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not path.parent.is_dir():
+        raise InputError(f"--timeline: directory {str(path.parent)!r} does not exist")
+    fig, ax = plt.subplots(figsize=(8, 3))
+    ax.plot(result.timeline / pes, linewidth=0.6)
+    ax.set_xlabel("cycle (0 = first fold starts)")
+    ax.set_ylabel("PEs doing a MAC (fraction)")
+    ax.set_ylim(0, 1.05)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,56 @@
+"""`attnforge simulate gemm` through attnforge.cli.main: JSON keys and values, bad input."""
+
+import json
+
+import pytest
+
+from attnforge.cli import main
+
+KEYS = {"compute_cycles", "stall_cycles", "total_cycles", "utilization", "sram_reads",
+        "sram_writes", "dram_reads", "dram_writes"}
+
+
+def run(capsys, *args):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["simulate", "gemm", *args])
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+def test_json_report(capsys):
+    code, out, _ = run(capsys, "--array", "8x4", "--dataflow", "ws", "--m", "10", "--n", "6",
+                       "--k", "20", "--json")
+    report = json.loads(out)
+    assert code == 0 and KEYS <= set(report)
+    for key in ("sram_reads", "sram_writes", "dram_reads", "dram_writes"):
+        assert set(report[key]) == {"A", "B", "C"}
+    # WS 8x4: ceil(20/8) * ceil(6/4) = 6 folds of 2*8 + 10 + 4 - 2 = 28 cycles, minus one
+    assert report["compute_cycles"] == 6 * 28 - 1 and report["stall_cycles"] == 0
+    assert report["sram_reads"]["B"] == 20 * 6 and report["dram_reads"]["A"] == 10 * 20
+
+
+def test_table_and_timeline(capsys, tmp_path):
+    png = tmp_path / "t.png"
+    code, out, _ = run(capsys, "--array", "1x8", "--dataflow", "os", "--m", "3", "--n", "9",
+                       "--k", "5", "--dram-bw", "2", "--timeline", str(png))
+    assert code == 0 and "compute cycles" in out and png.stat().st_size > 0
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--array", "4by4", "--dataflow", "os", "--m", "4", "--n", "4", "--k", "4"], "ROWSxCOLS"),
+    (["--array", "4x4", "--dataflow", "os", "--m", "0", "--n", "4", "--k", "4"], "M must be"),
+    (["--array", "4x4", "--dataflow", "os", "--m", "4", "--n", "-3", "--k", "4"], "N must be"),
+    (["--array", "4x-4", "--dataflow", "os", "--m", "4", "--n", "4", "--k", "4"], "array cols"),
+    (["--array", "0x4", "--dataflow", "os", "--m", "4", "--n", "4", "--k", "4"], "array rows"),
+    (["--array", "4x4", "--dataflow", "rs", "--m", "4", "--n", "4", "--k", "4"], "dataflow"),
+    (["--array", "4x4", "--dataflow", "os", "--m", "4", "--n", "4", "--k", "4",
+      "--dram-bw", "-1"], "dram_bw"),
+    (["--array", "4x4", "--dataflow", "os", "--m", "4", "--n", "4", "--k", "4",
+      "--sram-kb", "0"], "sram_kb"),
+    (["--array", "4x4", "--dataflow", "ws", "--m", "5000", "--n", "4", "--k", "4",
+      "--sram-kb", "4"], "cannot fit"),
+])
+def test_bad_arguments_give_one_message_and_exit_2(capsys, args, words):
+    code, out, err = run(capsys, *args)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and words in err and "Traceback" not in err
