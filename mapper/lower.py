@@ -305,7 +305,8 @@ def _fused_nest(ctx: _Ctx, work: tuple[EinsumWork, ...], rows: int, blocks: int
                        w.bound.phase != "final") for a in ("2d", "1d")}
     lines = ["for b, h in batch × heads",
              f"  for p2 in {blocks} blocks of {rows} query rows   (buffer-resident block)",
-             f"    for m-tile in {m_tiles} tiles of {a2.cols} keys   (K/V tiles stream from DRAM)",
+             f"    for m-tile in {m_tiles} tiles of {a2.cols} keys   (K/V tiles stream from DRAM;"
+             f" {ctx.m_passes} pass(es) over the tiles)",
              f"      for p1 in {rows // a2.rows}",
              f"        spatial p0 × m0 = {a2.rows} × {a2.cols} on the 2D array: {on['2d']}",
              f"        spatial p0 = {ctx.arch.array_1d.pes} on the 1D array: {on['1d']}"]

@@ -1,0 +1,46 @@
+"""`attnforge explain DESIGN.yaml --model M --seq-len N --config C --scope S`: one point's mapping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from attnforge.specload import did_you_mean
+from einsum.errors import InputError
+
+
+@click.command()
+@click.argument("design", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--model", default=None, help="Model name (default: the sweep's first).")
+@click.option("--seq-len", type=int, default=None, help="Tokens (default: the sweep's first).")
+@click.option("--config", "config", default=None, help="Configuration (default: the first).")
+@click.option("--scope", type=click.Choice(["attention", "end_to_end"]), default="attention")
+@click.option("--array-dim", type=int, default=0, help="Square array size (0: as designed).")
+def explain(design: Path, model: str | None, seq_len: int | None, config: str | None, scope: str,
+            array_dim: int) -> None:
+    """Print the chosen mapping of one point: loop nest, tiles, binding, buffer, bottleneck."""
+    from attnforge.kinds import kind_of
+    from mapper.evaluate import Point, evaluate
+    from mapper.report import MappingReport
+
+    if kind_of(design).name != "accelerator":
+        raise InputError(f"{design}: explain needs a design of kind 'accelerator'")
+    spec = kind_of(design).load(design)
+    sweep = spec.sweep
+    model = _pick("model", model, sweep.models, spec.models)
+    config = _pick("config", config, sweep.configs, spec.configs)
+    if seq_len is not None and seq_len < 1:
+        raise InputError(f"--seq-len must be a positive integer, not {seq_len}")
+    point = Point(model, seq_len or sweep.seq_lens[0], config, scope, array_dim)
+    mapping, actions, cost = evaluate(spec, point)
+    click.echo(str(MappingReport(mapping, actions, cost)))
+
+
+def _pick(what: str, given: str | None, default: tuple[str, ...], valid) -> str:
+    if given is None:
+        return default[0]
+    if given not in valid:
+        raise InputError(f"--{what}: unknown {what} {given!r}{did_you_mean(given, valid)} "
+                         f"(valid: {', '.join(valid)})")
+    return given
