@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from einsum.errors import InputError
+
 from .spec import Architecture, GemmSearch
 
 ORDERS: tuple[str, ...] = tuple("".join(p) for p in itertools.permutations("mnk"))
@@ -121,7 +123,7 @@ def search_gemm(gemm: Gemm, arch: Architecture, search: GemmSearch) -> GemmMappi
     cycles = latency(arch, counts)
     fits = counts["need"] * arch.word_bytes <= arch.buffer.buffer_bytes
     if not fits.any():
-        raise ValueError(f"no GEMM mapping of {gemm} fits a {arch.buffer.buffer_bytes}-byte "
+        raise InputError(f"no GEMM mapping of {gemm} fits a {arch.buffer.buffer_bytes}-byte "
                          f"buffer")
     traffic = counts["reads"] + counts["writes"]
     key = np.lexsort((traffic, np.where(fits, cycles, np.inf)))

@@ -31,17 +31,19 @@ from .spec import Architecture, Config, GemmSearch
 
 @dataclass(frozen=True, slots=True)
 class Workload:
-    """One attention layer: ``batch`` × ``heads`` instances of P = M = ``seq_len``."""
+    """One attention layer: ``batch`` × ``heads`` instances of P = ``seq_len`` queries over
+    M = ``keys`` keys (``keys`` = 0: M = P, self-attention)."""
 
     batch: int
     heads: int
     e: int
     f: int
     seq_len: int
+    keys: int = 0
 
     def extents(self) -> dict[str, int]:
         """Input rank extents of an attention cascade."""
-        return {"e": self.e, "f": self.f, "p": self.seq_len, "m": self.seq_len}
+        return {"e": self.e, "f": self.f, "p": self.seq_len, "m": self.keys or self.seq_len}
 
 
 @dataclass(frozen=True, slots=True)

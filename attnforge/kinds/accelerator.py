@@ -32,7 +32,7 @@ class AcceleratorKind:
 
     def report(self, design: Design, rows: Sequence[Mapping[str, object]], out_dir: Path) -> str:
         """pareto.png for the design's objectives; the summary tables."""
-        labels = ("array_dim",) if design.sweep.array_dims else ("config", "model", "seq_len")
+        labels = ("config", "model", "array_dim" if design.sweep.array_dims else "seq_len")
         title = f"{design.name}: {design.objectives[0]} vs {design.objectives[1]}"
         plot_front(rows, design.objectives, labels, Path(out_dir) / "pareto.png", title)
         parts = [f"{design.name}: {len(rows)} points"]
@@ -45,9 +45,9 @@ class AcceleratorKind:
 
 
 def _sweep_table(rows: Sequence[Mapping[str, object]]) -> str:
-    lines = ["array   config       scope         latency_s    energy_j   area_mm2  util_2d"]
+    lines = ["array   model  config       scope         latency_s    energy_j   area_mm2  util_2d"]
     for r in rows:
-        lines.append(f"{r['array_dim']:>5}   {r['config']:<12} {r['scope']:<12} "
+        lines.append(f"{r['array_dim']:>5}   {r['model']:<6} {r['config']:<12} {r['scope']:<12} "
                      f"{float(r['latency_s']):10.4g} {float(r['energy_j']):10.4g} "
                      f"{float(r['area_mm2']):9.1f} {100 * float(r['util_2d']):6.1f}%")
     return "\n".join(lines)
