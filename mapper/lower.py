@@ -204,10 +204,13 @@ def _held(ctx: _Ctx, work: tuple[EinsumWork, ...]) -> tuple[dict[str, int], int]
     return held, max(live_at.values(), default=0)
 
 
-def _block(ctx: _Ctx, per_row: int, held_row: int, fixed: int) -> tuple[int, float, int]:
-    """(rows per block, spill fraction, need in bytes at that block) for the buffer."""
+def _block(ctx: _Ctx, per_row: int, held_row: int, fixed: int, step: int
+           ) -> tuple[int, float, int]:
+    """(rows per block, spill fraction, need in bytes at that block) for the buffer.
+
+    Blocks are ``step`` · 2^i query rows (or all of P); the smallest block is ``step`` rows.
+    """
     wb, cap = ctx.arch.word_bytes, ctx.arch.buffer.buffer_bytes
-    step = ctx.arch.array_2d.rows
     top = -(-ctx.ext["p"] // step) * step
     rows = step
     while rows * 2 <= top and (2 * rows * (per_row + held_row) + fixed) * wb <= cap:
@@ -282,7 +285,8 @@ def _fused_phase(ctx: _Ctx) -> Phase:
     cols = ctx.arch.array_2d.cols
     tile_words = {t: math.prod(cols if r in ctx.m_family else ctx.ext[r]
                                for r in ctx.tensor_ranks[t]) for t in streamed}
-    rows, spill, need = _block(ctx, per_row, held_row, 2 * sum(tile_words.values()))
+    rows, spill, need = _block(ctx, per_row, held_row, 2 * sum(tile_words.values()),
+                               ctx.arch.array_2d.rows)
     blocks = -(-ctx.ext["p"] // rows)
     readers = _readers(ctx, work)
     spill_w = sum(round(spill * _size(ctx, t)) for t in held)
@@ -363,7 +367,8 @@ def _vector_phase(ctx: _Ctx, ws: tuple[EinsumWork, ...], every: list[EinsumWork]
                                                                ctx.cascade.outputs})
     held, held_row = _held(ctx, ws)
     fixed = 2 * ctx.arch.array_1d.pes * ctx.arch.array_2d.cols * (len(inputs) + len(outputs))
-    rows, spill, need = _block(ctx, 0, held_row, fixed)
+    # one M fiber (query row) at a time at least: the fiber spreads over the 1D PEs
+    rows, spill, need = _block(ctx, 0, held_row, fixed, 1)
     ext_reads = sum(_size(ctx, t) for t in inputs)
     spill_r = sum(round(spill * _size(ctx, t)) * later for t, later in held.items())
     spill_w = sum(round(spill * _size(ctx, t)) for t in held if t in names)

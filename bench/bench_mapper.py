@@ -1,0 +1,40 @@
+"""Time the whole FuseMax paper design (attention and end to end) on one core; print the tables.
+
+Run: .venv/bin/python bench/bench_mapper.py [DESIGN.yaml]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from attnforge.specload import load_spec
+from mapper import evaluate as ev
+from mapper import summary
+from mapper.spec import Design
+
+DEFAULT = Path(__file__).parents[1] / "designs" / "fusemax-paper.yaml"
+
+
+def main(path: Path = DEFAULT) -> None:
+    start = time.perf_counter()
+    design = load_spec(path, Design)
+    points = ev.points(design)
+    loaded = time.perf_counter()
+    rows = [ev.row(design, point) for point in points]
+    done = time.perf_counter()
+    print(f"{design.name}: {len(rows)} points evaluated on one core in {done - loaded:.3f} s "
+          f"({(done - loaded) / len(rows) * 1e3:.2f} ms/point; loading {loaded - start:.3f} s)")
+    print()
+    print(summary.headline_table(design, rows))
+    print()
+    print(summary.util_table(rows, design.sweep.configs))
+    for baseline in ("flat", "unfused"):
+        for scope in design.sweep.scopes:
+            print()
+            print(summary.point_table(rows, baseline, scope))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT)
