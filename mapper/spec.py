@@ -228,7 +228,19 @@ class Design:
             if config.architecture not in self.architectures:
                 found.append((f"configs.{name}.architecture",
                               _unknown("architecture", config.architecture, self.architectures)))
+            found += [(f"configs.{name}.{key}", message) for key, message in _cascade_problems(config)]
         return found
+
+
+def _cascade_problems(config: Config) -> list[tuple[str, str]]:
+    """The configuration's cascade must be in the library and ``bind`` must name its Einsums."""
+    from einsum import library
+
+    if config.cascade not in library.names():
+        return [("cascade", _unknown("cascade", config.cascade, library.names()))]
+    einsums = sorted({e.name for e in library.get(config.cascade).einsums})
+    return [(f"bind.{name}", _unknown(f"Einsum (of {config.cascade})", name, einsums))
+            for name in config.bind if name not in einsums]
 
 
 def _unknown(what: str, name: str, valid) -> str:

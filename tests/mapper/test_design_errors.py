@@ -55,4 +55,14 @@ def test_unknown_cascade_in_a_config_is_one_message(tmp_path, capsys):
     text = PAPER.read_text().replace("cascade: attention-3pass, architecture: flat, fused: false",
                                      "cascade: attention-3pas, architecture: flat, fused: false")
     code, err = _run(tmp_path, text, capsys, "explain")
-    assert code == 2 and "attention-3pass" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "configs.unfused.cascade" in err and "did you mean 'attention-3pass'" in err
+
+
+def test_unknown_cascade_and_bind_are_reported_at_their_keys(tmp_path, capsys):
+    text = PAPER.read_text().replace(
+        "fusemax:      {cascade: attention-1pass, architecture: fusemax, fused: true,",
+        "fusemax:      {cascade: attention-1pass, bind: {SLNX: 1d}, architecture: fusemax, "
+        "fused: true,")
+    code, err = _run(tmp_path, text, capsys, "explore")
+    assert code == 2 and "configs.fusemax.bind.SLNX" in err and "unknown Einsum (of attention-1pass) 'SLNX'; did you mean 'SLN" in err

@@ -1,0 +1,56 @@
+"""`attnforge explain` and `attnforge explore` on the shipped accelerator designs."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from attnforge.cli import main
+
+DESIGNS = Path(__file__).parents[2] / "designs"
+
+
+def _run(args, capsys) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_explain_prints_nest_binding_buffer_and_bottleneck(capsys):
+    out = _run(["explain", str(DESIGNS / "fusemax-paper.yaml"), "--model", "bert", "--seq-len",
+                "65536", "--config", "fusemax"], capsys)
+    assert "spatial p0 × m0 = 256 × 256 on the 2D array: BQK, LM, SLN, SLD, SLNV" in out
+    assert "SLN    body   → 2d   8 cycles/point" in out  # sub + 6 MACs + 1 add
+    assert "spilled fraction 0.00" in out
+    assert "bottleneck: fused: 1d array" in out  # 1D: 11 + 2F > 2D: 10 + 2E per tile
+
+
+def test_explain_flat_spills_and_turns_dram_bound(capsys):
+    out = _run(["explain", str(DESIGNS / "fusemax-paper.yaml"), "--model", "bert", "--seq-len",
+                "262144", "--config", "flat"], capsys)
+    # 256 rows × 256K keys × 2 B = 128 MiB of QK (then SN) against 32 MiB: about 3/4 spills
+    assert "held M fibers: QK, SN; spilled fraction 0.75" in out
+    out = _run(["explain", str(DESIGNS / "fusemax-paper.yaml"), "--model", "bert", "--seq-len",
+                "1048576", "--config", "flat"], capsys)
+    assert "bottleneck: fused: dram" in out
+
+
+def test_explore_pareto_design_writes_rows_and_plot(tmp_path, capsys):
+    out = _run(["explore", str(DESIGNS / "fusemax-pareto.yaml"), "--out", str(tmp_path),
+                "--backend", "serial", "--quiet"], capsys)
+    rows = list(csv.DictReader((tmp_path / "results.csv").open()))
+    assert (tmp_path / "pareto.png").stat().st_size > 0
+    assert "array" in out
+    fm = {int(r["array_dim"]): float(r["latency_s"]) for r in rows if r["config"] == "fusemax"}
+    area = {int(r["array_dim"]): float(r["area_mm2"]) for r in rows if r["config"] == "fusemax"}
+    assert sorted(fm) == [16, 32, 64, 128, 256, 512]
+    for small, big in zip(sorted(fm), sorted(fm)[1:], strict=False):
+        # FuseMax stays compute-bound: doubling d quarters latency (fusemax.md Figure 12)
+        assert fm[small] / fm[big] == pytest.approx(4.0, rel=0.02)
+        assert area[big] > 2.5 * area[small]
+    for column in ("model", "seq_len", "config", "scope", "latency_s", "energy_j",
+                   "traffic_bytes", "util_2d", "util_1d", "area_mm2", "util_2d_BQK"):
+        assert column in rows[0]
