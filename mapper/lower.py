@@ -256,6 +256,19 @@ def _onchip(ctx: _Ctx, work: tuple[EinsumWork, ...], resident: set[str]
     return buf_r, buf_w, rf_r, rf_w
 
 
+def _crossing(ctx: _Ctx, work: tuple[EinsumWork, ...]) -> set[str]:
+    """Tile-sized tensors produced on one array and read on the other: they pass through the
+    buffer (per-row values cross directly, the 1D PEs sit at the 2D array's edge)."""
+    made_on = {w.bound.name: w.bound.array for w in work}
+    found = set()
+    for w in work:
+        for op in ctx.cascade.einsums[w.bound.index].operands:
+            other = made_on.get(op)
+            if other and other != w.bound.array and set(ctx.tile) <= set(ctx.tensor_ranks[op]):
+                found.add(op)
+    return found
+
+
 def _runs_2d(work: tuple[EinsumWork, ...]) -> int:
     """Number of runs of consecutive 2D Einsums in a tile's body (each ends in a drain)."""
     arrays = [w.bound.array for w in work if w.bound.phase == "body"]
@@ -294,7 +307,7 @@ def _fused_phase(ctx: _Ctx) -> Phase:
     reads = sum(_size(ctx, t) for t in inputs if t not in streamed) + spill_r
     reads += blocks * sum(_size(ctx, t) * len(set(readers.get(t, [0]))) for t in streamed)
     writes = sum(_size(ctx, t) for t in outputs) + spill_w
-    resident = set(inputs) | set(outputs) | set(ctx.state) | set(held)
+    resident = set(inputs) | set(outputs) | set(ctx.state) | set(held) | _crossing(ctx, work)
     buf_r, buf_w, rf_r, rf_w = _onchip(ctx, work, resident)
     cycles, stall, compute = _compute(ctx, work)
     nest = _fused_nest(ctx, work, rows, blocks)
@@ -373,7 +386,7 @@ def _vector_phase(ctx: _Ctx, ws: tuple[EinsumWork, ...], every: list[EinsumWork]
     spill_r = sum(round(spill * _size(ctx, t)) * later for t, later in held.items())
     spill_w = sum(round(spill * _size(ctx, t)) for t in held if t in names)
     reads, writes = ext_reads + spill_r, sum(_size(ctx, t) for t in outputs) + spill_w
-    resident = set(inputs) | set(outputs) | set(held) | set(ctx.state)
+    resident = set(inputs) | set(outputs) | set(held) | set(ctx.state) | _crossing(ctx, ws)
     buf_r, buf_w, rf_r, rf_w = _onchip(ctx, ws, resident)
     cycles, stall, compute = _compute(ctx, ws)
     nest = (f"for b, h in batch × heads: vector phase {', '.join(w.bound.name for w in ws)}",

@@ -2,7 +2,7 @@
 
 ``price(actions, arch, table) -> Cost``. Energy per component is the count times the table's
 per-action energy; buffer energy is per row (``row_bits`` wide) spread over the words of a row;
-DRAM energy per 64-bit access. Area is the PE arrays (units + register files) plus the buffer.
+DRAM energy per 64-bit access; leakage is every PE's per-cycle leakage over the latency. Area is the PE arrays (units + register files) plus the buffer.
 """
 
 from __future__ import annotations
@@ -34,6 +34,13 @@ def pe_area_um2(pe: PEUnits, table: CostTable) -> float:
     return area
 
 
+def pe_leak_pj(pe: PEUnits, table: CostTable) -> float:
+    """Leakage of one PE per cycle (its units and register file), in pJ."""
+    leak = pe.rf_entries * table.rf_leak_pj_per_entry
+    leak += table.mac_leak_pj * pe.mac + table.add_leak_pj * pe.add + table.max_leak_pj * pe.max
+    return leak + table.div_leak_pj * pe.divider + table.exp_unit_leak_pj * (pe.exp == "unit")
+
+
 def area_mm2(arch: Architecture, table: CostTable) -> float:
     """Chip area: 2D array, 1D array and the global buffer's SRAM."""
     a2, a1 = arch.array_2d, arch.array_1d
@@ -56,6 +63,9 @@ def energy_pj(actions: Actions, arch: Architecture, table: CostTable) -> dict[st
     out["buffer"] = (actions.buffer_read_words * table.buffer_row_read_pj
                      + actions.buffer_write_words * table.buffer_row_write_pj) / words_per_row
     out["dram"] = (actions.dram_read_bytes + actions.dram_write_bytes) / 8 * table.dram_pj_per_64b
+    a2, a1 = arch.array_2d, arch.array_1d
+    per_cycle = a2.rows * a2.cols * pe_leak_pj(a2.pe, table) + a1.pes * pe_leak_pj(a1.pe, table)
+    out["leakage"] = actions.latency_cycles * per_cycle
     return out
 
 

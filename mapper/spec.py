@@ -103,24 +103,32 @@ class Architecture:
 
 @dataclass(frozen=True, slots=True)
 class CostTable:
-    """Energy per action (pJ) and area per unit (µm²); defaults: FuseMax's 45 nm Accelergy tables.
+    """Energy per action (pJ), leakage per unit per cycle (pJ) and area per unit (µm²).
 
-    ``exp_unit_pj`` has no published value: its default is the energy of the MAC sequence a
-    pipelined unit evaluates in hardware (6 MACs + 1 add). ``rf_2d_*`` defaults reuse the 1D RF's
-    per-access energy. RF area scales with entries from the 32-entry 1D RF. ``sram_um2_per_bit``
-    (global buffer area) is a 45 nm 6T-cell estimate, not a published value.
+    Defaults: FuseMax's 45 nm Accelergy tables (fusemax.md §5); the exp unit's energy and every
+    ``*_leak_pj`` are the per-action values of the artifact's Accelergy energy table for the 1D
+    PEs (outputs-1d-flat/ERT.yaml). Both arrays' register files use the 1D RF's per-access
+    energy. The exp unit's area (no published value) is that of the 6 MACs + 1 add it replaces;
+    RF area scales with entries from the 32-entry 1D RF; ``sram_um2_per_bit`` (global buffer) is
+    a 45 nm 6T-cell estimate, not a published value. The buffer's leakage is not modelled.
     """
 
     mac_pj: float = field(default=17.16, metadata=NONNEG)
     add_pj: float = field(default=8.34, metadata=NONNEG)
     max_pj: float = field(default=0.028, metadata=NONNEG)
     div_pj: float = field(default=36.25, metadata=NONNEG)
-    exp_unit_pj: float = field(default=6 * 17.16 + 8.34, metadata=NONNEG)
+    exp_unit_pj: float = field(default=94.6475, metadata=NONNEG)
     rf_read_pj: float = field(default=2.19, metadata=NONNEG)
     rf_write_pj: float = field(default=1.91, metadata=NONNEG)
     dram_pj_per_64b: float = field(default=249.6, metadata=NONNEG)
     buffer_row_read_pj: float = field(default=485.0, metadata=NONNEG)
     buffer_row_write_pj: float = field(default=451.0, metadata=NONNEG)
+    mac_leak_pj: float = field(default=0.180192, metadata=NONNEG)
+    add_leak_pj: float = field(default=0.084574, metadata=NONNEG)
+    max_leak_pj: float = field(default=0.000013, metadata=NONNEG)
+    div_leak_pj: float = field(default=0.0, metadata=NONNEG)
+    exp_unit_leak_pj: float = field(default=0.99658, metadata=NONNEG)
+    rf_leak_pj_per_entry: float = field(default=0.000431 / 32, metadata=NONNEG)
     mac_um2: float = field(default=1545.0, metadata=NONNEG)
     add_um2: float = field(default=1030.0, metadata=NONNEG)
     max_um2: float = field(default=49.3, metadata=NONNEG)

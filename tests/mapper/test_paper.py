@@ -1,8 +1,8 @@
 """The paper's headline averages (fusemax.md §8), from the shipped design file.
 
-Speedups must come within 5% of the published averages. The energy ratios are known not to: the
-model's FLAT and Unfused spend too little energy beyond their MACs (see the mapper report); the
-strict xfail flags the day they do.
+Speedups must come within 5% of the published averages. Of the energy ratios only Unfused end to
+end does; the others are known not to (the model's FLAT spends too little energy beyond its
+MACs, see the mapper report): the strict xfail flags the day they do.
 """
 
 from __future__ import annotations
@@ -29,8 +29,12 @@ def test_average_speedup_within_5_percent(rows, baseline, scope, speedup, energy
     assert ours == pytest.approx(speedup, rel=0.05)
 
 
-@pytest.mark.xfail(strict=True, reason="FLAT/Unfused energy beyond MACs is under-modelled")
-@pytest.mark.parametrize("baseline,scope,speedup,energy", CLAIMS)
+OFF = pytest.mark.xfail(strict=True, reason="FLAT's energy beyond its MACs is under-modelled")
+ENERGY_CLAIMS = [pytest.param(*claim, marks=OFF) if claim[:2] != ("unfused", "end_to_end")
+                 else claim for claim in CLAIMS]
+
+
+@pytest.mark.parametrize("baseline,scope,speedup,energy", ENERGY_CLAIMS)
 def test_average_energy_ratio_within_5_percent(rows, baseline, scope, speedup, energy):
     _, ours = summary.averages(rows, "fusemax", baseline, scope)
     assert ours == pytest.approx(energy, rel=0.05)
