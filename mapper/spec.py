@@ -199,6 +199,10 @@ class Sweep:
         return found
 
 
+Objective = Literal["latency_s", "energy_j", "area_mm2", "traffic_bytes"]
+"""Result columns a Pareto front can minimise."""
+
+
 @dataclass(frozen=True, slots=True)
 class PaperValue:
     """A published average to print beside ours: FuseMax over ``baseline`` in ``scope``."""
@@ -220,7 +224,7 @@ class Design:
     sweep: Sweep
     cost_table: CostTable = CostTable()
     gemm_search: GemmSearch = GemmSearch()
-    objectives: tuple[str, str] = ("latency_s", "energy_j")
+    objectives: tuple[Objective, Objective] = ("latency_s", "energy_j")
     paper: tuple[PaperValue, ...] = ()
 
     def problems(self) -> list[tuple[str, str]]:
