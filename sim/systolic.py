@@ -89,16 +89,18 @@ def os_fold(rows, cols, r, c, t_len, a, b, out, timeline):
 
 
 @njit(cache=True)
-def stationary_fold(rows, cols, r, c, t_len, w, x, out, timeline):
-    """Weight/input-stationary fold. w[r, c] is preloaded, x[T, r] streams into rows, partial
-    sums flow down; out[T, c] += x·w as the sums leave the bottom edge.
+def stationary_fold(rows, cols, r, c, t_len, w, x, out, timeline, preload=True):
+    """Weight/input-stationary fold. w[r, c] is shifted in from the top (R cycles; with
+    ``preload=False`` it is already in the PEs, e.g. produced there), x[T, r] streams into rows,
+    partial sums flow down; out[T, c] += x·w as the sums leave the bottom edge.
 
     Returns (length, macs, x_words_read, w_words_read); timeline[cycle] += MACs in that cycle.
     """
     w_tok = np.zeros((rows, cols), np.int8)
     w_val = np.zeros((rows, cols))
     w_reads = 0
-    for t in range(rows):  # preload: shift down, the top row receives stationary row R-1-t
+    lead = rows if preload else 0
+    for t in range(lead):  # preload: shift down, the top row receives stationary row R-1-t
         for i in range(rows - 1, -1, -1):
             for j in range(cols):
                 if i > 0:
@@ -113,16 +115,21 @@ def stationary_fold(rows, cols, r, c, t_len, w, x, out, timeline):
     x_val = np.zeros((rows, cols))
     p_tok = np.zeros((rows, cols), np.int8)
     p_val = np.zeros((rows, cols))
-    length = rows
+    if not preload:
+        for i in range(rows):
+            for j in range(cols):
+                w_tok[i, j] = DATA if i < r and j < c else BUBBLE
+                w_val[i, j] = w[i, j] if i < r and j < c else 0.0
+    length = lead
     macs = x_reads = 0
-    for t in range(rows, 2 * rows + t_len + cols):
+    for t in range(lead, lead + rows + t_len + cols):
         for i in range(rows - 1, -1, -1):
             for j in range(cols - 1, -1, -1):
                 if j > 0:
                     x_tok[i, j] = x_tok[i, j - 1]
                     x_val[i, j] = x_val[i, j - 1]
                 else:
-                    s = t - rows - i
+                    s = t - lead - i
                     x_tok[i, 0] = EMPTY if s < 0 or s >= t_len else (DATA if i < r else BUBBLE)
                     x_val[i, 0] = x[s, i] if x_tok[i, 0] == DATA else 0.0
                     x_reads += x_tok[i, 0] == DATA
@@ -136,7 +143,7 @@ def stationary_fold(rows, cols, r, c, t_len, w, x, out, timeline):
         for j in range(cols):  # sums leaving the bottom edge this cycle
             if p_tok[rows - 1, j] != EMPTY:
                 length = t + 1
-                s = t - 2 * rows - j + 1
+                s = t - lead - rows - j + 1
                 if j < c:
                     out[s, j] += p_val[rows - 1, j]
     return length, macs, x_reads, w_reads
@@ -217,3 +224,34 @@ def fold_buffers(array: SystolicArray, r: int, c: int, t_len: int):
     if array.dataflow is Dataflow.OS:
         return np.zeros((r, t_len)), np.zeros((t_len, c)), np.zeros((r, c))
     return np.zeros((t_len, r)), np.zeros((r, c)), np.zeros((t_len, c))
+
+
+@njit(cache=True)
+def row_chain(rows, cols, r, c, x, seed, mode, out_row, out_grid):
+    """A token per array row moves right one PE per cycle (all rows start at column 0 in cycle 0).
+
+    mode 0: max-reduce x[i, :c] into out_row[i]; mode 1: sum-reduce; mode 2: deliver seed[i] to
+    every PE of row i (out_grid[i, j] = seed[i], a per-row operand broadcast along the links).
+    Rows ≥ r and columns ≥ c carry bubbles. Returns the length: the cycle after the tokens leave
+    the last column.
+    """
+    acc = np.zeros(rows)
+    for i in range(r):
+        acc[i] = -np.inf if mode == 0 else 0.0
+    length = 0
+    for t in range(cols + 1):
+        for i in range(rows):
+            if t >= cols:
+                if i < r and mode != 2:
+                    out_row[i] = acc[i]
+                continue
+            length = t + 1
+            if i >= r or t >= c:
+                continue
+            if mode == 0:
+                acc[i] = max(acc[i], x[i, t])
+            elif mode == 1:
+                acc[i] += x[i, t]
+            else:
+                out_grid[i, t] = seed[i]
+    return length

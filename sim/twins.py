@@ -46,11 +46,14 @@ def os_fold_py(rows, cols, r, c, t_len, a, b, out, timeline):
     return length, macs, a_reads, b_reads
 
 
-def stationary_fold_py(rows, cols, r, c, t_len, w, x, out, timeline):
+def stationary_fold_py(rows, cols, r, c, t_len, w, x, out, timeline, preload=True):
     """Twin of `sim.systolic.stationary_fold`."""
     weights: list[list] = []  # [row, col, source row, carries data]
     w_reads = 0
-    for t in range(rows):
+    lead = rows if preload else 0
+    if not preload:
+        weights = [[i, j, i, i < r and j < c] for i in range(rows) for j in range(cols)]
+    for t in range(lead):
         weights = [[i + 1, j, k, d] for i, j, k, d in weights]
         for j in range(cols):
             src = rows - 1 - t
@@ -61,14 +64,14 @@ def stationary_fold_py(rows, cols, r, c, t_len, w, x, out, timeline):
         raise AssertionError("a stationary row ended in the wrong PE row")
     x_packets: list[list] = []
     sums: list[list] = []  # [row, col, stream step, value]
-    length = rows
+    length = lead
     macs = x_reads = 0
-    t = rows
-    while t < rows + t_len + rows or x_packets or sums:
+    t = lead
+    while t < lead + t_len + rows or x_packets or sums:
         x_packets = [[i, j + 1, s, d] for i, j, s, d in x_packets if j + 1 < cols]
         for i in range(rows):
-            if 0 <= t - rows - i < t_len:
-                x_packets.append([i, 0, t - rows - i, i < r])
+            if 0 <= t - lead - i < t_len:
+                x_packets.append([i, 0, t - lead - i, i < r])
                 x_reads += i < r
         at = {(i, j): (s, d) for i, j, s, d in x_packets}
         sums = [[i + 1, j, s, v] for i, j, s, v in sums]
@@ -136,3 +139,51 @@ def _may_start(f, t, c_tile, done) -> bool:
     q = int(c_tile[f])
     opens = f == 0 or int(c_tile[f - 1]) != q
     return not (opens and q >= 2 and done.get(("write", q - 2), t + 1) > t)
+
+
+def row_chain_py(rows, cols, r, c, x, seed, mode, out_row, out_grid):
+    """Twin of `sim.systolic.row_chain`: explicit tokens [row, column, value] hopping right."""
+    tokens = [[i, 0, -math.inf if mode == 0 else (seed[i] if mode == 2 else 0.0)]
+              for i in range(rows)]
+    length = 0
+    t = 0
+    while tokens:
+        for token in tokens:
+            i, j, value = token
+            if i < r and j < c:
+                if mode == 0:
+                    token[2] = max(value, x[i, j])
+                elif mode == 1:
+                    token[2] = value + x[i, j]
+                else:
+                    out_grid[i, j] = value
+        length = t + 1
+        for i, j, value in tokens:
+            if j == cols - 1 and i < r and mode != 2:
+                out_row[i] = value
+        tokens = [[i, j + 1, v] for i, j, v in tokens if j + 1 < cols]
+        t += 1
+    return length
+
+
+def list_schedule_py(array, latency, occupancy, deps, window, start):
+    """Twin of `sim.schedule.list_schedule`, stepping one cycle at a time."""
+    n = len(array)
+    finish: dict[int, int] = {}
+    free = [0, 0]
+    queues = [[i for i in range(n) if array[i] == q] for q in range(2)]
+    t = 0
+    while len(finish) < n:
+        for q in range(2):
+            if free[q] > t:
+                continue
+            pending = [i for i in queues[q] if i not in finish][:window]
+            for task in pending:
+                preds = [int(d) for d in deps[task] if d >= 0]
+                if all(d in finish and finish[d] <= t for d in preds):
+                    start[task] = t
+                    finish[task] = t + int(latency[task])
+                    free[q] = t + int(occupancy[task])
+                    break
+        t += 1
+    return max(finish.values())

@@ -1,0 +1,284 @@
+"""Tile-by-tile, cycle-level simulation of a fused 1-pass attention cascade as `mapper` maps it.
+
+Input: a `mapper.lower.Mapping` whose single phase is the fused nest
+``p2 → m-tiles → p1 → spatial p0 × m0`` (FuseMax, +Architecture, +Cascade). The tile is
+P0 × M0 = the 2D array's rows × columns; each Einsum runs on the array the mapper bound it to.
+
+Per tile, each bound body Einsum is one *task* on its array, timed by a cycle-level kernel:
+
+- 2D contraction over e (BQK): an output-stationary fold (`sim.systolic.os_fold`, T = E);
+- 2D contraction over m0 (SLNV): the tile already sits in the PEs, V streams along the columns
+  and partial sums flow along the rows (`stationary_fold` on the transposed view, no preload);
+- 2D reduction over m0 (LM, SLD): a token per row hops along the links (`row_chain`), then
+  the per-point work;
+- 2D elementwise with a per-row operand (SLN needs RM): the operand hops along the row
+  (`row_chain`, broadcast), then cycles_per_point;
+- 1D Einsums: one PE per query row does its points one after another (cycles_per_point each).
+
+Each task has a *latency* (first input to last output) and an *occupancy* (cycles before its
+array accepts the next task). ``serial`` schedule (+Architecture): tasks run one at a time in
+program order, occupancy = latency. ``pipelined`` (FuseMax): a 2D fold occupies the array only
+for its stream length (the next wavefront enters right behind it, i.e. work of different
+Einsums/tiles interleaves in the PEs), chains and elementwise tasks for their per-point cycles;
+each array issues its next ready task among a window of the following ones (epoch pipelining:
+the 2D array starts the next tile's BQK while the 1D array still works on the current tile).
+Dependencies come from the cascade: a body Einsum reading state ``X[m1,p]`` depends on the
+previous m-tile's writer of X, anything else on the same tile's writer.
+
+With values (Q, K, V of one head), the kernels compute the numbers they move and the result
+equals `einsum.execute` of the cascade (tested).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from einsum.ir import Ref, expr_refs, index_ranks
+
+from .schedule import list_schedule, serial_schedule
+from .spec import SimInputError
+from .systolic import os_fold, row_chain, stationary_fold
+
+ARRAY_IDS = {"2d": 0, "1d": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class TaskKind:
+    """How one bound Einsum runs on one tile: its array, latency and occupancy in cycles."""
+
+    name: str
+    array: str
+    latency: int
+    occupancy: int
+
+
+@dataclass(frozen=True, slots=True)
+class AttentionResult:
+    """One head simulated; ``cycles`` is its elapsed time, totals multiply by instances."""
+
+    cycles: int
+    instances: int
+    total_cycles: int
+    tasks: int
+    tiles: int
+    busy: dict[str, int]
+    utilization: dict[str, float]
+    mapper_cycles: int
+    av: np.ndarray | None = None
+    timeline: np.ndarray | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """The CLI's JSON object."""
+        return {k: getattr(self, k) for k in ("cycles", "instances", "total_cycles", "tasks",
+                                              "tiles", "busy", "utilization", "mapper_cycles")}
+
+
+@dataclass(frozen=True, slots=True)
+class _Geometry:
+    p: int
+    m: int
+    e: int
+    f: int
+    rows: int
+    cols: int
+    pes: int
+    block: int
+
+
+def _geometry(mapping) -> _Geometry:
+    if len(mapping.phases) != 1 or mapping.phases[0].kind != "fused":
+        raise SimInputError(f"simulate: configuration {mapping.config_name!r} is not fused; the "
+                            "attention simulator runs fused 1-pass mappings only")
+    if mapping.m_passes != 1:
+        raise SimInputError(f"simulate: cascade {mapping.cascade} makes {mapping.m_passes} "
+                            "passes over M; the attention simulator runs 1-pass cascades only")
+    ext = mapping.workload.extents()
+    a2 = mapping.arch.array_2d
+    return _Geometry(ext["p"], ext["m"], ext["e"], ext["f"], a2.rows, a2.cols,
+                     mapping.arch.array_1d.pes, mapping.phases[0].rows_per_block)
+
+
+def _cascade(mapping):
+    from einsum import library
+
+    cascade = library.get(mapping.cascade)
+    return cascade.with_params(M0=mapping.arch.array_2d.cols) if "M0" in cascade.params \
+        else cascade
+
+
+def _einsums(mapping, cascade):
+    """(Einsum, Bound) of every Einsum that runs on an array, in cascade order."""
+    bound = {w.bound.name: w.bound for w in mapping.phases[0].work}
+    return [(e, bound[e.name]) for e in cascade.einsums if e.name in bound]
+
+
+def _local(rank: str, geo: _Geometry, r: int, c: int) -> int:
+    return {"m0": c, "p": r, "e": geo.e, "f": geo.f}.get(rank, 1)
+
+
+def task_kind(einsum, bound, geo: _Geometry, r: int, c: int, pipelined: bool,
+              where: dict[str, str]) -> TaskKind:
+    """Latency and occupancy of one Einsum on an r × c tile, measured by the kernels.
+
+    `where` maps tensors to the array that produced them: a stationary tile produced on the 1D
+    array must first be shifted into the 2D PEs.
+    """
+    cpp = max(1, bound.cycles_per_point)
+    if bound.array == "1d":
+        points = math.prod(_local(k, geo, r, c) for k in einsum.ranks if k != "p")
+        cycles = cpp * points * -(-r // geo.pes)
+        return TaskKind(einsum.name, "1d", cycles, cycles)
+    reduced = set(einsum.reduced_ranks)
+    if "mul" in einsum.map_ops and einsum.reduce_op == "sum" and reduced == {"e"}:
+        length = _os_length(geo.rows, geo.cols, r, c, geo.e)
+        return TaskKind(einsum.name, "2d", length, geo.e if pipelined else length)
+    if "mul" in einsum.map_ops and einsum.reduce_op == "sum" and reduced == {"m0"}:
+        in_place = all(where.get(ref.tensor) == "2d" for ref in _refs(einsum.expr)
+                       if "p" in _ref_ranks(ref))
+        length = _stationary_length(geo.cols, geo.rows, c, r, geo.f, preload=not in_place)
+        return TaskKind(einsum.name, "2d", length, geo.f if pipelined else length)
+    tile_wide = {"m0", "p"} <= set(einsum.ranks)
+    per_row_operand = reduced == {"m0"} or any(
+        "m0" not in _ref_ranks(ref) for ref in _refs(einsum.expr))
+    if tile_wide and per_row_operand:
+        hop = row_chain(geo.rows, geo.cols, r, c, np.zeros((r, c)), np.zeros(r), 2,
+                        np.zeros(r), np.zeros((r, c)))
+        latency = hop + cpp - 1
+        return TaskKind(einsum.name, "2d", latency, cpp if pipelined else latency)
+    points = math.prod(_local(k, geo, r, c) for k in einsum.ranks if k not in ("p", "m0"))
+    return TaskKind(einsum.name, "2d", cpp * points, cpp * points)
+
+
+def _os_length(rows, cols, r, c, t_len) -> int:
+    timeline = np.zeros(rows + cols + t_len, np.int64)
+    return int(os_fold(rows, cols, r, c, t_len, np.zeros((r, t_len)), np.zeros((t_len, c)),
+                       np.zeros((r, c)), timeline)[0])
+
+
+def _stationary_length(rows, cols, r, c, t_len, preload) -> int:
+    timeline = np.zeros(2 * rows + cols + t_len, np.int64)
+    return int(stationary_fold(rows, cols, r, c, t_len, np.zeros((r, c)), np.zeros((t_len, r)),
+                               np.zeros((t_len, c)), timeline, preload)[0])
+
+
+def _refs(expr):
+    return expr_refs(expr)
+
+
+def _ref_ranks(ref: Ref) -> set[str]:
+    return {k for index in ref.indices for k in index_ranks(index)}
+
+
+def _reads_previous(ref: Ref, state: set[str]) -> bool:
+    """A state tensor read at index m1 (the value before this tile's update)."""
+    return ref.tensor in state and any(str(i) == "m1" for i in ref.indices)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskGraph:
+    """Tasks in program order: array id, latency, occupancy, up to 4 predecessors (−1: none)."""
+
+    array: np.ndarray
+    latency: np.ndarray
+    occupancy: np.ndarray
+    deps: np.ndarray
+    tiles: int
+
+
+def build_tasks(mapping, pipelined: bool) -> TaskGraph:
+    """The task graph of one head: p-blocks → m-tiles → p-tiles → body Einsums, then finals."""
+    geo = _geometry(mapping)
+    cascade = _cascade(mapping)
+    einsums = _einsums(mapping, cascade)
+    state = {e.name for e, b in einsums if any("+1" in str(i) for i in e.lhs)}
+    body = [(e, b) for e, b in einsums if e.phase == "body"]
+    where = {e.name: b.array for e, b in einsums}
+    final = [(e, b) for e, b in einsums if e.phase == "final"]
+    kinds: dict[tuple[str, int, int], TaskKind] = {}
+    rows_out: list[tuple[int, int, int, tuple[int, ...]]] = []
+    m_tiles, p_tiles = -(-geo.m // geo.cols), -(-geo.p // geo.rows)
+    per_block = max(1, geo.block // geo.rows)
+    last: dict[tuple[int, str], int] = {}  # (p-tile, tensor) -> latest writer task
+    for p2 in range(0, p_tiles, per_block):
+        tiles_here = range(p2, min(p_tiles, p2 + per_block))
+        for j in range(m_tiles):
+            c = min(geo.cols, geo.m - j * geo.cols)
+            for i in tiles_here:
+                r = min(geo.rows, geo.p - i * geo.rows)
+                written: dict[str, int] = {}
+                for e, b in body:
+                    deps = _deps(e, state, written, last, i)
+                    kind = _kind(kinds, e, b, geo, r, c, pipelined, where)
+                    written[e.name] = len(rows_out)
+                    rows_out.append((ARRAY_IDS[kind.array], kind.latency, kind.occupancy, deps))
+                for name, task in written.items():
+                    last[(i, name)] = task
+        for i in tiles_here:
+            r = min(geo.rows, geo.p - i * geo.rows)
+            for e, b in final:
+                deps = tuple(last[(i, ref.tensor)] for ref in _refs(e.expr)
+                             if (i, ref.tensor) in last)
+                kind = _kind(kinds, e, b, geo, r, geo.cols, pipelined, where)
+                rows_out.append((ARRAY_IDS[kind.array], kind.latency, kind.occupancy, deps))
+    return _pack(rows_out, m_tiles * p_tiles)
+
+
+def _deps(einsum, state, written, last, i) -> tuple[int, ...]:
+    deps = []
+    for ref in _refs(einsum.expr):
+        if _reads_previous(ref, state):
+            if (i, ref.tensor) in last:
+                deps.append(last[(i, ref.tensor)])
+        elif ref.tensor in written:
+            deps.append(written[ref.tensor])
+    return tuple(dict.fromkeys(deps))
+
+
+def _kind(cache, e, b, geo, r, c, pipelined, where) -> TaskKind:
+    key = (e.name, r, c)
+    if key not in cache:
+        cache[key] = task_kind(e, b, geo, r, c, pipelined, where)
+    return cache[key]
+
+
+def _pack(rows, tiles) -> TaskGraph:
+    n = len(rows)
+    deps = np.full((n, 4), -1, np.int64)
+    for t, (_, _, _, d) in enumerate(rows):
+        if len(d) > 4:
+            raise SimInputError(f"simulate: a task has {len(d)} predecessors; at most 4 supported")
+        deps[t, :len(d)] = d
+    return TaskGraph(np.array([x[0] for x in rows], np.int64),
+                     np.array([x[1] for x in rows], np.int64),
+                     np.array([x[2] for x in rows], np.int64), deps, tiles)
+
+
+def simulate_attention(mapping, q=None, k=None, v=None, window: int = 16,
+                       progress=None) -> AttentionResult:
+    """Simulate one head of `mapping`; with Q[e,p], K[e,m], V[f,m] also compute AV[f,p].
+
+    `progress(done, total)` is called while values are computed tile by tile.
+    Raises SimInputError for mappings the simulator does not cover.
+    """
+    pipelined = mapping.config.schedule == "pipelined"
+    graph = build_tasks(mapping, pipelined)
+    start = np.zeros(len(graph.array), np.int64)
+    if pipelined:
+        end = list_schedule(graph.array, graph.latency, graph.occupancy, graph.deps, window,
+                            start)
+    else:
+        end = serial_schedule(graph.latency, start)
+    busy = {a: int(graph.occupancy[graph.array == i].sum()) for a, i in ARRAY_IDS.items()}
+    util = {a: busy[a] / max(1, int(end)) for a in busy}
+    av = None
+    if q is not None:
+        from .attention_values import attention_values
+
+        av = attention_values(mapping, _cascade(mapping), q, k, v, progress)
+    mapper = int(mapping.phases[0].compute_cycles) + int(mapping.fill_drain_cycles)
+    return AttentionResult(int(end), mapping.instances, int(end) * mapping.instances,
+                           len(graph.array), graph.tiles, busy, util, mapper, av)
+
