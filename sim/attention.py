@@ -257,10 +257,11 @@ def _pack(rows, tiles) -> TaskGraph:
 
 
 def simulate_attention(mapping, q=None, k=None, v=None, window: int = 16,
-                       progress=None) -> AttentionResult:
+                       progress=None, timeline: bool = False) -> AttentionResult:
     """Simulate one head of `mapping`; with Q[e,p], K[e,m], V[f,m] also compute AV[f,p].
 
-    `progress(done, total)` is called while values are computed tile by tile.
+    `progress(done, total)` is called while values are computed tile by tile. With `timeline`,
+    ``result.timeline[a, cycle]`` is 1 while array a (0: 2D, 1: 1D) is occupied.
     Raises SimInputError for mappings the simulator does not cover.
     """
     pipelined = mapping.config.schedule == "pipelined"
@@ -279,6 +280,17 @@ def simulate_attention(mapping, q=None, k=None, v=None, window: int = 16,
 
         av = attention_values(mapping, _cascade(mapping), q, k, v, progress)
     mapper = int(mapping.phases[0].compute_cycles) + int(mapping.fill_drain_cycles)
+    line = occupancy_timeline(graph, start, int(end)) if timeline else None
     return AttentionResult(int(end), mapping.instances, int(end) * mapping.instances,
-                           len(graph.array), graph.tiles, busy, util, mapper, av)
+                           len(graph.array), graph.tiles, busy, util, mapper, av, line)
+
+
+def occupancy_timeline(graph: TaskGraph, start: np.ndarray, end: int) -> np.ndarray:
+    """[2, end] array: 1 in the cycles each array is occupied by a task."""
+    line = np.zeros((2, end + 1), np.int64)
+    for a in range(2):
+        mine = graph.array == a
+        np.add.at(line[a], start[mine], 1)
+        np.add.at(line[a], start[mine] + graph.occupancy[mine], -1)
+    return np.cumsum(line, axis=1)[:, :end]
 

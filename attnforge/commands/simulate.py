@@ -1,6 +1,9 @@
-"""`attnforge simulate gemm`: cycle-level simulation of one GEMM on a systolic array.
+"""`attnforge simulate gemm ...` (one GEMM on a systolic array) and `attnforge simulate
+DESIGN.yaml --model M --seq-len N --config C [--array-dim D]` (one attention point of an
+`accelerator` design, tile by tile and cycle by cycle).
 
-Cycle conventions, buffering and DRAM model are documented in sim/gemm.py and docs/sim.md.
+Cycle conventions, buffering and DRAM model are documented in sim/gemm.py, sim/attention.py and
+docs/sim.md.
 """
 
 from __future__ import annotations
@@ -16,9 +19,24 @@ from sim.spec import gemm as make_gemm
 from sim.spec import memory, parse_array, systolic_array
 
 
-@click.group("simulate")
+class _SimulateGroup(click.Group):
+    """`simulate DESIGN.yaml ...` runs the `design` subcommand on that file."""
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] not in self.commands and (
+                args[0].endswith((".yaml", ".yml")) or Path(args[0]).is_file()):
+            return "design", self.commands["design"], args
+        return super().resolve_command(ctx, args)
+
+
+@click.group("simulate", cls=_SimulateGroup)
 def simulate() -> None:
-    """Cycle-level simulation on a systolic array with SRAMs and DRAM."""
+    """Cycle-level simulation on a systolic array with SRAMs and DRAM.
+
+    \b
+    attnforge simulate gemm --array 32x32 --dataflow os --m 512 --n 512 --k 512
+    attnforge simulate DESIGN.yaml --config fusemax --model bert --seq-len 64 --array-dim 8
+    """
 
 
 @simulate.command("gemm")
@@ -81,3 +99,23 @@ def _plot_timeline(result: GemmResult, pes: int, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+@simulate.command("design")
+@click.argument("design", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--model", default=None, help="Model name (default: the sweep's first).")
+@click.option("--seq-len", type=int, default=None, help="Tokens (default: the sweep's first).")
+@click.option("--config", "config", default=None, help="Configuration (default: the first).")
+@click.option("--array-dim", type=int, default=0, help="Square array size (0: as designed).")
+@click.option("--values", is_flag=True,
+              help="Also compute attention on random Q, K, V (seed 0) through the simulated "
+                   "arrays and compare with einsum's executor.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--timeline", "timeline_png", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a per-cycle utilization plot of both arrays (PNG).")
+def design(design: Path, model: str | None, seq_len: int | None, config: str | None,
+           array_dim: int, values: bool, as_json: bool, timeline_png: Path | None) -> None:
+    """Simulate one head of an attention point of DESIGN.yaml (kind: accelerator)."""
+    from .simulate_attention import run_design
+
+    run_design(design, model, seq_len, config, array_dim, values, as_json, timeline_png)

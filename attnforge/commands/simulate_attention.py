@@ -1,0 +1,143 @@
+"""The body of `attnforge simulate DESIGN.yaml`: pick a point, map it, simulate one head."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+
+from attnforge.specload import did_you_mean
+from einsum.errors import InputError
+
+
+def run_design(path: Path, model: str | None, seq_len: int | None, config: str | None,
+               array_dim: int, values: bool, as_json: bool, timeline_png: Path | None) -> None:
+    """Load, select, lower, simulate and print (see `attnforge simulate design --help`)."""
+    from attnforge.kinds import kind_of
+    from mapper.evaluate import Point, map_attention
+    from sim.attention import simulate_attention
+
+    kind = kind_of(path)
+    if kind.name != "accelerator":
+        raise InputError(f"{path}: simulate needs a design of kind 'accelerator', not "
+                         f"{kind.name!r}")
+    spec = kind.load(path)
+    sweep = spec.sweep
+    model = _pick("model", model, sweep.models, spec.models)
+    config = _pick("config", config, sweep.configs, spec.configs)
+    for name, value in (("--seq-len", seq_len), ("--array-dim", array_dim)):
+        if value is not None and value < (1 if name == "--seq-len" else 0):
+            raise InputError(f"{name} must be a positive integer, not {value}")
+    point = Point(model, seq_len or sweep.seq_lens[0], config, "attention", array_dim)
+    mapping = map_attention(spec, point)
+    qkv = _random_qkv(mapping) if values else (None, None, None)
+    with _progress(values) as progress:
+        result = simulate_attention(mapping, *qkv, progress=progress,
+                                    timeline=timeline_png is not None)
+    report = result.to_json()
+    if values:
+        report["max_abs_error_vs_executor"] = _check(mapping, qkv, result.av)
+    if timeline_png is not None:
+        _plot(result.timeline, mapping, timeline_png)
+    if as_json:
+        click.echo(json.dumps({"point": _point_dict(point), **report}, indent=2))
+    else:
+        click.echo(_table(point, report))
+
+
+def _point_dict(point) -> dict[str, object]:
+    return {f: getattr(point, f) for f in point.__dataclass_fields__}
+
+
+def _pick(what: str, given: str | None, default: tuple[str, ...], valid) -> str:
+    if given is None:
+        return default[0]
+    if given not in valid:
+        raise InputError(f"--{what}: unknown {what} {given!r}{did_you_mean(given, valid)} "
+                         f"(valid: {', '.join(valid)})")
+    return given
+
+
+def _random_qkv(mapping):
+    ext = mapping.workload.extents()
+    rng = np.random.default_rng(0)
+    return (rng.standard_normal((ext["e"], ext["p"])), rng.standard_normal((ext["e"], ext["m"])),
+            rng.standard_normal((ext["f"], ext["m"])))
+
+
+def _check(mapping, qkv, av) -> float:
+    from einsum import execute, library
+
+    cascade = library.get(mapping.cascade)
+    params = {"M0": mapping.arch.array_2d.cols} if "M0" in cascade.params else {}
+    ref = execute(cascade, dict(zip("QKV", qkv, strict=True)), params)["AV"]
+    return float(np.max(np.abs(ref - av)))
+
+
+class _progress:
+    """A rich progress bar with ETA on stderr while tiles are computed (values runs)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(TextColumn("simulating tiles"), BarColumn(),
+                            TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn(),
+                            console=Console(stderr=True), transient=True)
+        self.bar.start()
+        task = self.bar.add_task("tiles", total=None)
+
+        def update(done: int, total: int) -> None:
+            self.bar.update(task, completed=done, total=total)
+        return update
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.stop()
+        return False
+
+
+def _table(point, report) -> str:
+    lines = [f"point           {point.config} / {point.model} / seq {point.seq_len}"
+             f" / array {point.array_dim or 'as designed'}",
+             f"cycles per head {report['cycles']}   (mapper's analytical model: "
+             f"{report['mapper_cycles']})",
+             f"heads           {report['instances']}   total cycles {report['total_cycles']}",
+             f"tiles, tasks    {report['tiles']}, {report['tasks']}",
+             f"array busy      2D {report['utilization']['2d']:.3f}   "
+             f"1D {report['utilization']['1d']:.3f}"]
+    if "max_abs_error_vs_executor" in report:
+        lines.append(f"values          max |AV - einsum executor| = "
+                     f"{report['max_abs_error_vs_executor']:.3g}")
+    return "\n".join(lines)
+
+
+def _plot(timeline, mapping, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not path.parent.is_dir():
+        raise InputError(f"--timeline: directory {str(path.parent)!r} does not exist")
+    fig, ax = plt.subplots(figsize=(9, 3))
+    width = max(1, timeline.shape[1] // 400)
+    kernel = np.ones(width) / width
+    for row, label in zip(timeline, ("2D array", "1D array"), strict=True):
+        ax.plot(np.convolve(row, kernel, mode="same"), linewidth=0.8, label=label)
+    ax.set_xlabel("cycle")
+    ax.set_ylabel(f"busy fraction ({width}-cycle mean)")
+    ax.set_ylim(0, 1.05)
+    ax.set_title(f"{mapping.config_name}: array occupancy per cycle (one head)")
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
