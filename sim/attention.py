@@ -102,9 +102,16 @@ def _geometry(mapping) -> _Geometry:
 
 
 def _cascade(mapping):
+    """The mapped cascade (M0 = array columns); SimInputError if the simulator cannot run it."""
     from einsum import library
 
     cascade = library.get(mapping.cascade)
+    inputs = {d.name: tuple(d.ranks) for d in cascade.inputs}
+    if inputs != {"Q": ("e", "p"), "K": ("e", "m"), "V": ("f", "m")} or any(
+            e.filters for e in cascade.einsums):
+        raise SimInputError(f"simulate: cascade {cascade.name} has filters or inputs other than "
+                            "Q[e,p], K[e,m], V[f,m]; the attention simulator runs the plain "
+                            "1-pass cascade")
     return cascade.with_params(M0=mapping.arch.array_2d.cols) if "M0" in cascade.params \
         else cascade
 
@@ -265,6 +272,7 @@ def simulate_attention(mapping, q=None, k=None, v=None, window: int = 16,
     Raises SimInputError for mappings the simulator does not cover.
     """
     pipelined = mapping.config.schedule == "pipelined"
+    _cascade(mapping)
     graph = build_tasks(mapping, pipelined)
     start = np.zeros(len(graph.array), np.int64)
     if pipelined:

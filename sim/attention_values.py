@@ -41,8 +41,11 @@ def attention_values(mapping, cascade, q, k, v, progress=None) -> np.ndarray:
         current = {name: _initial(inits[name], geo, r) for name in state}
         for j in range(m_tiles):
             m0, c = j * geo.cols, min(geo.cols, geo.m - j * geo.cols)
-            env = {"Q": (q[:, p0:p0 + r], ("e", "p")),
-                   "BK": (k[:, m0:m0 + c], ("e", "m0")), "BV": (v[:, m0:m0 + c], ("f", "m0"))}
+            tiles = {"Q": (q[:, p0:p0 + r], ("e", "p")), "K": (k[:, m0:m0 + c], ("e", "m0")),
+                     "V": (v[:, m0:m0 + c], ("f", "m0"))}
+            env = dict(tiles)
+            env.update({name: tiles[e.operands[0]] for name, e in inits.items()
+                        if len(e.operands) == 1 and e.operands[0] in tiles})
             previous = dict(current)
             for e, b in einsums:
                 if e.phase != "body":

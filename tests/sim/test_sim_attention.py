@@ -1,0 +1,170 @@
+"""Attention tile by tile: values equal einsum's executor, schedules obey resource and dependency
+bounds, kernels equal their twins, unsupported mappings and bad points are rejected."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from attnforge.cli import main
+from einsum import execute, library
+from mapper.lower import Workload, lower
+from mapper.spec import Architecture, Array1D, Array2D, Buffer, Config, GemmSearch, PEUnits
+from sim import twins
+from sim.attention import build_tasks, simulate_attention
+from sim.schedule import list_schedule
+from sim.spec import SimInputError
+from sim.systolic import row_chain, stationary_fold
+
+DESIGN = Path(__file__).parents[2] / "designs" / "fusemax-paper.yaml"
+FUSEMAX_PE = PEUnits()  # MAC, add, max; exp as a MAC sequence
+FLAT_2D = PEUnits(mac=True, add=True, max=False, divider=False, exp="none", rf_entries=4)
+FLAT_1D = PEUnits(mac=True, add=True, max=True, divider=True, exp="unit", rf_entries=16)
+
+
+def mapping(rows, cols, e, f, p, m, schedule="pipelined", flat=False, fused=True,
+            cascade="attention-1pass"):
+    pe2, pe1 = (FLAT_2D, FLAT_1D) if flat else (FUSEMAX_PE, PEUnits(divider=True))
+    arch = Architecture(array_2d=Array2D(rows, cols, pe2), array_1d=Array1D(rows, pe1),
+                        buffer=Buffer(buffer_bytes=1 << 20))
+    return lower(library.get(cascade), arch, Config(cascade, "a", fused, schedule),
+                 Workload(1, 1, e, f, p, m), GemmSearch(16, 0))
+
+
+def qkv(e, f, p, m, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((e, p)) * 2, rng.standard_normal((e, m)) * 2,
+            rng.standard_normal((f, m)))
+
+
+@pytest.mark.parametrize("schedule", ["pipelined", "serial"])
+@pytest.mark.parametrize("flat", [False, True])
+@pytest.mark.parametrize(("rows", "cols", "e", "f", "p", "m"), [
+    (4, 4, 3, 5, 10, 13), (4, 4, 4, 4, 8, 8), (2, 3, 2, 1, 1, 7), (3, 2, 6, 2, 7, 1)])
+def test_values_equal_einsum_executor(schedule, flat, rows, cols, e, f, p, m):
+    mapped = mapping(rows, cols, e, f, p, m, schedule, flat)
+    q, k, v = qkv(e, f, p, m)
+    result = simulate_attention(mapped, q, k, v)
+    expected = execute(library.get("attention-1pass", M0=cols), {"Q": q, "K": k, "V": v})["AV"]
+    np.testing.assert_allclose(result.av, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("flat", [False, True])
+def test_schedules_respect_resource_and_dependency_bounds(flat):
+    pipelined = simulate_attention(mapping(4, 4, 3, 5, 16, 24, "pipelined", flat))
+    serial = simulate_attention(mapping(4, 4, 3, 5, 16, 24, "serial", flat))
+    graph = build_tasks(mapping(4, 4, 3, 5, 16, 24, "serial", flat), pipelined=False)
+    assert serial.cycles == int(graph.latency.sum())  # one task at a time
+    assert max(pipelined.busy.values()) <= pipelined.cycles < serial.cycles
+    assert pipelined.tiles == serial.tiles == 4 * 6
+
+
+def test_kernel_latencies_follow_the_array_algebra():
+    # one 4x4 tile, E = 3, F = 5: BQK is an OS fold (E + R + C - 2 cycles); SLNV reduces over m0
+    # with the tile already in the PEs (F + C + R - 2); on the FLAT binding SLN comes from the 1D
+    # array, so it is shifted in first (C more cycles).
+    graph = build_tasks(mapping(4, 4, 3, 5, 4, 4, "serial"), pipelined=False)
+    names = [e.name for e in library.get("attention-1pass").einsums
+             if e.phase != "init"]
+    lat = dict(zip(names, graph.latency.tolist(), strict=True))
+    assert lat["BQK"] == 3 + 4 + 4 - 2 and lat["SLNV"] == 5 + 4 + 4 - 2
+    flat = build_tasks(mapping(4, 4, 3, 5, 4, 4, "serial", flat=True), pipelined=False)
+    assert int(flat.latency.max()) >= 4 + 5 + 4 + 4 - 2
+
+
+def test_pipelining_hides_the_fill_of_many_tiles():
+    # with many tiles the 2D array's occupancy, not its fill/drain, sets the time
+    result = simulate_attention(mapping(4, 4, 4, 4, 16, 64))
+    assert result.utilization["2d"] > 0.75
+
+
+@pytest.mark.parametrize(("kwargs", "words"), [
+    ({"cascade": "attention-3pass"}, "3 passes"),
+    ({"fused": False}, "not fused"),
+    ({"cascade": "attention-1pass-causal"}, "filters"),
+])
+def test_unsupported_mappings_are_rejected(kwargs, words):
+    with pytest.raises(SimInputError, match=words):
+        simulate_attention(mapping(4, 4, 3, 5, 8, 8, **kwargs))
+
+
+def test_wrong_operand_shapes_are_rejected():
+    q, k, v = qkv(3, 5, 8, 8)
+    with pytest.raises(SimInputError, match="K must have shape"):
+        simulate_attention(mapping(4, 4, 3, 5, 8, 8), q, k[:, :5], v)
+
+
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 30), window=st.integers(1, 5))
+@settings(max_examples=150, deadline=None, database=None)
+def test_list_schedule_equals_its_per_cycle_twin(seed, n, window):
+    rng = np.random.default_rng(seed)
+    arrays = rng.integers(0, 2, n)
+    latency = rng.integers(1, 12, n)
+    occupancy = np.minimum(latency, rng.integers(1, 12, n))
+    deps = np.full((n, 4), -1, np.int64)
+    for i in range(1, n):
+        k = int(rng.integers(0, min(i, 4) + 1))
+        deps[i, :k] = rng.choice(i, k, replace=False)
+    start, twin_start = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    end = list_schedule(arrays, latency, occupancy, deps, window, start)
+    assert end == twins.list_schedule_py(arrays, latency, occupancy, deps, window, twin_start)
+    np.testing.assert_array_equal(start, twin_start)
+
+
+@pytest.mark.parametrize("mode", [0, 1, 2])
+def test_row_chain_equals_its_twin_and_numpy(mode):
+    rng = np.random.default_rng(mode)
+    x, seed = rng.standard_normal((5, 6)), rng.standard_normal(5)
+    outs = [(np.zeros(5), np.zeros((5, 6))) for _ in range(2)]
+    lengths = [fn(5, 6, 4, 5, x, seed, mode, *out)
+               for fn, out in zip((row_chain, twins.row_chain_py), outs, strict=True)]
+    assert lengths == [6, 6]  # the tokens cross all 6 columns
+    np.testing.assert_allclose(outs[0][0], outs[1][0])
+    np.testing.assert_allclose(outs[0][1], outs[1][1])
+    if mode < 2:
+        ref = x[:4, :5].max(axis=1) if mode == 0 else x[:4, :5].sum(axis=1)
+        np.testing.assert_allclose(outs[0][0][:4], ref)
+    else:
+        np.testing.assert_allclose(outs[0][1][:4, :5], np.repeat(seed[:4, None], 5, axis=1))
+
+
+def test_stationary_fold_without_preload_equals_twin():
+    rng = np.random.default_rng(3)
+    w, x = rng.standard_normal((3, 2)), rng.standard_normal((5, 3))
+    runs = []
+    for fn in (stationary_fold, twins.stationary_fold_py):
+        out, line = np.zeros((5, 2)), np.zeros(20, np.int64)
+        runs.append((tuple(int(v) for v in fn(4, 4, 3, 2, 5, w, x, out, line, False)), out))
+    assert runs[0][0] == runs[1][0] and runs[0][0][0] == 4 + 5 + 4 - 2
+    np.testing.assert_allclose(runs[0][1], x @ w)
+    np.testing.assert_allclose(runs[1][1], x @ w)
+
+
+def run_cli(capsys, *args):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["simulate", *args])
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+def test_cli_design_point_with_values(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, str(DESIGN), "--config", "fusemax", "--model", "bert",
+                           "--seq-len", "32", "--array-dim", "8", "--values", "--json",
+                           "--timeline", str(tmp_path / "t.png"))
+    report = json.loads(out)
+    assert code == 0 and report["max_abs_error_vs_executor"] < 1e-9
+    assert report["tiles"] == (32 // 8) ** 2 and report["instances"] == 64 * 12
+    assert (tmp_path / "t.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--config", "flat", "--seq-len", "32", "--array-dim", "8"], "3 passes"),
+    (["--config", "fusmax"], "did you mean"),
+    (["--config", "fusemax", "--seq-len", "0"], "--seq-len"),
+])
+def test_cli_design_bad_points(capsys, args, words):
+    code, out, err = run_cli(capsys, str(DESIGN), *args)
+    assert code == 2 and out == "" and err.count("\n") == 1 and words in err
