@@ -1,0 +1,89 @@
+"""Design points and result rows of the ``fpga`` kind (what `attnforge explore` evaluates).
+
+Points: every named config at the design's unit parameters (group ``config``), then the sweep:
+attention parallelism p x square linear-unit sizes, with and without attention reordering
+(group ``sweep``). A row holds the headline figures, resources, the per-unit latency breakdown
+(``t_<unit>_ms``) and the DDR bandwidth the attention stream asks for (``attn_ddr_gbps``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from fpga.model import evaluate
+from fpga.reference import PAPER_ABLATION_MS
+from fpga.schedule import CATEGORIES
+from fpga.spec import FpgaDesign, Techniques
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One design point (frozen, picklable)."""
+
+    group: str
+    config: str
+    techniques: Techniques
+    attn_p: int
+    linear_par: tuple[int, int]
+
+
+def points(design: FpgaDesign) -> list[Point]:
+    """Configs first (in file order), then the sweep in (reorder, p, size) order."""
+    u = design.units
+    out = [Point("config", name, t, u.attn_p, (u.linear_in_par, u.linear_out_par))
+           for name, t in design.configs.items()]
+    sweep = design.sweep
+    if sweep is None:
+        return out
+    base = design.configs[sweep.config]
+    reorders = (True, False) if sweep.with_and_without_attention_reorder else (
+        base.attention_reorder,)
+    for reorder in reorders:
+        t = replace(base, attention_reorder=reorder)
+        for p in sweep.attn_p:
+            for size in sweep.linear_par:
+                out.append(Point("sweep", sweep.config, t, p, (size, size)))
+    return out
+
+
+def row(design: FpgaDesign, point: Point) -> dict[str, object]:
+    """One CSV row for ``point``."""
+    u = replace(design.units, attn_p=point.attn_p, linear_in_par=point.linear_par[0],
+                linear_out_par=point.linear_par[1])
+    r = evaluate(design, point.techniques, u)
+    qk_av = r.breakdown_ms["qk"] + r.breakdown_ms["av"]
+    out: dict[str, object] = {
+        "group": point.group, "config": point.config, "attn_p": point.attn_p,
+        "linear_in_par": point.linear_par[0], "linear_out_par": point.linear_par[1],
+        "attention_reorder": point.techniques.attention_reorder,
+        "latency_ms": round(r.latency_ms, 4), "dsp": r.resources.dsp,
+        "bram36": r.resources.bram36, "lut": r.resources.lut, "ff": r.resources.ff,
+        "power_w": round(r.power_w, 3), "energy_j": round(r.energy_j, 5), "fits": r.fits,
+        "ddr_mb": round(r.ddr_mb, 3), "ddr_gbps": round(r.ddr_gbps, 3),
+        "attn_ddr_gbps": round(r.attn_demand_gbps, 3),
+        "qk_av_share": round(qk_av / r.latency_ms, 4),
+    }
+    for cat in CATEGORIES:
+        out[f"t_{cat}_ms"] = round(r.breakdown_ms[cat], 4)
+    paper = PAPER_ABLATION_MS.get(point.config) if point.group == "config" else None
+    out["paper_latency_ms"] = paper if paper is not None else ""
+    return out
+
+
+def summary(design: FpgaDesign, rows) -> str:
+    """The config table (with the paper's latency where the config name matches one)."""
+    lines = [f"{design.name} on {design.board}: {len(rows)} points",
+             "config                 latency_ms  paper_ms  ratio   DSP  BRAM36    LUT      FF"
+             "  power_W  energy_J  QK+AV"]
+    for r in rows:
+        if r["group"] != "config":
+            continue
+        paper = r["paper_latency_ms"]
+        ratio = f"{float(r['latency_ms']) / float(paper):5.2f}" if paper != "" else "    -"
+        paper_s = f"{float(paper):8.1f}" if paper != "" else "       -"
+        lines.append(
+            f"{r['config']:<22} {float(r['latency_ms']):10.2f} {paper_s}  {ratio} "
+            f"{int(r['dsp']):5d} {float(r['bram36']):7.1f} {int(r['lut']):6d} {int(r['ff']):7d}"
+            f" {float(r['power_w']):8.2f} {float(r['energy_j']):9.4f} "
+            f"{100 * float(r['qk_av_share']):5.1f}%")
+    return "\n".join(lines)

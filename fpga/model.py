@@ -1,0 +1,73 @@
+"""One evaluation of the FPGA model: latency, breakdown, resources, power, energy, bandwidth.
+
+``evaluate(design, techniques, units)`` → :class:`Result`. Counting (cycles, bytes, resources)
+stays in schedule/units/area; this module prices them (ms, W, J) and checks the board fit.
+Power = board static power + resource-proportional dynamic power at the clock + DDR energy over
+the run (coefficients in ``design.power``, estimates).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fpga import area
+from fpga.board import Board, get_board
+from fpga.resources import Resources, total
+from fpga.schedule import CATEGORIES, cycles_to_ms, image_timing, linear_shapes, plan
+from fpga.spec import FpgaDesign, Techniques, Units
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """Per-image figures of one design point."""
+
+    latency_ms: float
+    breakdown_ms: dict[str, float]
+    resources: Resources
+    unit_resources: dict[str, Resources]
+    power_w: float
+    energy_j: float
+    ddr_mb: float
+    ddr_gbps: float
+    attn_demand_gbps: float
+    fits: bool
+
+
+def fits(board: Board, r: Resources) -> bool:
+    """Whether ``r`` fits ``board`` (DSP, BRAM18, LUT, FF)."""
+    return (r.dsp <= board.dsp and r.bram18 <= board.bram18 and r.lut <= board.lut
+            and r.ff <= board.ff)
+
+
+def power_w(design: FpgaDesign, board: Board, r: Resources, ddr_bytes: int,
+            seconds: float) -> float:
+    """Static + dynamic + DDR power (W)."""
+    c = design.power
+    dynamic = (r.dsp * c.dsp_mw + r.bram18 * c.bram18_mw) * 1e-3 + (
+        r.lut * c.lut_uw + r.ff * c.ff_uw) * 1e-6
+    dynamic *= design.units.clock_mhz / 300.0  # coefficients are stated at 300 MHz
+    ddr = ddr_bytes * c.ddr_pj_per_byte * 1e-12 / seconds
+    return board.static_w + dynamic + ddr
+
+
+def evaluate(design: FpgaDesign, techniques: Techniques, units: Units | None = None) -> Result:
+    """Model one image of ``design.workload`` with ``techniques`` on ``units`` (default the
+    design's)."""
+    u = units or design.units
+    board = get_board(design.board)
+    spec, m = design.workload, design.math
+    timing = image_timing(spec, board, u, techniques, m, design.routing)
+    latency_ms = cycles_to_ms(timing.total, u.clock_mhz)
+    p = plan(spec, u, techniques, m)
+    parts = area.design_resources(u, spec, techniques, m, p, linear_shapes(spec))
+    res = total(parts)
+    seconds = latency_ms / 1e3
+    power = power_w(design, board, res, timing.ddr_bytes, seconds)
+    return Result(
+        latency_ms=latency_ms,
+        breakdown_ms={k: cycles_to_ms(timing.cycles[k], u.clock_mhz) for k in CATEGORIES},
+        resources=res, unit_resources=parts, power_w=power, energy_j=power * seconds,
+        ddr_mb=timing.ddr_bytes / 1e6, ddr_gbps=timing.ddr_bytes / seconds / 1e9,
+        attn_demand_gbps=timing.attn_demand_bytes_per_cycle * u.clock_mhz * 1e6 / 1e9,
+        fits=fits(board, res),
+    )

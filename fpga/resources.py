@@ -1,0 +1,87 @@
+"""Resource counts (DSP, BRAM18, LUT, FF) and the primitive costs they are built from.
+
+Primitive costs are stated once here. Facts: a DSP48E2 multiplies 27 x 18 signed bits; a BRAM18
+holds 18 Kib and reads up to 36 bits per port per cycle. Estimates (typical post-synthesis
+figures for UltraScale+ at ~300 MHz, not measurements of Edge-MoE): LUTs and FFs per adder bit,
+per MAC pipeline and per AXI master.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+DSP_A_BITS = 27  # DSP48E2 multiplier port widths (fact)
+DSP_B_BITS = 18
+BRAM18_BITS = 18 * 1024  # capacity (fact)
+BRAM18_PORT_BITS = 36  # widest read port (fact)
+LUT_PER_ADD_BIT = 1.0  # carry-chain adder: one LUT per bit (estimate)
+FF_PER_MAC_BIT = 2.0  # operand + accumulator registers per bit (estimate)
+AXI_MASTER_LUT = 2500  # one AXI master with burst logic and width converter (estimate)
+AXI_MASTER_FF = 4000
+AXI_MASTER_BRAM18 = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """FPGA resources; BRAM in BRAM18 units (``bram36`` halves it, rounding up)."""
+
+    dsp: int = 0
+    bram18: int = 0
+    lut: int = 0
+    ff: int = 0
+
+    def __add__(self, other: Resources) -> Resources:
+        return Resources(self.dsp + other.dsp, self.bram18 + other.bram18,
+                         self.lut + other.lut, self.ff + other.ff)
+
+    def scaled(self, k: int) -> Resources:
+        """``k`` copies."""
+        return Resources(self.dsp * k, self.bram18 * k, self.lut * k, self.ff * k)
+
+    @property
+    def bram36(self) -> float:
+        """BRAM36 equivalents (two BRAM18 per BRAM36)."""
+        return self.bram18 / 2
+
+
+def total(parts: dict[str, Resources]) -> Resources:
+    """Sum of named parts."""
+    out = Resources()
+    for part in parts.values():
+        out = out + part
+    return out
+
+
+def dsp_per_mult(a_bits: int, b_bits: int) -> int:
+    """DSP48E2 slices for one signed a x b multiply (tiling on the 27 x 18 multiplier)."""
+    wide, narrow = max(a_bits, b_bits), min(a_bits, b_bits)
+    if narrow <= DSP_B_BITS:
+        return math.ceil(wide / DSP_A_BITS) if wide > DSP_A_BITS else 1
+    return math.ceil(wide / DSP_A_BITS) * math.ceil(narrow / DSP_B_BITS)
+
+
+def mac_array(macs: int, a_bits: int, b_bits: int, acc_bits: int) -> Resources:
+    """``macs`` multiply-accumulators: DSPs for the products, LUT adders, FF pipeline."""
+    return Resources(
+        dsp=macs * dsp_per_mult(a_bits, b_bits),
+        lut=round(macs * acc_bits * LUT_PER_ADD_BIT),
+        ff=round(macs * (a_bits + acc_bits) * FF_PER_MAC_BIT),
+    )
+
+
+def bram_buffer(words: int, word_bits: int, words_per_cycle: int) -> int:
+    """BRAM18s for a buffer of ``words`` that must deliver ``words_per_cycle`` each cycle.
+
+    The larger of what the capacity needs and what the read width needs (each BRAM18 reads at
+    most 36 bits per cycle on one port).
+    """
+    capacity = math.ceil(words * word_bits / BRAM18_BITS)
+    width = math.ceil(words_per_cycle * word_bits / BRAM18_PORT_BITS)
+    return max(capacity, width)
+
+
+def axi_masters(count: int) -> Resources:
+    """``count`` AXI master interfaces."""
+    return Resources(bram18=AXI_MASTER_BRAM18 * count, lut=AXI_MASTER_LUT * count,
+                     ff=AXI_MASTER_FF * count)

@@ -1,0 +1,133 @@
+"""Design-file types of the ``fpga`` kind (built by attnforge's loader, used by fpga/ only).
+
+A design names a board, the M3ViT workload, the unit parameters, the latencies of conventional
+operators (for the alternatives Edge-MoE's techniques replace), power coefficients, named configs
+(which of the five techniques are on) and a sweep (attention parallelism p x linear-unit sizes).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from fpga.board import BOARDS, board_names
+from fpga.workload import Routing, ViTSpec
+
+TECHNIQUES = ("patch_reorder", "single_pass_softmax", "gelu_approx", "unified_linear",
+              "attention_reorder")
+
+
+@dataclass(frozen=True, slots=True)
+class Techniques:
+    """Which of Edge-MoE's five techniques are on (edgemoe.md §3)."""
+
+    patch_reorder: bool = True
+    single_pass_softmax: bool = True
+    gelu_approx: bool = True
+    unified_linear: bool = True
+    attention_reorder: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Units:
+    """Unit parameters (defaults: the paper's design, edgemoe.md §3-4)."""
+
+    clock_mhz: float = field(default=300.0, metadata={"gt": 0})
+    axi_bits: int = field(default=256, metadata={"min": 8})
+    act_bits: int = field(default=32, metadata={"min": 2})
+    weight_bits: int = field(default=16, metadata={"min": 2})
+    pixel_bits: int = field(default=8, metadata={"min": 1})
+    linear_in_par: int = field(default=16, metadata={"min": 1})
+    linear_out_par: int = field(default=16, metadata={"min": 1})
+    ping_pong: bool = True
+    attn_p: int = field(default=4, metadata={"min": 1})
+    attn_lanes: int = field(default=8, metadata={"min": 1})
+    gate_macs: int = field(default=128, metadata={"min": 1})
+    layernorm_lanes: int = field(default=8, metadata={"min": 1})
+    add_lanes: int = field(default=8, metadata={"min": 1})
+    patch_embed_macs: int = field(default=256, metadata={"min": 1})
+    axi_masters: int = field(default=6, metadata={"min": 1})
+
+
+@dataclass(frozen=True, slots=True)
+class ConventionalMath:
+    """Conventional single-precision operators, for exact GELU and three-pass softmax.
+
+    Latencies in cycles (representative vendor floating-point IP figures for single precision at
+    a few hundred MHz: multiply 5, add 7, divide 14, exp 17, fixed<->float convert 6), and the
+    resources of one operator. A float accumulation in a pipelined loop can only start every
+    ``fadd`` cycles (its loop-carried dependence), whatever ``pipelined`` says.
+    """
+
+    fmul: int = field(default=5, metadata={"min": 1})
+    fadd: int = field(default=7, metadata={"min": 1})
+    fdiv: int = field(default=14, metadata={"min": 1})
+    fexp: int = field(default=17, metadata={"min": 1})
+    fcvt: int = field(default=6, metadata={"min": 1})
+    pipelined: bool = True
+    lanes: int = field(default=1, metadata={"min": 1})
+    fmul_dsp: int = field(default=3, metadata={"min": 0})
+    fadd_dsp: int = field(default=2, metadata={"min": 0})
+    fexp_dsp: int = field(default=7, metadata={"min": 0})
+    fop_lut: int = field(default=450, metadata={"min": 0})
+    fdiv_lut: int = field(default=800, metadata={"min": 0})
+
+
+@dataclass(frozen=True, slots=True)
+class Power:
+    """Dynamic-power coefficients at the design clock (estimates, XPE-style) and DDR energy."""
+
+    dsp_mw: float = field(default=1.2, metadata={"min": 0})
+    bram18_mw: float = field(default=1.5, metadata={"min": 0})
+    lut_uw: float = field(default=6.0, metadata={"min": 0})
+    ff_uw: float = field(default=1.5, metadata={"min": 0})
+    ddr_pj_per_byte: float = field(default=160.0, metadata={"min": 0})
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """Latency-vs-DSP sweep: attention parallelism x square linear-unit sizes, on one config."""
+
+    config: str = "attention_reorder"
+    attn_p: tuple[int, ...] = (1, 2, 4, 8, 16)
+    linear_par: tuple[int, ...] = (8, 16, 32)
+    with_and_without_attention_reorder: bool = True
+
+    def problems(self) -> list[tuple[str, str]]:
+        out = [("attn_p", f"every p must be >= 1, not {p}") for p in self.attn_p if p < 1]
+        out += [("linear_par", f"every size must be >= 1, not {s}")
+                for s in self.linear_par if s < 1]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class FpgaDesign:
+    """A whole ``kind: fpga`` design file."""
+
+    name: str
+    board: str = "zcu102"
+    workload: ViTSpec = field(default_factory=ViTSpec)
+    routing: Routing = field(default_factory=Routing)
+    units: Units = field(default_factory=Units)
+    math: ConventionalMath = field(default_factory=ConventionalMath)
+    power: Power = field(default_factory=Power)
+    configs: dict[str, Techniques] = field(default_factory=lambda: {"edge_moe": Techniques()})
+    sweep: Sweep | None = None
+
+    def problems(self) -> list[tuple[str, str]]:
+        out = []
+        if self.board not in BOARDS:
+            close = difflib.get_close_matches(self.board, board_names(), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            out.append(("board", f"unknown board {self.board!r}{hint}; valid boards: "
+                                 f"{', '.join(board_names())}"))
+        hits = self.routing.hits
+        if hits and len(hits) != self.workload.experts:
+            out.append(("routing.hits", f"must have one weight per expert "
+                                        f"({self.workload.experts}), not {len(hits)}"))
+        if not self.configs:
+            out.append(("configs", "must name at least one config"))
+        if self.sweep is not None and self.sweep.config not in self.configs:
+            out.append(("sweep.config", f"must be one of the configs "
+                                        f"({', '.join(self.configs)}), not {self.sweep.config!r}"))
+        return out

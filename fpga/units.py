@@ -1,0 +1,187 @@
+"""Unit latency models: cycles and DDR bytes of one call of each Edge-MoE unit, from its parameters.
+
+Every call streams its operands over AXI masters while it computes; a call takes
+``max(compute cycles, per-port transfer cycles, total bytes / DDR rate) + first-beat latency``
+(:func:`stream_cycles`). A kernel AXI port wider than the board's host port is narrowed to it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from fpga.board import Board
+from fpga.spec import ConventionalMath, Units
+from fpga.workload import ViTSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """The memory path seen by one kernel AXI master, per kernel clock cycle."""
+
+    port_bytes: float  # one AXI master, after narrowing to the host port
+    ddr_bytes: float  # all masters together (DDR peak)
+    latency: int  # first-beat latency, cycles
+
+
+def memory(board: Board, units: Units) -> Memory:
+    """Bytes per cycle of one port and of the DDR, and the latency, at ``units.clock_mhz``."""
+    host_bits = board.host_port_bits * min(1.0, board.host_port_mhz / units.clock_mhz)
+    port_bits = min(float(units.axi_bits), host_bits)
+    ddr = board.ddr_gbps * 1e9 / (units.clock_mhz * 1e6)
+    return Memory(port_bits / 8.0, ddr, math.ceil(board.ddr_latency_ns * units.clock_mhz / 1e3))
+
+
+def stream_cycles(mem: Memory, compute: float, *port_bytes: float) -> int:
+    """Cycles of a call computing ``compute`` cycles while moving ``port_bytes`` (one per port)."""
+    transfer = max([b / mem.port_bytes for b in port_bytes] + [sum(port_bytes) / mem.ddr_bytes])
+    return math.ceil(max(compute, transfer)) + mem.latency
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One unit call: its category (the breakdown column), cycles, DDR bytes, weight-load cycles.
+
+    ``load`` is the time to fetch this call's weights into an on-chip buffer; the schedule
+    decides how much of it is hidden (ping/pong) or exposed.
+    """
+
+    unit: str
+    cycles: int
+    ddr_bytes: int
+    load: int = 0
+    load_bytes: int = 0
+    demand: float = 0.0  # DDR bytes per compute cycle the unit asks for (attention)
+
+
+def _b(n_elems: int, bits: int) -> int:
+    return math.ceil(n_elems * bits / 8)
+
+
+def linear_call(u: Units, mem: Memory, tokens: int, k: int, n: int, engine: tuple[int, int],
+                accumulate: bool = False, gelu_ii: int = 1) -> Call:
+    """One linear layer ``tokens x k -> tokens x n`` on an ``(in_par, out_par)`` engine.
+
+    Output-stationary: per token, loop over ceil(n/out_par) output blocks and ceil(k/in_par)
+    input blocks, one block product per cycle. A fused GELU with initiation interval
+    ``gelu_ii > 1`` stalls each output block by ``gelu_ii - 1`` cycles. ``accumulate``
+    (MoE expert FC2) reads and rewrites the output rows (read-modify-write on one port).
+    """
+    in_par, out_par = engine
+    blocks = tokens * math.ceil(n / out_par)
+    compute = blocks * math.ceil(k / in_par) + blocks * (gelu_ii - 1)
+    read = _b(tokens * k, u.act_bits)
+    write = _b(tokens * n, u.act_bits) * (2 if accumulate else 1)
+    weight_bytes = _b(k * n, u.weight_bits) + _b(n, u.weight_bits)
+    return Call("linear", stream_cycles(mem, compute, read, write), read + write,
+                load=stream_cycles(mem, 0, weight_bytes), load_bytes=weight_bytes)
+
+
+def _heads_pow2(heads: int) -> int:
+    return 1 << max(0, (heads - 1).bit_length())
+
+
+def attention_call(u: Units, mem: Memory, spec: ViTSpec, product: str, reorder: bool,
+                   fused_softmax: bool) -> Call:
+    """Q·K (``product="qk"``) or A·V (``"av"``) of one layer, all heads, with p query slots.
+
+    With reordering: p query tokens are cached; each key (value) token is streamed once per
+    batch and multiplied with all p cached queries; the slots load staggered by one token, so
+    ceil((N + p - 1)/p) batches x N tokens x ceil(d/lanes) blocks, one beat each: the stream
+    needs one beat per cycle whatever p is. Without reordering the p query slots each stream
+    their own keys: N x N tokens are fetched and a compute-bound cycle needs p beats.
+    The scores (heads padded to a power of two) go to DDR once and come back once.
+    """
+    n, d, p = spec.tokens, spec.d_model, u.attn_p
+    blocks = math.ceil(d / u.attn_lanes)
+    if reorder:
+        compute = math.ceil((n + p - 1) / p) * n * blocks
+        streamed = math.ceil((n + p - 1) / p) * n
+    else:
+        compute = math.ceil(n / p) * n * blocks
+        streamed = n * n
+    stream_bytes = _b(streamed * d, u.act_bits)
+    scores = _b(n * n * _heads_pow2(spec.heads), u.act_bits)
+    rows = _b(n * d, u.act_bits)  # Q read (qk) or the output written (av)
+    info = _b(n * 2 * _heads_pow2(spec.heads), u.act_bits) if fused_softmax else 0
+    cycles = stream_cycles(mem, compute, stream_bytes, rows, scores + info)
+    return Call(product, cycles, stream_bytes + rows + scores + info,
+                demand=stream_bytes / compute)
+
+
+def exact_gelu_latency(m: ConventionalMath) -> int:
+    """Critical path of 0.5 x (1 + erf(x / sqrt 2)) in float, erf by Abramowitz-Stegun 7.1.26.
+
+    erf(a) = 1 - t (a1 + t (a2 + t (a3 + t (a4 + t a5)))) exp(-a^2), t = 1 / (1 + p a): the
+    polynomial branch (mul, add, div, 4 x (mul + add), mul) is longer than the exp branch
+    (mul, exp), then mul, add. GELU adds convert, mul, add, mul, mul, convert.
+    """
+    poly = m.fmul + m.fadd + m.fdiv + 4 * (m.fmul + m.fadd) + m.fmul
+    erf = max(poly, m.fmul + m.fexp) + m.fmul + m.fadd
+    return 2 * m.fcvt + erf + 3 * m.fmul + m.fadd
+
+
+def exact_gelu_ii(m: ConventionalMath) -> int:
+    """Initiation interval of one exact-GELU lane: 1 pipelined, else its whole latency."""
+    return 1 if m.pipelined else exact_gelu_latency(m)
+
+
+def elementwise_call(u: Units, mem: Memory, unit: str, elems: int, lanes: int, ii: int,
+                     reads: int = 1, writes: int = 1) -> Call:
+    """A separate pass over ``elems`` activations in DDR: ``lanes`` units, one per ``ii``."""
+    compute = math.ceil(elems / lanes) * ii
+    ports = [_b(elems, u.act_bits)] * (reads + writes)
+    return Call(unit, stream_cycles(mem, compute, *ports), sum(ports))
+
+
+def three_pass_softmax_calls(u: Units, mem: Memory, spec: ViTSpec,
+                             m: ConventionalMath) -> list[Call]:
+    """The conventional softmax between Q·K and A·V: max pass, exp-and-sum pass, normalise pass.
+
+    The sum is a float accumulation: pipelined it can start every ``fadd`` cycles; unpipelined
+    every convert + subtract + exp + add. The normalise pass computes exp and a divide per score.
+    """
+    elems = spec.tokens * spec.tokens * spec.heads
+    lanes = m.lanes
+    sum_ii = m.fadd if m.pipelined else m.fcvt + m.fadd + m.fexp + m.fadd
+    norm_ii = 1 if m.pipelined else 2 * m.fcvt + m.fadd + m.fexp + m.fdiv
+    return [
+        elementwise_call(u, mem, "softmax", elems, lanes, 1, reads=1, writes=0),
+        elementwise_call(u, mem, "softmax", elems, lanes, sum_ii, reads=1, writes=0),
+        elementwise_call(u, mem, "softmax", elems, lanes, norm_ii, reads=1, writes=1),
+    ]
+
+
+def layernorm_call(u: Units, mem: Memory, spec: ViTSpec) -> Call:
+    """Single-pass statistics (E[x], E[x^2]) then normalisation, ``layernorm_lanes`` wide."""
+    n, d = spec.tokens, spec.d_model
+    compute = n * 2 * math.ceil(d / u.layernorm_lanes)
+    data = _b(n * d, u.act_bits)
+    return Call("layernorm", stream_cycles(mem, compute, data, data), 2 * data)
+
+
+def add_call(u: Units, mem: Memory, spec: ViTSpec) -> Call:
+    """Residual add, ``add_lanes`` wide: two reads and a write."""
+    n, d = spec.tokens, spec.d_model
+    data = _b(n * d, u.act_bits)
+    return Call("add", stream_cycles(mem, n * math.ceil(d / u.add_lanes), data, data, data),
+                3 * data)
+
+
+def gate_call(u: Units, mem: Memory, spec: ViTSpec) -> Call:
+    """MoE gate: d x experts MACs per token on ``gate_macs``, then a softmax over the expert
+    logits and a top-k insertion, one expert per cycle each (per token)."""
+    n, d, e = spec.tokens, spec.d_model, spec.experts
+    compute = n * (math.ceil(d * e / u.gate_macs) + 2 * e)
+    data = _b(n * d, u.act_bits)
+    weights = _b(e * d, u.weight_bits)
+    return Call("gate", stream_cycles(mem, compute, data, weights), data + weights)
+
+
+def patch_embed_call(u: Units, mem: Memory, spec: ViTSpec) -> Call:
+    """16x16 stride-16 convolution as patches x (c p^2) x d MACs on ``patch_embed_macs``."""
+    k = spec.image_c * spec.patch**2
+    compute = spec.patches * math.ceil(k * spec.d_model / u.patch_embed_macs)
+    pixels = _b(spec.image_c * spec.image_h * spec.image_w, u.pixel_bits)
+    out = _b(spec.tokens * spec.d_model, u.act_bits)
+    return Call("patch_embed", stream_cycles(mem, compute, pixels, out, out), pixels + 2 * out)

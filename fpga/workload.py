@@ -1,0 +1,142 @@
+"""The M3ViT workload (edgemoe.md §1) as per-layer operators with Einsum-derived work counts.
+
+Linear layers are the Einsum ``Y[n,p] = X[k,p] * W[k,n]`` (p tokens, k inputs, n outputs);
+attention is the library cascade ``edgemoe-softmax`` whose S Einsum is Q·K and whose AV Einsum is
+A·V. Work counts (MACs) are products of rank extents from :func:`einsum.rank_extents`.
+
+MoE routing is a seeded model: each token picks its top-2 of ``experts`` distinct experts,
+uniformly or from a supplied distribution of expert hits; what the schedule needs is the number
+of tokens queued per expert (patch reordering) and the token-expert pairs (without it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+import einsum
+
+LINEAR_TEXT = """cascade linear
+input X[k,p], W[k,n]
+output Y[n,p]
+
+Y[n,p] = X[k,p] * W[k,n]
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ViTSpec:
+    """M3ViT on a ViT-Tiny backbone (defaults: edgemoe.md §1)."""
+
+    image_c: int = field(default=3, metadata={"min": 1})
+    image_h: int = field(default=128, metadata={"min": 1})
+    image_w: int = field(default=256, metadata={"min": 1})
+    patch: int = field(default=16, metadata={"min": 1})
+    d_model: int = field(default=192, metadata={"min": 1})
+    heads: int = field(default=3, metadata={"min": 1})
+    layers: int = field(default=12, metadata={"min": 1})
+    mlp_hidden: int = field(default=768, metadata={"min": 1})
+    experts: int = field(default=16, metadata={"min": 1})
+    expert_hidden: int = field(default=384, metadata={"min": 1})
+    top_k: int = field(default=2, metadata={"min": 1})
+    moe_every: int = field(default=2, metadata={"min": 1})
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Cross-field rules (reported by the design loader at the key's position)."""
+        out = []
+        if self.d_model % self.heads:
+            out.append(("heads", f"must divide d_model {self.d_model}, not {self.heads}"))
+        if self.top_k > self.experts:
+            out.append(("top_k", f"must be <= experts {self.experts}, not {self.top_k}"))
+        if self.image_h % self.patch or self.image_w % self.patch:
+            out.append(("patch", f"must divide image_h and image_w, not {self.patch}"))
+        return out
+
+    @property
+    def patches(self) -> int:
+        """Image patches (16x16 stride-16 convolution outputs)."""
+        return (self.image_h // self.patch) * (self.image_w // self.patch)
+
+    @property
+    def tokens(self) -> int:
+        """N: patches plus the class token."""
+        return self.patches + 1
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.heads
+
+    def is_moe(self, layer: int) -> bool:
+        """Odd layers (1, 3, ...) are MoE for moe_every = 2."""
+        return layer % self.moe_every == self.moe_every - 1
+
+
+@lru_cache(maxsize=1)
+def linear_cascade() -> einsum.Cascade:
+    """The one-Einsum linear layer cascade."""
+    return einsum.parse(LINEAR_TEXT)
+
+
+def linear_macs(tokens: int, k: int, n: int) -> int:
+    """MACs of ``Y[n,p] = X[k,p] W[k,n]`` from the Einsum's rank extents."""
+    extents = einsum.rank_extents(linear_cascade(), {"k": k, "p": tokens, "n": n})
+    return math.prod(extents[r] for r in linear_cascade().einsums[0].ranks)
+
+
+def attention_macs(spec: ViTSpec) -> tuple[int, int]:
+    """(Q·K MACs, A·V MACs) of one layer, all heads, from the edgemoe-softmax cascade."""
+    cascade = einsum.library.get("edgemoe-softmax")
+    n, e = spec.tokens, spec.head_dim
+    extents = einsum.rank_extents(cascade, {"e": e, "p": n, "m": n, "f": e})
+    qk = math.prod(extents[r] for r in cascade.einsum("S").ranks)
+    av = math.prod(extents[r] for r in cascade.einsum("AV", "final").ranks)
+    return qk * spec.heads, av * spec.heads
+
+
+def total_macs(spec: ViTSpec) -> int:
+    """MACs per image: patch embedding, every linear layer, attention products, gates."""
+    n, d = spec.tokens, spec.d_model
+    embed = linear_macs(spec.patches, spec.image_c * spec.patch**2, d)
+    per_layer = 4 * linear_macs(n, d, d) + sum(attention_macs(spec))
+    moe_layers = sum(spec.is_moe(i) for i in range(spec.layers))
+    dense = linear_macs(n, d, spec.mlp_hidden) + linear_macs(n, spec.mlp_hidden, d)
+    pairs = n * spec.top_k
+    moe = (linear_macs(pairs, d, spec.expert_hidden) + linear_macs(pairs, spec.expert_hidden, d)
+           + linear_macs(n, d, spec.experts))
+    return (embed + spec.layers * per_layer + moe_layers * moe
+            + (spec.layers - moe_layers) * dense)
+
+
+@dataclass(frozen=True, slots=True)
+class Routing:
+    """Seeded MoE routing model: ``hits`` is a distribution over experts or empty (uniform)."""
+
+    seed: int = 0
+    hits: tuple[float, ...] = ()
+
+    def problems(self) -> list[tuple[str, str]]:
+        if self.hits and (min(self.hits) < 0 or sum(self.hits) <= 0):
+            return [("hits", "must be non-negative weights with a positive sum")]
+        return []
+
+
+def route(spec: ViTSpec, routing: Routing, layer: int) -> tuple[int, ...]:
+    """Tokens queued per expert in MoE ``layer``: each token draws top_k distinct experts.
+
+    Deterministic in (seed, layer). With ``hits`` the draw is weighted by it (it must have
+    ``experts`` entries, checked by the design loader); sum of the result = tokens * top_k.
+    """
+    rng = np.random.default_rng([routing.seed, layer])
+    if routing.hits:
+        weights = np.asarray(routing.hits, dtype=float)
+    else:
+        weights = np.ones(spec.experts)
+    weights = weights / weights.sum()
+    counts = np.zeros(spec.experts, dtype=np.int64)
+    for _ in range(spec.tokens):
+        chosen = rng.choice(spec.experts, size=spec.top_k, replace=False, p=weights)
+        counts[chosen] += 1
+    return tuple(int(c) for c in counts)

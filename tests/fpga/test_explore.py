@@ -1,0 +1,80 @@
+"""`attnforge explore` on fpga designs: results.csv columns, sweep, Pareto plot, bad files → 2."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from attnforge.cli import main
+from attnforge.kinds import kind_of
+
+DESIGN = Path(__file__).parents[2] / "designs" / "edge-moe-zcu102.yaml"
+REQUIRED = ("config", "latency_ms", "dsp", "bram36", "lut", "ff", "power_w", "energy_j",
+            "attn_ddr_gbps", "t_qk_ms", "t_av_ms", "t_linear_ms", "t_softmax_ms", "t_gelu_ms")
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory) -> list[dict[str, str]]:
+    out = tmp_path_factory.mktemp("fpga-explore")
+    with pytest.raises(SystemExit) as exited:
+        main(["explore", str(DESIGN), "--out", str(out), "--quiet", "--backend", "serial"])
+    assert exited.value.code == 0
+    assert (out / "pareto.png").stat().st_size > 0
+    with open(out / "results.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_columns_and_configs(rows):
+    assert set(REQUIRED) <= set(rows[0])
+    configs = [r["config"] for r in rows if r["group"] == "config"]
+    assert configs == ["baseline", "patch_reorder", "single_pass_softmax", "gelu_approx",
+                       "unified_linear", "attention_reorder"]
+
+
+def test_sweep_covers_p_and_sizes_with_and_without_reordering(rows):
+    sweep = [r for r in rows if r["group"] == "sweep"]
+    assert len(sweep) == 5 * 3 * 2
+    assert {int(r["attn_p"]) for r in sweep} == {1, 2, 4, 8, 16}
+
+
+def test_bandwidth_column_constant_with_reordering_linear_without(rows):
+    sweep = [r for r in rows if r["group"] == "sweep" and r["linear_in_par"] == "16"]
+    on = {int(r["attn_p"]): float(r["attn_ddr_gbps"]) for r in sweep
+          if r["attention_reorder"] == "True"}
+    off = {int(r["attn_p"]): float(r["attn_ddr_gbps"]) for r in sweep
+           if r["attention_reorder"] == "False"}
+    assert max(on.values()) == pytest.approx(min(on.values()))
+    assert on[4] == pytest.approx(32 * 300e6 / 1e9)  # one 256-bit beat per 300 MHz cycle
+    for p in (2, 4, 8):
+        assert off[p] / off[1] == pytest.approx(p, rel=0.1)
+
+
+def test_kind_is_registered():
+    assert kind_of(DESIGN).name == "fpga"
+
+
+BAD = {
+    "board": ("board: zcu102", "board: zcu1022", "unknown board 'zcu1022'"),
+    "unknown key": ("  attn_p: 4", "  attn_pp: 4", "did you mean"),
+    "negative": ("  attn_p: 4", "  attn_p: -4", "units.attn_p"),
+    "sweep config": ("  config: attention_reorder", "  config: nope", "sweep.config"),
+    "hits": ("routing: {seed: 0}", "routing: {seed: 0, hits: [1, 2]}", "routing.hits"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_design_files_one_message_exit_2(case, tmp_path, capsys):
+    old, new, expected = BAD[case]
+    text = DESIGN.read_text()
+    assert old in text
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace(old, new, 1))
+    with pytest.raises(SystemExit) as exited:
+        main(["explore", str(bad), "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert expected in err and "Traceback" not in err
+    assert str(bad) in err
+    assert not (tmp_path / "out" / "results.csv").exists()
