@@ -36,6 +36,7 @@ class DesignKind(Protocol):
 # kind name → module (imported lazily) exposing a module-level `KIND: DesignKind`.
 _KIND_MODULES: dict[str, str] = {
     "accelerator": "attnforge.kinds.accelerator",
+    "fpga": "attnforge.kinds.fpga",
 }
 
 
