@@ -1,0 +1,24 @@
+"""Errors for bad RTL parameters: one clear message per problem, an InputError for the CLI."""
+
+from __future__ import annotations
+
+from einsum.errors import InputError
+
+
+class RtlParamError(InputError):
+    """A unit parameter (width, table geometry, array shape, unit name) is invalid."""
+
+
+def check_int(name: str, value: object, lo: int = 1, hi: int | None = None) -> int:
+    """``value`` if it is an int in ``[lo, hi]``; else RtlParamError naming ``name``.
+
+    The message follows Amaranth's wording: "width must be a positive integer, not 0".
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RtlParamError(f"{name} must be an integer, not {value!r}")
+    if hi is None and value < lo:
+        what = "a positive integer" if lo == 1 else f"an integer >= {lo}"
+        raise RtlParamError(f"{name} must be {what}, not {value!r}")
+    if hi is not None and not lo <= value <= hi:
+        raise RtlParamError(f"{name} must be an integer in {lo}..{hi}, not {value!r}")
+    return value
