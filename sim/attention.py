@@ -92,9 +92,6 @@ def _geometry(mapping) -> _Geometry:
     if len(mapping.phases) != 1 or mapping.phases[0].kind != "fused":
         raise SimInputError(f"simulate: configuration {mapping.config_name!r} is not fused; the "
                             "attention simulator runs fused 1-pass mappings only")
-    if mapping.m_passes != 1:
-        raise SimInputError(f"simulate: cascade {mapping.cascade} makes {mapping.m_passes} "
-                            "passes over M; the attention simulator runs 1-pass cascades only")
     ext = mapping.workload.extents()
     a2 = mapping.arch.array_2d
     return _Geometry(ext["p"], ext["m"], ext["e"], ext["f"], a2.rows, a2.cols,
@@ -112,14 +109,40 @@ def _cascade(mapping):
         raise SimInputError(f"simulate: cascade {cascade.name} has filters or inputs other than "
                             "Q[e,p], K[e,m], V[f,m]; the attention simulator runs the plain "
                             "1-pass cascade")
+    problem = _unsupported(cascade)
+    if problem:
+        raise SimInputError(f"simulate: cascade {cascade.name}: {problem}; the attention "
+                            "simulator runs the plain 1-pass and multi-pass (e.g. 3-pass) cascades")
     return cascade.with_params(M0=mapping.arch.array_2d.cols) if "M0" in cascade.params \
         else cascade
+
+
+def _unsupported(cascade) -> str:
+    """Why the tile programs cannot run `cascade` ('' if they can)."""
+    if cascade.iteration is None and cascade.splits:
+        return "it splits M without an iterative rank"
+    for e in cascade.einsums:
+        m_reduced = "m0" in norm(e.reduced_ranks)
+        refs = _refs(e.expr)
+        if m_reduced and not (
+                (not e.map_ops and len(refs) == 1 and e.reduce_op in ("sum", "max"))
+                or (e.map_ops == ("mul",) and e.reduce_op == "sum" and len(refs) == 2)):
+            return f"Einsum {e.name} reduces over M with {e.text!r}"
+        if cascade.iteration is None and any(
+                str(i)[:1].isupper() for ref in refs for i in ref.indices):
+            return f"Einsum {e.name} reads a pinned index ({e.text!r})"
+    return ""
 
 
 def _einsums(mapping, cascade):
     """(Einsum, Bound) of every Einsum that runs on an array, in cascade order."""
     bound = {w.bound.name: w.bound for w in mapping.phases[0].work}
     return [(e, bound[e.name]) for e in cascade.einsums if e.name in bound]
+
+
+def norm(ranks) -> tuple[str, ...]:
+    """Rank names inside a tile: an unsplit M (multi-pass cascades) is the tile's m0."""
+    return tuple("m0" if k == "m" else k for k in ranks)
 
 
 def _local(rank: str, geo: _Geometry, r: int, c: int) -> int:
@@ -134,11 +157,12 @@ def task_kind(einsum, bound, geo: _Geometry, r: int, c: int, pipelined: bool,
     array must first be shifted into the 2D PEs.
     """
     cpp = max(1, bound.cycles_per_point)
+    ranks = norm(einsum.ranks)
     if bound.array == "1d":
-        points = math.prod(_local(k, geo, r, c) for k in einsum.ranks if k != "p")
+        points = math.prod(_local(k, geo, r, c) for k in ranks if k != "p")
         cycles = cpp * points * -(-r // geo.pes)
         return TaskKind(einsum.name, "1d", cycles, cycles)
-    reduced = set(einsum.reduced_ranks)
+    reduced = set(norm(einsum.reduced_ranks))
     if "mul" in einsum.map_ops and einsum.reduce_op == "sum" and reduced == {"e"}:
         length = _os_length(geo.rows, geo.cols, r, c, geo.e)
         return TaskKind(einsum.name, "2d", length, geo.e if pipelined else length)
@@ -147,7 +171,7 @@ def task_kind(einsum, bound, geo: _Geometry, r: int, c: int, pipelined: bool,
                        if "p" in _ref_ranks(ref))
         length = _stationary_length(geo.cols, geo.rows, c, r, geo.f, preload=not in_place)
         return TaskKind(einsum.name, "2d", length, geo.f if pipelined else length)
-    tile_wide = {"m0", "p"} <= set(einsum.ranks)
+    tile_wide = {"m0", "p"} <= set(ranks)
     per_row_operand = reduced == {"m0"} or any(
         "m0" not in _ref_ranks(ref) for ref in _refs(einsum.expr))
     if tile_wide and per_row_operand:
@@ -155,7 +179,7 @@ def task_kind(einsum, bound, geo: _Geometry, r: int, c: int, pipelined: bool,
                         np.zeros(r), np.zeros((r, c)))
         latency = hop + cpp - 1
         return TaskKind(einsum.name, "2d", latency, cpp if pipelined else latency)
-    points = math.prod(_local(k, geo, r, c) for k in einsum.ranks if k not in ("p", "m0"))
+    points = math.prod(_local(k, geo, r, c) for k in ranks if k not in ("p", "m0"))
     return TaskKind(einsum.name, "2d", cpp * points, cpp * points)
 
 
@@ -176,7 +200,7 @@ def _refs(expr):
 
 
 def _ref_ranks(ref: Ref) -> set[str]:
-    return {k for index in ref.indices for k in index_ranks(index)}
+    return set(norm(k for index in ref.indices for k in index_ranks(index)))
 
 
 def _reads_previous(ref: Ref, state: set[str]) -> bool:
@@ -196,10 +220,13 @@ class TaskGraph:
 
 
 def build_tasks(mapping, pipelined: bool) -> TaskGraph:
-    """The task graph of one head: p-blocks → m-tiles → p-tiles → body Einsums, then finals."""
+    """The task graph of one head: p-blocks → m-tiles → p-tiles → body Einsums, then finals
+    (iterative 1-pass cascades); p-blocks → passes → m-tiles → p-tiles (multi-pass cascades)."""
     geo = _geometry(mapping)
     cascade = _cascade(mapping)
     einsums = _einsums(mapping, cascade)
+    if cascade.iteration is None:
+        return _multipass_tasks(mapping, geo, einsums, pipelined)
     state = {e.name for e, b in einsums if any("+1" in str(i) for i in e.lhs)}
     body = [(e, b) for e, b in einsums if e.phase == "body"]
     where = {e.name: b.array for e, b in einsums}
@@ -230,6 +257,44 @@ def build_tasks(mapping, pipelined: bool) -> TaskGraph:
                              if (i, ref.tensor) in last)
                 kind = _kind(kinds, e, b, geo, r, geo.cols, pipelined, where)
                 rows_out.append((ARRAY_IDS[kind.array], kind.latency, kind.occupancy, deps))
+    return _pack(rows_out, m_tiles * p_tiles)
+
+
+def _multipass_tasks(mapping, geo, einsums, pipelined) -> TaskGraph:
+    """Tasks of a cascade without an iterative rank: pass by pass over the m-tiles. A tensor
+    reduced over M (GM, SD, AV) accumulates tile after tile; later passes read its last partial;
+    tile-sized tensors (QK, SN) are held per tile (the mapper's buffer plan) for later passes."""
+    pass_of = {w.bound.name: w.pass_index for w in mapping.phases[0].work}
+    where = {e.name: b.array for e, b in einsums}
+    accumulated = {e.name for e, _ in einsums if "m0" in norm(e.reduced_ranks)}
+    kinds: dict[tuple[str, int, int], TaskKind] = {}
+    rows_out: list[tuple[int, int, int, tuple[int, ...]]] = []
+    m_tiles, p_tiles = -(-geo.m // geo.cols), -(-geo.p // geo.rows)
+    per_block = max(1, geo.block // geo.rows)
+    for p2 in range(0, p_tiles, per_block):
+        tiles_here = range(p2, min(p_tiles, p2 + per_block))
+        tile_writer: dict[tuple[int, int, str], int] = {}
+        acc_writer: dict[tuple[int, str], int] = {}
+        for k in sorted(set(pass_of.values())):
+            for j in range(m_tiles):
+                c = min(geo.cols, geo.m - j * geo.cols)
+                for i in tiles_here:
+                    r = min(geo.rows, geo.p - i * geo.rows)
+                    for e, b in einsums:
+                        if pass_of[e.name] != k:
+                            continue
+                        deps = [tile_writer.get((i, j, ref.tensor), acc_writer.get(
+                            (i, ref.tensor), -1)) for ref in _refs(e.expr)]
+                        if e.name in accumulated:
+                            deps.append(acc_writer.get((i, e.name), -1))
+                        kind = _kind(kinds, e, b, geo, r, c, pipelined, where)
+                        task = len(rows_out)
+                        rows_out.append((ARRAY_IDS[kind.array], kind.latency, kind.occupancy,
+                                         tuple(dict.fromkeys(d for d in deps if d >= 0))))
+                        if e.name in accumulated:
+                            acc_writer[(i, e.name)] = task
+                        else:
+                            tile_writer[(i, j, e.name)] = task
     return _pack(rows_out, m_tiles * p_tiles)
 
 

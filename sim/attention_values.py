@@ -14,7 +14,7 @@ import numpy as np
 
 from einsum.ir import Binary, Call, Const, Op, Ref, expr_refs, index_ranks
 
-from .attention import _einsums, _geometry
+from .attention import _einsums, _geometry, norm
 from .spec import SimInputError
 from .systolic import os_fold, row_chain, stationary_fold
 
@@ -32,6 +32,8 @@ def attention_values(mapping, cascade, q, k, v, progress=None) -> np.ndarray:
             raise SimInputError(f"simulate: {name} must have shape {list(want[name])}, "
                                 f"not {list(arr.shape)}")
     einsums = _einsums(mapping, cascade)
+    if cascade.iteration is None:
+        return _multipass(mapping, cascade, einsums, geo, (q, k, v), progress)
     state = {e.name for e, _ in einsums if any("+1" in str(i) for i in e.lhs)}
     inits = {e.name: e for e in cascade.einsums if e.phase == "init"}
     av = np.zeros((geo.f, geo.p))
@@ -63,6 +65,49 @@ def attention_values(mapping, cascade, q, k, v, progress=None) -> np.ndarray:
     return av
 
 
+def _multipass(mapping, cascade, einsums, geo, qkv, progress) -> np.ndarray:
+    """Pass by pass over the m-tiles of each p-tile; M-reduced tensors accumulate."""
+    q, k, v = qkv
+    pass_of = {w.bound.name: w.pass_index for w in mapping.phases[0].work}
+    accumulated = {e.name: e.reduce_op for e, _ in einsums if "m0" in norm(e.reduced_ranks)}
+    output = cascade.outputs[0].name
+    av = np.zeros((geo.f, geo.p))
+    m_tiles, p_tiles = -(-geo.m // geo.cols), -(-geo.p // geo.rows)
+    passes = sorted(set(pass_of.values()))
+    for i in range(p_tiles):
+        p0, r = i * geo.rows, min(geo.rows, geo.p - i * geo.rows)
+        held: dict[tuple[int, str], Tile] = {}
+        acc: dict[str, Tile] = {}
+        for step, kpass in enumerate(passes):
+            for j in range(m_tiles):
+                m0, c = j * geo.cols, min(geo.cols, geo.m - j * geo.cols)
+                env = {"Q": (q[:, p0:p0 + r], ("e", "p")), "K": (k[:, m0:m0 + c], ("e", "m0")),
+                       "V": (v[:, m0:m0 + c], ("f", "m0"))}
+                env.update({name: t for (jj, name), t in held.items() if jj == j})
+                env.update(acc)
+                for e, b in einsums:
+                    if pass_of[e.name] != kpass:
+                        continue
+                    value = _einsum(e, b.array, _lookup(env, {}, {}, set()), geo, r, c)
+                    if e.name in accumulated:
+                        acc[e.name] = _combine(acc.get(e.name), value, accumulated[e.name])
+                    else:
+                        held[(j, e.name)] = value
+                        env[e.name] = value
+                if progress is not None:
+                    done = (i * len(passes) + step) * m_tiles + j + 1
+                    progress(done, p_tiles * len(passes) * m_tiles)
+        av[:, p0:p0 + r] = _align(acc[output], ("f", "p"))
+    return av
+
+
+def _combine(old: Tile | None, new: Tile, op: str) -> Tile:
+    if old is None:
+        return new
+    arr = old[0] + new[0] if op == "sum" else np.maximum(old[0], new[0])
+    return arr, new[1]
+
+
 def _initial(einsum, geo, r) -> Tile:
     if not isinstance(einsum.expr, Const):
         raise SimInputError(f"simulate: state {einsum.name} must start from a constant")
@@ -83,7 +128,7 @@ def _lookup(env, previous, current, state):
 
 
 def _local(ranks) -> tuple[str, ...]:
-    return tuple(k for k in ranks if k in LOCAL)
+    return tuple(k for k in norm(ranks) if k in LOCAL)
 
 
 def _align(tile: Tile, space: tuple[str, ...]) -> np.ndarray:
@@ -98,7 +143,7 @@ def _align(tile: Tile, space: tuple[str, ...]) -> np.ndarray:
 
 def _einsum(e, array: str, find, geo, r: int, c: int) -> Tile:
     out_axes = _local(e.output_ranks)
-    reduced = set(e.reduced_ranks)
+    reduced = set(norm(e.reduced_ranks))
     refs = expr_refs(e.expr)
     if array == "2d" and e.reduce_op == "sum" and "mul" in e.map_ops and reduced in ({"e"},
                                                                                         {"m0"}):
@@ -156,7 +201,7 @@ def _contract(e, refs, reduced, find, geo, r, c) -> Tile:
 
 
 def _ranks(ref: Ref) -> set[str]:
-    return {k for index in ref.indices for k in index_ranks(index)}
+    return set(norm(k for index in ref.indices for k in index_ranks(index)))
 
 
 _BINARY = {Op.MUL: np.multiply, Op.ADD: np.add, Op.SUB: np.subtract, Op.DIV: np.divide,

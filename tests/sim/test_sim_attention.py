@@ -40,16 +40,26 @@ def qkv(e, f, p, m, seed=0):
             rng.standard_normal((f, m)))
 
 
+@pytest.mark.parametrize("cascade", ["attention-1pass", "attention-3pass"])
 @pytest.mark.parametrize("schedule", ["pipelined", "serial"])
 @pytest.mark.parametrize("flat", [False, True])
 @pytest.mark.parametrize(("rows", "cols", "e", "f", "p", "m"), [
     (4, 4, 3, 5, 10, 13), (4, 4, 4, 4, 8, 8), (2, 3, 2, 1, 1, 7), (3, 2, 6, 2, 7, 1)])
-def test_values_equal_einsum_executor(schedule, flat, rows, cols, e, f, p, m):
-    mapped = mapping(rows, cols, e, f, p, m, schedule, flat)
+def test_values_equal_einsum_executor(cascade, schedule, flat, rows, cols, e, f, p, m):
+    mapped = mapping(rows, cols, e, f, p, m, schedule, flat, cascade=cascade)
     q, k, v = qkv(e, f, p, m)
     result = simulate_attention(mapped, q, k, v)
-    expected = execute(library.get("attention-1pass", M0=cols), {"Q": q, "K": k, "V": v})["AV"]
+    params = {"M0": cols} if cascade == "attention-1pass" else {}
+    expected = execute(library.get(cascade), {"Q": q, "K": k, "V": v}, params)["AV"]
     np.testing.assert_allclose(result.av, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_three_pass_runs_pass_by_pass():
+    # FLAT: per p-block, all m-tiles of pass 1 (QK, GM), then pass 2 (SN, SD), then pass 3
+    graph = build_tasks(mapping(4, 4, 3, 5, 4, 12, "serial", True, cascade="attention-3pass"),
+                        pipelined=False)
+    assert len(graph.array) == 3 * 6  # 3 m-tiles × 6 Einsums, one p-tile
+    assert graph.array.tolist() == [0, 1] * 3 + [1, 1] * 3 + [1, 0] * 3  # QK on 2D, AV on 2D
 
 
 @pytest.mark.parametrize("flat", [False, True])
@@ -82,7 +92,7 @@ def test_pipelining_hides_the_fill_of_many_tiles():
 
 
 @pytest.mark.parametrize(("kwargs", "words"), [
-    ({"cascade": "attention-3pass"}, "3 passes"),
+    ({"cascade": "attention-2pass"}, "splits M without an iterative rank"),
     ({"fused": False}, "not fused"),
     ({"cascade": "attention-1pass-causal"}, "filters"),
 ])
@@ -161,10 +171,18 @@ def test_cli_design_point_with_values(capsys, tmp_path):
 
 
 @pytest.mark.parametrize(("args", "words"), [
-    (["--config", "flat", "--seq-len", "32", "--array-dim", "8"], "3 passes"),
+    (["--config", "unfused", "--seq-len", "32", "--array-dim", "8"], "not fused"),
     (["--config", "fusmax"], "did you mean"),
     (["--config", "fusemax", "--seq-len", "0"], "--seq-len"),
 ])
 def test_cli_design_bad_points(capsys, args, words):
     code, out, err = run_cli(capsys, str(DESIGN), *args)
     assert code == 2 and out == "" and err.count("\n") == 1 and words in err
+
+
+def test_cli_flat_three_pass_point(capsys):
+    code, out, _ = run_cli(capsys, str(DESIGN), "--config", "flat", "--model", "t5",
+                           "--seq-len", "24", "--array-dim", "4", "--values", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["max_abs_error_vs_executor"] < 1e-9
+    assert report["tiles"] == (24 // 4) ** 2
