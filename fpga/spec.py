@@ -46,7 +46,7 @@ class Units:
     layernorm_lanes: int = field(default=8, metadata={"min": 1})
     add_lanes: int = field(default=8, metadata={"min": 1})
     patch_embed_macs: int = field(default=256, metadata={"min": 1})
-    axi_masters: int = field(default=6, metadata={"min": 1})
+    axi_masters: int = field(default=5, metadata={"min": 1})  # inout1-4 + weights bundles
 
 
 @dataclass(frozen=True, slots=True)

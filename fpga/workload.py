@@ -140,3 +140,59 @@ def route(spec: ViTSpec, routing: Routing, layer: int) -> tuple[int, ...]:
         chosen = rng.choice(spec.experts, size=spec.top_k, replace=False, p=weights)
         counts[chosen] += 1
     return tuple(int(c) for c in counts)
+
+
+@dataclass(frozen=True, slots=True)
+class LayerOp:
+    """One operator of the workload.
+
+    ``cascade`` names the Einsum cascade it is (``linear`` or ``edgemoe-softmax``) or is empty
+    for the operators that are not Einsums (LayerNorm, top-2 selection, expert queues, residual
+    add); ``extents`` are its rank extents and ``macs`` the multiply-accumulates it performs.
+    """
+
+    layer: int  # -1 for the patch embedding
+    name: str
+    cascade: str
+    extents: tuple[tuple[str, int], ...]
+    macs: int
+
+
+def _linear_op(layer: int, name: str, tokens: int, k: int, n: int) -> LayerOp:
+    return LayerOp(layer, name, "linear", (("p", tokens), ("k", k), ("n", n)),
+                   linear_macs(tokens, k, n))
+
+
+def _plain(layer: int, name: str, **extents: int) -> LayerOp:
+    return LayerOp(layer, name, "", tuple(extents.items()), 0)
+
+
+def layers(spec: ViTSpec, routing: Routing) -> tuple[LayerOp, ...]:
+    """Every operator of one image in execution order (expert queues from :func:`route`).
+
+    Patch embedding is the 16x16 stride-16 convolution written as the linear Einsum over
+    unfolded patches; attention is the ``edgemoe-softmax`` cascade (Q·K and A·V MACs).
+    """
+    n, d = spec.tokens, spec.d_model
+    ops = [_linear_op(-1, "patch_embed", spec.patches, spec.image_c * spec.patch**2, d)]
+    qk, av = attention_macs(spec)
+    for i in range(spec.layers):
+        ops += [_plain(i, "layernorm1", p=n, d=d)]
+        ops += [_linear_op(i, name, n, d, d) for name in ("q", "k", "v")]
+        ops += [LayerOp(i, "attention", "edgemoe-softmax",
+                        (("p", n), ("m", n), ("e", spec.head_dim), ("heads", spec.heads)), qk + av)]
+        ops += [_linear_op(i, "proj", n, d, d), _plain(i, "add1", p=n, d=d),
+                _plain(i, "layernorm2", p=n, d=d)]
+        if spec.is_moe(i):
+            ops += [_linear_op(i, "gate", n, d, spec.experts),
+                    _plain(i, "top_k", p=n, experts=spec.experts, k=spec.top_k),
+                    _plain(i, "expert_queues", experts=spec.experts)]
+            for e, tokens in enumerate(route(spec, routing, i)):
+                if tokens:
+                    ops += [_linear_op(i, f"expert{e}_fc1", tokens, d, spec.expert_hidden),
+                            _linear_op(i, f"expert{e}_fc2", tokens, spec.expert_hidden, d)]
+        else:
+            ops += [_linear_op(i, "fc1", n, d, spec.mlp_hidden),
+                    _linear_op(i, "fc2", n, spec.mlp_hidden, d)]
+        ops += [_plain(i, "add2", p=n, d=d)]
+    return tuple(ops)

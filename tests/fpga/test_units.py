@@ -95,3 +95,14 @@ def test_three_pass_softmax_sum_pass_is_limited_by_float_accumulation():
 def test_dedicated_engines_share_the_budget():
     assert dedicated_engine(Units(), 5) == (4, 8)  # 256 / 5 -> 32 MACs
     assert dedicated_engine(Units(), 1) == (16, 16)
+
+
+def test_layer_list_macs_equal_the_closed_form():
+    from fpga.workload import Routing, layers
+
+    ops = layers(SPEC, Routing(seed=1))
+    assert sum(op.macs for op in ops) == total_macs(SPEC)
+    assert {op.cascade for op in ops} == {"linear", "edgemoe-softmax", ""}
+    assert sum(op.name == "attention" for op in ops) == SPEC.layers
+    experts = [op for op in ops if op.name.endswith("_fc1")]
+    assert sum(dict(op.extents)["p"] for op in experts) == 6 * 129 * 2  # 2 pairs per token
