@@ -87,3 +87,18 @@ def summary(design: FpgaDesign, rows) -> str:
             f" {float(r['power_w']):8.2f} {float(r['energy_j']):9.4f} "
             f"{100 * float(r['qk_av_share']):5.1f}%")
     return "\n".join(lines)
+
+
+def sweep_table(design: FpgaDesign, rows) -> str:
+    """Latency, DSP and attention bandwidth over p at the design's linear-unit size."""
+    size = design.units.linear_in_par
+    picked = [r for r in rows if r["group"] == "sweep" and int(r["linear_in_par"]) == size]
+    if not picked:
+        return ""
+    lines = [f"sweep at {size}x{size} linear unit:",
+             "   p  reorder  latency_ms   DSP  fits  attn_ddr_GB/s"]
+    for r in picked:
+        lines.append(f"{int(r['attn_p']):4d}  {r['attention_reorder']!s:<7} "
+                     f"{float(r['latency_ms']):11.2f} {int(r['dsp']):5d}  {r['fits']!s:<5} "
+                     f"{float(r['attn_ddr_gbps']):13.2f}")
+    return "\n".join(lines)

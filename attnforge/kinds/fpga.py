@@ -36,7 +36,8 @@ class FpgaKind:
         sweep = [r for r in sweep if r["fits"]] or sweep  # the board is fixed: plot what fits
         plot_front(sweep, ("dsp", "latency_ms"), ("attn_p", "linear_in_par", "attention_reorder"),
                    Path(out_dir) / "pareto.png", f"{design.name}: latency vs DSP")
-        return fx.summary(design, rows)
+        return "\n\n".join(part for part in (fx.summary(design, rows),
+                                                 fx.sweep_table(design, rows)) if part)
 
 
 KIND = FpgaKind()
