@@ -26,11 +26,23 @@ class BackendError(InputError):
 
 
 def evaluate_chunk(kind_name: str, design: Any, chunk: Chunk) -> ChunkResult:
-    """Evaluate (position, point) pairs with the named kind; runs in the worker."""
+    """Evaluate (position, (grid overrides, point)) items with the named kind, in the worker.
+
+    A row starts with the overrides (dotted key → value), then the kind's columns.
+    """
     from attnforge.kinds import get_kind
+    from attnforge.sweep import apply_overrides
 
     kind = get_kind(kind_name)
-    return [(position, dict(kind.evaluate(design, point))) for position, point in chunk]
+    variants: dict[Any, Any] = {}
+    results = []
+    for position, (overrides, point) in chunk:
+        if overrides not in variants:
+            variants[overrides] = apply_overrides(design, overrides)
+        row = dict(overrides)
+        row.update(kind.evaluate(variants[overrides], point))
+        results.append((position, row))
+    return results
 
 
 @dataclass(frozen=True, slots=True)

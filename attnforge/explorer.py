@@ -18,6 +18,7 @@ from attnforge.backends import BackendChoice, run_chunks
 from attnforge.kinds import DesignKind, kind_of
 from attnforge.results import write_csv
 from attnforge.store import ResultStore, point_key
+from attnforge.sweep import Point, apply_overrides, load_grid
 
 STORE_NAME = "results.sqlite"
 CSV_NAME = "results.csv"
@@ -26,11 +27,15 @@ DEFAULT_BACKEND = BackendChoice()
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """What an exploration will do: the design, its points and their store keys."""
+    """What an exploration will do: the base design, its points and their store keys.
+
+    Each point is (grid overrides, the kind's point); the point's design is the base design
+    with the overrides applied.
+    """
 
     kind: DesignKind
     design: Any
-    points: tuple[Any, ...]
+    points: tuple[tuple[Point, Any], ...]
     keys: tuple[str, ...]
 
 
@@ -54,10 +59,14 @@ def plan(design_path: Path) -> Plan:
     """Load a design file and list its points with their keys; raises SpecError."""
     kind = kind_of(design_path)
     design = kind.load(design_path)
-    points = tuple(kind.points(design))
     model = model_version(kind)
-    keys = tuple(point_key(kind.name, design, point, model) for point in points)
-    return Plan(kind, design, points, keys)
+    points, keys = [], []
+    for overrides in load_grid(design_path, type(design), design):
+        variant = apply_overrides(design, overrides)
+        for point in kind.points(variant):
+            points.append((overrides, point))
+            keys.append(point_key(kind.name, variant, point, model))
+    return Plan(kind, design, tuple(points), tuple(keys))
 
 
 def chunk_size(count: int, workers: int) -> int:

@@ -38,6 +38,8 @@ from einsum.errors import InputError
 
 SUPPORTED_VERSIONS = (1,)
 HEADER_KEYS = ("version", "kind")
+#: Top-level keys read by the explorer (attnforge.sweep), not by the kind's own types.
+EXPLORER_KEYS = ("grid",)
 
 T = TypeVar("T")
 
@@ -79,7 +81,7 @@ INVALID = _Invalid()
 
 
 @dataclass(frozen=True, slots=True)
-class _Context:
+class Context:
     source: str
     problems: list[Problem]
 
@@ -138,7 +140,7 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     return yaml.SafeLoader("").construct_object(node, deep=True)
 
 
-def _mapping_items(node: yaml.MappingNode, key: str, ctx: _Context) -> dict[str, tuple]:
+def mapping_items(node: yaml.MappingNode, key: str, ctx: Context) -> dict[str, tuple]:
     """Mapping entries as {name: (key_node, value_node)}; bad or duplicate keys are problems."""
     items: dict[str, tuple] = {}
     for key_node, value_node in node.value:
@@ -157,11 +159,11 @@ def _mapping_items(node: yaml.MappingNode, key: str, ctx: _Context) -> dict[str,
 
 def read_header(node: yaml.Node, source: str) -> tuple[str, yaml.Node]:
     """Check ``version:`` and return (kind, node of the kind value); raise SpecError."""
-    ctx = _Context(source, [])
+    ctx = Context(source, [])
     if not isinstance(node, yaml.MappingNode):
         ctx.report(node, "", "a design file must be a mapping of keys to values")
         raise SpecError(ctx.problems)
-    items = _mapping_items(node, "", ctx)
+    items = mapping_items(node, "", ctx)
     kind, kind_node = "", node
     if "version" not in items:
         ctx.report(node, "version", f"missing required key (use version: {SUPPORTED_VERSIONS[-1]})")
@@ -189,7 +191,8 @@ def _without_header(node: yaml.MappingNode) -> yaml.MappingNode:
     kept = [
         (key_node, value_node)
         for key_node, value_node in node.value
-        if not (isinstance(key_node, yaml.ScalarNode) and key_node.value in HEADER_KEYS)
+        if not (isinstance(key_node, yaml.ScalarNode)
+                and key_node.value in HEADER_KEYS + EXPLORER_KEYS)
     ]
     return yaml.MappingNode(node.tag, kept, node.start_mark, node.end_mark, node.flow_style)
 
@@ -211,7 +214,7 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def _check_bounds(value: Any, metadata: typing.Mapping, node, key: str, ctx: _Context) -> Any:
+def _check_bounds(value: Any, metadata: typing.Mapping, node, key: str, ctx: Context) -> Any:
     bounds = (
         ("min", lambda v, b: v >= b, "at least"),
         ("max", lambda v, b: v <= b, "at most"),
@@ -224,7 +227,7 @@ def _check_bounds(value: Any, metadata: typing.Mapping, node, key: str, ctx: _Co
     return value
 
 
-def _build_scalar(node: yaml.Node, tp: type, key: str, ctx: _Context) -> Any:
+def _build_scalar(node: yaml.Node, tp: type, key: str, ctx: Context) -> Any:
     if not isinstance(node, yaml.ScalarNode):
         return ctx.report(node, key, f"must be {_type_name(tp)}, not a {_node_kind(node)}")
     value = _scalar(node)
@@ -250,7 +253,7 @@ def _node_kind(node: yaml.Node) -> str:
     return "scalar"
 
 
-def _build_choice(node: yaml.Node, choices: tuple, key: str, ctx: _Context) -> Any:
+def _build_choice(node: yaml.Node, choices: tuple, key: str, ctx: Context) -> Any:
     value = _scalar(node) if isinstance(node, yaml.ScalarNode) else None
     if value in choices and not isinstance(value, bool):
         return value
@@ -259,13 +262,13 @@ def _build_choice(node: yaml.Node, choices: tuple, key: str, ctx: _Context) -> A
     return ctx.report(node, key, f"must be one of {listed}, not {value!r}{hint}")
 
 
-def _build_enum(node: yaml.Node, tp: type[enum.Enum], key: str, ctx: _Context) -> Any:
+def _build_enum(node: yaml.Node, tp: type[enum.Enum], key: str, ctx: Context) -> Any:
     values = tuple(member.value for member in tp)
     value = _build_choice(node, values, key, ctx)
     return value if value is INVALID else tp(value)
 
 
-def _build_tuple(node: yaml.Node, tp: Any, key: str, ctx: _Context) -> Any:
+def _build_tuple(node: yaml.Node, tp: Any, key: str, ctx: Context) -> Any:
     if not isinstance(node, yaml.SequenceNode):
         return ctx.report(node, key, f"must be a list, not a {_node_kind(node)}")
     args = typing.get_args(tp)
@@ -282,11 +285,11 @@ def _build_tuple(node: yaml.Node, tp: Any, key: str, ctx: _Context) -> Any:
     return INVALID if any(item is INVALID for item in items) else tuple(items)
 
 
-def _build_dict(node: yaml.Node, tp: Any, key: str, ctx: _Context) -> Any:
+def _build_dict(node: yaml.Node, tp: Any, key: str, ctx: Context) -> Any:
     if not isinstance(node, yaml.MappingNode):
         return ctx.report(node, key, f"must be a mapping, not a {_node_kind(node)}")
     _, value_type = typing.get_args(tp)
-    items = _mapping_items(node, key, ctx)
+    items = mapping_items(node, key, ctx)
     built = {
         name: build_value(value_node, value_type, _join(key, name), {}, ctx)
         for name, (_, value_node) in items.items()
@@ -294,12 +297,12 @@ def _build_dict(node: yaml.Node, tp: Any, key: str, ctx: _Context) -> Any:
     return INVALID if any(value is INVALID for value in built.values()) else built
 
 
-def _build_dataclass(node: yaml.Node, tp: type, key: str, ctx: _Context) -> Any:
+def _build_dataclass(node: yaml.Node, tp: type, key: str, ctx: Context) -> Any:
     if not isinstance(node, yaml.MappingNode):
         return ctx.report(node, key, f"must be a mapping, not a {_node_kind(node)}")
     fields = {field.name: field for field in dataclasses.fields(tp) if field.init}
     hints = typing.get_type_hints(tp)
-    items = _mapping_items(node, key, ctx)
+    items = mapping_items(node, key, ctx)
     for name, (key_node, _) in items.items():
         if name not in fields:
             valid = ", ".join(fields)
@@ -321,7 +324,7 @@ def _build_dataclass(node: yaml.Node, tp: type, key: str, ctx: _Context) -> Any:
     return _cross_check(built, node, key, ctx)
 
 
-def _cross_check(built: Any, node: yaml.Node, key: str, ctx: _Context) -> Any:
+def _cross_check(built: Any, node: yaml.Node, key: str, ctx: Context) -> Any:
     check = getattr(built, "problems", None)
     if not callable(check):
         return built
@@ -329,6 +332,31 @@ def _cross_check(built: Any, node: yaml.Node, key: str, ctx: _Context) -> Any:
     for relative_key, message in found:
         ctx.report(_find_node(node, relative_key), _join(key, relative_key), message)
     return INVALID if found else built
+
+
+def tree_problems(obj: Any, key: str = "") -> list[tuple[str, str]]:
+    """Bounds and ``problems()`` of an already built tree (e.g. after sweep overrides).
+
+    Returns (dotted key, message) pairs; types are not re-checked.
+    """
+    found: list[tuple[str, str]] = []
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for field in dataclasses.fields(obj):
+            value, child = getattr(obj, field.name), _join(key, field.name)
+            ctx = Context("", [])
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                _check_bounds(value, field.metadata, None, child, ctx)
+            found += [(problem.key, problem.message) for problem in ctx.problems]
+            found += tree_problems(value, child)
+        check = getattr(obj, "problems", None)
+        found += [(_join(key, rel), message) for rel, message in (check() if callable(check) else [])]
+    elif isinstance(obj, dict):
+        for name, value in obj.items():
+            found += tree_problems(value, _join(key, name))
+    elif isinstance(obj, tuple):
+        for index, value in enumerate(obj):
+            found += tree_problems(value, f"{key}[{index}]")
+    return found
 
 
 def _find_node(node: yaml.Node, dotted: str) -> yaml.Node:
@@ -348,7 +376,7 @@ def _find_node(node: yaml.Node, dotted: str) -> yaml.Node:
     return node
 
 
-def build_value(node: yaml.Node, tp: Any, key: str, metadata: typing.Mapping, ctx: _Context) -> Any:
+def build_value(node: yaml.Node, tp: Any, key: str, metadata: typing.Mapping, ctx: Context) -> Any:
     """Validate one node against a type hint; a problem is recorded and INVALID returned."""
     origin = typing.get_origin(tp)
     if origin in (types.UnionType, typing.Union):
@@ -375,7 +403,7 @@ def build_value(node: yaml.Node, tp: Any, key: str, metadata: typing.Mapping, ct
 
 def build(node: yaml.Node, root_type: type[T], source: str) -> T:
     """Build ``root_type`` from a node tree, or raise SpecError with every problem."""
-    ctx = _Context(source, [])
+    ctx = Context(source, [])
     value = build_value(node, root_type, "", {}, ctx)
     if ctx.problems or value is INVALID:
         raise SpecError(sorted(ctx.problems, key=lambda p: (p.line, p.col)))

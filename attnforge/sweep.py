@@ -13,9 +13,22 @@ import itertools
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
-from attnforge.specload import did_you_mean
+import yaml
+
+from attnforge.specload import (
+    INVALID,
+    Context,
+    SpecError,
+    build_value,
+    did_you_mean,
+    mapping_items,
+    parse_yaml,
+    read_text,
+    tree_problems,
+)
 
 Override = tuple[str, Any]
 Point = tuple[Override, ...]
@@ -54,20 +67,34 @@ class Search:
     seed: int = 0
 
 
-def field_type(root_type: type, dotted: str) -> type:
-    """The type of the field at ``dotted`` below ``root_type``; ValueError names a bad part."""
+def field_info(root_type: type, dotted: str) -> tuple[Any, Mapping[str, Any]]:
+    """(type, field metadata) of the field at ``dotted`` below ``root_type``.
+
+    A part of the path may also name an entry of a ``dict[str, X]`` field. Raises ValueError
+    naming the bad part, with a did-you-mean.
+    """
     current: Any = root_type
-    walked = []
+    metadata: Mapping[str, Any] = {}
+    walked: list[str] = []
     for part in dotted.split("."):
-        if not dataclasses.is_dataclass(current):
-            raise ValueError(f"{'.'.join(walked) or 'the design'} has no fields; cannot sweep {dotted!r}")
-        names = [f.name for f in dataclasses.fields(current)]
-        if part not in names:
-            raise ValueError(f"unknown field {part!r} in {dotted!r}{did_you_mean(part, names)} "
-                             f"(fields of {'.'.join(walked) or 'the design'}: {', '.join(names)})")
-        current = typing.get_type_hints(current)[part]
+        where = ".".join(walked) or "the design"
+        if typing.get_origin(current) is dict:
+            current, metadata = typing.get_args(current)[1], {}
+        elif dataclasses.is_dataclass(current):
+            fields = {f.name: f for f in dataclasses.fields(current)}
+            if part not in fields:
+                raise ValueError(f"unknown field {part!r} in {dotted!r}{did_you_mean(part, fields)} "
+                                 f"(fields of {where}: {', '.join(fields)})")
+            current, metadata = typing.get_type_hints(current)[part], fields[part].metadata
+        else:
+            raise ValueError(f"{where} has no fields; cannot sweep {dotted!r}")
         walked.append(part)
-    return current
+    return current, metadata
+
+
+def field_type(root_type: type, dotted: str) -> Any:
+    """The type of the field at ``dotted`` below ``root_type`` (see :func:`field_info`)."""
+    return field_info(root_type, dotted)[0]
 
 
 def apply_overrides(design: Any, point: Point) -> Any:
@@ -79,14 +106,22 @@ def apply_overrides(design: Any, point: Point) -> Any:
 
 def _replace_path(obj: Any, parts: list[str], value: Any) -> Any:
     head, *rest = parts
+    if isinstance(obj, Mapping):
+        if head not in obj:
+            raise KeyError(f"no entry {head!r} (entries: {', '.join(obj)})")
+        return {**obj, head: _replace_path(obj[head], rest, value) if rest else value}
     new_value = _replace_path(getattr(obj, head), rest, value) if rest else value
     return dataclasses.replace(obj, **{head: new_value})
 
 
-def grid_points(grid: Mapping[str, Sequence[Any]]) -> list[Point]:
-    """Every combination of the grid's values, the first key varying slowest."""
-    keys = list(grid)
-    return [tuple(zip(keys, values, strict=True)) for values in itertools.product(*grid.values())]
+def grid_points(grid: Mapping[str | tuple[str, ...], Sequence[Any]]) -> list[Point]:
+    """Every combination of the grid's values, the first key varying slowest.
+
+    A tuple of keys varies its fields together: its values are tuples of the same length.
+    """
+    axes = [[tuple(zip(key, value, strict=True)) if isinstance(key, tuple) else ((key, value),)
+             for value in values] for key, values in grid.items()]
+    return [tuple(itertools.chain.from_iterable(combo)) for combo in itertools.product(*axes)]
 
 
 def search_points(
@@ -128,3 +163,100 @@ def _suggest(trial: Any, space: Mapping[str, Dimension]) -> Point:
             value = trial.suggest_float(key, dim.low, dim.high, log=dim.log)
         point.append((key, value))
     return tuple(point)
+
+
+def load_grid(path: Path, root_type: type, base: Any) -> tuple[Point, ...]:
+    """The design file's top-level ``grid:`` as override points, validated; ``((),)`` if none.
+
+    ``grid`` maps dotted keys of the design (``architectures.fusemax.array_2d.rows``) to
+    non-empty lists of values. A key naming several fields separated by commas varies them
+    together: each of its values is a list with one value per field. Each key must name a field, each value must suit the field's type
+    and bounds, and every combination must make a valid design (the types' ``problems()``);
+    otherwise SpecError lists every problem at its position in the file.
+    """
+    source = str(path)
+    root = parse_yaml(read_text(path), source)
+    grid_node = _top_level(root, "grid")
+    if grid_node is None:
+        return ((),)
+    ctx = Context(source, [])
+    if not isinstance(grid_node, yaml.MappingNode):
+        ctx.report(grid_node, "grid", "must be a mapping of dotted keys to lists of values")
+        raise SpecError(ctx.problems)
+    values: dict[str | tuple[str, ...], list[Any]] = {}
+    key_nodes: dict[str, yaml.Node] = {}
+    for name, (key_node, value_node) in mapping_items(grid_node, "grid", ctx).items():
+        fields = tuple(part.strip() for part in name.split(","))
+        key_nodes.update(dict.fromkeys(fields, key_node))
+        built = (_grid_values(fields[0], key_node, value_node, root_type, ctx) if len(fields) == 1
+                 else _zipped_values(fields, key_node, value_node, root_type, ctx))
+        if built is not None:
+            values[fields[0] if len(fields) == 1 else fields] = built
+    if ctx.problems:
+        raise SpecError(ctx.problems)
+    points = grid_points(values)
+    _check_combinations(base, points, key_nodes, ctx)
+    return tuple(points)
+
+
+def _top_level(root: yaml.Node, name: str) -> yaml.Node | None:
+    if not isinstance(root, yaml.MappingNode):
+        return None
+    found = [v for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == name]
+    return found[0] if found else None
+
+
+def _grid_values(dotted, key_node, value_node, root_type, ctx) -> list[Any] | None:
+    key = f"grid.{dotted}"
+    try:
+        leaf, metadata = field_info(root_type, dotted)
+    except ValueError as error:
+        ctx.report(key_node, key, str(error))
+        return None
+    if not isinstance(value_node, yaml.SequenceNode) or not value_node.value:
+        ctx.report(value_node, key, "must be a non-empty list of values")
+        return None
+    built = [build_value(child, leaf, f"{key}[{i}]", metadata, ctx)
+             for i, child in enumerate(value_node.value)]
+    return None if any(value is INVALID for value in built) else built
+
+
+def _zipped_values(fields, key_node, value_node, root_type, ctx) -> list[tuple] | None:
+    key = f"grid.{', '.join(fields)}"
+    if not isinstance(value_node, yaml.SequenceNode) or not value_node.value:
+        ctx.report(value_node, key, f"must be a non-empty list of [{', '.join(fields)}] lists")
+        return None
+    types = []
+    for dotted in fields:
+        try:
+            types.append(field_info(root_type, dotted))
+        except ValueError as error:
+            ctx.report(key_node, f"grid.{dotted}", str(error))
+            return None
+    rows = []
+    for i, child in enumerate(value_node.value):
+        if not isinstance(child, yaml.SequenceNode) or len(child.value) != len(fields):
+            ctx.report(child, f"{key}[{i}]", f"must be a list of {len(fields)} values")
+            continue
+        rows.append(tuple(build_value(item, leaf, f"grid.{dotted}[{i}]", metadata, ctx)
+                          for item, dotted, (leaf, metadata) in zip(child.value, fields, types,
+                                                                     strict=True)))
+    bad = len(rows) != len(value_node.value) or any(INVALID in row for row in rows)
+    return None if bad else rows
+
+
+def _check_combinations(base, points, key_nodes, ctx, limit: int = 20) -> None:
+    seen: set[tuple[str, str]] = set()
+    for point in points:
+        try:
+            problems = tree_problems(apply_overrides(base, point))
+        except KeyError as error:
+            dotted = point[0][0]
+            problems = [(dotted, f"cannot apply the grid: {error.args[0]}")]
+        for key, message in problems:
+            if (key, message) not in seen and len(seen) < limit:
+                seen.add((key, message))
+                where = ", ".join(f"{k}={v!r}" for k, v in point)
+                ctx.report(key_nodes[point[0][0]], f"grid ({where})", f"{key}: {message}")
+    if ctx.problems:
+        raise SpecError(ctx.problems)
