@@ -125,6 +125,9 @@ class FpgaDesign:
         if hits and len(hits) != self.workload.experts:
             out.append(("routing.hits", f"must have one weight per expert "
                                         f"({self.workload.experts}), not {len(hits)}"))
+        elif hits and sum(h > 0 for h in hits) < self.workload.top_k:
+            out.append(("routing.hits", f"must give at least top_k = {self.workload.top_k} "
+                                        f"experts a positive weight"))
         if not self.configs:
             out.append(("configs", "must name at least one config"))
         if self.sweep is not None and self.sweep.config not in self.configs:

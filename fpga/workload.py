@@ -118,8 +118,8 @@ class Routing:
     hits: tuple[float, ...] = ()
 
     def problems(self) -> list[tuple[str, str]]:
-        if self.hits and (min(self.hits) < 0 or sum(self.hits) <= 0):
-            return [("hits", "must be non-negative weights with a positive sum")]
+        if self.hits and not all(math.isfinite(h) and h >= 0 for h in self.hits):
+            return [("hits", f"must be finite non-negative weights, not {list(self.hits)}")]
         return []
 
 

@@ -78,3 +78,18 @@ def test_bad_design_files_one_message_exit_2(case, tmp_path, capsys):
     assert expected in err and "Traceback" not in err
     assert str(bad) in err
     assert not (tmp_path / "out" / "results.csv").exists()
+
+
+@pytest.mark.parametrize("hits, expected", [
+    ("[1, .nan" + ", 1" * 14 + "]", "finite non-negative"),
+    ("[1" + ", 0" * 15 + "]", "at least top_k = 2"),
+    ("[-1" + ", 1" * 15 + "]", "finite non-negative"),
+])
+def test_bad_routing_weights(hits, expected, tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(DESIGN.read_text().replace("routing: {seed: 0}",
+                                              f"routing: {{seed: 0, hits: {hits}}}"))
+    with pytest.raises(SystemExit) as exited:
+        main(["explore", str(bad), "--out", str(tmp_path / "out"), "--quiet"])
+    assert exited.value.code == 2
+    assert expected in capsys.readouterr().err
