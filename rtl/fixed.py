@@ -1,0 +1,23 @@
+"""Amaranth expressions for the golden models' integer steps (fpga/golden/fixed.py).
+
+Each helper returns the same value the NumPy model computes with int64 arithmetic: ``>>`` on a
+signed value is an arithmetic (floor) shift in both.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const, Mux
+
+
+def shift_round(value, shift: int):
+    """``round_half_up(value / 2**shift)``: add half an LSB, then arithmetic right shift."""
+    if shift <= 0:
+        return value << -shift
+    return (value + Const(1 << (shift - 1), shift + 1)) >> shift
+
+
+def saturate(value, bits: int):
+    """Clamp a signed expression to ``[-2**(bits-1), 2**(bits-1) - 1]``; assign it to a
+    ``signed(bits)`` signal (the value then fits exactly)."""
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return Mux(value > hi, hi, Mux(value < lo, lo, value))

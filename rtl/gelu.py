@@ -1,0 +1,101 @@
+"""GELU unit, bit-exact with :func:`fpga.golden.gelu.gelu_fixed` (Edge-MoE's delta table).
+
+``GELU(x) = ReLU(x) - delta(|x|)``; ``delta`` is tabulated at step ``2**-step_log2`` over
+``[0, range_max]`` and linearly interpolated; beyond the range the output is ``ReLU(x)``.
+
+Stream ports ``i`` (signed ``total_bits`` input, ``frac_bits`` fraction bits) and ``o`` (same
+format). Three pipeline stages, all advancing together when the output can move
+(``~o.valid | o.ready``): input register and table address; table read (two read ports of one
+ROM: entries ``k`` and ``k+1``); interpolate, subtract, output register. Latency 3 cycles,
+throughput one sample per cycle.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from fpga.golden.gelu import GeluFormat, gelu_table
+from rtl.errors import RtlParamError, check_int
+from rtl.fixed import saturate, shift_round
+
+
+def gelu_format(total_bits=32, frac_bits=22, step_log2=5, range_max=5.5, entry_bits=22):
+    """Validate each parameter with its own message, then build the golden model's format."""
+    check_int("total_bits", total_bits, 2, 48)
+    check_int("frac_bits", frac_bits, 0, total_bits - 1)
+    check_int("step_log2", step_log2, 0, frac_bits)
+    check_int("entry_bits", entry_bits, 1, 40)
+    if isinstance(range_max, bool) or not isinstance(range_max, int | float) or range_max <= 0:
+        raise RtlParamError(f"range_max must be a positive number, not {range_max!r}")
+    steps = range_max * (1 << step_log2)
+    if steps != round(steps):
+        raise RtlParamError(
+            f"range_max must be a multiple of the table step 2**-{step_log2}, not {range_max!r}"
+            " (the table cannot cover the range)")
+    if range_max >= 2.0 ** (total_bits - frac_bits - 1):
+        raise RtlParamError(
+            f"range_max {range_max!r} is beyond the Q{total_bits - frac_bits}.{frac_bits} range")
+    fmt = GeluFormat(total_bits, frac_bits, step_log2, float(range_max), entry_bits)
+    if max(gelu_table(fmt)) >= 1 << entry_bits:
+        raise RtlParamError(f"entry_bits {entry_bits} cannot hold the delta table's entries")
+    return fmt
+
+
+class GeluUnit(wiring.Component):
+    """Streaming GELU approximation; see the module docstring.
+
+    Parameters
+    ----------
+    total_bits, frac_bits, step_log2, range_max, entry_bits : as in
+        :class:`fpga.golden.gelu.GeluFormat`. Raises RtlParamError (one message per problem).
+    """
+
+    def __init__(self, **params):
+        self.fmt = gelu_format(**params)
+        shape = signed(self.fmt.total_bits)
+        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
+
+    def config(self) -> dict:
+        """The parameters that built this unit (JSON-able; the testbenches rebuild the format)."""
+        return {"unit": "gelu", **{k: getattr(self.fmt, k) for k in GeluFormat.__slots__}}
+
+    def elaborate(self, platform):
+        fmt = self.fmt
+        m = Module()
+        table = [int(v) for v in gelu_table(fmt)]
+        m.submodules.rom = rom = memory.Memory(
+            shape=unsigned(fmt.entry_bits), depth=len(table), init=table)
+        left, right = rom.read_port(), rom.read_port()
+        advance = ~self.o.valid | self.o.ready
+        m.d.comb += [self.i.ready.eq(advance), left.en.eq(advance), right.en.eq(advance)]
+
+        x0, v0 = Signal(signed(fmt.total_bits)), Signal()  # stage 0: input register
+        with m.If(advance):
+            m.d.sync += [x0.eq(self.i.payload), v0.eq(self.i.valid)]
+        magnitude = Signal(fmt.total_bits)
+        m.d.comb += magnitude.eq(abs(x0))  # |-2**(n-1)| = 2**(n-1) fits n unsigned bits
+        inside = magnitude < fmt.range_fixed
+        index = magnitude[fmt.remainder_bits:]
+        with m.If(inside):  # outside the range the entries are not used (address 0)
+            m.d.comb += [left.addr.eq(index), right.addr.eq(index + 1)]
+
+        x1, v1, in1 = Signal.like(x0), Signal(), Signal()  # stage 1: table entries arrive
+        rem1 = Signal(fmt.remainder_bits)
+        with m.If(advance):
+            m.d.sync += [x1.eq(x0), v1.eq(v0), in1.eq(inside),
+                         rem1.eq(magnitude[:fmt.remainder_bits])]
+        diff = Signal(signed(fmt.entry_bits + 1))
+        m.d.comb += diff.eq(right.data - left.data)
+        d_entry = left.data + shift_round(diff * rem1, fmt.remainder_bits)
+        delta = Signal(signed(fmt.entry_bits + fmt.frac_bits + 2))
+        with m.If(in1):
+            m.d.comb += delta.eq(shift_round(d_entry, fmt.entry_bits - fmt.frac_bits))
+        relu = Mux(x1 < 0, 0, x1)
+        result = Signal(signed(fmt.total_bits))
+        m.d.comb += result.eq(saturate(relu - delta, fmt.total_bits))
+
+        with m.If(advance):  # stage 2: output register
+            m.d.sync += [self.o.payload.eq(result), self.o.valid.eq(v1)]
+        return m

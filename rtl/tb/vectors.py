@@ -1,0 +1,74 @@
+"""Stimulus and golden responses for the streaming units, from the unit's config dict.
+
+``stimulus(config, count, seed)`` returns (inputs, expected): lists of *packed unsigned* port
+values (``i__payload`` words in, ``o__payload`` words out, in order), so a driver needs no
+knowledge of the unit. Edge cases come first (extremes, zero, +-1, table knots, range edges,
+saturation), then seeded random values. Expected values come from the fpga/golden models only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fpga.golden.exp import ExpFormat, exp_fixed
+from fpga.golden.gelu import GeluFormat, gelu_fixed
+
+
+def pack(value: int, bits: int) -> int:
+    """Two's-complement ``value`` as an unsigned ``bits``-bit word."""
+    return int(value) & ((1 << bits) - 1)
+
+
+def unpack_signed(word: int, bits: int) -> int:
+    """Inverse of :func:`pack` for a signed field."""
+    return word - (1 << bits) if word >> (bits - 1) & 1 else word
+
+
+def _params(config: dict, cls) -> object:
+    return cls(**{k: config[k] for k in cls.__slots__})
+
+
+def _signed_edges(bits: int, extra: list[int]) -> list[int]:
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    values = [lo, lo + 1, hi, hi - 1, 0, 1, -1, *extra]
+    return [int(v) for v in values if lo <= v <= hi]
+
+
+def gelu_stimulus(config: dict, count: int, seed: int):
+    fmt = _params(config, GeluFormat)
+    rng = np.random.default_rng(seed)
+    r, step = fmt.range_fixed, 1 << fmt.remainder_bits
+    knots = [k * step + d for k in (0, 1, 2, fmt.steps - 1, fmt.steps) for d in (-1, 0, 1)]
+    edges = _signed_edges(fmt.total_bits, [r - 1, r, r + 1, *knots])
+    edges += [-v for v in edges if -v != v]
+    span = min(r + 4 * step, (1 << (fmt.total_bits - 1)) - 1)
+    dense = rng.integers(-span, span + 1, size=max(count - len(edges), 0) * 9 // 10)
+    wide = rng.integers(-(1 << (fmt.total_bits - 1)), 1 << (fmt.total_bits - 1),
+                        size=max(count - len(edges) - len(dense), 0))
+    x = np.array(edges + [int(v) for v in dense] + [int(v) for v in wide], dtype=np.int64)
+    x = np.clip(x, -(1 << (fmt.total_bits - 1)), (1 << (fmt.total_bits - 1)) - 1)
+    y = gelu_fixed(x, fmt)
+    bits = fmt.total_bits
+    return [pack(v, bits) for v in x], [pack(v, bits) for v in y]
+
+
+def exp_stimulus(config: dict, count: int, seed: int):
+    fmt = _params(config, ExpFormat)
+    rng = np.random.default_rng(seed)
+    one = 1 << fmt.in_frac
+    underflow = int((fmt.out_frac + 2) * 0.6931471805599453 * one)
+    edges = _signed_edges(fmt.total_bits, [-one, -2 * one, -underflow, one])
+    dense = rng.integers(-underflow, 1, size=max(count - len(edges), 0) * 9 // 10)
+    wide = rng.integers(-(1 << (fmt.total_bits - 1)), 1,
+                        size=max(count - len(edges) - len(dense), 0))
+    z = np.array(edges + [int(v) for v in dense] + [int(v) for v in wide], dtype=np.int64)
+    y = exp_fixed(z, fmt)
+    return [pack(v, fmt.total_bits) for v in z], [int(v) for v in y]
+
+
+STIMULUS = {"gelu": gelu_stimulus, "exp": exp_stimulus}
+
+
+def stimulus(config: dict, count: int, seed: int):
+    """(inputs, expected) packed words for the unit named by ``config["unit"]``."""
+    return STIMULUS[config["unit"]](config, count, seed)
