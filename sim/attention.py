@@ -21,7 +21,8 @@ program order, occupancy = latency. ``pipelined`` (FuseMax): a 2D fold occupies 
 for its stream length (the next wavefront enters right behind it, i.e. work of different
 Einsums/tiles interleaves in the PEs), chains and elementwise tasks for their per-point cycles;
 each array issues its next ready task among a window of the following ones (epoch pipelining:
-the 2D array starts the next tile's BQK while the 1D array still works on the current tile).
+the 2D array starts later tiles' BQK while the 1D array still works on earlier tiles; the
+window holds enough tiles to cover the longest latency, `epoch_window`).
 Dependencies come from the cascade: a body Einsum reading state ``X[m1,p]`` depends on the
 previous m-tile's writer of X, anything else on the same tile's writer.
 
@@ -219,14 +220,14 @@ class TaskGraph:
     tiles: int
 
 
-def build_tasks(mapping, pipelined: bool) -> TaskGraph:
+def build_tasks(mapping, pipelined: bool, progress=None) -> TaskGraph:
     """The task graph of one head: p-blocks → m-tiles → p-tiles → body Einsums, then finals
     (iterative 1-pass cascades); p-blocks → passes → m-tiles → p-tiles (multi-pass cascades)."""
     geo = _geometry(mapping)
     cascade = _cascade(mapping)
     einsums = _einsums(mapping, cascade)
     if cascade.iteration is None:
-        return _multipass_tasks(mapping, geo, einsums, pipelined)
+        return _multipass_tasks(mapping, geo, einsums, pipelined, progress)
     state = {e.name for e, b in einsums if any("+1" in str(i) for i in e.lhs)}
     body = [(e, b) for e, b in einsums if e.phase == "body"]
     where = {e.name: b.array for e, b in einsums}
@@ -240,6 +241,8 @@ def build_tasks(mapping, pipelined: bool) -> TaskGraph:
         tiles_here = range(p2, min(p_tiles, p2 + per_block))
         for j in range(m_tiles):
             c = min(geo.cols, geo.m - j * geo.cols)
+            if progress is not None:
+                progress(p2 * m_tiles + j * len(tiles_here), p_tiles * m_tiles)
             for i in tiles_here:
                 r = min(geo.rows, geo.p - i * geo.rows)
                 written: dict[str, int] = {}
@@ -260,7 +263,7 @@ def build_tasks(mapping, pipelined: bool) -> TaskGraph:
     return _pack(rows_out, m_tiles * p_tiles)
 
 
-def _multipass_tasks(mapping, geo, einsums, pipelined) -> TaskGraph:
+def _multipass_tasks(mapping, geo, einsums, pipelined, progress) -> TaskGraph:
     """Tasks of a cascade without an iterative rank: pass by pass over the m-tiles. A tensor
     reduced over M (GM, SD, AV) accumulates tile after tile; later passes read its last partial;
     tile-sized tensors (QK, SN) are held per tile (the mapper's buffer plan) for later passes."""
@@ -278,6 +281,8 @@ def _multipass_tasks(mapping, geo, einsums, pipelined) -> TaskGraph:
         for k in sorted(set(pass_of.values())):
             for j in range(m_tiles):
                 c = min(geo.cols, geo.m - j * geo.cols)
+                if progress is not None and k == max(pass_of.values()):
+                    progress(p2 * m_tiles + j * len(tiles_here), p_tiles * m_tiles)
                 for i in tiles_here:
                     r = min(geo.rows, geo.p - i * geo.rows)
                     for e, b in einsums:
@@ -328,21 +333,23 @@ def _pack(rows, tiles) -> TaskGraph:
                      np.array([x[2] for x in rows], np.int64), deps, tiles)
 
 
-def simulate_attention(mapping, q=None, k=None, v=None, window: int = 16,
+def simulate_attention(mapping, q=None, k=None, v=None, window: int | None = None,
                        progress=None, timeline: bool = False) -> AttentionResult:
     """Simulate one head of `mapping`; with Q[e,p], K[e,m], V[f,m] also compute AV[f,p].
 
-    `progress(done, total)` is called while values are computed tile by tile. With `timeline`,
+    `window`: how many of its queued tasks an array may choose from (pipelined schedule);
+    default `epoch_window`. `progress(done, total)` is called as tiles are built and, with
+    values, as they are computed. With `timeline`,
     ``result.timeline[a, cycle]`` is 1 while array a (0: 2D, 1: 1D) is occupied.
     Raises SimInputError for mappings the simulator does not cover.
     """
     pipelined = mapping.config.schedule == "pipelined"
     _cascade(mapping)
-    graph = build_tasks(mapping, pipelined)
+    graph = build_tasks(mapping, pipelined, progress)
     start = np.zeros(len(graph.array), np.int64)
     if pipelined:
-        end = list_schedule(graph.array, graph.latency, graph.occupancy, graph.deps, window,
-                            start)
+        end = list_schedule(graph.array, graph.latency, graph.occupancy, graph.deps,
+                            window or epoch_window(graph), start)
     else:
         end = serial_schedule(graph.latency, start)
     busy = {a: int(graph.occupancy[graph.array == i].sum()) for a, i in ARRAY_IDS.items()}
@@ -356,6 +363,16 @@ def simulate_attention(mapping, q=None, k=None, v=None, window: int = 16,
     line = occupancy_timeline(graph, start, int(end)) if timeline else None
     return AttentionResult(int(end), mapping.instances, int(end) * mapping.instances,
                            len(graph.array), graph.tiles, busy, util, mapper, av, line)
+
+
+def epoch_window(graph: TaskGraph) -> int:
+    """Tasks an array may look ahead: enough tiles in flight (epochs) that the longest task's
+    latency is covered by the busier array's work on other tiles, plus two — the software
+    pipeline depth FuseMax's epoch schedule needs to keep both arrays busy."""
+    tiles = max(1, graph.tiles)
+    per_tile = max(int(graph.occupancy[graph.array == a].sum()) for a in range(2)) / tiles
+    epochs = math.ceil(int(graph.latency.max()) / max(1.0, per_tile)) + 2
+    return max(1, math.ceil(len(graph.array) / tiles * epochs))
 
 
 def occupancy_timeline(graph: TaskGraph, start: np.ndarray, end: int) -> np.ndarray:

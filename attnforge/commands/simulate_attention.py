@@ -33,7 +33,7 @@ def run_design(path: Path, model: str | None, seq_len: int | None, config: str |
     point = Point(model, seq_len or sweep.seq_lens[0], config, "attention", array_dim)
     mapping = map_attention(spec, point)
     qkv = _random_qkv(mapping) if values else (None, None, None)
-    with _progress(values) as progress:
+    with _progress() as progress:
         result = simulate_attention(mapping, *qkv, progress=progress,
                                     timeline=timeline_png is not None)
     report = result.to_json()
@@ -77,21 +77,22 @@ def _check(mapping, qkv, av) -> float:
 
 
 class _progress:
-    """A rich progress bar with ETA on stderr while tiles are computed (values runs)."""
+    """A rich progress bar with ETA on stderr (a terminal only) while tiles are built and
+    computed."""
 
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
+    def __init__(self):
         self.bar = None
 
     def __enter__(self):
-        if not self.enabled:
-            return None
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+        console = Console(stderr=True)
+        if not console.is_terminal:
+            return None
         self.bar = Progress(TextColumn("simulating tiles"), BarColumn(),
                             TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn(),
-                            console=Console(stderr=True), transient=True)
+                            console=console, transient=True)
         self.bar.start()
         task = self.bar.add_task("tiles", total=None)
 
