@@ -13,8 +13,9 @@ board's DDR attached to the processing system (PS) or to the programmable logic 
   ports up to 512 bits wide; HBM has 32 pseudo-channels (14.4 GB/s each), so one 256-bit
   kernel port at 300 MHz (9.6 GB/s) is not narrowed.
 
-``ddr_latency_ns`` (first-beat read latency seen by a PL master) and the static power are
-engineering estimates, marked as such; every other number is a datasheet fact.
+``ddr_latency_ns`` (first-beat read latency seen by a PL master), ``max_clock_mhz`` (rounded down
+from the speed grade's block-RAM/DSP Fmax) and the static power are engineering estimates;
+every other number is a datasheet fact.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class Board:
     host_ports : how many such ports work in parallel.
     host_port_mhz : the clock of those ports.
     ddr_latency_ns : first-beat read latency (estimate).
+    max_clock_mhz : the fastest fabric clock a design can ask for (the block RAM / DSP Fmax of
+        the speed grade, rounded down; a design above it is rejected).
     static_w : board power with the accelerator idle (estimate), W.
     """
 
@@ -59,6 +62,7 @@ class Board:
     host_port_mhz: float
     ddr_latency_ns: float
     static_w: float
+    max_clock_mhz: float
     notes: str = field(default="", compare=False)
 
     @property
@@ -71,19 +75,19 @@ BOARDS: dict[str, Board] = {
     "zcu102": Board(
         name="zcu102", device="XCZU9EG-2FFVB1156", dsp=2520, bram36=912, uram=0, lut=274_080,
         ff=548_160, ddr_gbps=21.3, host_port_bits=128, host_ports=4, host_port_mhz=333.0,
-        ddr_latency_ns=200.0, static_w=8.0,
+        ddr_latency_ns=200.0, static_w=8.0, max_clock_mhz=700.0,
         notes="PS DDR4-2666 x64; PL masters through 128-bit S_AXI_HP ports",
     ),
     "zcu104": Board(
         name="zcu104", device="XCZU7EV-2FFVC1156", dsp=1728, bram36=312, uram=96, lut=230_400,
         ff=460_800, ddr_gbps=19.2, host_port_bits=128, host_ports=4, host_port_mhz=333.0,
-        ddr_latency_ns=200.0, static_w=7.0,
+        ddr_latency_ns=200.0, static_w=7.0, max_clock_mhz=700.0,
         notes="PS DDR4-2400 x64; PL masters through 128-bit S_AXI_HP ports",
     ),
     "u280": Board(
         name="u280", device="XCU280-L2FSVH2892E", dsp=9024, bram36=2016, uram=960,
         lut=1_303_680, ff=2_607_360, ddr_gbps=460.0, host_port_bits=512, host_ports=32,
-        host_port_mhz=450.0, ddr_latency_ns=150.0, static_w=25.0,
+        host_port_mhz=450.0, ddr_latency_ns=150.0, static_w=25.0, max_clock_mhz=600.0,
         notes="HBM2 8 GB, 32 pseudo-channels; kernel ports up to 512 bits",
     ),
 }

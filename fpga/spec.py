@@ -121,6 +121,9 @@ class FpgaDesign:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             out.append(("board", f"unknown board {self.board!r}{hint}; valid boards: "
                                  f"{', '.join(board_names())}"))
+        elif self.units.clock_mhz > BOARDS[self.board].max_clock_mhz:
+            out.append(("units.clock_mhz", f"must be <= {BOARDS[self.board].max_clock_mhz} MHz on "
+                                           f"{self.board}, not {self.units.clock_mhz}"))
         hits = self.routing.hits
         if hits and len(hits) != self.workload.experts:
             out.append(("routing.hits", f"must have one weight per expert "

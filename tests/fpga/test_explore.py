@@ -59,6 +59,7 @@ BAD = {
     "board": ("board: zcu102", "board: zcu1022", "unknown board 'zcu1022'"),
     "unknown key": ("  attn_p: 4", "  attn_pp: 4", "did you mean"),
     "negative": ("  attn_p: 4", "  attn_p: -4", "units.attn_p"),
+    "clock": ("  clock_mhz: 300", "  clock_mhz: 3000", "units.clock_mhz: must be <= 700"),
     "sweep config": ("  config: attention_reorder", "  config: nope", "sweep.config"),
     "hits": ("routing: {seed: 0}", "routing: {seed: 0, hits: [1, 2]}", "routing.hits"),
 }
