@@ -12,7 +12,8 @@ Per score (:func:`softmax_step`):
 
 where ``exp`` is :func:`fpga.golden.exp.exp_fixed` on the saturated difference (the subtractor
 is ``total_bits`` wide and saturates; below -15.9 the exp is 0 anyway), ``ONE = 2**frac_bits``,
-and the sum saturates to ``2**(total_bits-1) - 1``. The reset state makes the first score take
+and the sum saturates to ``2**(total_bits-1) - 1``. Both branches use the same exp argument,
+``saturate(-|s - b|)``, so one exp unit per row stream suffices. The reset state makes the first score take
 either branch with the same result (``sum = ONE``), so no "first" flag is needed.
 
 At the row's end (:func:`softmax_row_state`): ``(recip, b)`` with

@@ -106,3 +106,22 @@ def test_format_consistency_checked():
 
     with pytest.raises(ValueError):
         SoftmaxFormat(exp=ExpFormat(in_frac=20))
+
+
+def test_one_exp_of_minus_abs_difference_serves_both_branches():
+    # The documented single-exp datapath: e = exp(sat(-|s - b|)); s > b rescales by e.
+    rng = np.random.default_rng(9)
+    scores = _quantise(rng.normal(0, 8, (16, 129)))
+    scores[:, 5] = HI
+    scores[:, 9] = LO
+    b = np.full(16, LO, dtype=np.int64)
+    total = np.zeros(16, dtype=np.int64)
+    for k in range(scores.shape[1]):
+        s = scores[:, k]
+        e = exp_fixed(np.maximum(-np.abs(s - b), LO))
+        grown = (total * e + (1 << 21)) // ONE + ONE
+        total = np.minimum(np.where(s > b, grown, total + e), HI)
+        b = np.maximum(b, s)
+    recip, b_model = softmax_row_state(scores)
+    assert np.array_equal(b_model, b)
+    assert np.array_equal(recip, reciprocal_fixed(total))
