@@ -106,3 +106,13 @@ def test_layer_list_macs_equal_the_closed_form():
     assert sum(op.name == "attention" for op in ops) == SPEC.layers
     experts = [op for op in ops if op.name.endswith("_fc1")]
     assert sum(dict(op.extents)["p"] for op in experts) == 6 * 129 * 2  # 2 pairs per token
+
+
+def test_ping_pong_hides_loads_behind_the_previous_linear_call_and_what_follows():
+    from fpga.schedule import exposed_loads
+
+    calls = [un.Call("linear", 100, 0, load=30), un.Call("qk", 50, 0),
+             un.Call("linear", 10, 0, load=200), un.Call("linear", 10, 0, load=5)]
+    # First load: nothing before it. Second: hidden behind 100 + 50. Third: behind 10.
+    assert exposed_loads(calls, ping_pong=True) == [30, 0, 50, 0]
+    assert exposed_loads(calls, ping_pong=False) == [30, 0, 200, 5]
