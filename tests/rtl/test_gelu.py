@@ -3,9 +3,6 @@ each bit-exact against fpga.golden.gelu.gelu_fixed."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 import numpy as np
 import pytest
 
@@ -13,9 +10,9 @@ from fpga.golden.gelu import GeluFormat, gelu_fixed
 from rtl.emit import verilog_text
 from rtl.errors import RtlParamError
 from rtl.gelu import GeluUnit
-from rtl.runner import run_cocotb
 from rtl.tb.amsim import run_stream
 from rtl.tb.vectors import pack, stimulus
+from rtl.units import check_unit, toplevel, variant_key
 
 BAD = [
     ({"total_bits": 0}, "total_bits must be an integer in 2..48, not 0"),
@@ -92,10 +89,7 @@ def test_amaranth_sim_detects_a_wrong_word():
 
 def test_verilog_bit_exact(hdl_sim_ready, hdl_build_dir):
     unit = GeluUnit()
-    config = json.dumps(unit.config(), sort_keys=True)
-    variant = hashlib.sha256(config.encode()).hexdigest()[:10]
-    build = hdl_build_dir("gelu", hdl_sim_ready, variant)
-    result = run_cocotb(hdl_sim_ready, verilog_text(unit, "gelu"), "gelu", "rtl.tb.stream_tb",
-                        build, config)
+    result = check_unit(unit, hdl_sim_ready,
+                        hdl_build_dir(toplevel(unit), hdl_sim_ready, variant_key(unit)))
     assert result.passed, f"{result.failed}/{result.tests} failed; see {result.log}"
     assert result.tests == 3

@@ -1,0 +1,96 @@
+"""Pipelined fixed-point ``exp(z)`` for ``z <= 0``, bit-exact with :func:`fpga.golden.exp.exp_fixed`.
+
+Plain (non-stream) pipeline with a shared enable so that stream units (``ExpUnit``) and the
+softmax datapath can carry their own side-band alongside it. ``y`` is the result for the ``z``
+presented :data:`EXP_LATENCY` enabled cycles earlier.
+
+Stages (each register loads only when ``en``):
+
+1. ``t = shift_round(-min(z, 0) * L, in_frac + const_bits - t_frac)`` with the constant
+   ``L = round(log2(e) * 2**const_bits)`` (one constant multiplier).
+2. ``n = t >> t_frac``; the top ``table_log2`` bits of the fraction address a ROM of
+   ``2**-j/2**table_log2`` (two read ports: entries j and j+1); ``n`` and the remainder ``r`` are
+   registered beside the ROM's synchronous read.
+3. ``m = T[j] + shift_round((T[j+1] - T[j]) * r, ...)``; ``y = shift_round(m, n + entry_frac -
+   out_frac)``, written as ``(((m << 1) >> s) + 1) >> 1`` (equal to the round-half-up shift for
+   every ``s >= 0``); shifts past ``entry_frac + 1`` give 0 (``m <= 2**entry_frac``).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from fpga.golden.exp import ExpFormat, exp2_table
+from rtl.errors import RtlParamError, check_int
+from rtl.fixed import shift_round
+
+EXP_LATENCY = 3
+
+
+def exp_format(total_bits=32, in_frac=22, out_frac=22, const_bits=30, t_frac=24, table_log2=8,
+               entry_frac=30) -> ExpFormat:
+    """Validate each parameter with its own message, then build the golden model's format."""
+    check_int("total_bits", total_bits, 2, 40)
+    check_int("in_frac", in_frac, 0, total_bits - 1)
+    check_int("const_bits", const_bits, 1, min(31, 62 - total_bits))
+    check_int("table_log2", table_log2, 1, 12)
+    check_int("t_frac", t_frac, table_log2, in_frac + const_bits)
+    check_int("entry_frac", entry_frac, 1, 32)
+    check_int("out_frac", out_frac, 1, entry_frac)
+    return ExpFormat(total_bits, in_frac, out_frac, const_bits, t_frac, table_log2, entry_frac)
+
+
+def exp_config(fmt: ExpFormat, unit: str = "exp") -> dict:
+    """JSON-able parameters of ``fmt`` (the testbenches rebuild the format from them)."""
+    return {"unit": unit, **{k: getattr(fmt, k) for k in ExpFormat.__slots__}}
+
+
+class ExpPipeline(wiring.Component):
+    """``y = exp(z)`` (``out_frac + 1`` unsigned bits), :data:`EXP_LATENCY` enabled cycles late.
+
+    Parameters
+    ----------
+    fmt : ExpFormat (already validated by :func:`exp_format`).
+    """
+
+    def __init__(self, fmt: ExpFormat):
+        if not isinstance(fmt, ExpFormat):
+            raise RtlParamError(f"fmt must be an ExpFormat, not {fmt!r}")
+        self.fmt = fmt
+        super().__init__({"z": In(signed(fmt.total_bits)), "en": In(1),
+                          "y": Out(unsigned(fmt.out_frac + 1))})
+
+    def elaborate(self, platform):
+        fmt = self.fmt
+        m = Module()
+        table = [int(v) for v in exp2_table(fmt)]
+        m.submodules.rom = rom = memory.Memory(
+            shape=unsigned(fmt.entry_frac + 1), depth=len(table), init=table)
+        lo_port, hi_port = rom.read_port(), rom.read_port()
+        m.d.comb += [lo_port.en.eq(self.en), hi_port.en.eq(self.en)]
+
+        neg = Mux(self.z < 0, -self.z, 0)
+        t = Signal(fmt.total_bits + fmt.const_bits + 2 - (fmt.in_frac + fmt.const_bits - fmt.t_frac))
+        rem_bits = fmt.t_frac - fmt.table_log2
+        n2, r2 = Signal(t.shape().width), Signal(rem_bits)
+        with m.If(self.en):
+            m.d.sync += t.eq(shift_round(neg * fmt.log2e_fixed,
+                                         fmt.in_frac + fmt.const_bits - fmt.t_frac))
+            m.d.sync += [n2.eq(t >> fmt.t_frac), r2.eq(t[:rem_bits])]
+        j = t[rem_bits:fmt.t_frac]
+        m.d.comb += [lo_port.addr.eq(j), hi_port.addr.eq(j + 1)]
+
+        diff = Signal(signed(fmt.entry_frac + 2))
+        m.d.comb += diff.eq(hi_port.data - lo_port.data)
+        mant = Signal(fmt.entry_frac + 1)
+        m.d.comb += mant.eq(lo_port.data + shift_round(diff * r2, rem_bits))
+        shift = n2 + (fmt.entry_frac - fmt.out_frac)
+        limit = fmt.entry_frac + 2
+        amount = Signal(range(limit + 1))
+        m.d.comb += amount.eq(Mux(shift >= limit, limit, shift))
+        rounded = (((mant << 1) >> amount) + 1) >> 1
+        with m.If(self.en):
+            m.d.sync += self.y.eq(Mux(shift >= limit, 0, rounded))
+        return m

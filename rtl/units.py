@@ -1,0 +1,100 @@
+"""Registry of RTL units by name: construction from CLI/design parameters, Verilog emission and
+the cocotb check of one unit on one simulator (shared by the tests and ``attnforge verify``)."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.lib import wiring
+
+from rtl.emit import verilog_text
+from rtl.errors import RtlParamError
+from rtl.runner import SimResult, run_cocotb
+
+
+@dataclass(frozen=True, slots=True)
+class UnitKind:
+    """How to build a unit (``factory(**params)``) and which cocotb module checks it."""
+
+    factory: Callable[..., wiring.Component]
+    testbench: str
+    summary: str
+
+
+def _registry() -> dict[str, UnitKind]:
+    from rtl.exp import ExpUnit
+    from rtl.gelu import GeluUnit
+
+    return {
+        "gelu": UnitKind(GeluUnit, "rtl.tb.stream_tb", "GELU, delta table + interpolation"),
+        "exp": UnitKind(ExpUnit, "rtl.tb.stream_tb", "exp(z) for z <= 0"),
+    }
+
+
+def unit_names() -> list[str]:
+    """Registered unit names, sorted."""
+    return sorted(_registry())
+
+
+def unit_kind(name: str) -> UnitKind:
+    """The registered unit ``name``; RtlParamError with the valid names and a did-you-mean."""
+    registry = _registry()
+    if name not in registry:
+        close = difflib.get_close_matches(name, registry, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise RtlParamError(
+            f"unknown unit {name!r}{hint}; valid units: {', '.join(sorted(registry))}")
+    return registry[name]
+
+
+def build_unit(name: str, params: Mapping[str, object]) -> wiring.Component:
+    """Construct unit ``name`` with keyword ``params`` (each validated by the unit)."""
+    kind = unit_kind(name)
+    try:
+        return kind.factory(**dict(params))
+    except TypeError as err:  # an unknown keyword: name it, list the valid ones
+        import inspect
+
+        valid = [p for p in inspect.signature(kind.factory).parameters if p != "params"]
+        raise RtlParamError(f"unit {name!r}: {err}; valid parameters: {', '.join(valid)}") from None
+
+
+def parse_param(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` → (key, int | float | str); RtlParamError when there is no ``=``."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise RtlParamError(f"--param must look like KEY=VALUE, not {text!r}")
+    for cast in (int, float):
+        try:
+            return key, cast(raw)
+        except ValueError:
+            pass
+    return key, raw
+
+
+def config_json(unit: wiring.Component) -> str:
+    """Canonical JSON of the unit's config (the testbench's only input)."""
+    return json.dumps(unit.config(), sort_keys=True)
+
+
+def variant_key(unit: wiring.Component) -> str:
+    """Short stable hash of the unit's config: one build dir per distinct parameterization."""
+    return hashlib.sha256(config_json(unit).encode()).hexdigest()[:10]
+
+
+def toplevel(unit: wiring.Component) -> str:
+    """Verilog module name of a unit: its registry name."""
+    return unit.config()["unit"]
+
+
+def check_unit(unit: wiring.Component, sim: str, build_dir: Path, waves: bool = False
+               ) -> SimResult:
+    """Emit ``unit``, run its registered cocotb testbench on ``sim`` in ``build_dir``."""
+    top = toplevel(unit)
+    return run_cocotb(sim, verilog_text(unit, top), top, unit_kind(top).testbench, build_dir,
+                      config_json(unit), waves=waves)
