@@ -14,6 +14,8 @@ Passes are computed from the Einsums' dependencies only; nothing is declared by 
 
 from __future__ import annotations
 
+import functools
+
 from .ir import Cascade, Einsum, expr_refs, index_ranks
 
 
@@ -69,8 +71,11 @@ def pass_counts(cascade: Cascade) -> dict[str, int]:
     ``"m0"`` count those of the parts alone (re-reading a bounded M0 chunk is cheap, re-reading
     all of M is what the analysis is about).
     """
-    counts = {}
-    for rank in cascade.all_ranks():
-        per_einsum = einsum_passes(cascade, rank)
-        counts[rank] = max(per_einsum.values(), default=0)
-    return counts
+    return dict(_pass_counts(cascade))
+
+
+@functools.lru_cache(maxsize=256)
+def _pass_counts(cascade: Cascade) -> tuple[tuple[str, int], ...]:
+    # cached: a cascade is immutable and hashable, and explorations ask for the same few often
+    return tuple((rank, max(einsum_passes(cascade, rank).values(), default=0))
+                 for rank in cascade.all_ranks())
