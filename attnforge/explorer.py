@@ -2,8 +2,9 @@
 
 ``explore(design_path, out_dir)`` evaluates the points not yet in ``out_dir/results.sqlite``,
 commits each finished chunk, and when every point is stored writes ``results.csv`` (in point
-order, atomically) and the kind's report (pareto.png, ...). Killing a run loses no committed
-point; running the same command again evaluates only what is missing.
+order, atomically), the kind's report (pareto.png, ...) and report.html (one self-contained
+page). Killing a run loses no committed point; running the same command again evaluates only
+what is missing.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Any
 
 from attnforge.backends import BackendChoice, run_chunks
 from attnforge.kinds import DesignKind, kind_of
+from attnforge.report_html import write_exploration_page
 from attnforge.results import write_csv
-from attnforge.store import ResultStore, point_key
+from attnforge.store import ResultStore, design_digest, point_key
 from attnforge.sweep import Point, apply_overrides, load_grid
 
 STORE_NAME = "results.sqlite"
@@ -63,9 +65,10 @@ def plan(design_path: Path) -> Plan:
     points, keys = [], []
     for overrides in load_grid(design_path, type(design), design):
         variant = apply_overrides(design, overrides)
+        digest = design_digest(kind.name, variant, model)
         for point in kind.points(variant):
             points.append((overrides, point))
-            keys.append(point_key(kind.name, variant, point, model))
+            keys.append(point_key(digest, point))
     return Plan(kind, design, tuple(points), tuple(keys))
 
 
@@ -91,6 +94,7 @@ def explore(
         rows = tuple(store.rows(the_plan.keys))
     csv_path = write_csv(rows, out_dir / CSV_NAME)
     summary = the_plan.kind.report(the_plan.design, rows, out_dir)
+    write_exploration_page(the_plan.kind, the_plan.design, rows, out_dir, summary)
     return Outcome(rows, len(todo), len(the_plan.points) - len(todo), csv_path, summary)
 
 

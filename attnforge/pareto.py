@@ -1,11 +1,21 @@
-"""Pareto fronts (all objectives minimised) and a labelled 2D front plot."""
+"""Pareto fronts (all objectives minimised), a labelled 2D front plot and a parallel-coordinates
+plot for any number of objectives. Figures are built by ``*_figure`` functions (for embedding in
+a page) and written as PNG by ``plot_*``; the same rows give the same bytes."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+
+FRONT_COLOUR = "tab:red"
+OTHER_COLOUR = "0.65"
+MAX_LABELS = 20
+"""Front points labelled on a plot at most (the rest stay unlabelled, ordered by objective 1)."""
+LABEL_GAP = 0.035
+"""Least vertical distance between labels at the last parallel axis (normalised units)."""
 
 
 def non_dominated(values: np.ndarray) -> np.ndarray:
@@ -23,12 +33,171 @@ def non_dominated(values: np.ndarray) -> np.ndarray:
     return ~dominates.any(axis=0)
 
 
+def objective_values(rows: Sequence[Mapping[str, object]], objectives: Sequence[str]) -> np.ndarray:
+    """The rows' objective values as a float array (rows × objectives)."""
+    return np.array([[float(row[name]) for name in objectives] for row in rows],
+                    dtype=float).reshape(len(rows), len(objectives))
+
+
 def front_rows(rows: Sequence[Mapping[str, object]], objectives: Sequence[str]) -> list[int]:
     """Indices of the rows on the front for the named (minimised) objectives."""
     if not rows:
         return []
-    values = np.array([[float(row[name]) for name in objectives] for row in rows])
+    values = objective_values(rows, objectives)
     return [int(index) for index in np.flatnonzero(non_dominated(values))]
+
+
+def row_label(row: Mapping[str, object], label_keys: Sequence[str]) -> str:
+    """A short label of a row: its ``label_keys`` values joined by '/'."""
+    return "/".join(str(row[key]) for key in label_keys if key in row)
+
+
+def normalise_axes(values: np.ndarray, log: bool = True) -> np.ndarray:
+    """Each column of ``values`` mapped onto [0, 1]: its minimum to 0, its maximum to 1.
+
+    With ``log``, a column whose values are all positive is mapped on log10 scale. A constant
+    column maps to 0.5. Order within a column is preserved, so 0 is the best (minimised) value.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 2:
+        raise ValueError(f"values must be a 2D array of points × objectives, not shape {values.shape}")
+    scaled = values.copy()
+    for column in range(values.shape[1]):
+        if log and values.shape[0] and (values[:, column] > 0).all():
+            scaled[:, column] = np.log10(values[:, column])
+    low, high = scaled.min(axis=0, initial=np.inf), scaled.max(axis=0, initial=-np.inf)
+    span = high - low
+    flat = span == 0
+    out = (scaled - low) / np.where(flat, 1.0, span)
+    out[:, flat] = 0.5
+    return out
+
+
+def spread(heights: Sequence[float], gap: float) -> list[float]:
+    """Label heights near ``heights`` (same order) with at least ``gap`` between any two.
+
+    Each label moves the least needed to keep order by height; the spread is then shifted down
+    as a block so the topmost stays at or below max(heights).
+    """
+    order = sorted(range(len(heights)), key=lambda i: (heights[i], i))
+    placed: list[float] = []
+    for i in order:
+        placed.append(heights[i] if not placed else max(heights[i], placed[-1] + gap))
+    overshoot = max(0.0, placed[-1] - max(heights)) if placed else 0.0
+    out = [0.0] * len(heights)
+    for rank, i in enumerate(order):
+        out[i] = placed[rank] - overshoot
+    return out
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def front_figure(
+    rows: Sequence[Mapping[str, object]],
+    objectives: tuple[str, str],
+    label_keys: Sequence[str],
+    title: str = "",
+    log: bool = True,
+):
+    """A matplotlib Figure: every row on two objectives, the front drawn and labelled."""
+    plt = _pyplot()
+    x_name, y_name = objectives
+    values = objective_values(rows, objectives)
+    xs, ys = values[:, 0], values[:, 1]
+    front = sorted(front_rows(rows, objectives), key=lambda i: (xs[i], ys[i]))
+    figure, axes = plt.subplots(figsize=(8, 6), dpi=120)
+    axes.scatter(xs, ys, s=14, color=OTHER_COLOUR, label="design points")
+    axes.plot(xs[front], ys[front], "o-", color=FRONT_COLOUR, label="Pareto front")
+    for index in front[:MAX_LABELS]:
+        axes.annotate(row_label(rows[index], label_keys), (xs[index], ys[index]), fontsize=7,
+                      xytext=(4, 4), textcoords="offset points")
+    if log and (values > 0).all():
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+    axes.set_xlabel(x_name)
+    axes.set_ylabel(y_name)
+    axes.set_title(title or f"Pareto front: {x_name} vs {y_name}")
+    axes.legend()
+    figure.tight_layout()
+    return figure
+
+
+def parallel_figure(
+    rows: Sequence[Mapping[str, object]],
+    objectives: Sequence[str],
+    label_keys: Sequence[str],
+    title: str = "",
+    log: bool = True,
+):
+    """A matplotlib Figure: parallel coordinates, one vertical axis per objective.
+
+    Each row is a polyline through its values, each axis scaled by :func:`normalise_axes`
+    (0 = the best value of that objective, at the bottom). Rows on the front (over all the
+    objectives) are drawn in colour and labelled at the last axis; the rest in grey. Each
+    axis is annotated with its minimum and maximum in the objective's own units.
+    """
+    plt = _pyplot()
+    values = objective_values(rows, objectives)
+    scaled = normalise_axes(values, log)
+    front = front_rows(rows, objectives)
+    on_front = np.zeros(len(rows), dtype=bool)
+    on_front[front] = True
+    xs = np.arange(len(objectives))
+    figure, axes = plt.subplots(figsize=(max(6.0, 2.2 * len(objectives) + 2), 6), dpi=120)
+    for index in np.flatnonzero(~on_front):
+        axes.plot(xs, scaled[index], color=OTHER_COLOUR, linewidth=0.7, alpha=0.6)
+    order = sorted(front, key=lambda i: tuple(values[i]))
+    for rank, index in enumerate(order):
+        axes.plot(xs, scaled[index], "o-", color=FRONT_COLOUR, linewidth=1.4, markersize=3,
+                  label="Pareto front" if rank == 0 else None)
+    labelled = order[:MAX_LABELS]
+    heights = spread(scaled[labelled, -1], LABEL_GAP) if labelled else []
+    for index, height in zip(labelled, heights, strict=True):
+        axes.annotate(row_label(rows[index], label_keys), (xs[-1], scaled[index, -1]),
+                      xytext=(xs[-1] + 0.08, height), textcoords="data", fontsize=7,
+                      va="center", arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5})
+    for column, name in enumerate(objectives):
+        axes.axvline(column, color="0.2", linewidth=0.8)
+        scale = " (log)" if log and len(rows) and (values[:, column] > 0).all() else ""
+        if len(rows):
+            low, high = values[:, column].min(), values[:, column].max()
+            axes.annotate(f"{low:.3g}", (column, 0), xytext=(0, -12), textcoords="offset points",
+                          ha="center", fontsize=7)
+            axes.annotate(f"{high:.3g}", (column, 1), xytext=(0, 6), textcoords="offset points",
+                          ha="center", fontsize=7)
+        axes.annotate(name + scale, (column, 0), xytext=(0, -26), textcoords="offset points",
+                      ha="center", fontsize=8)
+    axes.set_xlim(-0.3, len(objectives) - 0.2)
+    axes.set_ylim(min([-0.05, *(h - 0.02 for h in heights)]), 1.05)
+    axes.set_xticks([])
+    axes.set_ylabel("normalised objective (0 = best)")
+    axes.set_title(title or f"Parallel coordinates: {', '.join(objectives)}", pad=16)
+    if front:
+        axes.legend(loc="upper left", fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def png_bytes(figure) -> bytes:
+    """The figure as PNG bytes (no software/date metadata, so bytes are reproducible); closes it."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    _pyplot().close(figure)
+    return buffer.getvalue()
+
+
+def _write(figure, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png_bytes(figure))
+    return path
 
 
 def plot_front(
@@ -40,32 +209,16 @@ def plot_front(
     log: bool = True,
 ) -> Path:
     """Scatter every row on two objectives, draw and label the non-dominated front; write PNG."""
-    import matplotlib
+    return _write(front_figure(rows, objectives, label_keys, title, log), path)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    x_name, y_name = objectives
-    xs = np.array([float(row[x_name]) for row in rows])
-    ys = np.array([float(row[y_name]) for row in rows])
-    front = sorted(front_rows(rows, objectives), key=lambda i: (xs[i], ys[i]))
-    figure, axes = plt.subplots(figsize=(8, 6), dpi=120)
-    axes.scatter(xs, ys, s=14, color="0.65", label="design points")
-    axes.plot(xs[front], ys[front], "o-", color="tab:red", label="Pareto front")
-    for index in front:
-        label = "/".join(str(rows[index][key]) for key in label_keys)
-        axes.annotate(label, (xs[index], ys[index]), fontsize=7, xytext=(4, 4),
-                      textcoords="offset points")
-    if log:
-        axes.set_xscale("log")
-        axes.set_yscale("log")
-    axes.set_xlabel(x_name)
-    axes.set_ylabel(y_name)
-    axes.set_title(title or f"Pareto front: {x_name} vs {y_name}")
-    axes.legend()
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, metadata={"Software": None})
-    plt.close(figure)
-    return path
+def plot_parallel(
+    rows: Sequence[Mapping[str, object]],
+    objectives: Sequence[str],
+    label_keys: Sequence[str],
+    path: Path,
+    title: str = "",
+    log: bool = True,
+) -> Path:
+    """Parallel-coordinates plot of every row, front highlighted (see :func:`parallel_figure`)."""
+    return _write(parallel_figure(rows, objectives, label_keys, title, log), path)

@@ -32,6 +32,10 @@ class DesignKind(Protocol):
     def report(self, design: Any, rows: Sequence[Mapping[str, object]], out_dir: Path) -> str:
         """Write plots (pareto.png, ...) into out_dir; return the printed summary."""
 
+    # Optional (see `objectives_of` and `label_keys_of` for the fallbacks):
+    #   objectives(design) -> tuple[str, ...]: the minimised result columns of the design's front;
+    #   label_keys(design) -> tuple[str, ...]: the columns naming a point on plots and tables.
+
 
 # kind name → module (imported lazily) exposing a module-level `KIND: DesignKind`.
 _KIND_MODULES: dict[str, str] = {
@@ -58,3 +62,28 @@ def kind_of(path: Path) -> DesignKind:
         message = f"unknown kind {name!r}{did_you_mean(name, kind_names())} (valid kinds: {valid})"
         raise SpecError([Problem(where.source, where.line, where.col, "kind", message)])
     return importlib.import_module(_KIND_MODULES[name]).KIND
+
+
+def objectives_of(kind: DesignKind, design: Any) -> tuple[str, ...]:
+    """The minimised result columns of a design's front: ``kind.objectives(design)`` if the kind
+    defines it, else the design's ``objectives`` field, else none."""
+    method = getattr(kind, "objectives", None)
+    found = method(design) if callable(method) else getattr(design, "objectives", ())
+    return tuple(found or ())
+
+
+def label_keys_of(kind: DesignKind, design: Any, rows: Sequence[Mapping[str, object]],
+                  objectives: Sequence[str]) -> tuple[str, ...]:
+    """The columns that name a point: ``kind.label_keys(design)`` if defined, else the columns
+    before the first objective (a row's point and grid columns come first) that vary."""
+    method = getattr(kind, "label_keys", None)
+    if callable(method):
+        return tuple(method(design))
+    if not rows:
+        return ()
+    leading = []
+    for key in rows[0]:
+        if key in objectives:
+            break
+        leading.append(key)
+    return tuple(key for key in leading if len({repr(row.get(key)) for row in rows}) > 1)

@@ -29,6 +29,14 @@ class FpgaKind:
         """One CSV row (see `fpga.explore.row`)."""
         return fx.row(design, point)
 
+    def objectives(self, design: FpgaDesign) -> tuple[str, ...]:
+        """The minimised columns of report.html's front: latency and the scarce resources."""
+        return ("latency_ms", "dsp", "bram36")
+
+    def label_keys(self, design: FpgaDesign) -> tuple[str, ...]:
+        """The columns naming a point on report.html's plots."""
+        return ("config", "attn_p", "linear_in_par", "attention_reorder")
+
     def report(self, design: FpgaDesign, rows: Sequence[Mapping[str, object]],
                out_dir: Path) -> str:
         """pareto.png (latency vs DSP over the sweep) and the config table."""

@@ -1,0 +1,147 @@
+"""One self-contained HTML page per exploration: summary, Pareto plots and the front's table.
+
+The page needs nothing beside itself: plots are embedded as base64 PNG data, the style sheet is
+inline, there is no script and no link to any network address. Writing the same rows twice
+gives the same bytes (the plots carry no date or software metadata).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import itertools
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from attnforge.kinds import label_keys_of, objectives_of
+from attnforge.pareto import front_figure, front_rows, parallel_figure, png_bytes
+from attnforge.results import columns_of
+
+PAGE_NAME = "report.html"
+MAX_PAIR_PLOTS = 6
+"""2D front plots drawn at most (one per objective pair, in objective order)."""
+
+_STYLE = """
+body { font-family: sans-serif; margin: 2em; max-width: 1200px; color: #222; }
+table { border-collapse: collapse; font-size: 13px; }
+th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; }
+th { background: #eee; position: sticky; top: 0; }
+td.text { text-align: left; }
+pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 12px; }
+img { max-width: 100%; border: 1px solid #ddd; margin: 0.5em 0; }
+.scroll { overflow-x: auto; }
+"""
+
+
+def _cell(value: object) -> str:
+    """A table cell: floats to 4 significant digits, right-aligned unless text."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f'<td class="text">{html.escape(str(value))}</td>'
+    text = f"{value:.4g}" if isinstance(value, float) else str(value)
+    return f"<td>{html.escape(text)}</td>"
+
+
+def _image(title: str, png: bytes) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return (f"<figure><img alt=\"{html.escape(title)}\" src=\"data:image/png;base64,{data}\">"
+            f"<figcaption>{html.escape(title)}</figcaption></figure>")
+
+
+def front_table(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
+                label_keys: Sequence[str]) -> str:
+    """HTML table of the front's rows, ordered by the objectives.
+
+    Columns: ``#`` (the row's position in ``rows``, i.e. in results.csv), the label keys, the
+    objectives, then every other column.
+    """
+    front = sorted(front_rows(rows, objectives),
+                   key=lambda i: tuple(float(rows[i][name]) for name in objectives))
+    first = [key for key in (*label_keys, *objectives) if key in columns_of(rows)]
+    columns = list(dict.fromkeys(first + columns_of(rows)))
+    head = "<tr><th>#</th>" + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr>"
+    body = ["<tr><td>" + str(i) + "</td>" + "".join(_cell(rows[i].get(c, "")) for c in columns)
+            + "</tr>" for i in front]
+    return f'<div class="scroll"><table id="front">\n{head}\n' + "\n".join(body) + "\n</table></div>"
+
+
+def plots(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
+          label_keys: Sequence[str], title: str) -> list[tuple[str, bytes]]:
+    """(caption, PNG) of the page's plots: a 2D front per objective pair (at most
+    MAX_PAIR_PLOTS), and the parallel-coordinates plot for three or more objectives."""
+    out = []
+    if len(objectives) >= 3:
+        caption = f"{title}: parallel coordinates over {', '.join(objectives)}"
+        out.append((caption, png_bytes(parallel_figure(rows, objectives, label_keys, caption))))
+    for pair in itertools.islice(itertools.combinations(objectives, 2), MAX_PAIR_PLOTS):
+        caption = f"{title}: {pair[0]} vs {pair[1]}"
+        out.append((caption, png_bytes(front_figure(rows, pair, label_keys, caption))))
+    return out
+
+
+def page(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
+         label_keys: Sequence[str], title: str, summary: str = "",
+         images: Sequence[tuple[str, bytes]] = ()) -> str:
+    """The page's HTML text (see :func:`write_html`)."""
+    objectives, label_keys = tuple(objectives), tuple(label_keys)
+    parts = [f"<h1>{html.escape(title)}</h1>",
+             f"<p>{len(rows)} design points; objectives (all minimised): "
+             f"{html.escape(', '.join(objectives) or 'none')}.</p>"]
+    if summary:
+        parts += ["<h2>Summary</h2>", f"<pre>{html.escape(summary)}</pre>"]
+    if rows and objectives:
+        front = front_rows(rows, objectives)
+        parts += ["<h2>Pareto front</h2>",
+                  f"<p>{len(front)} of {len(rows)} points are not dominated (no other point is "
+                  f"at least as good in every objective and better in one).</p>"]
+        parts += [_image(caption, png) for caption, png in plots(rows, objectives, label_keys,
+                                                                   title)]
+        parts += ["<h2>Points on the front</h2>", front_table(rows, objectives, label_keys)]
+    elif not objectives:
+        parts.append("<p>This design names no objectives, so there is no Pareto front.</p>")
+    if images:
+        parts.append("<h2>Plots of the design kind's report</h2>")
+        parts += [_image(caption, png) for caption, png in images]
+    body = "\n".join(parts)
+    return (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
+            f"{body}\n</body>\n</html>\n")
+
+
+def write_html(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
+               label_keys: Sequence[str], path: Path, title: str, summary: str = "",
+               images: Sequence[tuple[str, bytes]] = ()) -> Path:
+    """Write one self-contained HTML page of an exploration; return its path.
+
+    Parameters
+    ----------
+    rows : result rows (column → scalar), as in results.csv.
+    objectives : the minimised columns of the front (any number; none: no front is drawn).
+    label_keys : columns naming a point on plots (joined by '/').
+    path : the page, written atomically (a temporary file renamed into place).
+    title : the page's heading.
+    summary : preformatted text shown first (the exploration's printed summary).
+    images : extra (caption, PNG bytes) plots to embed, e.g. the design kind's own.
+
+    Raises KeyError if a row lacks an objective column, ValueError if its value is not a number.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(page(rows, objectives, label_keys, title, summary, images),
+                         encoding="utf-8")
+    os.replace(temporary, path)
+    return path
+
+
+def write_exploration_page(kind: Any, design: Any, rows: Sequence[Mapping[str, object]],
+                           out_dir: Path, summary: str) -> Path:
+    """OUT/report.html of an exploration: the kind's objectives and labels (with the fallbacks
+    of :mod:`attnforge.kinds`), the summary, and every PNG the kind's report wrote in OUT."""
+    out_dir = Path(out_dir)
+    objectives = objectives_of(kind, design)
+    labels = label_keys_of(kind, design, rows, objectives)
+    images = [(png.name, png.read_bytes()) for png in sorted(out_dir.glob("*.png"))]
+    title = f"{getattr(design, 'name', '') or kind.name} ({kind.name} exploration)"
+    return write_html(rows, objectives, labels, out_dir / PAGE_NAME, title, summary, images)
