@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from einsum.errors import InputError
 
 
@@ -22,3 +24,14 @@ def check_int(name: str, value: object, lo: int = 1, hi: int | None = None) -> i
     if hi is not None and not lo <= value <= hi:
         raise RtlParamError(f"{name} must be an integer in {lo}..{hi}, not {value!r}")
     return value
+
+
+@contextmanager
+def validating(component: object):
+    """Wrap a component's parameter checks: if they raise, the half-built object is dropped
+    without Amaranth's "created but never used" warning (the error is the whole message)."""
+    try:
+        yield
+    except Exception:
+        component._MustUse__silence = True
+        raise

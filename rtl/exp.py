@@ -12,6 +12,7 @@ from amaranth.hdl import Cat, Module, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from rtl.errors import validating
 from rtl.exp_core import EXP_LATENCY, ExpPipeline, exp_config, exp_format
 
 
@@ -19,7 +20,8 @@ class ExpUnit(wiring.Component):
     """Streaming ``exp(z)``; parameters as :class:`fpga.golden.exp.ExpFormat` (each validated)."""
 
     def __init__(self, **params):
-        self.fmt = exp_format(**params)
+        with validating(self):
+            self.fmt = exp_format(**params)
         super().__init__({
             "i": In(stream.Signature(signed(self.fmt.total_bits))),
             "o": Out(stream.Signature(unsigned(self.fmt.out_frac + 1))),

@@ -17,7 +17,7 @@ from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from fpga.golden.gelu import GeluFormat, gelu_table
-from rtl.errors import RtlParamError, check_int
+from rtl.errors import RtlParamError, check_int, validating
 from rtl.fixed import saturate, shift_round
 
 
@@ -53,7 +53,8 @@ class GeluUnit(wiring.Component):
     """
 
     def __init__(self, **params):
-        self.fmt = gelu_format(**params)
+        with validating(self):
+            self.fmt = gelu_format(**params)
         shape = signed(self.fmt.total_bits)
         super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
 
