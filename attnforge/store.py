@@ -25,10 +25,16 @@ CREATE TABLE IF NOT EXISTS results (
 """
 
 
-def point_key(kind: str, design: object, point: object, model_version: str) -> str:
-    """The store key of one point: a hash of its kind, full spec and the model version."""
-    text = "\x1f".join((kind, repr(design), repr(point), model_version))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def design_digest(kind: str, design: object, model_version: str) -> hashlib._Hash:
+    """A hash seeded with a kind, a whole design spec and the model version (see point_key)."""
+    return hashlib.sha256("\x1f".join((kind, repr(design), model_version, "")).encode("utf-8"))
+
+
+def point_key(digest: hashlib._Hash, point: object) -> str:
+    """The store key of one point of the design behind ``digest``: its full spec's hash."""
+    key = digest.copy()
+    key.update(repr(point).encode("utf-8"))
+    return key.hexdigest()
 
 
 class ResultStore:
