@@ -11,6 +11,7 @@ by the tests.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -116,8 +117,14 @@ def latency(arch: Architecture, counts: dict) -> np.ndarray:
     return np.maximum(counts["compute"], dram)
 
 
+@functools.lru_cache(maxsize=4096)
 def search_gemm(gemm: Gemm, arch: Architecture, search: GemmSearch) -> GemmMapping:
-    """The fastest fitting candidate (ties: fewer DRAM words, then the sampled order)."""
+    """The fastest fitting candidate (ties: fewer DRAM words, then the sampled order).
+
+    Memoised: the result is a pure function of the (frozen, hashable) shape, architecture and
+    search settings, so a sweep that meets the same GEMM again pays nothing. The returned
+    mapping is immutable and may be shared.
+    """
     cand = candidates(gemm, arch, search)
     counts = count_candidates(gemm, arch, cand)
     cycles = latency(arch, counts)

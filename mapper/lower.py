@@ -18,6 +18,7 @@ is a vector phase over blocks of query rows; tensors cross phases through DRAM.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -130,6 +131,15 @@ class _Ctx:
 
 
 def _context(cascade: Cascade, arch: Architecture, config: Config, workload: Workload) -> _Ctx:
+    fields = _analysis(cascade, arch, tuple(sorted(config.bind.items())), workload)
+    return _Ctx(fields[0], arch, config, *fields[1:])
+
+
+@functools.lru_cache(maxsize=1024)
+def _analysis(cascade: Cascade, arch: Architecture, bind_items: tuple[tuple[str, str], ...],
+              workload: Workload) -> tuple:
+    """The workload-specific analysis of a cascade on an architecture (memoised: a pure function
+    of hashable inputs; the dicts it returns are never mutated by the lowering)."""
     if "M0" in cascade.params:
         from einsum import library
 
@@ -138,7 +148,7 @@ def _context(cascade: Cascade, arch: Architecture, config: Config, workload: Wor
     m_family = passes.rank_family(cascade, "m")
     inner = next((s.inner for s in cascade.splits if s.parent == "m"), "m")
     tile = (inner, "p")
-    bound = bind(cascade, arch, config, tile)
+    bound = bind(cascade, arch, Config(cascade.name, "", bind=dict(bind_items)), tile)
     alias, state = {}, set()
     for b, e in zip(bound, cascade.einsums, strict=True):
         if b.array == "none" and e.phase == "init":
@@ -146,9 +156,9 @@ def _context(cascade: Cascade, arch: Architecture, config: Config, workload: Wor
                 alias[e.name] = e.operands[0]
             else:
                 state.add(e.name)
-    return _Ctx(cascade, arch, config, ext, m_family, tile, bound,
-                passes.einsum_passes(cascade, "m"), passes.pass_counts(cascade).get("m", 1),
-                cascade.tensor_ranks(), alias, frozenset(state))
+    return (cascade, ext, m_family, tile, bound, passes.einsum_passes(cascade, "m"),
+            passes.pass_counts(cascade).get("m", 1), cascade.tensor_ranks(), alias,
+            frozenset(state))
 
 
 def _size(ctx: _Ctx, tensor: str, drop: tuple[str, ...] = ()) -> int:

@@ -65,3 +65,10 @@ def test_search_is_deterministic_for_a_seed():
     a = search_gemm(gemm, arch, GemmSearch(samples=200, seed=3))
     b = search_gemm(gemm, arch, GemmSearch(samples=200, seed=3))
     assert a == b and a.seed == 3 and a.evaluated == 200
+
+
+def test_search_is_memoised_and_equal_to_a_fresh_search():
+    gemm, search = Gemm(96, 40, 24), GemmSearch(samples=64, seed=3)
+    first = search_gemm(gemm, TINY, search)
+    assert search_gemm(Gemm(96, 40, 24), TINY, GemmSearch(samples=64, seed=3)) is first
+    assert search_gemm.__wrapped__(gemm, TINY, search) == first
