@@ -90,13 +90,13 @@ def spread(heights: Sequence[float], gap: float) -> list[float]:
     return out
 
 
-def _pyplot():
-    import matplotlib
+def _figure(width: float, height: float):
+    """A new matplotlib Figure, not registered with pyplot: no global backend switch, so
+    notebooks keep their inline backend, and nothing needs closing."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    figure = Figure(figsize=(width, height), dpi=120)
+    return figure, figure.subplots()
 
 
 def front_figure(
@@ -107,12 +107,11 @@ def front_figure(
     log: bool = True,
 ):
     """A matplotlib Figure: every row on two objectives, the front drawn and labelled."""
-    plt = _pyplot()
     x_name, y_name = objectives
     values = objective_values(rows, objectives)
     xs, ys = values[:, 0], values[:, 1]
     front = sorted(front_rows(rows, objectives), key=lambda i: (xs[i], ys[i]))
-    figure, axes = plt.subplots(figsize=(8, 6), dpi=120)
+    figure, axes = _figure(8, 6)
     axes.scatter(xs, ys, s=14, color=OTHER_COLOUR, label="design points")
     axes.plot(xs[front], ys[front], "o-", color=FRONT_COLOUR, label="Pareto front")
     for index in front[:MAX_LABELS]:
@@ -143,14 +142,13 @@ def parallel_figure(
     objectives) are drawn in colour and labelled at the last axis; the rest in grey. Each
     axis is annotated with its minimum and maximum in the objective's own units.
     """
-    plt = _pyplot()
     values = objective_values(rows, objectives)
     scaled = normalise_axes(values, log)
     front = front_rows(rows, objectives)
     on_front = np.zeros(len(rows), dtype=bool)
     on_front[front] = True
     xs = np.arange(len(objectives))
-    figure, axes = plt.subplots(figsize=(max(6.0, 2.2 * len(objectives) + 2), 6), dpi=120)
+    figure, axes = _figure(max(6.0, 2.2 * len(objectives) + 2), 6)
     for index in np.flatnonzero(~on_front):
         axes.plot(xs, scaled[index], color=OTHER_COLOUR, linewidth=0.7, alpha=0.6)
     order = sorted(front, key=lambda i: tuple(values[i]))
@@ -186,10 +184,9 @@ def parallel_figure(
 
 
 def png_bytes(figure) -> bytes:
-    """The figure as PNG bytes (no software/date metadata, so bytes are reproducible); closes it."""
+    """The figure as PNG bytes (no software/date metadata, so bytes are reproducible)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", metadata={"Software": None})
-    _pyplot().close(figure)
     return buffer.getvalue()
 
 
