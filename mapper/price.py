@@ -2,13 +2,16 @@
 
 ``price(actions, arch, table) -> Cost``. Energy per component is the count times the table's
 per-action energy; buffer energy is per row (``row_bits`` wide) spread over the words of a row;
-DRAM energy per 64-bit access; leakage is every PE's per-cycle leakage over the latency. Area is the PE arrays (units + register files) plus the buffer.
+DRAM energy per 64-bit access; register-file energy per access by each array's RF size
+(`mapper.accelergy`); leakage is every PE's and the buffer's per-cycle leakage over the
+latency. Area is the PE arrays (units + register files) plus the buffer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .accelergy import RegFileCost, regfile, sram_area_um2, sram_leak_pj
 from .count import ARRAYS, Actions
 from .spec import Architecture, CostTable, PEUnits
 
@@ -26,17 +29,27 @@ class Cost:
     traffic_bytes: int
 
 
-def pe_area_um2(pe: PEUnits, table: CostTable) -> float:
-    """Area of one PE: its units plus its register file."""
-    area = pe.rf_entries * table.rf_um2_per_entry
-    area += table.mac_um2 * pe.mac + table.add_um2 * pe.add + table.max_um2 * pe.max
+def rf_cost(pe: PEUnits, arch: Architecture, table: CostTable) -> RegFileCost:
+    """The PE's register file (``rf_entries`` words of the architecture's word size)."""
+    return regfile(pe.rf_entries, 8 * arch.word_bytes, table)
+
+
+def pe_area_um2(pe: PEUnits, arch: Architecture, table: CostTable) -> float:
+    """Area of one PE: its units plus its register file.
+
+    The fp adder is not counted beside a MAC unit: the MAC's own adder does the PE's additions
+    (the artifact's ``collect_area`` skips ``add`` for that reason).
+    """
+    area = rf_cost(pe, arch, table).area_um2
+    area += table.mac_um2 * pe.mac + table.add_um2 * (pe.add and not pe.mac)
+    area += table.max_um2 * pe.max
     area += table.div_um2 * pe.divider + table.exp_unit_um2 * (pe.exp == "unit")
     return area
 
 
-def pe_leak_pj(pe: PEUnits, table: CostTable) -> float:
+def pe_leak_pj(pe: PEUnits, arch: Architecture, table: CostTable) -> float:
     """Leakage of one PE per cycle (its units and register file), in pJ."""
-    leak = pe.rf_entries * table.rf_leak_pj_per_entry
+    leak = rf_cost(pe, arch, table).leak_pj
     leak += table.mac_leak_pj * pe.mac + table.add_leak_pj * pe.add + table.max_leak_pj * pe.max
     return leak + table.div_leak_pj * pe.divider + table.exp_unit_leak_pj * (pe.exp == "unit")
 
@@ -44,28 +57,31 @@ def pe_leak_pj(pe: PEUnits, table: CostTable) -> float:
 def area_mm2(arch: Architecture, table: CostTable) -> float:
     """Chip area: 2D array, 1D array and the global buffer's SRAM."""
     a2, a1 = arch.array_2d, arch.array_1d
-    um2 = a2.rows * a2.cols * pe_area_um2(a2.pe, table) + a1.pes * pe_area_um2(a1.pe, table)
-    um2 += arch.buffer.buffer_bytes * 8 * table.sram_um2_per_bit
-    return um2 / 1e6
+    um2 = a2.rows * a2.cols * pe_area_um2(a2.pe, arch, table)
+    um2 += a1.pes * pe_area_um2(a1.pe, arch, table)
+    return (um2 + sram_area_um2(arch.buffer.buffer_bytes, table)) / 1e6
 
 
 def energy_pj(actions: Actions, arch: Architecture, table: CostTable) -> dict[str, float]:
     """Energy per component in pJ."""
     unit = {"mac": table.mac_pj, "add": table.add_pj, "max": table.max_pj, "div": table.div_pj,
             "exp": table.exp_unit_pj}
+    pes = {"2d": arch.array_2d.pe, "1d": arch.array_1d.pe}
     out = {}
     for array in ARRAYS:
         for action, n in actions.arith[array].items():
             out[f"{array} {action}"] = n * unit[action]
-        out[f"{array} rf"] = (actions.rf_reads[array] * table.rf_read_pj
-                              + actions.rf_writes[array] * table.rf_write_pj)
+        rf = rf_cost(pes[array], arch, table)
+        out[f"{array} rf"] = actions.rf_reads[array] * rf.read_pj + actions.rf_writes[array] * rf.write_pj
     words_per_row = arch.buffer.row_bits / (8 * arch.word_bytes)
     out["buffer"] = (actions.buffer_read_words * table.buffer_row_read_pj
                      + actions.buffer_write_words * table.buffer_row_write_pj) / words_per_row
     out["dram"] = (actions.dram_read_bytes + actions.dram_write_bytes) / 8 * table.dram_pj_per_64b
     a2, a1 = arch.array_2d, arch.array_1d
-    per_cycle = a2.rows * a2.cols * pe_leak_pj(a2.pe, table) + a1.pes * pe_leak_pj(a1.pe, table)
+    per_cycle = a2.rows * a2.cols * pe_leak_pj(a2.pe, arch, table)
+    per_cycle += a1.pes * pe_leak_pj(a1.pe, arch, table)
     out["leakage"] = actions.latency_cycles * per_cycle
+    out["buffer leakage"] = actions.latency_cycles * sram_leak_pj(arch.buffer.buffer_bytes, table)
     return out
 
 

@@ -103,23 +103,29 @@ class Architecture:
 
 @dataclass(frozen=True, slots=True)
 class CostTable:
-    """Energy per action (pJ), leakage per unit per cycle (pJ) and area per unit (µm²).
+    """Energy per action (pJ), leakage per unit per cycle (pJ) and area per unit (µm²), 45 nm.
 
-    Defaults: FuseMax's 45 nm Accelergy tables (fusemax.md §5); the exp unit's energy and every
-    ``*_leak_pj`` are the per-action values of the artifact's Accelergy energy table for the 1D
-    PEs (outputs-1d-flat/ERT.yaml). Both arrays' register files use the 1D RF's per-access
-    energy. The exp unit's area (no published value) is that of the 6 MACs + 1 add it replaces;
-    RF area scales with entries from the 32-entry 1D RF; ``sram_um2_per_bit`` (global buffer) is
-    a 45 nm 6T-cell estimate, not a published value. The buffer's leakage is not modelled.
+    Sources, all in FPSG-UIUC/micro24-fusemax-artifact, ``workspace/inputs/yamls/area_energy/``:
+    arithmetic energies and leakages from ``outputs-1d-flat/ERT.yaml`` (mac, add, max, divide,
+    exponentiatial); arithmetic areas from ``outputs-1d-flat/ART_summary_verbose.yaml`` (the exp
+    unit is 5 fp MACs + 1 fp multiplier = 8240 µm²). Register files follow Accelergy's
+    ``smartbuffer_RF`` class (see `mapper.accelergy`) with the ``regfile`` primitive's per-row
+    compare 0.02947 pJ, per-column read 0.009 pJ, per-row leak 2.6702e-5 pJ
+    (``outputs-1d-fusemax/ERT_summary_verbose.yaml``), bit cell 5.98 µm² and row comparator
+    71 µm² (``ART_summary_verbose.yaml``); the address generators (Neurosim adders) cost
+    0.02037462 pJ, 1.969e-6 pJ leak and 29.0871 µm² at 5 bits, i.e. per bit as below.
+    ``sram_um2_per_bit``: the CactiSRAM area of a 32 MiB global buffer, 94 176 000 µm²
+    (``outputs-2d-flat/ART_summary_verbose.yaml``) per bit. ``sram_leak_pj_per_bit``: the
+    Timeloop ERT's leakage of the 16 MiB L3, 1.274859 pJ per cycle
+    (``data/pregenerated/check/timeloop/timeloop-model.ERT.yaml``) per bit. DRAM (HBM2) and the
+    buffer's row energies are the values of shared/reference/fusemax.md §5.
     """
 
-    mac_pj: float = field(default=17.16, metadata=NONNEG)
-    add_pj: float = field(default=8.34, metadata=NONNEG)
-    max_pj: float = field(default=0.028, metadata=NONNEG)
-    div_pj: float = field(default=36.25, metadata=NONNEG)
+    mac_pj: float = field(default=17.1645, metadata=NONNEG)
+    add_pj: float = field(default=8.3395, metadata=NONNEG)
+    max_pj: float = field(default=0.028036, metadata=NONNEG)
+    div_pj: float = field(default=36.251153, metadata=NONNEG)
     exp_unit_pj: float = field(default=94.6475, metadata=NONNEG)
-    rf_read_pj: float = field(default=2.19, metadata=NONNEG)
-    rf_write_pj: float = field(default=1.91, metadata=NONNEG)
     dram_pj_per_64b: float = field(default=249.6, metadata=NONNEG)
     buffer_row_read_pj: float = field(default=485.0, metadata=NONNEG)
     buffer_row_write_pj: float = field(default=451.0, metadata=NONNEG)
@@ -128,14 +134,21 @@ class CostTable:
     max_leak_pj: float = field(default=0.000013, metadata=NONNEG)
     div_leak_pj: float = field(default=0.0, metadata=NONNEG)
     exp_unit_leak_pj: float = field(default=0.99658, metadata=NONNEG)
-    rf_leak_pj_per_entry: float = field(default=0.000431 / 32, metadata=NONNEG)
+    rf_column_read_pj: float = field(default=0.009, metadata=NONNEG)
+    rf_row_compare_pj: float = field(default=0.02947, metadata=NONNEG)
+    rf_addr_pj_per_bit: float = field(default=0.02037462 / 5, metadata=NONNEG)
+    rf_row_leak_pj: float = field(default=2.6702127661e-05, metadata=NONNEG)
+    rf_addr_leak_pj_per_bit: float = field(default=1.9690393618e-06 / 5, metadata=NONNEG)
+    rf_bit_um2: float = field(default=5.98, metadata=NONNEG)
+    rf_row_comparator_um2: float = field(default=71.0, metadata=NONNEG)
+    rf_addr_um2_per_bit: float = field(default=29.0871 / 5, metadata=NONNEG)
     mac_um2: float = field(default=1545.0, metadata=NONNEG)
     add_um2: float = field(default=1030.0, metadata=NONNEG)
-    max_um2: float = field(default=49.3, metadata=NONNEG)
-    div_um2: float = field(default=23741.0, metadata=NONNEG)
-    exp_unit_um2: float = field(default=6 * 1545.0 + 1030.0, metadata=NONNEG)
-    rf_um2_per_entry: float = field(default=16849.0 / 32, metadata=NONNEG)
-    sram_um2_per_bit: float = field(default=0.6, metadata=NONNEG)
+    max_um2: float = field(default=49.28944, metadata=NONNEG)
+    div_um2: float = field(default=23740.9375, metadata=NONNEG)
+    exp_unit_um2: float = field(default=8240.0, metadata=NONNEG)
+    sram_um2_per_bit: float = field(default=94176000.0 / (32 * 2**23), metadata=NONNEG)
+    sram_leak_pj_per_bit: float = field(default=1.274859 / (16 * 2**23), metadata=NONNEG)
 
 
 @dataclass(frozen=True, slots=True)
