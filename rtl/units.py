@@ -29,10 +29,13 @@ class UnitKind:
 def _registry() -> dict[str, UnitKind]:
     from rtl.exp import ExpUnit
     from rtl.gelu import GeluUnit
+    from rtl.systolic import SystolicArray
 
     return {
         "gelu": UnitKind(GeluUnit, "rtl.tb.stream_tb", "GELU, delta table + interpolation"),
         "exp": UnitKind(ExpUnit, "rtl.tb.stream_tb", "exp(z) for z <= 0"),
+        "systolic": UnitKind(SystolicArray, "rtl.tb.systolic_tb",
+                             "rows x cols int MAC array, OS or WS, skewed feed"),
     }
 
 
