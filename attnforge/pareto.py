@@ -76,17 +76,26 @@ def normalise_axes(values: np.ndarray, log: bool = True) -> np.ndarray:
 def spread(heights: Sequence[float], gap: float) -> list[float]:
     """Label heights near ``heights`` (same order) with at least ``gap`` between any two.
 
-    Each label moves the least needed to keep order by height; the spread is then shifted down
-    as a block so the topmost stays at or below max(heights).
+    Labels keep their order by height. Labels that would crowd form a group whose members sit
+    ``gap`` apart, centred on the mean of their heights (groups merge until none overlap), so
+    each group, and the whole, keeps the mean height of its labels.
     """
     order = sorted(range(len(heights)), key=lambda i: (heights[i], i))
-    placed: list[float] = []
+    groups: list[list[int]] = []  # runs of `order`, bottom to top
+
+    def bottom(group: list[int]) -> float:
+        return sum(heights[i] for i in group) / len(group) - gap * (len(group) - 1) / 2
+
     for i in order:
-        placed.append(heights[i] if not placed else max(heights[i], placed[-1] + gap))
-    overshoot = max(0.0, placed[-1] - max(heights)) if placed else 0.0
+        groups.append([i])
+        while len(groups) > 1 and bottom(groups[-1]) < bottom(groups[-2]) + gap * len(groups[-2]):
+            last = groups.pop()
+            groups[-1].extend(last)
     out = [0.0] * len(heights)
-    for rank, i in enumerate(order):
-        out[i] = placed[rank] - overshoot
+    for group in groups:
+        low = bottom(group)
+        for rank, i in enumerate(group):
+            out[i] = low + rank * gap
     return out
 
 
@@ -173,7 +182,8 @@ def parallel_figure(
         axes.annotate(name + scale, (column, 0), xytext=(0, -26), textcoords="offset points",
                       ha="center", fontsize=8)
     axes.set_xlim(-0.3, len(objectives) - 0.2)
-    axes.set_ylim(min([-0.05, *(h - 0.02 for h in heights)]), 1.05)
+    axes.set_ylim(min([-0.05, *(h - 0.03 for h in heights)]),
+                  max([1.05, *(h + 0.03 for h in heights)]))
     axes.set_xticks([])
     axes.set_ylabel("normalised objective (0 = best)")
     axes.set_title(title or f"Parallel coordinates: {', '.join(objectives)}", pad=16)
