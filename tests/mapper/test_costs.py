@@ -106,3 +106,16 @@ def test_exp_unit_fuses_the_subtract_into_one_cycle():
     assert cycles == 1 and acts["exp"] == 1 and acts["add"] == 1
     cycles, acts = point_work(sn, PEUnits(exp="mac_sequence"))
     assert cycles == 8 and acts["mac"] == 6 and acts["add"] == 2  # sub + the series' add
+
+
+def test_flat_buffer_traffic_of_the_score_tiles(paper):
+    # 3-pass FLAT keeps QK/SN/A in the buffer: per score element QK is written once, read by GM
+    # and SN; SN written, read by SD and A; A written, read by AV: 5 reads and 3 writes, plus
+    # the Q/K/V tiles and DRAM fills (a fraction of a word per element at E = 64, M = 4096)
+    n = 4096
+    _, actions, _ = evaluate(paper, Point("bert", n, "flat", "attention"))
+    elements = 64 * 12 * n * n
+    assert 5 * elements <= actions.buffer_read_words <= 6 * elements
+    assert 3 * elements <= actions.buffer_write_words <= 3.5 * elements
+    fm = evaluate(paper, Point("bert", n, "fusemax", "attention"))[1]
+    assert fm.buffer_read_words + fm.buffer_write_words < 2 * elements
