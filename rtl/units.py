@@ -29,11 +29,19 @@ class UnitKind:
 def _registry() -> dict[str, UnitKind]:
     from rtl.exp import ExpUnit
     from rtl.gelu import GeluUnit
+    from rtl.normalise import NormaliseUnit
+    from rtl.reciprocal import ReciprocalUnit
+    from rtl.softmax import SoftmaxUnit
     from rtl.systolic import SystolicArray
 
     return {
         "gelu": UnitKind(GeluUnit, "rtl.tb.stream_tb", "GELU, delta table + interpolation"),
         "exp": UnitKind(ExpUnit, "rtl.tb.stream_tb", "exp(z) for z <= 0"),
+        "softmax": UnitKind(SoftmaxUnit, "rtl.tb.stream_tb",
+                            "single-pass softmax row state: running max, rescaled sum, 1/sum"),
+        "normalise": UnitKind(NormaliseUnit, "rtl.tb.stream_tb", "p = exp(s - b) * (1/sum)"),
+        "reciprocal": UnitKind(ReciprocalUnit, "rtl.tb.stream_tb",
+                               "restoring divider, round(2**F / s)"),
         "systolic": UnitKind(SystolicArray, "rtl.tb.systolic_tb",
                              "rows x cols int MAC array, OS or WS, skewed feed"),
     }

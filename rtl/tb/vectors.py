@@ -72,3 +72,74 @@ STIMULUS = {"gelu": gelu_stimulus, "exp": exp_stimulus}
 def stimulus(config: dict, count: int, seed: int):
     """(inputs, expected) packed words for the unit named by ``config["unit"]``."""
     return STIMULUS[config["unit"]](config, count, seed)
+
+
+def _softmax_fmt(config: dict):
+    from rtl.softmax_format import softmax_format
+
+    return softmax_format(**{k: v for k, v in config.items() if k != "unit"})
+
+
+def softmax_rows(config: dict, count: int, seed: int) -> list[np.ndarray]:
+    """Rows of scores totalling about ``count``: single scores, ties, rising and falling runs
+    (every rescale), both extremes (saturating differences), and random rows of 1..40."""
+    fmt = _softmax_fmt(config)
+    rng = np.random.default_rng(seed)
+    lo, hi, one = -(1 << (fmt.total_bits - 1)), (1 << (fmt.total_bits - 1)) - 1, fmt.one
+    rows = [np.array([0]), np.array([lo]), np.array([hi, lo]), np.array([lo, hi, hi, 0]),
+            np.full(5, 3 * one), np.arange(8) * one, np.arange(8)[::-1] * one,
+            np.array([lo, lo + 1, hi - 1, hi]), np.array([-20 * one, 0, 20 * one])]
+    total = sum(len(r) for r in rows)
+    while total < count:
+        n = int(rng.integers(1, 41))
+        scale = int(rng.choice([one // 4, one, 8 * one]))
+        row = rng.integers(-scale, scale + 1, size=n)
+        rows.append(np.clip(row, lo, hi))
+        total += n
+    return [r.astype(np.int64) for r in rows]
+
+
+def softmax_stimulus(config: dict, count: int, seed: int):
+    from fpga.golden.softmax import softmax_row_state
+
+    fmt = _softmax_fmt(config)
+    bits, rbits = fmt.total_bits, fmt.recip.out_frac + 1
+    inputs, expected = [], []
+    for row in softmax_rows(config, count, seed):
+        inputs += [pack(s, bits) | int(k == len(row) - 1) << bits for k, s in enumerate(row)]
+        recip, b = softmax_row_state(row[None, :], fmt)
+        expected.append(int(recip[0]) | pack(int(b[0]), bits) << rbits)
+    return inputs, expected
+
+
+def normalise_stimulus(config: dict, count: int, seed: int):
+    from fpga.golden.softmax import softmax_normalise, softmax_row_state
+
+    fmt = _softmax_fmt(config)
+    bits = fmt.total_bits
+    inputs, expected = [], []
+    for row in softmax_rows(config, count, seed):
+        recip, b = softmax_row_state(row[None, :], fmt)
+        p = softmax_normalise(row[None, :], recip, b, fmt)[0]
+        inputs += [pack(s, bits) | pack(int(b[0]), bits) << bits | int(recip[0]) << 2 * bits
+                   for s in row]
+        expected += [int(v) for v in p]
+    return inputs, expected
+
+
+def reciprocal_stimulus(config: dict, count: int, seed: int):
+    from fpga.golden.exp import ReciprocalFormat, reciprocal_fixed
+
+    rng = np.random.default_rng(seed)
+    top = (1 << config["in_bits"]) - 1
+    one = 1 << config["in_frac"]
+    edges = [1, 2, 3, top, top - 1, one - 1, one, one + 1, 2 * one, 3 * one]
+    edges = [v for v in edges if 1 <= v <= top]
+    randoms = rng.integers(1, top + 1, size=max(count - len(edges), 0), dtype=np.int64)
+    s = np.array(edges + [int(v) for v in randoms], dtype=np.int64)
+    q = reciprocal_fixed(s, ReciprocalFormat(config["in_frac"], config["out_frac"]))
+    return [int(v) for v in s], [int(v) for v in q]
+
+
+STIMULUS.update(softmax=softmax_stimulus, normalise=normalise_stimulus,
+                reciprocal=reciprocal_stimulus)

@@ -26,6 +26,9 @@ BAD = [
     ({"entry_frac": 0.5}, "entry_frac must be an integer, not 0.5"),
 ]
 
+# Some tests build a unit only for its config(); Amaranth would warn that it was never elaborated.
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+
 
 @pytest.mark.parametrize(("params", "message"), BAD)
 def test_bad_parameter_one_message(params, message):
@@ -40,7 +43,6 @@ def test_ports():
         assert port in verilog
 
 
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_stimulus_covers_zero_underflow_and_positive():
     inputs, expected = stimulus(ExpUnit().config(), 400, seed=0)
     one = 1 << 22

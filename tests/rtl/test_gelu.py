@@ -26,6 +26,9 @@ BAD = [
     ({"total_bits": "32"}, "total_bits must be an integer, not '32'"),
 ]
 
+# Some tests build a unit only for its config(); Amaranth would warn that it was never elaborated.
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+
 
 @pytest.mark.parametrize(("params", "message"), BAD)
 def test_bad_parameter_one_message(params, message):
@@ -48,7 +51,6 @@ def test_verilog_is_deterministic():
     assert verilog_text(GeluUnit(), "gelu") == verilog_text(GeluUnit(), "gelu")
 
 
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_stimulus_covers_edges_and_saturation():
     """The vectors include both extremes, zero, the range edges, and outputs that equal ReLU."""
     fmt = GeluFormat()

@@ -26,6 +26,9 @@ BAD = [
     ({"acc_width": 8}, "acc_width must be an integer in 16..64, not 8"),
 ]
 
+# Some tests build a unit only for its config(); Amaranth would warn that it was never elaborated.
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+
 
 @pytest.mark.parametrize(("params", "message"), BAD)
 def test_bad_parameter_one_message(params, message):
@@ -68,7 +71,6 @@ def test_amaranth_sim_matches_numpy_and_sim_cycles(rows, cols, dataflow, in_widt
         assert measured[0] == fold_latency(rows, cols, dataflow, m, b.shape[1], k)
 
 
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_scoreboard_rejects_a_wrong_result():
     config = SystolicArray(2, 2, "os").config()
     a, b = np.array([[1, 2], [3, 4]]), np.array([[5, 6], [7, 8]])
