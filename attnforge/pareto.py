@@ -27,10 +27,22 @@ def non_dominated(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=float)
     if values.ndim != 2:
         raise ValueError(f"values must be a 2D array of points × objectives, not shape {values.shape}")
-    no_worse = (values[:, None, :] <= values[None, :, :]).all(axis=2)
-    better = (values[:, None, :] < values[None, :, :]).any(axis=2)
-    dominates = no_worse & better  # dominates[a, b]: a dominates b
-    return ~dominates.any(axis=0)
+    # A dominating point precedes the point it dominates in lexicographic order, and whatever
+    # dominates a dominated point also dominates what it dominates: so visiting points in that
+    # order, checking each only against the front found so far, is exact. O(n · |front|).
+    order = np.lexsort(values.T[::-1])
+    mask = np.zeros(len(values), dtype=bool)
+    front = np.empty_like(values)  # the first `size` rows hold the front found so far
+    size = 0
+    for index in order:
+        point = values[index]
+        no_worse = (front[:size] <= point).all(axis=1)
+        better = (front[:size] < point).any(axis=1)
+        if not (no_worse & better).any():
+            mask[index] = True
+            front[size] = point
+            size += 1
+    return mask
 
 
 def objective_values(rows: Sequence[Mapping[str, object]], objectives: Sequence[str]) -> np.ndarray:
