@@ -117,8 +117,10 @@ class CostTable:
     ``sram_um2_per_bit``: the CactiSRAM area of a 32 MiB global buffer, 94 176 000 µm²
     (``outputs-2d-flat/ART_summary_verbose.yaml``) per bit. ``sram_leak_pj_per_bit``: the
     Timeloop ERT's leakage of the 16 MiB L3, 1.274859 pJ per cycle
-    (``data/pregenerated/check/timeloop/timeloop-model.ERT.yaml``) per bit. DRAM (HBM2) and the
-    buffer's row energies are the values of shared/reference/fusemax.md §5.
+    (``data/pregenerated/check/timeloop/timeloop-model.ERT.yaml``) per bit. Buffer row energies:
+    the same ERT's L3, the evaluated organisation (16 MiB, 4096-bit rows, 32 banks; CACTI at the
+    Timeloop model's 16 nm, so a lower bound at 45 nm); fusemax.md §5's 485 / 451 pJ is 0.12 pJ
+    per bit, below CACTI's own 16 nm figure (see docs/mapper.md). DRAM (HBM2): fusemax.md §5.
     """
 
     mac_pj: float = field(default=17.1645, metadata=NONNEG)
@@ -127,8 +129,8 @@ class CostTable:
     div_pj: float = field(default=36.251153, metadata=NONNEG)
     exp_unit_pj: float = field(default=94.6475, metadata=NONNEG)
     dram_pj_per_64b: float = field(default=249.6, metadata=NONNEG)
-    buffer_row_read_pj: float = field(default=485.0, metadata=NONNEG)
-    buffer_row_write_pj: float = field(default=451.0, metadata=NONNEG)
+    buffer_row_read_pj: float = field(default=2286.521343, metadata=NONNEG)
+    buffer_row_write_pj: float = field(default=2759.44498, metadata=NONNEG)
     mac_leak_pj: float = field(default=0.180192, metadata=NONNEG)
     add_leak_pj: float = field(default=0.084574, metadata=NONNEG)
     max_leak_pj: float = field(default=0.000013, metadata=NONNEG)

@@ -119,3 +119,12 @@ def test_flat_buffer_traffic_of_the_score_tiles(paper):
     assert 3 * elements <= actions.buffer_write_words <= 3.5 * elements
     fm = evaluate(paper, Point("bert", n, "fusemax", "attention"))[1]
     assert fm.buffer_read_words + fm.buffer_write_words < 2 * elements
+
+
+def test_buffer_energy_is_rows_times_row_energy(paper):
+    # 256 16-bit words per 4096-bit row; a word costs 1/256 of a row access
+    n = 4096
+    _, actions, cost = evaluate(paper, Point("bert", n, "flat", "attention"))
+    by_hand = (actions.buffer_read_words * 2286.521343
+               + actions.buffer_write_words * 2759.44498) / 256 * 1e-12
+    assert cost.energy_by_component_j["buffer"] == pytest.approx(by_hand, rel=1e-9)
