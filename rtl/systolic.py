@@ -47,7 +47,7 @@ class SystolicArray(wiring.Component):
         at least 2·in_width); sums wrap modulo 2**acc_width.
     """
 
-    def __init__(self, rows: int = 4, cols: int = 4, dataflow: str = "os", in_width: int = 8,
+    def __init__(self, rows: int = 8, cols: int = 8, dataflow: str = "os", in_width: int = 8,
                  acc_width: int = 32):
         with validating(self):
             self.rows = check_int("rows", rows, 1, 64)

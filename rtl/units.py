@@ -24,9 +24,11 @@ class UnitKind:
     factory: Callable[..., wiring.Component]
     testbench: str
     summary: str
+    params: type  # the rtl.spec dataclass naming the parameters and their defaults
 
 
 def _registry() -> dict[str, UnitKind]:
+    from rtl import spec
     from rtl.exp import ExpUnit
     from rtl.gelu import GeluUnit
     from rtl.normalise import NormaliseUnit
@@ -35,15 +37,19 @@ def _registry() -> dict[str, UnitKind]:
     from rtl.systolic import SystolicArray
 
     return {
-        "gelu": UnitKind(GeluUnit, "rtl.tb.stream_tb", "GELU, delta table + interpolation"),
-        "exp": UnitKind(ExpUnit, "rtl.tb.stream_tb", "exp(z) for z <= 0"),
+        "gelu": UnitKind(GeluUnit, "rtl.tb.stream_tb", "GELU, delta table + interpolation",
+                         spec.GeluParams),
+        "exp": UnitKind(ExpUnit, "rtl.tb.stream_tb", "exp(z) for z <= 0", spec.ExpParams),
         "softmax": UnitKind(SoftmaxUnit, "rtl.tb.stream_tb",
-                            "single-pass softmax row state: running max, rescaled sum, 1/sum"),
-        "normalise": UnitKind(NormaliseUnit, "rtl.tb.stream_tb", "p = exp(s - b) * (1/sum)"),
+                            "single-pass softmax row state: running max, rescaled sum, 1/sum",
+                            spec.SoftmaxParams),
+        "normalise": UnitKind(NormaliseUnit, "rtl.tb.stream_tb", "p = exp(s - b) * (1/sum)",
+                              spec.SoftmaxParams),
         "reciprocal": UnitKind(ReciprocalUnit, "rtl.tb.stream_tb",
-                               "restoring divider, round(2**F / s)"),
+                               "restoring divider, round(2**F / s)", spec.ReciprocalParams),
         "systolic": UnitKind(SystolicArray, "rtl.tb.systolic_tb",
-                             "rows x cols int MAC array, OS or WS, skewed feed"),
+                             "rows x cols int MAC array, OS or WS, skewed feed",
+                             spec.SystolicParams),
     }
 
 
@@ -66,13 +72,14 @@ def unit_kind(name: str) -> UnitKind:
 def build_unit(name: str, params: Mapping[str, object]) -> wiring.Component:
     """Construct unit ``name`` with keyword ``params`` (each validated by the unit)."""
     kind = unit_kind(name)
-    try:
-        return kind.factory(**dict(params))
-    except TypeError as err:  # an unknown keyword: name it, list the valid ones
-        import inspect
-
-        valid = [p for p in inspect.signature(kind.factory).parameters if p != "params"]
-        raise RtlParamError(f"unit {name!r}: {err}; valid parameters: {', '.join(valid)}") from None
+    valid = list(kind.params.__dataclass_fields__)
+    for key in params:
+        if key not in valid:
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise RtlParamError(f"unit {name!r} has no parameter {key!r}{hint}; valid "
+                                f"parameters: {', '.join(valid)}")
+    return kind.factory(**dict(params))
 
 
 def parse_param(text: str) -> tuple[str, object]:
@@ -103,9 +110,11 @@ def toplevel(unit: wiring.Component) -> str:
     return unit.config()["unit"]
 
 
-def check_unit(unit: wiring.Component, sim: str, build_dir: Path, waves: bool = False
-               ) -> SimResult:
-    """Emit ``unit``, run its registered cocotb testbench on ``sim`` in ``build_dir``."""
-    top = toplevel(unit)
-    return run_cocotb(sim, verilog_text(unit, top), top, unit_kind(top).testbench, build_dir,
+def check_unit(unit: wiring.Component, sim: str, build_dir: Path, waves: bool = False,
+               top: str | None = None) -> SimResult:
+    """Emit ``unit`` (as module ``top``, default its unit name) and run its registered cocotb
+    testbench on ``sim`` in ``build_dir``."""
+    top = top or toplevel(unit)
+    kind = unit_kind(unit.config()["unit"])
+    return run_cocotb(sim, verilog_text(unit, top), top, kind.testbench, build_dir,
                       config_json(unit), waves=waves)

@@ -4,5 +4,8 @@ from .cascades import cascade, cascades
 from .explain import explain
 from .explore import explore
 from .simulate import simulate
+from .synth import synth
+from .verify import verify
+from .verilog import verilog
 
-COMMANDS: list = [explore, cascades, cascade, simulate, explain]
+COMMANDS: list = [explore, cascades, cascade, simulate, explain, verilog, verify, synth]

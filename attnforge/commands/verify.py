@@ -1,0 +1,58 @@
+"""`attnforge verify DESIGN.yaml [--sim icarus|verilator|both]`: run the cocotb suite on each unit
+exactly as the design parameterizes it; print a pass/fail table per unit and simulator.
+
+The testbench receives the unit's configuration from the same object that emitted the Verilog.
+Build directories go under --build-dir (default: a fresh temporary directory, printed).
+Exit code 1 when any run fails.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from rtl.errors import RtlParamError
+from rtl.runner import SIMULATORS, missing_tools
+from rtl.units import check_unit
+
+from .verilog import select_units
+
+
+@click.command("verify")
+@click.argument("design", required=False, type=click.Path(exists=True, dir_okay=False,
+                                                          path_type=Path))
+@click.option("--unit", help="Verify one unit instead of a design file.")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="A unit parameter (with --unit; repeatable).")
+@click.option("--sim", "sim_choice", type=click.Choice(["icarus", "verilator", "both"]),
+              default="both", show_default=True, help="HDL simulator(s).")
+@click.option("--waves", is_flag=True, help="Record waveforms (FST/VCD in each build dir).")
+@click.option("--build-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to build and run (default: a new temporary directory).")
+def verify(design: Path | None, unit: str | None, params: tuple[str, ...], sim_choice: str,
+           waves: bool, build_dir: Path | None) -> None:
+    """Check each unit's emitted Verilog bit-exactly against the golden models."""
+    selection = select_units(design, unit, params)
+    sims = list(SIMULATORS) if sim_choice == "both" else [sim_choice]
+    for sim in sims:
+        reason = missing_tools(sim)
+        if reason is not None:
+            raise RtlParamError(f"cannot run --sim {sim}: {reason}")
+    root = build_dir or Path(tempfile.mkdtemp(prefix="attnforge-verify-"))
+    click.echo(f"build dir: {root}")
+    rows, failures = [], 0
+    for module, factory in selection:
+        for sim in sims:
+            result = check_unit(factory(), sim, root / module / sim, waves=waves, top=module)
+            failures += not result.passed
+            status = "PASS" if result.passed else f"FAIL (see {result.log})"
+            rows.append((module, sim, f"{result.tests - result.failed}/{result.tests}", status))
+    width = max(len(r[0]) for r in rows)
+    click.echo(f"{'unit':<{width}}  {'simulator':<9}  {'tests':<5}  result")
+    for module, sim, count, status in rows:
+        click.echo(f"{module:<{width}}  {sim:<9}  {count:<5}  {status}")
+    if failures:
+        sys.exit(1)

@@ -1,0 +1,94 @@
+"""``kind: rtl`` design files: which units to generate and verify, with their parameters.
+
+Each section is optional; a present section selects that unit. ``systolic`` is a list (several
+array shapes/dataflows). Field defaults equal the units' defaults (the Edge-MoE formats).
+Example::
+
+    version: 1
+    kind: rtl
+    name: edge-moe-units
+    gelu: {}
+    softmax: {recip_frac: 30}
+    systolic: [{rows: 8, cols: 8, dataflow: os}]
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class GeluParams:
+    total_bits: int = 32
+    frac_bits: int = 22
+    step_log2: int = 5
+    range_max: float = 5.5
+    entry_bits: int = 22
+
+
+@dataclass(frozen=True, slots=True)
+class ExpParams:
+    total_bits: int = 32
+    in_frac: int = 22
+    out_frac: int = 22
+    const_bits: int = 30
+    t_frac: int = 24
+    table_log2: int = 8
+    entry_frac: int = 30
+
+
+@dataclass(frozen=True, slots=True)
+class SoftmaxParams:
+    total_bits: int = 32
+    frac_bits: int = 22
+    const_bits: int = 30
+    t_frac: int = 24
+    table_log2: int = 8
+    entry_frac: int = 30
+    recip_frac: int = 30
+
+
+@dataclass(frozen=True, slots=True)
+class ReciprocalParams:
+    in_frac: int = 22
+    out_frac: int = 30
+    in_bits: int = 32
+
+
+@dataclass(frozen=True, slots=True)
+class SystolicParams:
+    rows: int = 8
+    cols: int = 8
+    dataflow: Literal["os", "ws"] = "os"
+    in_width: int = 8
+    acc_width: int = 32
+
+
+@dataclass(frozen=True, slots=True)
+class RtlDesign:
+    """The units a design selects (``None``/empty: not selected)."""
+
+    name: str
+    gelu: GeluParams | None = None
+    exp: ExpParams | None = None
+    softmax: SoftmaxParams | None = None
+    normalise: SoftmaxParams | None = None
+    reciprocal: ReciprocalParams | None = None
+    systolic: tuple[SystolicParams, ...] = field(default_factory=tuple)
+
+    def problems(self) -> list[tuple[str, str]]:
+        if not self.selected():
+            return [("name", "the design selects no unit (add e.g. `gelu: {}`)")]
+        return []
+
+    def selected(self) -> list[tuple[str, str, dict]]:
+        """(module name, unit name, parameters) of every selected unit, in file order."""
+        chosen = []
+        for unit in ("gelu", "exp", "softmax", "normalise", "reciprocal"):
+            params = getattr(self, unit)
+            if params is not None:
+                chosen.append((unit, unit, asdict(params)))
+        for p in self.systolic:
+            chosen.append((f"systolic_{p.rows}x{p.cols}_{p.dataflow}", "systolic", asdict(p)))
+        return chosen

@@ -1,0 +1,89 @@
+"""`attnforge verilog` / `verify` / `synth` argument handling, determinism and the design file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from attnforge.cli import main
+from attnforge.specload import load_spec
+from rtl.spec import RtlDesign
+
+DESIGN = Path(__file__).parents[2] / "designs" / "rtl-edge-moe.yaml"
+
+
+def run(args: list[str], capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    captured = capsys.readouterr()
+    return exited.value.code, captured.out, captured.err
+
+
+def test_design_selects_the_units():
+    modules = [m for m, _, _ in load_spec(DESIGN, RtlDesign).selected()]
+    assert modules == ["gelu", "exp", "softmax", "normalise", "systolic_8x8_os",
+                       "systolic_8x8_ws"]
+
+
+def test_verilog_from_design_is_byte_identical(tmp_path, capsys):
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert run(["verilog", str(DESIGN), "--out", str(first)], capsys)[0] == 0
+    assert run(["verilog", str(DESIGN), "--out", str(second)], capsys)[0] == 0
+    names = sorted(p.name for p in first.iterdir())
+    assert names == sorted(p.name for p in second.iterdir())
+    assert "systolic_8x8_ws.v" in names and "gelu.v" in names
+    for name in names:
+        text = (first / name).read_text()
+        assert text == (second / name).read_text()
+        assert str(Path.home()) not in text and "/work" not in text and str(tmp_path) not in text
+        assert f"module {name[:-2]}(" in text
+
+
+def test_verilog_unit_with_params(tmp_path, capsys):
+    code, out, _ = run(["verilog", "--unit", "systolic", "--param", "rows=2", "--param", "cols=3",
+                        "--param", "dataflow=ws", "--out", str(tmp_path)], capsys)
+    assert code == 0 and out.strip().endswith("systolic.v")
+    assert "input [15:0] x;" in (tmp_path / "systolic.v").read_text()  # 2 rows × int8
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--unit", "gleu"], "unknown unit 'gleu' (did you mean 'gelu'?); valid units: exp, gelu,"),
+    (["--unit", "gelu", "--param", "width"], "--param must look like KEY=VALUE, not 'width'"),
+    (["--unit", "gelu", "--param", "entry=3"], "has no parameter 'entry' (did you mean"),
+    (["--unit", "gelu", "--param", "total_bits=0"], "total_bits must be an integer in 2..48, not 0"),
+    (["--unit", "gelu", "--param", "range_max=5.51"], "the table cannot cover the range"),
+    (["--unit", "systolic", "--param", "rows=0"], "rows must be an integer in 1..64, not 0"),
+    ([], "give either a DESIGN.yaml or --unit NAME"),
+])
+def test_bad_arguments_one_line_exit_2(args, message, tmp_path, capsys):
+    code, _, err = run(["verilog", *args, "--out", str(tmp_path / "o")], capsys)
+    assert code == 2
+    assert err.startswith("attnforge: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_design_value_names_file_and_unit(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nkind: rtl\nname: x\ngelu: {entry_bits: 0}\n")
+    code, _, err = run(["verilog", str(bad), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and f"{bad}: gelu: entry_bits must be an integer in 1..40, not 0" in err
+
+
+def test_unknown_design_key_did_you_mean(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nkind: rtl\nname: x\ngelu: {}\nsoftmx: {}\n")
+    code, _, err = run(["verilog", str(bad), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "bad.yaml:5:1: softmx: unknown key; did you mean 'softmax'?" in err
+
+
+@pytest.mark.rtl
+def test_verify_prints_a_table(tmp_path, capsys, hdl_sim_ready):
+    design = tmp_path / "d.yaml"
+    design.write_text("version: 1\nkind: rtl\nname: small\n"
+                      "systolic: [{rows: 2, cols: 2, dataflow: os}]\n")
+    code, out, _ = run(["verify", str(design), "--sim", hdl_sim_ready,
+                        "--build-dir", str(tmp_path / "b")], capsys)
+    assert code == 0, out
+    assert f"systolic_2x2_os  {hdl_sim_ready}" in out and "2/2" in out and "PASS" in out
