@@ -9,6 +9,7 @@ what is missing.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -16,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from attnforge.backends import BackendChoice, run_chunks
-from attnforge.kinds import DesignKind, kind_of
+from attnforge.kinds import DesignKind, kind_of, objectives_of
 from attnforge.report_html import write_exploration_page
 from attnforge.results import write_csv
+from attnforge.specload import Problem, SpecError
 from attnforge.store import ResultStore, design_digest, point_key
-from attnforge.sweep import Point, apply_overrides, load_grid
+from attnforge.sweep import Point, Search, apply_overrides, load_grid, load_search, search_points
 
 STORE_NAME = "results.sqlite"
 CSV_NAME = "results.csv"
@@ -58,18 +60,27 @@ def model_version(kind: DesignKind) -> str:
 
 
 def plan(design_path: Path) -> Plan:
-    """Load a design file and list its points with their keys; raises SpecError."""
+    """Load a design file and list its grid's points with their keys; raises SpecError."""
     kind = kind_of(design_path)
-    design = kind.load(design_path)
+    return _grid_plan(kind, kind.load(design_path), design_path)
+
+
+def _grid_plan(kind: DesignKind, design: Any, design_path: Path) -> Plan:
     model = model_version(kind)
     points, keys = [], []
     for overrides in load_grid(design_path, type(design), design):
-        variant = apply_overrides(design, overrides)
-        digest = design_digest(kind.name, variant, model)
-        for point in kind.points(variant):
-            points.append((overrides, point))
-            keys.append(point_key(digest, point))
+        variant_points, variant_keys = _variant(kind, design, overrides, model)
+        points += variant_points
+        keys += variant_keys
     return Plan(kind, design, tuple(points), tuple(keys))
+
+
+def _variant(kind: DesignKind, design: Any, overrides: Point, model: str) -> tuple[list, list]:
+    """The (overrides, point) items of one design variant and their store keys."""
+    variant = apply_overrides(design, overrides)
+    digest = design_digest(kind.name, variant, model)
+    points = kind.points(variant)
+    return [(overrides, p) for p in points], [point_key(digest, p) for p in points]
 
 
 def chunk_size(count: int, workers: int) -> int:
@@ -83,35 +94,101 @@ def explore(
     backend: BackendChoice = DEFAULT_BACKEND,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> Outcome:
-    """Evaluate every missing point, store it, then write the CSV and the report."""
-    the_plan = plan(design_path)
+    """Evaluate every missing point (of the grid, or of the search's trials), store it, then
+    write the CSV, the kind's report and the HTML page."""
+    kind = kind_of(design_path)
+    design = kind.load(design_path)
+    search = load_search(design_path, type(design))
+    the_plan = None if search else _grid_plan(kind, design, design_path)
     out_dir = Path(out_dir)
     with ResultStore(out_dir / STORE_NAME) as store:
-        done = store.done_keys(the_plan.keys)
-        todo = [(i, p) for i, (p, k) in enumerate(zip(the_plan.points, the_plan.keys, strict=True))
-                if k not in done]
-        _evaluate(the_plan, todo, store, backend, on_progress, total=len(the_plan.points))
-        rows = tuple(store.rows(the_plan.keys))
+        if the_plan is not None:
+            keys = the_plan.keys
+            done = store.done_keys(keys)
+            todo = [(i, item) for i, (item, key) in enumerate(zip(the_plan.points, keys,
+                                                                    strict=True))
+                    if key not in done]
+            progress = _Progress(on_progress, len(keys), len(keys) - len(todo))
+            _evaluate(kind.name, design, keys, todo, store, backend, progress)
+            evaluated = len(todo)
+        else:
+            keys, evaluated = _run_search(kind, design, search, store, backend, on_progress)
+        rows = tuple(store.rows(keys))
     csv_path = write_csv(rows, out_dir / CSV_NAME)
-    summary = the_plan.kind.report(the_plan.design, rows, out_dir)
-    write_exploration_page(the_plan.kind, the_plan.design, rows, out_dir, summary)
-    return Outcome(rows, len(todo), len(the_plan.points) - len(todo), csv_path, summary)
+    summary = kind.report(design, rows, out_dir)
+    write_exploration_page(kind, design, rows, out_dir, summary)
+    return Outcome(rows, evaluated, len(rows) - evaluated, csv_path, summary)
 
 
-def _evaluate(the_plan: Plan, todo: Sequence[tuple[int, Any]], store: ResultStore,
-              backend: BackendChoice, on_progress, total: int) -> None:
-    finished = total - len(todo)
-    if on_progress:
-        on_progress(finished, total)
+@dataclass(slots=True)
+class _Progress:
+    """Counts finished points and reports (done, total) to an optional callback."""
+
+    callback: Callable[[int, int], None] | None
+    total: int
+    done: int = 0
+
+    def advance(self, count: int = 0) -> None:
+        self.done += count
+        if self.callback:
+            self.callback(self.done, self.total)
+
+
+def _evaluate(kind_name: str, design: Any, keys: Sequence[str], todo: Sequence[tuple[int, Any]],
+              store: ResultStore, backend: BackendChoice, progress: _Progress) -> None:
+    """Evaluate (position, item) pairs on the backend, committing each chunk under its keys."""
+    progress.advance()
     if not todo:
         return
     size = chunk_size(len(todo), backend.worker_count())
     chunks = [todo[start : start + size] for start in range(0, len(todo), size)]
-    for results in run_chunks(backend, the_plan.kind.name, the_plan.design, chunks):
-        store.put_many([(the_plan.keys[position], position, row) for position, row in results])
-        finished += len(results)
-        if on_progress:
-            on_progress(finished, total)
+    for results in run_chunks(backend, kind_name, design, chunks):
+        store.put_many([(keys[position], position, row) for position, row in results])
+        progress.advance(len(results))
+
+
+def _run_search(kind: DesignKind, design: Any, search: Search, store: ResultStore,
+                backend: BackendChoice, on_progress) -> tuple[list[str], int]:
+    """Run the seeded search; the keys of every evaluated point in trial order, and how many
+    points were evaluated now (the rest came from the store: a rerun replays the same trials)."""
+    objectives = objectives_of(kind, design)
+    if not objectives:
+        raise SpecError([Problem("<design>", 1, 1, "search", "the design names no objectives")])
+    model = model_version(kind)
+    keys: dict[str, None] = {}
+    progress = _Progress(on_progress, search.trials * len(kind.points(design)))
+    evaluated = 0
+
+    def evaluate_batch(batch: list[Point]) -> list[dict[str, float]]:
+        nonlocal evaluated
+        items, batch_keys, per_trial = [], [], []
+        for overrides in batch:
+            points, point_keys = _variant(kind, design, overrides, model)
+            per_trial.append(point_keys)
+            items += points
+            batch_keys += point_keys
+        done = store.done_keys(batch_keys)
+        fresh = {key: i for i, key in enumerate(batch_keys) if key not in done}
+        todo = [(i, items[i]) for i in fresh.values()]
+        progress.advance(len(batch_keys) - len(todo))
+        _evaluate(kind.name, design, batch_keys, todo, store, backend, progress)
+        evaluated += len(todo)
+        keys.update(dict.fromkeys(batch_keys))
+        return [_aggregate(store.rows(trial_keys), objectives) for trial_keys in per_trial]
+
+    search_points(search, objectives, evaluate_batch)
+    return list(keys), evaluated
+
+
+def _aggregate(rows: Sequence[dict], objectives: Sequence[str]) -> dict[str, float]:
+    """Each objective's geometric mean over rows (arithmetic if a value is not positive)."""
+    means = {}
+    for name in objectives:
+        values = [float(row[name]) for row in rows]
+        positive = all(v > 0 for v in values)
+        means[name] = (math.exp(sum(map(math.log, values)) / len(values)) if positive
+                       else sum(values) / len(values))
+    return means
 
 
 def results_frame(out_dir: Path):

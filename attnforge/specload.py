@@ -39,7 +39,7 @@ from einsum.errors import InputError
 SUPPORTED_VERSIONS = (1,)
 HEADER_KEYS = ("version", "kind")
 #: Top-level keys read by the explorer (attnforge.sweep), not by the kind's own types.
-EXPLORER_KEYS = ("grid",)
+EXPLORER_KEYS = ("grid", "search")
 
 T = TypeVar("T")
 
@@ -376,6 +376,21 @@ def _find_node(node: yaml.Node, dotted: str) -> yaml.Node:
     return node
 
 
+def _build_scalar_union(node: yaml.Node, options: tuple, key: str, ctx: Context) -> Any:
+    """A value of the first scalar type in ``options`` that the node holds exactly."""
+    if not all(option in (int, float, str, bool) for option in options):
+        raise TypeError(f"specload supports unions of scalar types only, not {options!r} ({key})")
+    value = _scalar(node) if isinstance(node, yaml.ScalarNode) else None
+    for option in options:
+        if isinstance(value, option) and not (option is int and isinstance(value, bool)):
+            return value
+        if option is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+    names = " or ".join(_type_name(option) for option in options)
+    shown = value if isinstance(node, yaml.ScalarNode) else f"a {_node_kind(node)}"
+    return ctx.report(node, key, f"must be {names}, not {shown!r}")
+
+
 def build_value(node: yaml.Node, tp: Any, key: str, metadata: typing.Mapping, ctx: Context) -> Any:
     """Validate one node against a type hint; a problem is recorded and INVALID returned."""
     origin = typing.get_origin(tp)
@@ -383,7 +398,9 @@ def build_value(node: yaml.Node, tp: Any, key: str, metadata: typing.Mapping, ct
         options = [arg for arg in typing.get_args(tp) if arg is not type(None)]
         if isinstance(node, yaml.ScalarNode) and _scalar(node) is None:
             return None
-        tp = options[0] if len(options) == 1 else tp
+        if len(options) > 1:
+            return _build_scalar_union(node, tuple(options), key, ctx)
+        tp = options[0]
         origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
         return _build_dataclass(node, tp, key, ctx)

@@ -58,7 +58,12 @@ class Dimension:
 
 @dataclass(frozen=True, slots=True)
 class Search:
-    """A seeded search: ``random`` or ``nsga2`` (multi-objective, optuna's NSGA-II sampler)."""
+    """A seeded search: ``random`` or ``nsga2`` (multi-objective, optuna's NSGA-II sampler).
+
+    Each trial is a design variant (``space``: dotted key → Dimension); its objectives are the
+    geometric means of the design's objective columns over the variant's points (the
+    arithmetic mean if a value is not positive). ``batch`` trials are evaluated at a time.
+    """
 
     space: dict[str, Dimension]
     method: Literal["random", "nsga2"] = "nsga2"
@@ -260,3 +265,61 @@ def _check_combinations(base, points, key_nodes, ctx, limit: int = 20) -> None:
                 ctx.report(key_nodes[point[0][0]], f"grid ({where})", f"{key}: {message}")
     if ctx.problems:
         raise SpecError(ctx.problems)
+
+
+def load_search(path: Path, root_type: type) -> Search | None:
+    """The design file's top-level ``search:`` (a seeded optuna search), validated; or None.
+
+    Every ``space`` key must name a field; its choices must suit the field's type, and a range
+    needs a numeric field (an integer field makes the range integer). A file may give ``grid``
+    or ``search``, not both.
+    """
+    source = str(path)
+    root = parse_yaml(read_text(path), source)
+    node = _top_level(root, "search")
+    if node is None:
+        return None
+    ctx = Context(source, [])
+    if _top_level(root, "grid") is not None:
+        ctx.report(node, "search", "give either grid or search, not both")
+        raise SpecError(ctx.problems)
+    search = build_value(node, Search, "search", {}, ctx)
+    if search is INVALID:
+        raise SpecError(ctx.problems)
+    space_node = _top_level(node, "space")
+    fixed = {}
+    for dotted, dim in search.space.items():
+        key_node = next(k for k, _ in space_node.value if k.value == dotted)
+        fixed[dotted] = _typed_dimension(dotted, dim, root_type, key_node, ctx)
+    if ctx.problems:
+        raise SpecError(ctx.problems)
+    return dataclasses.replace(search, space=fixed)
+
+
+def _typed_dimension(dotted, dim, root_type, key_node, ctx) -> Dimension:
+    key = f"search.space.{dotted}"
+    try:
+        leaf, _ = field_info(root_type, dotted)
+    except ValueError as error:
+        ctx.report(key_node, key, str(error))
+        return dim
+    if dim.choices:
+        fits = [_fits(value, leaf) for value in dim.choices]
+        if not all(fits):
+            bad = dim.choices[fits.index(False)]
+            ctx.report(key_node, key, f"choice {bad!r} does not suit the field ({leaf.__name__})")
+            return dim
+        return dataclasses.replace(dim, choices=tuple(leaf(v) if leaf is float else v
+                                                      for v in dim.choices))
+    if leaf not in (int, float):
+        ctx.report(key_node, key, f"a low/high range needs a numeric field, not {leaf!r}")
+        return dim
+    return dataclasses.replace(dim, integer=dim.integer or leaf is int)
+
+
+def _fits(value: Any, leaf: Any) -> bool:
+    if leaf is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if leaf is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, leaf) if isinstance(leaf, type) else value in typing.get_args(leaf)

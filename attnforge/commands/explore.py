@@ -23,7 +23,8 @@ from attnforge.explorer import explore as run_exploration
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def explore(design: Path, out_dir: Path, backend: str | None, workers: int | None,
             scheduler: str | None, quiet: bool) -> None:
-    """Evaluate every point of DESIGN's sweep; write OUT/results.csv and OUT/pareto.png.
+    """Evaluate every point of DESIGN's sweep (its grid or its seeded search); write
+    OUT/results.csv, OUT/pareto.png and OUT/report.html.
 
     Finished points are stored in OUT/results.sqlite as they complete: rerunning the same
     command after an interruption evaluates only the missing points.
@@ -46,5 +47,6 @@ def explore(design: Path, out_dir: Path, backend: str | None, workers: int | Non
                        f"{out_dir / STORE_NAME}: rerun the same command to resume", err=True)
             raise SystemExit(130) from None
     click.echo(outcome.summary)
-    click.echo(f"wrote {outcome.csv_path} ({len(outcome.rows)} points: "
-               f"{outcome.evaluated} evaluated, {outcome.reused} reused from the store)")
+    click.echo(f"wrote {outcome.csv_path}, pareto.png and report.html in {out_dir} "
+               f"({len(outcome.rows)} points: {outcome.evaluated} evaluated, "
+               f"{outcome.reused} reused from the store)")

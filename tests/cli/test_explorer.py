@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from attnforge.backends import BackendChoice
 from attnforge.explorer import STORE_NAME, explore, plan
@@ -125,3 +126,61 @@ def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
     assert _stored(out / STORE_NAME) == total  # every point exactly once (key is primary)
     explore(path, tmp_path / "clean", BackendChoice("serial"))
     assert _csv(out) == _csv(tmp_path / "clean")
+
+
+def small_search_design(tmp_path: Path, search: str, name: str = "s.yaml") -> Path:
+    """The shipped paper design cut to 4 points per variant, with a `search:` section."""
+    tree = yaml.safe_load(PAPER.read_text())
+    tree["sweep"].update(seq_lens=[1024], models=["bert"], configs=["flat", "fusemax"])
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(tree, sort_keys=False) + "search:\n" + search)
+    return path
+
+
+SEARCH = """\
+  method: nsga2
+  trials: 12
+  batch: 4
+  seed: 3
+  space:
+    architectures.fusemax.array_2d.rows: {choices: [64, 128, 256]}
+    architectures.fusemax.clock_mhz: {low: 500, high: 1000}
+"""
+
+
+def test_search_is_seeded_resumable_and_stored(tmp_path):
+    path = small_search_design(tmp_path, SEARCH)
+    first = explore(path, tmp_path / "a", BackendChoice("serial"))
+    explore(path, tmp_path / "b", BackendChoice("process", 2))
+    assert _csv(tmp_path / "a") == _csv(tmp_path / "b")
+    variants = {(r["architectures.fusemax.array_2d.rows"], r["architectures.fusemax.clock_mhz"])
+                for r in first.rows}
+    assert len(first.rows) == 4 * len(variants) and 1 < len(variants) <= 12
+    assert all(500 <= clock <= 1000 and rows in (64, 128, 256) for rows, clock in variants)
+    resumed = explore(path, tmp_path / "a", BackendChoice("serial"))
+    assert (resumed.evaluated, resumed.reused) == (0, len(first.rows))
+
+
+@pytest.mark.parametrize(
+    ("search", "message"),
+    [
+        (SEARCH.replace("clock_mhz: {low", "clock_mhx: {low"), "unknown field 'clock_mhx'"),
+        (SEARCH.replace("[64, 128, 256]", "[64, big]"), "choice 'big' does not suit"),
+        (SEARCH.replace("seed: 3", "seed: x"), "search.seed: must be an integer"),
+        (SEARCH.replace("method: nsga2", "method: nsga3"), "did you mean 'nsga2'"),
+        (SEARCH.replace("{low: 500, high: 1000}", "{low: 1000, high: 500}"), "must not exceed"),
+        ("  space: {name: {low: 1, high: 2}}\n", "needs a numeric field"),
+    ],
+)
+def test_bad_searches_are_reported(tmp_path, search, message):
+    path = small_search_design(tmp_path, search)
+    with pytest.raises(SpecError, match=message):
+        explore(path, tmp_path / "out", BackendChoice("serial"))
+    assert not (tmp_path / "out" / "results.csv").exists()
+
+
+def test_grid_and_search_together_is_an_error(tmp_path):
+    path = small_search_design(tmp_path, SEARCH)
+    path.write_text(path.read_text() + "grid:\n  architectures.fusemax.clock_mhz: [500]\n")
+    with pytest.raises(SpecError, match="either grid or search"):
+        explore(path, tmp_path / "out", BackendChoice("serial"))
