@@ -4,10 +4,10 @@
 ``[0, range_max]`` and linearly interpolated; beyond the range the output is ``ReLU(x)``.
 
 Stream ports ``i`` (signed ``total_bits`` input, ``frac_bits`` fraction bits) and ``o`` (same
-format). Three pipeline stages, all advancing together when the output can move
+format). Four pipeline stages, all advancing together when the output can move
 (``~o.valid | o.ready``): input register and table address; table read (two read ports of one
-ROM: entries ``k`` and ``k+1``); interpolate, subtract, output register. Latency 3 cycles,
-throughput one sample per cycle.
+ROM: entries ``k`` and ``k+1``); the interpolation product; interpolate, subtract, output
+register. Latency 4 cycles, throughput one sample per cycle.
 """
 
 from __future__ import annotations
@@ -84,19 +84,23 @@ class GeluUnit(wiring.Component):
 
         x1, v1, in1 = Signal.like(x0), Signal(), Signal()  # stage 1: table entries arrive
         rem1 = Signal(fmt.remainder_bits)
-        with m.If(advance):
-            m.d.sync += [x1.eq(x0), v1.eq(v0), in1.eq(inside),
-                         rem1.eq(magnitude[:fmt.remainder_bits])]
         diff = Signal(signed(fmt.entry_bits + 1))
         m.d.comb += diff.eq(right.data - left.data)
-        d_entry = left.data + shift_round(diff * rem1, fmt.remainder_bits)
+        x2, v2, in2 = Signal.like(x0), Signal(), Signal()  # stage 2: interpolation product
+        base2 = Signal(fmt.entry_bits)
+        slope2 = Signal(signed(fmt.entry_bits + fmt.remainder_bits + 2))
+        with m.If(advance):
+            m.d.sync += [x1.eq(x0), v1.eq(v0), in1.eq(inside),
+                         rem1.eq(magnitude[:fmt.remainder_bits]),
+                         x2.eq(x1), v2.eq(v1), in2.eq(in1), base2.eq(left.data),
+                         slope2.eq(diff * rem1)]
+        d_entry = base2 + shift_round(slope2, fmt.remainder_bits)
         delta = Signal(signed(fmt.entry_bits + fmt.frac_bits + 2))
-        with m.If(in1):
+        with m.If(in2):
             m.d.comb += delta.eq(shift_round(d_entry, fmt.entry_bits - fmt.frac_bits))
-        relu = Mux(x1 < 0, 0, x1)
         result = Signal(signed(fmt.total_bits))
-        m.d.comb += result.eq(saturate(relu - delta, fmt.total_bits))
+        m.d.comb += result.eq(saturate(Mux(x2 < 0, 0, x2) - delta, fmt.total_bits))
 
-        with m.If(advance):  # stage 2: output register
-            m.d.sync += [self.o.payload.eq(result), self.o.valid.eq(v1)]
+        with m.If(advance):  # stage 3: output register
+            m.d.sync += [self.o.payload.eq(result), self.o.valid.eq(v2)]
         return m
