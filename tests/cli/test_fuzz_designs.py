@@ -75,7 +75,8 @@ def bad_design_text(draw, source: str) -> str:
 @pytest.mark.skipif(not DESIGNS, reason="no design files shipped yet")
 @pytest.mark.parametrize("design", DESIGNS, ids=[p.name for p in DESIGNS])
 def test_fuzzed_design_files_fail_cleanly(design, tmp_path_factory, capsys):
-    runs = max(1, 1000 // len(DESIGNS) + 1)
+    runs = max(1, 1000 // len(DESIGNS) + 1)  # at least 1,000 bad files over all designs
+    seen = []
 
     @settings(max_examples=runs, deadline=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
@@ -84,6 +85,7 @@ def test_fuzzed_design_files_fail_cleanly(design, tmp_path_factory, capsys):
         work = tmp_path_factory.mktemp("fuzz")
         bad = work / "bad.yaml"
         bad.write_text(text)
+        seen.append(text)
         out = work / "out"
         with pytest.raises(SystemExit) as exited:
             main(["explore", str(bad), "--out", str(out), "--quiet"])
@@ -95,3 +97,4 @@ def test_fuzzed_design_files_fail_cleanly(design, tmp_path_factory, capsys):
         assert not (out / "results.csv").exists()
 
     check()
+    assert len(seen) >= runs
