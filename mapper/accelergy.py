@@ -14,7 +14,9 @@ and from the primitive tables (``outputs-1d-fusemax/ERT_summary_verbose.yaml``,
 ``outputs-*/ART_summary_verbose.yaml``): a read costs one column read per bit column plus one
 compare per row of the primitive, a write one compare per row; each access adds one address
 generation. The functions below evaluate that model for any depth; the tests check that it
-reproduces the artifact's tables for the 16- and 32-entry 1D RFs and the 4-entry 2D RF.
+reproduces the artifact's tables for the 16- and 32-entry 1D RFs and the 4-entry 2D RF. It is
+the ``accelergy_smartbuffer`` RF model of a cost table (`mapper.costs`). Every function here
+takes a resolved table (no ``None`` field; `mapper.costs.resolve`).
 """
 
 from __future__ import annotations

@@ -3,15 +3,17 @@
 ``price(actions, arch, table) -> Cost``. Energy per component is the count times the table's
 per-action energy; buffer energy is per row (``row_bits`` wide) spread over the words of a row;
 DRAM energy per 64-bit access; register-file energy per access by each array's RF size
-(`mapper.accelergy`); leakage is every PE's and the buffer's per-cycle leakage over the
-latency. Area is the PE arrays (units + register files) plus the buffer.
+(`mapper.costs.regfile_cost`); leakage is every PE's and the buffer's per-cycle leakage over the
+latency. Area is the PE arrays (units + register files) plus the buffer. Every function takes a
+design's `CostTable` as written and resolves it against its preset (`mapper.costs.resolve`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .accelergy import RegFileCost, regfile, sram_area_um2, sram_leak_pj
+from .accelergy import RegFileCost, sram_area_um2, sram_leak_pj
+from .costs import regfile_cost, resolve
 from .count import ARRAYS, Actions
 from .spec import Architecture, CostTable, PEUnits
 
@@ -31,7 +33,7 @@ class Cost:
 
 def rf_cost(pe: PEUnits, arch: Architecture, table: CostTable) -> RegFileCost:
     """The PE's register file (``rf_entries`` words of the architecture's word size)."""
-    return regfile(pe.rf_entries, 8 * arch.word_bytes, table)
+    return regfile_cost(pe.rf_entries, 8 * arch.word_bytes, table)
 
 
 def pe_area_um2(pe: PEUnits, arch: Architecture, table: CostTable) -> float:
@@ -40,6 +42,7 @@ def pe_area_um2(pe: PEUnits, arch: Architecture, table: CostTable) -> float:
     The fp adder is not counted beside a MAC unit: the MAC's own adder does the PE's additions
     (the artifact's ``collect_area`` skips ``add`` for that reason).
     """
+    table = resolve(table)
     area = rf_cost(pe, arch, table).area_um2
     area += table.mac_um2 * pe.mac + table.add_um2 * (pe.add and not pe.mac)
     area += table.max_um2 * pe.max
@@ -49,6 +52,7 @@ def pe_area_um2(pe: PEUnits, arch: Architecture, table: CostTable) -> float:
 
 def pe_leak_pj(pe: PEUnits, arch: Architecture, table: CostTable) -> float:
     """Leakage of one PE per cycle (its units and register file), in pJ."""
+    table = resolve(table)
     leak = rf_cost(pe, arch, table).leak_pj
     leak += table.mac_leak_pj * pe.mac + table.add_leak_pj * pe.add + table.max_leak_pj * pe.max
     return leak + table.div_leak_pj * pe.divider + table.exp_unit_leak_pj * (pe.exp == "unit")
@@ -56,6 +60,7 @@ def pe_leak_pj(pe: PEUnits, arch: Architecture, table: CostTable) -> float:
 
 def area_mm2(arch: Architecture, table: CostTable) -> float:
     """Chip area: 2D array, 1D array and the global buffer's SRAM."""
+    table = resolve(table)
     a2, a1 = arch.array_2d, arch.array_1d
     um2 = a2.rows * a2.cols * pe_area_um2(a2.pe, arch, table)
     um2 += a1.pes * pe_area_um2(a1.pe, arch, table)
@@ -64,6 +69,7 @@ def area_mm2(arch: Architecture, table: CostTable) -> float:
 
 def energy_pj(actions: Actions, arch: Architecture, table: CostTable) -> dict[str, float]:
     """Energy per component in pJ."""
+    table = resolve(table)
     unit = {"mac": table.mac_pj, "add": table.add_pj, "max": table.max_pj, "div": table.div_pj,
             "exp": table.exp_unit_pj}
     pes = {"2d": arch.array_2d.pe, "1d": arch.array_1d.pe}

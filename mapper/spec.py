@@ -2,8 +2,8 @@
 
 All are frozen dataclasses with units in field names. Bounds live in field metadata (checked by
 the design-file loader); cross-field rules are in each type's ``problems()``, which returns
-(relative dotted key, message) pairs. The defaults are FuseMax's evaluated hardware and the 45 nm
-Accelergy values of its artifact (shared/reference/fusemax.md §5).
+(relative dotted key, message) pairs. The defaults are FuseMax's evaluated hardware and, for the
+cost table, fusemax.md §5's 45 nm values (shared/reference/fusemax.md; `mapper.costs`).
 """
 
 from __future__ import annotations
@@ -101,56 +101,68 @@ class Architecture:
         return []
 
 
+CostPreset = Literal["fusemax-md", "accelergy-artifact"]
+"""Named cost tables (`mapper.costs.PRESETS`): fusemax.md §5's values, or the artifact's tables."""
+
+RegFileModel = Literal["per_entry", "accelergy_smartbuffer"]
+"""How a register file of any size is priced (`mapper.costs.regfile_cost`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class CostTable:
-    """Energy per action (pJ), leakage per unit per cycle (pJ) and area per unit (µm²), 45 nm.
+    """A cost table as a design file states it: a preset plus per-field overrides.
 
-    Sources, all in FPSG-UIUC/micro24-fusemax-artifact, ``workspace/inputs/yamls/area_energy/``:
-    arithmetic energies and leakages from ``outputs-1d-flat/ERT.yaml`` (mac, add, max, divide,
-    exponentiatial); arithmetic areas from ``outputs-1d-flat/ART_summary_verbose.yaml`` (the exp
-    unit is 5 fp MACs + 1 fp multiplier = 8240 µm²). Register files follow Accelergy's
-    ``smartbuffer_RF`` class (see `mapper.accelergy`) with the ``regfile`` primitive's per-row
-    compare 0.02947 pJ, per-column read 0.009 pJ, per-row leak 2.6702e-5 pJ
-    (``outputs-1d-fusemax/ERT_summary_verbose.yaml``), bit cell 5.98 µm² and row comparator
-    71 µm² (``ART_summary_verbose.yaml``); the address generators (Neurosim adders) cost
-    0.02037462 pJ, 1.969e-6 pJ leak and 29.0871 µm² at 5 bits, i.e. per bit as below.
-    ``sram_um2_per_bit``: the CactiSRAM area of a 32 MiB global buffer, 94 176 000 µm²
-    (``outputs-2d-flat/ART_summary_verbose.yaml``) per bit. ``sram_leak_pj_per_bit``: the
-    Timeloop ERT's leakage of the 16 MiB L3, 1.274859 pJ per cycle
-    (``data/pregenerated/check/timeloop/timeloop-model.ERT.yaml``) per bit. Buffer row energies:
-    the same ERT's L3, the evaluated organisation (16 MiB, 4096-bit rows, 32 banks; CACTI at the
-    Timeloop model's 16 nm, so a lower bound at 45 nm); fusemax.md §5's 485 / 451 pJ is 0.12 pJ
-    per bit, below CACTI's own 16 nm figure (see docs/mapper.md). DRAM (HBM2): fusemax.md §5.
+    Energy per action in pJ, leakage per unit per cycle in pJ, area per unit in µm². Every
+    field left ``None`` takes the preset's value (`mapper.costs.resolve`). With nothing said the
+    preset is ``fusemax-md``: exactly fusemax.md §5's 45 nm table (fp MAC 17.16 pJ / 1545 µm²,
+    fp add 8.34 pJ / 1030 µm², max 0.028 pJ / 49.3 µm², divider 36.25 pJ / 23741 µm², 32-entry
+    1D RF read 2.19 / write 1.91 pJ and 16849 µm², HBM2 249.6 pJ per 64-bit access, global
+    buffer 485 / 451 pJ per 4096-bit row read / write). ``accelergy-artifact`` is the FuseMax
+    artifact's Accelergy/CACTI tables. Each preset's values and sources: `mapper.costs`.
+
+    ``rf_model``: ``per_entry`` scales the reference RF (``rf_reference_entries`` ×
+    ``rf_reference_width_bits``, priced by ``rf_read_pj``, ``rf_write_pj``, ``rf_leak_pj``,
+    ``rf_um2``) by stored bits; ``accelergy_smartbuffer`` applies Accelergy's smartbuffer_RF
+    scaling to a regfile primitive (the ``rf_column_*``, ``rf_row_*``, ``rf_addr_*`` and
+    ``rf_bit_um2`` fields; `mapper.accelergy`).
     """
 
-    mac_pj: float = field(default=17.1645, metadata=NONNEG)
-    add_pj: float = field(default=8.3395, metadata=NONNEG)
-    max_pj: float = field(default=0.028036, metadata=NONNEG)
-    div_pj: float = field(default=36.251153, metadata=NONNEG)
-    exp_unit_pj: float = field(default=94.6475, metadata=NONNEG)
-    dram_pj_per_64b: float = field(default=249.6, metadata=NONNEG)
-    buffer_row_read_pj: float = field(default=2286.521343, metadata=NONNEG)
-    buffer_row_write_pj: float = field(default=2759.44498, metadata=NONNEG)
-    mac_leak_pj: float = field(default=0.180192, metadata=NONNEG)
-    add_leak_pj: float = field(default=0.084574, metadata=NONNEG)
-    max_leak_pj: float = field(default=0.000013, metadata=NONNEG)
-    div_leak_pj: float = field(default=0.0, metadata=NONNEG)
-    exp_unit_leak_pj: float = field(default=0.99658, metadata=NONNEG)
-    rf_column_read_pj: float = field(default=0.009, metadata=NONNEG)
-    rf_row_compare_pj: float = field(default=0.02947, metadata=NONNEG)
-    rf_addr_pj_per_bit: float = field(default=0.02037462 / 5, metadata=NONNEG)
-    rf_row_leak_pj: float = field(default=2.6702127661e-05, metadata=NONNEG)
-    rf_addr_leak_pj_per_bit: float = field(default=1.9690393618e-06 / 5, metadata=NONNEG)
-    rf_bit_um2: float = field(default=5.98, metadata=NONNEG)
-    rf_row_comparator_um2: float = field(default=71.0, metadata=NONNEG)
-    rf_addr_um2_per_bit: float = field(default=29.0871 / 5, metadata=NONNEG)
-    mac_um2: float = field(default=1545.0, metadata=NONNEG)
-    add_um2: float = field(default=1030.0, metadata=NONNEG)
-    max_um2: float = field(default=49.28944, metadata=NONNEG)
-    div_um2: float = field(default=23740.9375, metadata=NONNEG)
-    exp_unit_um2: float = field(default=8240.0, metadata=NONNEG)
-    sram_um2_per_bit: float = field(default=94176000.0 / (32 * 2**23), metadata=NONNEG)
-    sram_leak_pj_per_bit: float = field(default=1.274859 / (16 * 2**23), metadata=NONNEG)
+    preset: CostPreset = "fusemax-md"
+    rf_model: RegFileModel | None = None
+    mac_pj: float | None = field(default=None, metadata=NONNEG)
+    add_pj: float | None = field(default=None, metadata=NONNEG)
+    max_pj: float | None = field(default=None, metadata=NONNEG)
+    div_pj: float | None = field(default=None, metadata=NONNEG)
+    exp_unit_pj: float | None = field(default=None, metadata=NONNEG)
+    dram_pj_per_64b: float | None = field(default=None, metadata=NONNEG)
+    buffer_row_read_pj: float | None = field(default=None, metadata=NONNEG)
+    buffer_row_write_pj: float | None = field(default=None, metadata=NONNEG)
+    mac_leak_pj: float | None = field(default=None, metadata=NONNEG)
+    add_leak_pj: float | None = field(default=None, metadata=NONNEG)
+    max_leak_pj: float | None = field(default=None, metadata=NONNEG)
+    div_leak_pj: float | None = field(default=None, metadata=NONNEG)
+    exp_unit_leak_pj: float | None = field(default=None, metadata=NONNEG)
+    sram_leak_pj_per_bit: float | None = field(default=None, metadata=NONNEG)
+    mac_um2: float | None = field(default=None, metadata=NONNEG)
+    add_um2: float | None = field(default=None, metadata=NONNEG)
+    max_um2: float | None = field(default=None, metadata=NONNEG)
+    div_um2: float | None = field(default=None, metadata=NONNEG)
+    exp_unit_um2: float | None = field(default=None, metadata=NONNEG)
+    sram_um2_per_bit: float | None = field(default=None, metadata=NONNEG)
+    rf_reference_entries: int | None = field(default=None, metadata=ONE)
+    rf_reference_width_bits: int | None = field(default=None, metadata=ONE)
+    rf_read_pj: float | None = field(default=None, metadata=NONNEG)
+    rf_write_pj: float | None = field(default=None, metadata=NONNEG)
+    rf_leak_pj: float | None = field(default=None, metadata=NONNEG)
+    rf_um2: float | None = field(default=None, metadata=NONNEG)
+    rf_column_read_pj: float | None = field(default=None, metadata=NONNEG)
+    rf_row_compare_pj: float | None = field(default=None, metadata=NONNEG)
+    rf_addr_pj_per_bit: float | None = field(default=None, metadata=NONNEG)
+    rf_row_leak_pj: float | None = field(default=None, metadata=NONNEG)
+    rf_addr_leak_pj_per_bit: float | None = field(default=None, metadata=NONNEG)
+    rf_bit_um2: float | None = field(default=None, metadata=NONNEG)
+    rf_row_comparator_um2: float | None = field(default=None, metadata=NONNEG)
+    rf_addr_um2_per_bit: float | None = field(default=None, metadata=NONNEG)
 
 
 @dataclass(frozen=True, slots=True)
