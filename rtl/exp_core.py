@@ -6,14 +6,15 @@ presented :data:`EXP_LATENCY` enabled cycles earlier.
 
 Stages (each register loads only when ``en``):
 
-1. ``-min(z, 0) * L`` with the constant ``L = round(log2(e) * 2**const_bits)`` (one constant
+1. ``z`` registered; 2. ``|z| = -min(z, 0)``.
+3. ``|z| * L`` with the constant ``L = round(log2(e) * 2**const_bits)`` (one constant
    multiplier, registered).
-2. ``t = shift_round(product, in_frac + const_bits - t_frac)``.
-3. ``n = t >> t_frac``; the top ``table_log2`` bits of the fraction address a ROM of
+4. ``t = shift_round(product, in_frac + const_bits - t_frac)``.
+5. ``n = t >> t_frac``; the top ``table_log2`` bits of the fraction address a ROM of
    ``2**-j/2**table_log2`` (two read ports: entries j and j+1); ``n`` and the remainder ``r`` are
    registered beside the ROM's synchronous read.
-4. the interpolation product ``(T[j+1] - T[j]) * r`` and ``T[j]``.
-5. ``m = T[j] + shift_round(product, t_frac - table_log2)``; ``y = shift_round(m, n +
+6. the interpolation product ``(T[j+1] - T[j]) * r`` and ``T[j]``.
+7. ``m = T[j] + shift_round(product, t_frac - table_log2)``; ``y = shift_round(m, n +
    entry_frac - out_frac)``, written as ``(((m << 1) >> s) + 1) >> 1`` (equal to the
    round-half-up shift for every ``s >= 0``); shifts past ``entry_frac + 1`` give 0
    (``m <= 2**entry_frac``).
@@ -29,7 +30,7 @@ from fpga.golden.exp import ExpFormat, exp2_table
 from rtl.errors import RtlParamError, check_int
 from rtl.fixed import shift_round
 
-EXP_LATENCY = 5
+EXP_LATENCY = 7
 
 
 def exp_format(total_bits=32, in_frac=22, out_frac=22, const_bits=30, t_frac=24, table_log2=8,
@@ -76,22 +77,25 @@ class ExpPipeline(wiring.Component):
         t_shift = fmt.in_frac + fmt.const_bits - fmt.t_frac
         rem_bits = fmt.t_frac - fmt.table_log2
 
-        product = Signal(fmt.total_bits + fmt.const_bits + 1)  # stage 1: |z| * log2(e)
-        t = Signal(fmt.total_bits + fmt.const_bits + 2 - t_shift)  # stage 2: rounded t
-        n3, r3 = Signal(len(t)), Signal(rem_bits)  # stage 3: beside the ROM read
-        n4, base4 = Signal(len(t)), Signal(fmt.entry_frac + 1)  # stage 4: interpolation product
+        z1 = Signal(signed(fmt.total_bits))  # stage 1: argument register
+        magnitude = Signal(fmt.total_bits + 1)  # stage 2: -min(z, 0)
+        product = Signal(fmt.total_bits + fmt.const_bits + 1)  # stage 3: |z| * log2(e)
+        t = Signal(fmt.total_bits + fmt.const_bits + 2 - t_shift)  # stage 4: rounded t
+        n3, r3 = Signal(len(t)), Signal(rem_bits)  # stage 5: beside the ROM read
+        n4, base4 = Signal(len(t)), Signal(fmt.entry_frac + 1)  # stage 6: interpolation product
         slope4 = Signal(signed(fmt.entry_frac + 2 + rem_bits + 1))
         diff = Signal(signed(fmt.entry_frac + 2))
         m.d.comb += [diff.eq(hi_port.data - lo_port.data),
                      lo_port.addr.eq(t[rem_bits:fmt.t_frac]),
                      hi_port.addr.eq(t[rem_bits:fmt.t_frac] + 1)]
         with m.If(self.en):
-            m.d.sync += [product.eq(Mux(self.z < 0, -self.z, 0) * fmt.log2e_fixed),
+            m.d.sync += [z1.eq(self.z), magnitude.eq(Mux(z1 < 0, -z1, 0)),
+                         product.eq(magnitude * fmt.log2e_fixed),
                          t.eq(shift_round(product, t_shift)),
                          n3.eq(t >> fmt.t_frac), r3.eq(t[:rem_bits]),
                          n4.eq(n3), base4.eq(lo_port.data), slope4.eq(diff * r3)]
 
-        mant = Signal(fmt.entry_frac + 1)  # stage 5: mantissa, rounding barrel shift
+        mant = Signal(fmt.entry_frac + 1)  # stage 7: mantissa, rounding barrel shift
         m.d.comb += mant.eq(base4 + shift_round(slope4, rem_bits))
         shift = n4 + (fmt.entry_frac - fmt.out_frac)
         limit = fmt.entry_frac + 2

@@ -6,14 +6,16 @@ signed value is an arithmetic (floor) shift in both.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Mux
+from amaranth.hdl import Mux
 
 
 def shift_round(value, shift: int):
     """``round_half_up(value / 2**shift)``: add half an LSB, then arithmetic right shift."""
     if shift <= 0:
         return value << -shift
-    return (value + Const(1 << (shift - 1), shift + 1)) >> shift
+    # floor((v + 2**(s-1)) / 2**s) == (v >> s) + bit s-1 of v (two's complement): the adder is
+    # only as wide as the result, not the input
+    return (value >> shift) + value[shift - 1]
 
 
 def saturate(value, bits: int):

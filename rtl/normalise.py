@@ -3,8 +3,8 @@
 
 Stream ``i``: ``score`` and the row's ``max`` (signed ``total_bits``) and ``recip``
 (``recip_frac + 1`` bits, from :class:`~rtl.softmax.SoftmaxUnit`); stream ``o``: ``p``,
-unsigned ``frac_bits + 1`` bits. The exp pipeline (5 cycles) carries ``recip`` beside it; one
-multiply and a rounding shift fill the output register. Latency 6, one score per cycle.
+unsigned ``frac_bits + 1`` bits. The exp pipeline (7 cycles) carries ``recip`` beside it; one
+multiply and a rounding shift fill the output register. Latency 8, one score per cycle.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ and the rescaled sum: ``s > b``: ``sum = round(sum * exp(b - s)) + 1``, ``b = s`
 (``recip_frac`` fraction bits, ``recip_frac + 1`` bits since sum >= 1) and ``max = b``.
 
 Pipeline (one score per cycle): S0 input register and the max/difference (``b`` updates here,
-so the loop is one comparator); 5 cycles of :class:`~rtl.exp_core.ExpPipeline` with the flags
+so the loop is one comparator); 7 cycles of :class:`~rtl.exp_core.ExpPipeline` with the flags
 beside it; the sum update (the multiply-add loop on ``sum``). A row's final sum goes to the
 :class:`~rtl.reciprocal.ReciprocalUnit` (connected stream); the pipeline stalls only when a row
 ends while the previous row's division is still running or its result not yet taken.
