@@ -427,16 +427,24 @@ def build(node: yaml.Node, root_type: type[T], source: str) -> T:
     return value
 
 
-def load_spec_text(text: str, root_type: type[T], source: str = "<string>") -> T:
+def load_spec_text(text: str, root_type: type[T], source: str = "<string>",
+                   kind: str | None = None) -> T:
     """Like :func:`load_spec`, from a string (``source`` names it in messages)."""
     node = parse_yaml(text, source)
-    read_header(node, source)
+    found, kind_node = read_header(node, source)
+    if kind is not None and found != kind:
+        line, col = _position(kind_node)
+        raise SpecError([Problem(source, line, col, "kind",
+                                 f"must be {kind!r} for this command, not {found!r}")])
     return build(_without_header(node), root_type, source)
 
 
-def load_spec(path: Path, root_type: type[T]) -> T:
-    """Load a design file into ``root_type`` (a frozen dataclass); raise SpecError."""
-    return load_spec_text(read_text(path), root_type, str(path))
+def load_spec(path: Path, root_type: type[T], kind: str | None = None) -> T:
+    """Load a design file into ``root_type`` (a frozen dataclass); raise SpecError.
+
+    With ``kind``, the file's ``kind:`` must be that name.
+    """
+    return load_spec_text(read_text(path), root_type, str(path), kind)
 
 
 def read_kind(path: Path) -> tuple[str, Problem]:

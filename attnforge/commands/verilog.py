@@ -38,7 +38,7 @@ def select_units(design: Path | None, unit: str | None, params: tuple[str, ...])
     else:
         if params:
             raise RtlParamError("--param applies to --unit; a design file sets its own parameters")
-        chosen = load_spec(design, RtlDesign).selected()
+        chosen = load_spec(design, RtlDesign, kind="rtl").selected()
     selection = []
     for module, name, values in chosen:
         try:

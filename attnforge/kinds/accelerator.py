@@ -20,7 +20,7 @@ class AcceleratorKind:
 
     def load(self, path: Path) -> Design:
         """The typed design; raises SpecError with every problem."""
-        return load_spec(Path(path), Design)
+        return load_spec(Path(path), Design, kind=self.name)
 
     def points(self, design: Design) -> list[ev.Point]:
         """Every point of the sweep, in a stable order."""

@@ -19,7 +19,7 @@ class FpgaKind:
 
     def load(self, path: Path) -> FpgaDesign:
         """The typed design; raises SpecError with every problem."""
-        return load_spec(Path(path), FpgaDesign)
+        return load_spec(Path(path), FpgaDesign, kind=self.name)
 
     def points(self, design: FpgaDesign) -> list[fx.Point]:
         """Every point, in a stable order."""
