@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -90,11 +91,21 @@ def field_info(root_type: type, dotted: str) -> tuple[Any, Mapping[str, Any]]:
             if part not in fields:
                 raise ValueError(f"unknown field {part!r} in {dotted!r}{did_you_mean(part, fields)} "
                                  f"(fields of {where}: {', '.join(fields)})")
-            current, metadata = typing.get_type_hints(current)[part], fields[part].metadata
+            current, metadata = _unwrap_optional(typing.get_type_hints(current)[part]), \
+                fields[part].metadata
         else:
             raise ValueError(f"{where} has no fields; cannot sweep {dotted!r}")
         walked.append(part)
     return current, metadata
+
+
+def _unwrap_optional(tp: Any) -> Any:
+    """``X`` for ``X | None`` (a swept value is never "left to the default")."""
+    if typing.get_origin(tp) in (types.UnionType, typing.Union):
+        options = [arg for arg in typing.get_args(tp) if arg is not type(None)]
+        if len(options) == 1:
+            return options[0]
+    return tp
 
 
 def field_type(root_type: type, dotted: str) -> Any:
