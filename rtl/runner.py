@@ -53,7 +53,8 @@ def missing_tools(sim: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class SimResult:
-    """Outcome of one cocotb run: tests run, tests failed, the results file and the log."""
+    """Outcome of one cocotb run: tests run, tests failed, the results file and the log (the
+    build log when the build failed)."""
 
     sim: str
     tests: int
@@ -91,12 +92,12 @@ def run_cocotb(
     runner = get_runner(sim)
     args = list(VERILATOR_WAIVERS) if sim == "verilator" else []
     results = build_dir / "results.xml"
-    log = build_dir / "sim.log"
     results.unlink(missing_ok=True)
     try:
+        log = build_dir / "build.log"
         runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir, always=True,
-                     timescale=TIMESCALE, build_args=args, waves=waves,
-                     log_file=build_dir / "build.log")
+                     timescale=TIMESCALE, build_args=args, waves=waves, log_file=log)
+        log = build_dir / "sim.log"
         runner.test(hdl_toplevel=toplevel, test_module=test_module, build_dir=build_dir,
                     test_dir=build_dir, timescale=TIMESCALE, waves=waves,
                     extra_env={CONFIG_ENV: config_json}, results_xml=str(results), log_file=log)
