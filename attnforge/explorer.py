@@ -19,13 +19,14 @@ from typing import Any
 from attnforge.backends import BackendChoice, run_chunks
 from attnforge.kinds import DesignKind, kind_of, objectives_of
 from attnforge.report_html import write_exploration_page
-from attnforge.results import write_csv
+from attnforge.results import write_csv, write_parquet
 from attnforge.specload import Problem, SpecError
 from attnforge.store import ResultStore, design_digest, point_key
 from attnforge.sweep import Point, Search, apply_overrides, load_grid, load_search, search_points
 
 STORE_NAME = "results.sqlite"
 CSV_NAME = "results.csv"
+PARQUET_NAME = "results.parquet"
 DEFAULT_BACKEND = BackendChoice()
 
 
@@ -115,6 +116,7 @@ def explore(
             keys, evaluated = _run_search(kind, design, search, store, backend, on_progress)
         rows = tuple(store.rows(keys))
     csv_path = write_csv(rows, out_dir / CSV_NAME)
+    write_parquet(rows, out_dir / PARQUET_NAME)
     summary = kind.report(design, rows, out_dir)
     write_exploration_page(kind, design, rows, out_dir, summary)
     return Outcome(rows, evaluated, len(rows) - evaluated, csv_path, summary)

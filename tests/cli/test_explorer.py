@@ -184,3 +184,18 @@ def test_grid_and_search_together_is_an_error(tmp_path):
     path.write_text(path.read_text() + "grid:\n  architectures.fusemax.clock_mhz: [500]\n")
     with pytest.raises(SpecError, match="either grid or search"):
         explore(path, tmp_path / "out", BackendChoice("serial"))
+
+
+def test_parquet_export_and_dataframe_equal_the_csv(tmp_path):
+    pandas = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    from attnforge.explorer import results_frame
+
+    path = design_with(tmp_path, SMALL)
+    explore(path, tmp_path / "out", BackendChoice("serial"))
+    from_csv = pandas.read_csv(tmp_path / "out" / "results.csv")
+    from_parquet = pandas.read_parquet(tmp_path / "out" / "results.parquet")
+    assert list(from_parquet.columns) == list(from_csv.columns)
+    numeric = from_csv.select_dtypes("number").columns
+    pandas.testing.assert_frame_equal(from_parquet[numeric], from_csv[numeric], check_dtype=False)
+    assert results_frame(tmp_path / "out").equals(from_csv)
