@@ -199,3 +199,27 @@ def test_parquet_export_and_dataframe_equal_the_csv(tmp_path):
     numeric = from_csv.select_dtypes("number").columns
     pandas.testing.assert_frame_equal(from_parquet[numeric], from_csv[numeric], check_dtype=False)
     assert results_frame(tmp_path / "out").equals(from_csv)
+
+
+@pytest.mark.parametrize("backend", ["serial", "process"])
+def test_ctrl_c_stops_cleanly_with_finished_points_saved(tmp_path, backend):
+    grid = "  architectures.fusemax.clock_mhz: [500, 600, 700, 800, 900, 940, 1000, 1100]\n"
+    path = design_with(tmp_path, grid + "  architectures.flat.clock_mhz: [500, 940]\n")
+    total = len(plan(path).points)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "attnforge", "explore", str(path), "--out", str(out),
+               "--quiet", "--backend", backend, "--workers", "2"]
+    # a new process group, as a terminal's Ctrl-C reaches the command and its workers
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while _stored(out / STORE_NAME) == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    kept = _stored(out / STORE_NAME)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "rerun the same command to resume" in err
+    assert 0 < kept < total
+    resumed = explore(path, out, BackendChoice("serial"))
+    assert (resumed.evaluated, resumed.reused) == (total - kept, kept)
