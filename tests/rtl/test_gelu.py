@@ -3,6 +3,8 @@ each bit-exact against fpga.golden.gelu.gelu_fixed."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -10,9 +12,11 @@ from fpga.golden.gelu import GeluFormat, gelu_fixed
 from rtl.emit import verilog_text
 from rtl.errors import RtlParamError
 from rtl.gelu import GeluUnit
+from rtl.runner import missing_tools, run_cocotb
 from rtl.tb.amsim import run_stream
 from rtl.tb.vectors import pack, stimulus
 from rtl.units import check_unit, toplevel, variant_key
+from tests.conftest import sims_required
 
 BAD = [
     ({"total_bits": 0}, "total_bits must be an integer in 2..48, not 0"),
@@ -95,3 +99,20 @@ def test_verilog_bit_exact(hdl_sim_ready, hdl_build_dir):
                         hdl_build_dir(toplevel(unit), hdl_sim_ready, variant_key(unit)))
     assert result.passed, f"{result.failed}/{result.tests} failed; see {result.log}"
     assert result.tests == 3
+
+
+@pytest.mark.rtl
+def test_verilog_tier_detects_a_mismatch(hdl_build_dir):
+    """The cocotb scoreboard fails when the golden model disagrees with the emitted unit: the
+    Verilog is built with 1/32 steps but the testbench is told 1/16 (Icarus only: one run)."""
+    reason = missing_tools("icarus")
+    if reason is not None:
+        if sims_required():
+            pytest.fail(reason)
+        pytest.skip(reason)
+    unit, other = GeluUnit(), GeluUnit(step_log2=4)
+    other._MustUse__silence = True
+    build = hdl_build_dir("gelu", "icarus", "mismatch")
+    result = run_cocotb("icarus", verilog_text(unit, "gelu"), "gelu", "rtl.tb.stream_tb", build,
+                        json.dumps(other.config()))
+    assert result.tests == 3 and result.failed == 3
