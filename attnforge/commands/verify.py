@@ -50,7 +50,7 @@ def verify(design: Path | None, unit: str | None, params: tuple[str, ...], sim_c
             failures += not result.passed
             status = "PASS" if result.passed else f"FAIL (see {result.log})"
             rows.append((module, sim, f"{result.tests - result.failed}/{result.tests}", status))
-    width = max(len(r[0]) for r in rows)
+    width = max(len("unit"), *(len(r[0]) for r in rows))
     click.echo(f"{'unit':<{width}}  {'simulator':<9}  {'tests':<5}  result")
     for module, sim, count, status in rows:
         click.echo(f"{module:<{width}}  {sim:<9}  {count:<5}  {status}")
