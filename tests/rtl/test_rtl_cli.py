@@ -87,3 +87,16 @@ def test_verify_prints_a_table(tmp_path, capsys, hdl_sim_ready):
                         "--build-dir", str(tmp_path / "b")], capsys)
     assert code == 0, out
     assert f"systolic_2x2_os  {hdl_sim_ready}" in out and "2/2" in out and "PASS" in out
+
+
+@pytest.mark.slow
+def test_synth_prints_a_table(tmp_path, capsys):
+    """The divider has no multiplier (DSP 0) and registers its state (FF > 0)."""
+    code, out, _ = run(["synth", "--unit", "reciprocal", "--work-dir", str(tmp_path)], capsys)
+    assert code == 0
+    header, row = out.strip().splitlines()[-2:]
+    assert header.split() == ["unit", "LUT4", "CCU2C", "FF", "DSP", "BRAM", "Fmax", "MHz"]
+    name, luts, carries, ffs, dsps, brams, fmax = row.split()
+    assert name == "reciprocal" and int(dsps) == 0 and int(brams) == 0
+    assert int(ffs) >= 55 + 33  # quotient (55 bits) and divisor (33 bits) registers
+    assert float(fmax) > 0
