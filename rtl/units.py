@@ -82,6 +82,12 @@ def build_unit(name: str, params: Mapping[str, object]) -> wiring.Component:
     return kind.factory(**dict(params))
 
 
+def validate_unit(name: str, params: Mapping[str, object]) -> None:
+    """Raise RtlParamError if unit ``name`` cannot be built with ``params``; build nothing else
+    (the trial component is discarded without Amaranth's unused-elaboratable warning)."""
+    build_unit(name, params)._MustUse__silence = True
+
+
 def parse_param(text: str) -> tuple[str, object]:
     """``KEY=VALUE`` → (key, int | float | str); RtlParamError when there is no ``=``."""
     key, sep, raw = text.partition("=")

@@ -18,7 +18,7 @@ from attnforge.specload import load_spec
 from rtl.emit import verilog_text
 from rtl.errors import RtlParamError
 from rtl.spec import RtlDesign
-from rtl.units import build_unit, parse_param, unit_kind, unit_names
+from rtl.units import build_unit, parse_param, unit_kind, unit_names, validate_unit
 
 Selection = list[tuple[str, Callable[[], wiring.Component]]]
 
@@ -42,7 +42,7 @@ def select_units(design: Path | None, unit: str | None, params: tuple[str, ...])
     selection = []
     for module, name, values in chosen:
         try:
-            build_unit(name, values)._MustUse__silence = True  # validate now, build later
+            validate_unit(name, values)  # fail before any tool runs; build later
         except RtlParamError as err:
             where = f"{design}: {module}: " if design is not None else ""
             raise RtlParamError(f"{where}{err}") from None
