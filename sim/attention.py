@@ -48,12 +48,15 @@ ARRAY_IDS = {"2d": 0, "1d": 1}
 
 @dataclass(frozen=True, slots=True)
 class TaskKind:
-    """How one bound Einsum runs on one tile: its array, latency and occupancy in cycles."""
+    """How one bound Einsum (or a run of them) runs on one tile: its array, latency and
+    occupancy in cycles. ``stream``: cycles its wavefront holds the array's inputs; the wavefront
+    of the next 2D Einsum of the tile may enter right behind it."""
 
     name: str
     array: str
     latency: int
     occupancy: int
+    stream: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,12 +169,12 @@ def task_kind(einsum, bound, geo: _Geometry, r: int, c: int, pipelined: bool,
     reduced = set(norm(einsum.reduced_ranks))
     if "mul" in einsum.map_ops and einsum.reduce_op == "sum" and reduced == {"e"}:
         length = _os_length(geo.rows, geo.cols, r, c, geo.e)
-        return TaskKind(einsum.name, "2d", length, geo.e if pipelined else length)
+        return TaskKind(einsum.name, "2d", length, geo.e if pipelined else length, geo.e)
     if "mul" in einsum.map_ops and einsum.reduce_op == "sum" and reduced == {"m0"}:
         in_place = all(where.get(ref.tensor) == "2d" for ref in _refs(einsum.expr)
                        if "p" in _ref_ranks(ref))
         length = _stationary_length(geo.cols, geo.rows, c, r, geo.f, preload=not in_place)
-        return TaskKind(einsum.name, "2d", length, geo.f if pipelined else length)
+        return TaskKind(einsum.name, "2d", length, geo.f if pipelined else length, geo.f)
     tile_wide = {"m0", "p"} <= set(ranks)
     per_row_operand = reduced == {"m0"} or any(
         "m0" not in _ref_ranks(ref) for ref in _refs(einsum.expr))
@@ -179,9 +182,37 @@ def task_kind(einsum, bound, geo: _Geometry, r: int, c: int, pipelined: bool,
         hop = row_chain(geo.rows, geo.cols, r, c, np.zeros((r, c)), np.zeros(r), 2,
                         np.zeros(r), np.zeros((r, c)))
         latency = hop + cpp - 1
-        return TaskKind(einsum.name, "2d", latency, cpp if pipelined else latency)
+        return TaskKind(einsum.name, "2d", latency, cpp if pipelined else latency, cpp)
     points = math.prod(_local(k, geo, r, c) for k in ranks if k not in ("p", "m0"))
-    return TaskKind(einsum.name, "2d", cpp * points, cpp * points)
+    return TaskKind(einsum.name, "2d", cpp * points, cpp * points, cpp * points)
+
+
+def runs(pairs) -> list[list]:
+    """Group (Einsum, Bound) pairs in program order: consecutive Einsums bound to the 2D array
+    form one run (the mapper's "run of 2D Einsums", one fill/drain); a 1D Einsum is alone."""
+    out: list[list] = []
+    for e, b in pairs:
+        if out and b.array == "2d" and out[-1][-1][1].array == "2d":
+            out[-1].append((e, b))
+        else:
+            out.append([(e, b)])
+    return out
+
+
+def run_kind(members: list[TaskKind], pipelined: bool) -> TaskKind:
+    """One task for a run of 2D Einsums on a tile: each wavefront enters the array right behind
+    the previous one (its ``stream`` cycles later; the neighbour links pass each PE's result on
+    to the next Einsum's work in that PE or its row neighbour) and finishes no earlier than its
+    own stream after the previous one. Latency = the last finish; occupancy = the streams
+    (pipelined: the array accepts other work behind the run's last wavefront) or the latency
+    (serial: the tile's run holds the array until its last result)."""
+    start, finish = 0, members[0].latency
+    for prev, kind in zip(members, members[1:], strict=False):
+        start += prev.stream
+        finish = max(start + kind.latency, finish + kind.stream)
+    occupancy = sum(k.occupancy for k in members) if pipelined else finish
+    return TaskKind("+".join(k.name for k in members), members[0].array, finish, occupancy,
+                    sum(k.stream for k in members))
 
 
 def _os_length(rows, cols, r, c, t_len) -> int:
@@ -232,6 +263,7 @@ def build_tasks(mapping, pipelined: bool, progress=None) -> TaskGraph:
     body = [(e, b) for e, b in einsums if e.phase == "body"]
     where = {e.name: b.array for e, b in einsums}
     final = [(e, b) for e, b in einsums if e.phase == "final"]
+    body_runs = runs(body)
     kinds: dict[tuple[str, int, int], TaskKind] = {}
     rows_out: list[tuple[int, int, int, tuple[int, ...]]] = []
     m_tiles, p_tiles = -(-geo.m // geo.cols), -(-geo.p // geo.rows)
@@ -246,11 +278,14 @@ def build_tasks(mapping, pipelined: bool, progress=None) -> TaskGraph:
             for i in tiles_here:
                 r = min(geo.rows, geo.p - i * geo.rows)
                 written: dict[str, int] = {}
-                for e, b in body:
-                    deps = _deps(e, state, written, last, i)
-                    kind = _kind(kinds, e, b, geo, r, c, pipelined, where)
-                    written[e.name] = len(rows_out)
-                    rows_out.append((ARRAY_IDS[kind.array], kind.latency, kind.occupancy, deps))
+                for run in body_runs:
+                    task, deps = len(rows_out), []
+                    for e, _ in run:
+                        deps += [d for d in _deps(e, state, written, last, i) if d != task]
+                        written[e.name] = task
+                    kind = _run_kind(kinds, run, geo, r, c, pipelined, where)
+                    rows_out.append((ARRAY_IDS[kind.array], kind.latency, kind.occupancy,
+                                     tuple(dict.fromkeys(deps))))
                 for name, task in written.items():
                     last[(i, name)] = task
         for i in tiles_here:
@@ -270,6 +305,8 @@ def _multipass_tasks(mapping, geo, einsums, pipelined, progress) -> TaskGraph:
     pass_of = {w.bound.name: w.pass_index for w in mapping.phases[0].work}
     where = {e.name: b.array for e, b in einsums}
     accumulated = {e.name for e, _ in einsums if "m0" in norm(e.reduced_ranks)}
+    pass_runs = {k: runs([(e, b) for e, b in einsums if pass_of[e.name] == k])
+                 for k in set(pass_of.values())}
     kinds: dict[tuple[str, int, int], TaskKind] = {}
     rows_out: list[tuple[int, int, int, tuple[int, ...]]] = []
     m_tiles, p_tiles = -(-geo.m // geo.cols), -(-geo.p // geo.rows)
@@ -285,21 +322,20 @@ def _multipass_tasks(mapping, geo, einsums, pipelined, progress) -> TaskGraph:
                     progress(p2 * m_tiles + j * len(tiles_here), p_tiles * m_tiles)
                 for i in tiles_here:
                     r = min(geo.rows, geo.p - i * geo.rows)
-                    for e, b in einsums:
-                        if pass_of[e.name] != k:
-                            continue
-                        deps = [tile_writer.get((i, j, ref.tensor), acc_writer.get(
-                            (i, ref.tensor), -1)) for ref in _refs(e.expr)]
-                        if e.name in accumulated:
-                            deps.append(acc_writer.get((i, e.name), -1))
-                        kind = _kind(kinds, e, b, geo, r, c, pipelined, where)
-                        task = len(rows_out)
+                    for run in pass_runs[k]:
+                        task, deps = len(rows_out), []
+                        for e, _ in run:
+                            deps += [tile_writer.get((i, j, ref.tensor), acc_writer.get(
+                                (i, ref.tensor), -1)) for ref in _refs(e.expr)]
+                            if e.name in accumulated:
+                                deps.append(acc_writer.get((i, e.name), -1))
+                                acc_writer[(i, e.name)] = task
+                            else:
+                                tile_writer[(i, j, e.name)] = task
+                        kind = _run_kind(kinds, run, geo, r, c, pipelined, where)
                         rows_out.append((ARRAY_IDS[kind.array], kind.latency, kind.occupancy,
-                                         tuple(dict.fromkeys(d for d in deps if d >= 0))))
-                        if e.name in accumulated:
-                            acc_writer[(i, e.name)] = task
-                        else:
-                            tile_writer[(i, j, e.name)] = task
+                                         tuple(dict.fromkeys(d for d in deps
+                                                             if 0 <= d != task))))
     return _pack(rows_out, m_tiles * p_tiles)
 
 
@@ -312,6 +348,14 @@ def _deps(einsum, state, written, last, i) -> tuple[int, ...]:
         elif ref.tensor in written:
             deps.append(written[ref.tensor])
     return tuple(dict.fromkeys(deps))
+
+
+def _run_kind(cache, run, geo, r, c, pipelined, where) -> TaskKind:
+    key = (tuple(e.name for e, _ in run), r, c)
+    if key not in cache:
+        cache[key] = run_kind([_kind(cache, e, b, geo, r, c, pipelined, where) for e, b in run],
+                              pipelined)
+    return cache[key]
 
 
 def _kind(cache, e, b, geo, r, c, pipelined, where) -> TaskKind:
