@@ -242,13 +242,15 @@ def _reads_previous(ref: Ref, state: set[str]) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class TaskGraph:
-    """Tasks in program order: array id, latency, occupancy, up to 4 predecessors (−1: none)."""
+    """Tasks in program order: array id, latency, occupancy, up to 4 predecessors (−1: none);
+    ``block_tasks``: tasks of one block of query rows of a multi-pass cascade (0: 1-pass)."""
 
     array: np.ndarray
     latency: np.ndarray
     occupancy: np.ndarray
     deps: np.ndarray
     tiles: int
+    block_tasks: int = 0
 
 
 def build_tasks(mapping, pipelined: bool, progress=None) -> TaskGraph:
@@ -305,6 +307,7 @@ def _multipass_tasks(mapping, geo, einsums, pipelined, progress) -> TaskGraph:
     pass_of = {w.bound.name: w.pass_index for w in mapping.phases[0].work}
     where = {e.name: b.array for e, b in einsums}
     accumulated = {e.name for e, _ in einsums if "m0" in norm(e.reduced_ranks)}
+    block_tasks = 0
     pass_runs = {k: runs([(e, b) for e, b in einsums if pass_of[e.name] == k])
                  for k in set(pass_of.values())}
     kinds: dict[tuple[str, int, int], TaskKind] = {}
@@ -336,7 +339,8 @@ def _multipass_tasks(mapping, geo, einsums, pipelined, progress) -> TaskGraph:
                         rows_out.append((ARRAY_IDS[kind.array], kind.latency, kind.occupancy,
                                          tuple(dict.fromkeys(d for d in deps
                                                              if 0 <= d != task))))
-    return _pack(rows_out, m_tiles * p_tiles)
+        block_tasks = block_tasks or len(rows_out)
+    return _pack(rows_out, m_tiles * p_tiles, block_tasks)
 
 
 def _deps(einsum, state, written, last, i) -> tuple[int, ...]:
@@ -365,7 +369,7 @@ def _kind(cache, e, b, geo, r, c, pipelined, where) -> TaskKind:
     return cache[key]
 
 
-def _pack(rows, tiles) -> TaskGraph:
+def _pack(rows, tiles, block_tasks=0) -> TaskGraph:
     n = len(rows)
     deps = np.full((n, 4), -1, np.int64)
     for t, (_, _, _, d) in enumerate(rows):
@@ -374,7 +378,7 @@ def _pack(rows, tiles) -> TaskGraph:
         deps[t, :len(d)] = d
     return TaskGraph(np.array([x[0] for x in rows], np.int64),
                      np.array([x[1] for x in rows], np.int64),
-                     np.array([x[2] for x in rows], np.int64), deps, tiles)
+                     np.array([x[2] for x in rows], np.int64), deps, tiles, block_tasks)
 
 
 def simulate_attention(mapping, q=None, k=None, v=None, window: int | None = None,
@@ -412,11 +416,15 @@ def simulate_attention(mapping, q=None, k=None, v=None, window: int | None = Non
 def epoch_window(graph: TaskGraph) -> int:
     """Tasks an array may look ahead: enough tiles in flight (epochs) that the longest task's
     latency is covered by the busier array's work on other tiles, plus two — the software
-    pipeline depth FuseMax's epoch schedule needs to keep both arrays busy."""
+    pipeline depth FuseMax's epoch schedule needs to keep both arrays busy. A multi-pass
+    cascade's passes of one block of rows follow each other (a pass needs the previous one's
+    full reduction), so an array may look one block ahead: the next block's first pass (QK on
+    the 2D array) runs while the 1D array finishes this block's softmax passes (two blocks in
+    flight, as FLAT's row-granular pipeline)."""
     tiles = max(1, graph.tiles)
     per_tile = max(int(graph.occupancy[graph.array == a].sum()) for a in range(2)) / tiles
     epochs = math.ceil(int(graph.latency.max()) / max(1.0, per_tile)) + 2
-    return max(1, math.ceil(len(graph.array) / tiles * epochs))
+    return max(1, math.ceil(len(graph.array) / tiles * epochs), graph.block_tasks)
 
 
 def occupancy_timeline(graph: TaskGraph, start: np.ndarray, end: int) -> np.ndarray:
