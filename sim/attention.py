@@ -61,7 +61,8 @@ class TaskKind:
 
 @dataclass(frozen=True, slots=True)
 class AttentionResult:
-    """One head simulated; ``cycles`` is its elapsed time, totals multiply by instances."""
+    """`heads` instances simulated back to back; ``cycles`` is their elapsed time, ``tiles``
+    and ``tasks`` count all of them; ``total_cycles`` scales the time to all instances."""
 
     cycles: int
     instances: int
@@ -73,11 +74,12 @@ class AttentionResult:
     mapper_cycles: int
     av: np.ndarray | None = None
     timeline: np.ndarray | None = None
+    heads: int = 1
 
     def to_json(self) -> dict[str, object]:
         """The CLI's JSON object."""
         return {k: getattr(self, k) for k in ("cycles", "instances", "total_cycles", "tasks",
-                                              "tiles", "busy", "utilization", "mapper_cycles")}
+                                              "tiles", "busy", "utilization", "mapper_cycles", "heads")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,22 +384,31 @@ def _pack(rows, tiles, block_tasks=0) -> TaskGraph:
 
 
 def simulate_attention(mapping, q=None, k=None, v=None, window: int | None = None,
-                       progress=None, timeline: bool = False) -> AttentionResult:
-    """Simulate one head of `mapping`; with Q[e,p], K[e,m], V[f,m] also compute AV[f,p].
+                       progress=None, timeline: bool = False, heads: int = 1) -> AttentionResult:
+    """Simulate `heads` (batch, head) instances of `mapping` back to back (B and H are the
+    outermost loops; a pipelined schedule starts the next head's tiles while the previous head
+    drains, which is why the mapper charges its fill once per mapping); with Q[e,p], K[e,m],
+    V[f,m] also compute AV[f,p] (of one head). ``cycles`` is the elapsed time of the `heads`
+    instances, ``mapper_cycles`` the model's heads × compute + one fill.
 
     `window`: how many of its queued tasks an array may choose from (pipelined schedule);
-    default `epoch_window`. `progress(done, total)` is called as tiles are built and, with
+    default `epoch_window` (twice that with several heads: at a head boundary an array looks
+    past one head's last epoch into the next head's first). `progress(done, total)` is called
+    as tiles are built and, with
     values, as they are computed. With `timeline`,
     ``result.timeline[a, cycle]`` is 1 while array a (0: 2D, 1: 1D) is occupied.
     Raises SimInputError for mappings the simulator does not cover.
     """
     pipelined = mapping.config.schedule == "pipelined"
     _cascade(mapping)
-    graph = build_tasks(mapping, pipelined, progress)
+    if heads < 1:
+        raise SimInputError(f"simulate: heads must be at least 1, not {heads}")
+    one = build_tasks(mapping, pipelined, progress)
+    graph = repeat_heads(one, heads)
     start = np.zeros(len(graph.array), np.int64)
     if pipelined:
         end = list_schedule(graph.array, graph.latency, graph.occupancy, graph.deps,
-                            window or epoch_window(graph), start)
+                            window or epoch_window(one) * (1 if heads == 1 else 2), start)
     else:
         end = serial_schedule(graph.latency, start)
     busy = {a: int(graph.occupancy[graph.array == i].sum()) for a, i in ARRAY_IDS.items()}
@@ -407,10 +418,24 @@ def simulate_attention(mapping, q=None, k=None, v=None, window: int | None = Non
         from .attention_values import attention_values
 
         av = attention_values(mapping, _cascade(mapping), q, k, v, progress)
-    mapper = int(mapping.phases[0].compute_cycles) + int(mapping.fill_drain_cycles)
+    mapper = heads * int(mapping.phases[0].compute_cycles) + int(mapping.fill_drain_cycles)
     line = occupancy_timeline(graph, start, int(end)) if timeline else None
-    return AttentionResult(int(end), mapping.instances, int(end) * mapping.instances,
-                           len(graph.array), graph.tiles, busy, util, mapper, av, line)
+    return AttentionResult(int(end), mapping.instances,
+                           round(int(end) * mapping.instances / heads),
+                           len(graph.array), graph.tiles, busy, util, mapper, av, line, heads)
+
+
+def repeat_heads(graph: TaskGraph, heads: int) -> TaskGraph:
+    """`heads` copies of one head's task graph in program order (no dependencies between
+    heads: each reads its own Q, K, V and state)."""
+    if heads == 1:
+        return graph
+    n = len(graph.array)
+    deps = np.concatenate([np.where(graph.deps >= 0, graph.deps + h * n, -1)
+                           for h in range(heads)])
+    return TaskGraph(np.tile(graph.array, heads), np.tile(graph.latency, heads),
+                     np.tile(graph.occupancy, heads), deps, graph.tiles * heads,
+                     graph.block_tasks)
 
 
 def epoch_window(graph: TaskGraph) -> int:

@@ -110,12 +110,16 @@ def _plot_timeline(result: GemmResult, pes: int, path: Path) -> None:
 @click.option("--values", is_flag=True,
               help="Also compute attention on random Q, K, V (seed 0) through the simulated "
                    "arrays and compare with einsum's executor.")
+@click.option("--heads", type=int, default=1, show_default=True,
+              help="Simulate this many (batch, head) instances back to back.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--timeline", "timeline_png", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a per-cycle utilization plot of both arrays (PNG).")
 def design(design: Path, model: str | None, seq_len: int | None, config: str | None,
-           array_dim: int, values: bool, as_json: bool, timeline_png: Path | None) -> None:
-    """Simulate one head of an attention point of DESIGN.yaml (kind: accelerator)."""
+           array_dim: int, values: bool, heads: int, as_json: bool,
+           timeline_png: Path | None) -> None:
+    """Simulate one head (or --heads back to back) of an attention point of DESIGN.yaml
+    (kind: accelerator)."""
     from .simulate_attention import run_design
 
-    run_design(design, model, seq_len, config, array_dim, values, as_json, timeline_png)
+    run_design(design, model, seq_len, config, array_dim, values, as_json, timeline_png, heads)

@@ -13,7 +13,8 @@ from einsum.errors import InputError
 
 
 def run_design(path: Path, model: str | None, seq_len: int | None, config: str | None,
-               array_dim: int, values: bool, as_json: bool, timeline_png: Path | None) -> None:
+               array_dim: int, values: bool, as_json: bool, timeline_png: Path | None,
+               heads: int = 1) -> None:
     """Load, select, lower, simulate and print (see `attnforge simulate design --help`)."""
     from attnforge.kinds import kind_of
     from mapper.evaluate import Point, map_attention
@@ -30,12 +31,14 @@ def run_design(path: Path, model: str | None, seq_len: int | None, config: str |
     for name, value in (("--seq-len", seq_len), ("--array-dim", array_dim)):
         if value is not None and value < (1 if name == "--seq-len" else 0):
             raise InputError(f"{name} must be a positive integer, not {value}")
+    if heads < 1:
+        raise InputError(f"--heads must be a positive integer, not {heads}")
     point = Point(model, seq_len or sweep.seq_lens[0], config, "attention", array_dim)
     mapping = map_attention(spec, point)
     qkv = _random_qkv(mapping) if values else (None, None, None)
     with _progress() as progress:
         result = simulate_attention(mapping, *qkv, progress=progress,
-                                    timeline=timeline_png is not None)
+                                    timeline=timeline_png is not None, heads=heads)
     report = result.to_json()
     if values:
         report["max_abs_error_vs_executor"] = _check(mapping, qkv, result.av)
@@ -109,9 +112,10 @@ class _progress:
 def _table(point, report) -> str:
     lines = [f"point           {point.config} / {point.model} / seq {point.seq_len}"
              f" / array {point.array_dim or 'as designed'}",
-             f"cycles per head {report['cycles']}   (mapper's analytical model: "
-             f"{report['mapper_cycles']})",
-             f"heads           {report['instances']}   total cycles {report['total_cycles']}",
+             f"cycles          {report['cycles']} for {report['heads']} head(s) back to back"
+             f"   (mapper's analytical model: {report['mapper_cycles']})",
+             f"instances       {report['instances']} (batch × heads)   total cycles "
+             f"{report['total_cycles']}",
              f"tiles, tasks    {report['tiles']}, {report['tasks']}",
              f"array busy      2D {report['utilization']['2d']:.3f}   "
              f"1D {report['utilization']['1d']:.3f}"]

@@ -179,10 +179,22 @@ def test_cli_design_point_with_values(capsys, tmp_path):
     (["--config", "unfused", "--seq-len", "32", "--array-dim", "8"], "not fused"),
     (["--config", "fusmax"], "did you mean"),
     (["--config", "fusemax", "--seq-len", "0"], "--seq-len"),
+    (["--config", "fusemax", "--heads", "0"], "--heads"),
 ])
 def test_cli_design_bad_points(capsys, args, words):
     code, out, err = run_cli(capsys, str(DESIGN), *args)
     assert code == 2 and out == "" and err.count("\n") == 1 and words in err
+
+
+def test_cli_heads_back_to_back(capsys):
+    args = (str(DESIGN), "--config", "fusemax", "--model", "bert", "--seq-len", "32",
+            "--array-dim", "8", "--json")
+    one = json.loads(run_cli(capsys, *args)[1])
+    code, out, _ = run_cli(capsys, *args, "--heads", "3")
+    three = json.loads(out)
+    assert code == 0 and three["heads"] == 3 and three["tiles"] == 3 * one["tiles"]
+    # heads overlap in the pipeline: less than three separate heads, more than one
+    assert one["cycles"] < three["cycles"] < 3 * one["cycles"]
 
 
 def test_cli_flat_three_pass_point(capsys):
