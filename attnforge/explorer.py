@@ -10,6 +10,7 @@ what is missing.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -23,6 +24,7 @@ from attnforge.results import write_csv, write_parquet
 from attnforge.specload import Problem, SpecError
 from attnforge.store import ResultStore, design_digest, point_key
 from attnforge.sweep import Point, Search, apply_overrides, load_grid, load_search, search_points
+from einsum.errors import InputError
 
 STORE_NAME = "results.sqlite"
 CSV_NAME = "results.csv"
@@ -101,7 +103,7 @@ def explore(
     design = kind.load(design_path)
     search = load_search(design_path, type(design))
     the_plan = None if search else _grid_plan(kind, design, design_path)
-    out_dir = Path(out_dir)
+    out_dir = _output_directory(Path(out_dir))
     with ResultStore(out_dir / STORE_NAME) as store:
         if the_plan is not None:
             keys = the_plan.keys
@@ -120,6 +122,18 @@ def explore(
     summary = kind.report(design, rows, out_dir)
     write_exploration_page(kind, design, rows, out_dir, summary)
     return Outcome(rows, evaluated, len(rows) - evaluated, csv_path, summary)
+
+
+def _output_directory(out_dir: Path) -> Path:
+    """``out_dir``, created if missing; an InputError naming it when it cannot be."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"--out {out_dir}: cannot create the output directory: "
+                         f"{error.strerror or error}") from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise InputError(f"--out {out_dir}: the output directory is not writable")
+    return out_dir
 
 
 @dataclass(slots=True)

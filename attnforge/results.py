@@ -44,16 +44,31 @@ def parquet_available() -> bool:
 def write_parquet(rows: Sequence[Mapping[str, object]], path: Path) -> Path | None:
     """Write rows to a Parquet file atomically if pyarrow is installed; else write nothing.
 
-    List-valued cells (e.g. a swept list field) are stored as their text, as in the CSV.
+    List-valued cells (e.g. a swept list field) are stored as their text, as in the CSV. A
+    column holds one type: numbers with empty cells ('' or missing) become floats with nulls;
+    any other mix of types becomes text.
     """
     if not parquet_available():
         return None
     import pandas
 
-    frame = pandas.DataFrame([{k: (str(v) if isinstance(v, list | tuple | dict) else v)
-                               for k, v in row.items()} for row in rows], columns=columns_of(rows))
+    names = columns_of(rows)
+    frame = pandas.DataFrame({name: _parquet_column([row.get(name) for row in rows])
+                              for name in names}, columns=names)
     path = Path(path)
     temporary = path.with_name(f".{path.name}.tmp")
     frame.to_parquet(temporary, index=False)
     os.replace(temporary, path)
     return path
+
+
+def _parquet_column(values: list[object]) -> list[object]:
+    """One column's cells made a single Parquet type (nulls for '' and missing cells)."""
+    cells = [None if value is None or value == "" else value for value in values]
+    present = [cell for cell in cells if cell is not None]
+    if all(isinstance(cell, bool) for cell in present):
+        return cells
+    if all(isinstance(cell, int | float) and not isinstance(cell, bool) for cell in present):
+        return cells
+    return [None if cell is None else (cell if isinstance(cell, str) else str(cell))
+            for cell in cells]

@@ -129,11 +129,16 @@ def _run(chosen, run_path: Path, out_path: Path) -> None:
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise InputError(f"{path}: not an .npz archive (a zip of arrays Q, K, V as numpy.savez "
+                         f"writes)")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
+    except EOFError:
+        raise InputError(f"{path}: empty file, expected an .npz archive of Q, K, V") from None
     except (OSError, ValueError, zipfile.BadZipFile) as error:
         raise InputError(f"{path}: not a readable .npz archive ({error})") from None
     if not isinstance(arrays, dict):

@@ -32,6 +32,9 @@ def explain(design: Path, model: str | None, seq_len: int | None, config: str | 
     config = _pick("config", config, sweep.configs, spec.configs)
     if seq_len is not None and seq_len < 1:
         raise InputError(f"--seq-len must be a positive integer, not {seq_len}")
+    if array_dim < 0:
+        raise InputError(f"--array-dim must be 0 (as designed) or a positive integer, "
+                         f"not {array_dim}")
     point = Point(model, seq_len or sweep.seq_lens[0], config, scope, array_dim)
     mapping, actions, cost = evaluate(spec, point)
     click.echo(str(MappingReport(mapping, actions, cost)))

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from attnforge.backends import BACKENDS, BackendChoice
 from attnforge.explorer import STORE_NAME
 from attnforge.explorer import explore as run_exploration
+from einsum.errors import InputError
 
 
 @click.command()
@@ -29,11 +32,16 @@ def explore(design: Path, out_dir: Path, backend: str | None, workers: int | Non
     Finished points are stored in OUT/results.sqlite as they complete: rerunning the same
     command after an interruption evaluates only the missing points.
     """
+    if scheduler and backend not in (None, "dask"):
+        raise InputError(f"--scheduler {scheduler} needs --backend dask, not --backend {backend}")
     name = backend or ("dask" if scheduler else "process")
     choice = BackendChoice(name, workers, scheduler)
     columns = ["[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                TimeRemainingColumn()]
-    with Progress(*columns, disable=quiet, transient=True) as progress:
+    # The bar goes to stderr and only to a terminal: stdout carries the summary alone.
+    show = not quiet and sys.stderr.isatty()
+    with Progress(*columns, console=Console(stderr=True), disable=not show,
+                  transient=True) as progress:
         task = progress.add_task(f"exploring {design.name}", total=None)
 
         def on_progress(done: int, total: int) -> None:

@@ -1,0 +1,103 @@
+"""Regressions found by trying the command line as a new user: each bad input gets one
+`attnforge: error:` line naming the file or argument, exit code 2, no traceback, no output."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas
+import pytest
+
+from attnforge.results import write_parquet
+
+DESIGNS = Path(__file__).parents[2] / "designs"
+PARETO = DESIGNS / "fusemax-pareto.yaml"
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """`attnforge ARGS` in a subprocess (stdin closed, as in a script)."""
+    return subprocess.run([sys.executable, "-m", "attnforge", *args], cwd=cwd, text=True,
+                          capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
+
+
+def assert_one_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Exit 2, one `attnforge: error:` line on stderr containing every fragment."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("attnforge: error:"), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.mark.parametrize("content", [b"", b"hello, not numpy\n"])
+def test_cascade_run_on_a_file_that_is_not_npz(tmp_path: Path, content: bytes) -> None:
+    # An empty file used to raise EOFError, which click turns into "interrupted", exit 130.
+    source = tmp_path / "qkv.npz"
+    source.write_bytes(content)
+    result = run_cli("cascade", "attention-1pass", "--run", source.name, "--out", "av.npz",
+                     cwd=tmp_path)
+    assert_one_error(result, source.name, ".npz")
+    assert not (tmp_path / "av.npz").exists()
+
+
+@pytest.mark.parametrize("out", ["design.yaml/sub", "missing/../design.yaml/x"])
+def test_explore_out_under_a_file(tmp_path: Path, out: str) -> None:
+    design = tmp_path / "design.yaml"
+    design.write_text(PARETO.read_text())
+    result = run_cli("explore", design.name, "--out", out, "--backend", "serial", cwd=tmp_path)
+    assert_one_error(result, f"--out {out}")
+
+
+def test_explore_scheduler_needs_dask(tmp_path: Path) -> None:
+    # A --scheduler given with another backend used to be ignored silently.
+    result = run_cli("explore", str(PARETO), "--out", "o", "--backend", "serial",
+                     "--scheduler", "tcp://127.0.0.1:1", cwd=tmp_path)
+    assert_one_error(result, "--scheduler", "--backend serial")
+    assert not (tmp_path / "o").exists()
+
+
+def test_explore_bad_design_writes_nothing_to_stdout(tmp_path: Path) -> None:
+    # The progress bar used to print a blank line on stdout before the error.
+    design = tmp_path / "dup.yaml"
+    design.write_text("version: 1\nkind: accelerator\nname: a\nname: b\n")
+    result = run_cli("explore", design.name, "--out", "o", cwd=tmp_path)
+    assert_one_error(result, f"{design.name}:4:1", "name")
+    assert result.stdout == ""
+
+
+def test_explain_negative_array_dim(tmp_path: Path) -> None:
+    # A negative --array-dim used to hang the mapper.
+    result = run_cli("explain", str(PARETO), "--array-dim", "-3", cwd=tmp_path)
+    assert_one_error(result, "--array-dim", "-3")
+
+
+def test_parquet_column_of_numbers_with_empty_cells(tmp_path: Path) -> None:
+    # The FPGA kind leaves paper_latency_ms '' where the paper gives no value; pyarrow used to
+    # fail on the mixed column and lose the exploration's report.
+    rows = [{"name": "a", "paper_latency_ms": 1.5, "fits": True},
+            {"name": "b", "paper_latency_ms": "", "fits": False},
+            {"name": 3, "paper_latency_ms": 2}]
+    path = write_parquet(rows, tmp_path / "r.parquet")
+    if path is None:
+        pytest.skip("pyarrow not installed")
+    frame = pandas.read_parquet(path)
+    latency = frame["paper_latency_ms"].to_numpy(dtype=float)
+    np.testing.assert_array_equal(np.isnan(latency), [False, True, False])
+    assert latency[0] == 1.5 and latency[2] == 2.0
+    assert list(frame["name"]) == ["a", "b", "3"]
+    assert frame["fits"].isna().tolist() == [False, False, True]
+
+
+def test_explore_fpga_design_writes_parquet(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    design = DESIGNS / "edge-moe-zcu102.yaml"
+    result = run_cli("explore", str(design), "--out", "o", "--backend", "serial", "--quiet",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    csv_rows = pandas.read_csv(tmp_path / "o" / "results.csv")
+    parquet_rows = pandas.read_parquet(tmp_path / "o" / "results.parquet")
+    assert parquet_rows.shape == csv_rows.shape
