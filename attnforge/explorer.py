@@ -21,7 +21,7 @@ from attnforge.backends import BackendChoice, run_chunks
 from attnforge.kinds import DesignKind, kind_of, objectives_of
 from attnforge.report_html import write_exploration_page
 from attnforge.results import write_csv, write_parquet
-from attnforge.specload import Problem, SpecError
+from attnforge.specload import Problem, SpecError, tree_problems
 from attnforge.store import ResultStore, design_digest, point_key
 from attnforge.sweep import Point, Search, apply_overrides, load_grid, load_search, search_points
 from einsum.errors import InputError
@@ -102,6 +102,8 @@ def explore(
     kind = kind_of(design_path)
     design = kind.load(design_path)
     search = load_search(design_path, type(design))
+    if search:
+        _check_search_bounds(design_path, design, search)
     the_plan = None if search else _grid_plan(kind, design, design_path)
     out_dir = _output_directory(Path(out_dir))
     with ResultStore(out_dir / STORE_NAME) as store:
@@ -161,6 +163,19 @@ def _evaluate(kind_name: str, design: Any, keys: Sequence[str], todo: Sequence[t
     for results in run_chunks(backend, kind_name, design, chunks):
         store.put_many([(keys[position], position, row) for position, row in results])
         progress.advance(len(results))
+
+
+def _check_search_bounds(design_path: Path, design: Any, search: Search) -> None:
+    """Every choice and range end of the search space within its field's bounds, up front."""
+    for dotted, dimension in search.space.items():
+        candidates = dimension.choices or (dimension.low, dimension.high)
+        for value in candidates:
+            if isinstance(value, float) and value.is_integer() and dimension.integer:
+                value = int(value)
+            for key, message in tree_problems(apply_overrides(design, ((dotted, value),))):
+                if key == dotted:
+                    raise InputError(f"{design_path}: search.space.{dotted}: the value {value} "
+                                     f"is out of the field's bounds: {message}")
 
 
 def _run_search(kind: DesignKind, design: Any, search: Search, store: ResultStore,

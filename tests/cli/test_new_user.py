@@ -101,3 +101,25 @@ def test_explore_fpga_design_writes_parquet(tmp_path: Path) -> None:
     csv_rows = pandas.read_csv(tmp_path / "o" / "results.csv")
     parquet_rows = pandas.read_parquet(tmp_path / "o" / "results.parquet")
     assert parquet_rows.shape == csv_rows.shape
+
+
+ROWS = "architectures.fusemax.array_2d.rows"
+
+
+def design_with_search(tmp_path: Path, space: str) -> Path:
+    """The Pareto design with a two-trial random search over `space` (YAML mapping lines)."""
+    path = tmp_path / "search.yaml"
+    path.write_text(PARETO.read_text() + "\nsearch:\n  method: random\n  trials: 2\n"
+                    "  space:\n" + space)
+    return path
+
+
+@pytest.mark.parametrize(("dimension", "bad"), [("{choices: [-5]}", "-5"),
+                                                ("{low: -100, high: -50, integer: true}", "-100")])
+def test_search_value_out_of_field_bounds(tmp_path: Path, dimension: str, bad: str) -> None:
+    # Search values below a field's minimum (rows >= 1) used to be evaluated silently.
+    design = design_with_search(tmp_path, f"    {ROWS}: {dimension}\n")
+    result = run_cli("explore", design.name, "--out", "o", "--backend", "serial", cwd=tmp_path)
+    assert_one_error(result, design.name, f"search.space.{ROWS}", bad)
+    assert not (tmp_path / "o" / "results.csv").exists()
+
