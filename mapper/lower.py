@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from einsum import Cascade, passes, rank_extents
 from einsum.errors import InputError
+from einsum.ir import expr_refs
 
 from .binding import Bound, bind, is_contraction
 from .gemm import Gemm, GemmMapping, search_gemm
@@ -100,8 +101,10 @@ class Mapping:
 
 
 def fill_drain(arch: Architecture) -> int:
-    """Cycles to fill and drain the 2D array (a wavefront crosses the larger dimension)."""
-    return max(arch.array_2d.rows, arch.array_2d.cols)
+    """Cycles a wavefront needs to cross the 2D array diagonally: PE (r, c) receives its first
+    operands r + c cycles after PE (0, 0), so the last PE starts R + C - 2 cycles after the first
+    (results stay in the PEs for the next Einsum of the run: no separate output drain)."""
+    return arch.array_2d.rows + arch.array_2d.cols - 2
 
 
 def lower(cascade: Cascade, arch: Architecture, config: Config, workload: Workload,
@@ -109,7 +112,7 @@ def lower(cascade: Cascade, arch: Architecture, config: Config, workload: Worklo
     """Lower ``cascade`` (with M0 = array columns if it has that parameter); raise InputError."""
     ctx = _context(cascade, arch, config, workload)
     phases = (_fused_phase(ctx),) if config.fused else _unfused_phases(ctx, search)
-    once = fill_drain(arch) if config.schedule == "pipelined" else 0
+    once = _pipeline_fill(ctx, phases[0]) if config.schedule == "pipelined" else 0
     return Mapping(config_name or cascade.name, config, arch, workload, cascade.name,
                    ctx.m_passes, phases, workload.batch * workload.heads, once)
 
@@ -283,6 +286,60 @@ def _runs_2d(work: tuple[EinsumWork, ...]) -> int:
     """Number of runs of consecutive 2D Einsums in a tile's body (each ends in a drain)."""
     arrays = [w.bound.array for w in work if w.bound.phase == "body"]
     return sum(1 for i, a in enumerate(arrays) if a == "2d" and (i == 0 or arrays[i - 1] != "2d"))
+
+
+def _pipeline_fill(ctx: _Ctx, phase) -> int:
+    """Prologue/epilogue of a pipelined fused phase over its compute (max of the arrays):
+    the 1D array cannot start before the first tile's first 2D run has produced its result
+    (its streams + the diagonal fill); the 2D array's last run is followed by the 1D Einsums
+    that depend on it. Paid once: heads follow each other through the pipeline."""
+    work = [w for w in phase.work if w.bound.phase == "body"]
+    if phase.kind != "fused" or not work:
+        return fill_drain(ctx.arch)
+    m_tiles, p_tiles = _tiles(ctx)
+    tiles = m_tiles * p_tiles
+    per_tile = [w.array_cycles / tiles for w in work]
+    arrays = [w.bound.array for w in work]
+    fill = fill_drain(ctx.arch)
+    if ctx.m_passes > 1:
+        return _multipass_fill(ctx, phase, fill)
+    head = 0.0
+    if arrays[0] == "2d":
+        k = 0
+        while k < len(arrays) and arrays[k] == "2d":
+            head += per_tile[k]
+            k += 1
+        head += fill
+    last = max(i for i, a in enumerate(arrays) if a == "2d")
+    k = last
+    while k > 0 and arrays[k - 1] == "2d":
+        k -= 1
+    produced = {work[i].bound.name for i in range(k, last + 1)}
+    tail = fill
+    for i in range(last + 1, len(work)):
+        reads = {ref.tensor for ref in expr_refs(ctx.cascade.einsums[work[i].bound.index].expr)}
+        if reads & produced:
+            produced.add(work[i].bound.name)
+            tail += per_tile[i]
+    tail += sum(w.array_cycles / p_tiles for w in phase.work if w.bound.phase == "final")
+    w2, w1 = phase.cycles["2d"], phase.cycles["1d"]
+    return round(max(w2 + tail, w1 + head) - max(w2, w1))
+
+
+def _multipass_fill(ctx: _Ctx, phase, fill: int) -> int:
+    """Multi-pass fused cascade: a pass of a block of rows needs the previous pass's full
+    reduction (e.g. GM over all of M before SN), so within a block the passes follow each other;
+    blocks overlap (the next block's QK runs during this block's softmax passes). Exposed once:
+    one block's pass-by-pass time minus its share of the overlapped time, plus a fill per 2D
+    pass."""
+    blocks = phase.blocks
+    passes = sorted({w.pass_index for w in phase.work})
+    serial = 0
+    for k in passes:
+        w2 = sum(w.array_cycles for w in phase.work if w.pass_index == k and w.bound.array == "2d")
+        w1 = sum(w.array_cycles for w in phase.work if w.pass_index == k and w.bound.array == "1d")
+        serial += max(w2, w1) / blocks + (fill if w2 else 0)
+    return round(serial - max(phase.cycles.values()) / blocks)
 
 
 def _compute(ctx: _Ctx, work: tuple[EinsumWork, ...]) -> tuple[dict[str, int], int, int]:
