@@ -28,8 +28,8 @@ def explain(design: Path, model: str | None, seq_len: int | None, config: str | 
         raise InputError(f"{design}: explain needs a design of kind 'accelerator'")
     spec = kind_of(design).load(design)
     sweep = spec.sweep
-    model = _pick("model", model, sweep.models, spec.models)
-    config = _pick("config", config, sweep.configs, spec.configs)
+    model = pick_choice("model", model, sweep.models, spec.models)
+    config = pick_choice("config", config, sweep.configs, spec.configs)
     if seq_len is not None and seq_len < 1:
         raise InputError(f"--seq-len must be a positive integer, not {seq_len}")
     if array_dim < 0:
@@ -40,7 +40,8 @@ def explain(design: Path, model: str | None, seq_len: int | None, config: str | 
     click.echo(str(MappingReport(mapping, actions, cost)))
 
 
-def _pick(what: str, given: str | None, default: tuple[str, ...], valid) -> str:
+def pick_choice(what: str, given: str | None, default: tuple[str, ...], valid) -> str:
+    """A point selector's value: ``given`` if valid, the design's first sweep value if None."""
     if given is None:
         return default[0]
     if given not in valid:

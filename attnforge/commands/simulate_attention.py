@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 import numpy as np
 
-from attnforge.specload import did_you_mean
 from einsum.errors import InputError
 
 
@@ -20,14 +19,16 @@ def run_design(path: Path, model: str | None, seq_len: int | None, config: str |
     from mapper.evaluate import Point, map_attention
     from sim.attention import simulate_attention
 
+    from .explain import pick_choice
+
     kind = kind_of(path)
     if kind.name != "accelerator":
         raise InputError(f"{path}: simulate needs a design of kind 'accelerator', not "
                          f"{kind.name!r}")
     spec = kind.load(path)
     sweep = spec.sweep
-    model = _pick("model", model, sweep.models, spec.models)
-    config = _pick("config", config, sweep.configs, spec.configs)
+    model = pick_choice("model", model, sweep.models, spec.models)
+    config = pick_choice("config", config, sweep.configs, spec.configs)
     for name, value in (("--seq-len", seq_len), ("--array-dim", array_dim)):
         if value is not None and value < (1 if name == "--seq-len" else 0):
             raise InputError(f"{name} must be a positive integer, not {value}")
@@ -52,15 +53,6 @@ def run_design(path: Path, model: str | None, seq_len: int | None, config: str |
 
 def _point_dict(point) -> dict[str, object]:
     return {f: getattr(point, f) for f in point.__dataclass_fields__}
-
-
-def _pick(what: str, given: str | None, default: tuple[str, ...], valid) -> str:
-    if given is None:
-        return default[0]
-    if given not in valid:
-        raise InputError(f"--{what}: unknown {what} {given!r}{did_you_mean(given, valid)} "
-                         f"(valid: {', '.join(valid)})")
-    return given
 
 
 def _random_qkv(mapping):
