@@ -1,7 +1,8 @@
 """`attnforge` console script: a click group whose subcommands live in attnforge/commands/.
 
 Every user-facing error (`einsum.errors.InputError` and its subclasses) is printed as one line
-on stderr with exit code 2; click's own usage errors also exit 2.
+on stderr with exit code 2; click's own usage errors also exit 2, and so does an OSError on a
+path (one line naming it) that a subcommand did not turn into an InputError itself.
 """
 
 import sys
@@ -31,6 +32,12 @@ def main(argv: list[str] | None = None) -> None:
         status = cli.main(args=argv, prog_name="attnforge", standalone_mode=False)
     except InputError as error:
         click.echo(f"attnforge: error: {error}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except OSError as error:
+        # A path the user gave cannot be created, read or written (a file where a directory
+        # should be, no permission, a full disk): one line naming it, as for bad input.
+        where = f"{error.filename}: " if error.filename else ""
+        click.echo(f"attnforge: error: {where}{error.strerror or error}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except click.exceptions.Abort:
         click.echo("attnforge: interrupted", err=True)

@@ -123,3 +123,17 @@ def test_search_value_out_of_field_bounds(tmp_path: Path, dimension: str, bad: s
     assert_one_error(result, design.name, f"search.space.{ROWS}", bad)
     assert not (tmp_path / "o" / "results.csv").exists()
 
+
+
+@pytest.mark.parametrize("command", [["verilog", "--unit", "gelu", "--out"],
+                                     ["verify", "--unit", "gelu", "--sim", "icarus",
+                                      "--build-dir"]])
+def test_output_directory_under_a_file(tmp_path: Path, command: list[str]) -> None:
+    # Tracebacks (NotADirectoryError) before the CLI turned an OSError into one line.
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory\n")
+    result = run_cli(*command, "a-file/sub", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(error_lines) == 1 and "a-file/sub" in error_lines[0]
