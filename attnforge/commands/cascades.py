@@ -37,7 +37,7 @@ def cascades() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the cascade as JSON.")
 @click.option("--run", "run_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Run the reference executor on Q, K, V from this .npz (row-major "
-                   "(..., P, E), (..., M, E), (..., M, F)).")
+                   "(..., P, E), (..., M, E), (..., M, F)); computes softmax(Q K^T / sqrt(E)) V.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Where --run writes AV (..., P, F) as .npz.")
 @click.option("--param", "param_items", multiple=True, metavar="KEY=VALUE",
@@ -71,6 +71,9 @@ def cascade(name: str, as_json: bool, run_path: Path | None, out_path: Path | No
 
 def _load_cascade(name: str, params: dict[str, int]) -> Cascade:
     if not name.endswith(".af"):
+        if Path(name).exists():
+            raise InputError(f"{name}: a cascade file's name must end in .af (or give a library "
+                             f"cascade name, see `attnforge cascades`)")
         return library.get(name, **params)
     path = Path(name)
     try:

@@ -137,3 +137,26 @@ def test_output_directory_under_a_file(tmp_path: Path, command: list[str]) -> No
     assert "Traceback" not in result.stderr
     error_lines = [line for line in result.stderr.splitlines() if "error" in line]
     assert len(error_lines) == 1 and "a-file/sub" in error_lines[0]
+
+
+@pytest.mark.parametrize("make", ["directory", "file"])
+def test_cascade_name_that_is_a_path_without_af(tmp_path: Path, make: str) -> None:
+    # A directory or a file without .af used to be looked up as a library name.
+    target = tmp_path / "mycascade"
+    target.mkdir() if make == "directory" else target.write_text("cascade x\n")
+    result = run_cli("cascade", target.name, cwd=tmp_path)
+    assert_one_error(result, target.name, ".af")
+
+
+def test_cascade_run_matches_scaled_softmax(tmp_path: Path) -> None:
+    # The help promises softmax(Q K^T / sqrt(E)) V; check it against NumPy.
+    rng = np.random.default_rng(7)
+    q, k, v = rng.standard_normal((5, 8)), rng.standard_normal((12, 8)), rng.standard_normal((12, 3))
+    np.savez(tmp_path / "qkv.npz", Q=q, K=k, V=v)
+    result = run_cli("cascade", "attention-3pass", "--run", "qkv.npz", "--out", "av.npz",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    scores = q @ k.T / np.sqrt(q.shape[1])
+    weights = np.exp(scores - scores.max(axis=1, keepdims=True))
+    expected = weights / weights.sum(axis=1, keepdims=True) @ v
+    np.testing.assert_allclose(np.load(tmp_path / "av.npz")["AV"], expected, rtol=1e-12)
