@@ -16,6 +16,7 @@ from typing import Any
 from einsum.errors import InputError
 
 BACKENDS = ("serial", "process", "dask")
+MAX_WORKERS_PER_CORE = 4  # local worker processes; a remote Dask cluster has its own
 
 Chunk = Sequence[tuple[int, Any]]
 ChunkResult = list[tuple[int, dict[str, object]]]
@@ -54,9 +55,11 @@ class BackendChoice:
     scheduler: str | None = None
 
     def worker_count(self) -> int:
-        if self.workers is not None and self.workers < 1:
-            raise BackendError(f"--workers must be a positive integer, not {self.workers}")
-        return self.workers or os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+        if self.workers is not None and not 1 <= self.workers <= MAX_WORKERS_PER_CORE * cores:
+            raise BackendError(f"--workers must be between 1 and {MAX_WORKERS_PER_CORE * cores} "
+                               f"({MAX_WORKERS_PER_CORE} per core), not {self.workers}")
+        return self.workers or cores
 
 
 def run_chunks(

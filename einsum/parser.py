@@ -109,7 +109,9 @@ class _Line:
             raise self.error(f"expected {what}, found {found}", tok)
         if lower is not None and tok.text[0].islower() != lower:
             case = "lower" if lower else "upper"
-            raise self.error(f"{what} must start with a {case}-case letter, not {tok.text!r}", tok)
+            article = "an" if case == "upper" else "a"
+            raise self.error(f"{what} must start with {article} {case}-case letter, not {tok.text!r}",
+                             tok)
         self.i += 1
         return tok.text
 

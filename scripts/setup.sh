@@ -8,9 +8,13 @@ venv="${ATTNFORGE_VENV:-$root/.venv}"
 python="${PYTHON:-python3}"
 
 need_apt=()
+command -v "$python" >/dev/null 2>&1 || need_apt+=(python3)
+"$python" -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 command -v iverilog >/dev/null 2>&1 || need_apt+=(iverilog)
 command -v ccache >/dev/null 2>&1 || need_apt+=(ccache)
-for tool in make perl c++; do command -v "$tool" >/dev/null 2>&1 || need_apt+=(build-essential); done
+for tool in make perl c++; do
+  command -v "$tool" >/dev/null 2>&1 || { need_apt+=(build-essential); break; }
+done
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"

@@ -9,5 +9,8 @@ venv="${ATTNFORGE_VENV:-$root/.venv}"
 export OBJCACHE="${OBJCACHE:-ccache}"
 cd "$root"
 "$venv/bin/ruff" check .
-if [ $# -eq 0 ]; then set -- tests notebooks; fi
+# default paths unless the arguments name a path (options alone keep tests + notebooks)
+has_path=0
+for arg in "$@"; do case "$arg" in -*) ;; *) [ -e "$arg" ] || [ -e "${arg%%::*}" ] && has_path=1 ;; esac; done
+if [ "$has_path" -eq 0 ]; then set -- "$@" tests notebooks; fi
 exec "$venv/bin/python" -m pytest -n "${PYTEST_WORKERS:-auto}" --nbmake "$@"

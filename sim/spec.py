@@ -120,6 +120,15 @@ def memory(sram_kb: float = 256, dram_words_per_cycle: float | None = None,
                   _positive_int("word_bytes", word_bytes))
 
 
+MAX_EXTENT = 2**31 - 1
+"""Largest GEMM extent: fold and cycle counts stay well inside int64."""
+
+
 def gemm(m, n, k) -> Gemm:
-    """Validated `Gemm`; raises SimInputError for a zero, negative or non-integer extent."""
-    return Gemm(_positive_int("M", m), _positive_int("N", n), _positive_int("K", k))
+    """Validated `Gemm`; raises SimInputError for a zero, negative, non-integer or too large
+    extent (above MAX_EXTENT)."""
+    extents = [_positive_int(name, value) for name, value in (("M", m), ("N", n), ("K", k))]
+    for name, value in zip("MNK", extents, strict=True):
+        if value > MAX_EXTENT:
+            raise SimInputError(f"{name} must be at most {MAX_EXTENT}, not {value}")
+    return Gemm(*extents)

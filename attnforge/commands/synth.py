@@ -23,7 +23,7 @@ from .verilog import select_units
 @click.option("--unit", help="Synthesize one unit instead of a design file.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
               help="A unit parameter (with --unit; repeatable).")
-@click.option("--freq", "freq_mhz", type=float, default=100.0, show_default=True,
+@click.option("--freq", "freq_mhz", type=click.FloatRange(min=0, min_open=True), default=100.0, show_default=True,
               help="nextpnr target clock in MHz (the achieved Fmax is reported either way).")
 @click.option("--seed", type=int, default=1, show_default=True, help="nextpnr placer seed.")
 @click.option("--family", type=click.Choice(sorted(FAMILIES)), default="ecp5", show_default=True,

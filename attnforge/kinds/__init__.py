@@ -44,6 +44,10 @@ _KIND_MODULES: dict[str, str] = {
 }
 
 
+# kinds of design file that other commands read
+OTHER_COMMANDS = {"rtl": "attnforge verilog, attnforge verify or attnforge synth"}
+
+
 def kind_names() -> tuple[str, ...]:
     """The registered design kinds, sorted."""
     return tuple(sorted(_KIND_MODULES))
@@ -60,6 +64,8 @@ def kind_of(path: Path) -> DesignKind:
     if name not in _KIND_MODULES:
         valid = ", ".join(kind_names()) or "none registered"
         message = f"unknown kind {name!r}{did_you_mean(name, kind_names())} (valid kinds: {valid})"
+        if name in OTHER_COMMANDS:
+            message = f"{name} designs are not explored; use {OTHER_COMMANDS[name]}"
         raise SpecError([Problem(where.source, where.line, where.col, "kind", message)])
     return importlib.import_module(_KIND_MODULES[name]).KIND
 

@@ -63,7 +63,7 @@ def test_comments_and_blank_lines_are_ignored():
     ("O[p] = exp Q[e,p]\n", "4:12", "expected '(' after exp"),
     ("O[p] = max(Q[e,p])\n", "4:18", "',' between the two arguments of max"),
     ("O[p] = -Q[e,p]\n", "4:8", "unary minus applies to constants only"),
-    ("O[p] = q[e,p]\n", "4:8", "must start with a upper-case letter"),
+    ("O[p] = q[e,p]\n", "4:8", "must start with an upper-case letter"),
     ("O[p] = Q[e,p] where m\n", "4:22", "expected a comparison"),
     ("O[p] = Q[1.5,p]\n", "4:10", "index values are integers"),
     ("O[p] = Q[e,p] Q[e,p]\n", "4:15", "unexpected 'Q'"),
