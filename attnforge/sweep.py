@@ -222,13 +222,21 @@ def _top_level(root: yaml.Node, name: str) -> yaml.Node | None:
     return found[0] if found else None
 
 
-def _grid_values(dotted, key_node, value_node, root_type, ctx) -> list[Any] | None:
-    key = f"grid.{dotted}"
+def _located_field(root_type, dotted, key, key_node, ctx) -> tuple[Any, Mapping] | None:
+    """:func:`field_info`, or None with the problem reported at ``key_node``."""
     try:
-        leaf, metadata = field_info(root_type, dotted)
+        return field_info(root_type, dotted)
     except ValueError as error:
         ctx.report(key_node, key, str(error))
         return None
+
+
+def _grid_values(dotted, key_node, value_node, root_type, ctx) -> list[Any] | None:
+    key = f"grid.{dotted}"
+    found = _located_field(root_type, dotted, key, key_node, ctx)
+    if found is None:
+        return None
+    leaf, metadata = found
     if not isinstance(value_node, yaml.SequenceNode) or not value_node.value:
         ctx.report(value_node, key, "must be a non-empty list of values")
         return None
@@ -244,11 +252,10 @@ def _zipped_values(fields, key_node, value_node, root_type, ctx) -> list[tuple] 
         return None
     types = []
     for dotted in fields:
-        try:
-            types.append(field_info(root_type, dotted))
-        except ValueError as error:
-            ctx.report(key_node, f"grid.{dotted}", str(error))
+        found = _located_field(root_type, dotted, f"grid.{dotted}", key_node, ctx)
+        if found is None:
             return None
+        types.append(found)
     rows = []
     for i, child in enumerate(value_node.value):
         if not isinstance(child, yaml.SequenceNode) or len(child.value) != len(fields):
@@ -309,11 +316,10 @@ def load_search(path: Path, root_type: type) -> Search | None:
 
 def _typed_dimension(dotted, dim, root_type, key_node, ctx) -> Dimension:
     key = f"search.space.{dotted}"
-    try:
-        leaf, _ = field_info(root_type, dotted)
-    except ValueError as error:
-        ctx.report(key_node, key, str(error))
+    found = _located_field(root_type, dotted, key, key_node, ctx)
+    if found is None:
         return dim
+    leaf = found[0]
     if dim.choices:
         fits = [_fits(value, leaf) for value in dim.choices]
         if not all(fits):
