@@ -10,7 +10,6 @@ what is missing.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -19,6 +18,7 @@ from typing import Any
 
 from attnforge.backends import BackendChoice, run_chunks
 from attnforge.kinds import DesignKind, kind_of, objectives_of
+from attnforge.paths import output_directory
 from attnforge.report_html import write_exploration_page
 from attnforge.results import write_csv, write_parquet
 from attnforge.specload import Problem, SpecError, tree_problems
@@ -127,15 +127,8 @@ def explore(
 
 
 def _output_directory(out_dir: Path) -> Path:
-    """``out_dir``, created if missing; an InputError naming it when it cannot be."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise InputError(f"--out {out_dir}: cannot create the output directory: "
-                         f"{error.strerror or error}") from None
-    if not os.access(out_dir, os.W_OK | os.X_OK):
-        raise InputError(f"--out {out_dir}: the output directory is not writable")
-    return out_dir
+    """``out_dir``, created if missing; an InputError naming ``--out`` when it cannot be."""
+    return output_directory(out_dir, "--out")
 
 
 @dataclass(slots=True)

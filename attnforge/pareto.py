@@ -5,7 +5,9 @@ a page) and written as PNG by ``plot_*``; the same rows give the same bytes."""
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -145,7 +147,7 @@ def front_figure(
     axes.set_ylabel(y_name)
     axes.set_title(title or f"Pareto front: {x_name} vs {y_name}")
     axes.legend()
-    figure.tight_layout()
+    _tight_layout(figure)
     return figure
 
 
@@ -201,14 +203,31 @@ def parallel_figure(
     axes.set_title(title or f"Parallel coordinates: {', '.join(objectives)}", pad=16)
     if front:
         axes.legend(loc="upper left", fontsize=8)
-    figure.tight_layout()
+    _tight_layout(figure)
     return figure
+
+
+@contextmanager
+def _missing_glyphs_allowed() -> Iterator[None]:
+    """Silence matplotlib's "Glyph N missing from font(s)" warnings: a design or label in a
+    script the font lacks (CJK, ...) is drawn with placeholder boxes, the figure is complete, and
+    the warning would only clutter stderr (once per glyph, from layout and again from saving)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font",
+                                category=UserWarning)
+        yield
+
+
+def _tight_layout(figure) -> None:
+    with _missing_glyphs_allowed():
+        figure.tight_layout()
 
 
 def png_bytes(figure) -> bytes:
     """The figure as PNG bytes (no software/date metadata, so bytes are reproducible)."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
+    with _missing_glyphs_allowed():
+        figure.savefig(buffer, format="png", metadata={"Software": None})
     return buffer.getvalue()
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from attnforge.paths import output_directory
 from rtl.synth import FAMILIES, estimate, shim
 
 from .verilog import select_units
@@ -23,7 +24,8 @@ from .verilog import select_units
 @click.option("--unit", help="Synthesize one unit instead of a design file.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
               help="A unit parameter (with --unit; repeatable).")
-@click.option("--freq", "freq_mhz", type=click.FloatRange(min=0, min_open=True), default=100.0, show_default=True,
+@click.option("--freq", "freq_mhz", type=click.FloatRange(min=0, min_open=True), default=100.0,
+              show_default=True,
               help="nextpnr target clock in MHz (the achieved Fmax is reported either way).")
 @click.option("--seed", type=int, default=1, show_default=True, help="nextpnr placer seed.")
 @click.option("--family", type=click.Choice(sorted(FAMILIES)), default="ecp5", show_default=True,
@@ -34,6 +36,8 @@ def synth(design: Path | None, unit: str | None, params: tuple[str, ...], freq_m
           seed: int, family: str, work_dir: Path | None) -> None:
     """Print a table of LUT/FF/DSP/BRAM and Fmax per unit (ECP5 by default)."""
     selection = select_units(design, unit, params)
+    if work_dir is not None:
+        work_dir = output_directory(work_dir, "--work-dir")
     root = (work_dir or Path(tempfile.mkdtemp(prefix="attnforge-synth-"))).resolve()
     click.echo(f"work dir: {root}")
     fam = FAMILIES[family]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from attnforge.paths import output_directory
 from rtl.errors import RtlParamError
 from rtl.runner import SIMULATORS, missing_tools
 from rtl.units import check_unit
@@ -41,6 +42,8 @@ def verify(design: Path | None, unit: str | None, params: tuple[str, ...], sim_c
         reason = missing_tools(sim)
         if reason is not None:
             raise RtlParamError(f"cannot run --sim {sim}: {reason}")
+    if build_dir is not None:
+        build_dir = output_directory(build_dir, "--build-dir")
     root = build_dir or Path(tempfile.mkdtemp(prefix="attnforge-verify-"))
     click.echo(f"build dir: {root}")
     rows, failures = [], 0

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 from amaranth.lib import wiring
 
+from attnforge.paths import output_directory
 from attnforge.specload import load_spec
 from rtl.emit import verilog_text
 from rtl.errors import RtlParamError
@@ -64,7 +65,7 @@ def verilog(design: Path | None, unit: str | None, params: tuple[str, ...], out_
     """Write one Verilog module per unit (module and file named after it; same inputs, same
     bytes; no absolute paths inside)."""
     selection = select_units(design, unit, params)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = output_directory(out_dir, "--out")
     for module, factory in selection:
         path = out_dir / f"{module}.v"
         path.write_text(verilog_text(factory(), module))
