@@ -56,7 +56,7 @@ _SHARED = dict(
 )
 
 FUSEMAX_MD = CostTable(
-    preset="fusemax-md", rf_model="per_entry",
+    preset="fusemax-md", rf_model="per_entry", buffer_model="row_energy",
     mac_pj=17.16, add_pj=8.34, max_pj=0.028, div_pj=36.25,
     buffer_row_read_pj=485.0, buffer_row_write_pj=451.0, sram_leak_pj_per_bit=0.0,
     max_um2=49.3, div_um2=23741.0, rf_read_pj=2.19, rf_write_pj=1.91, **_SHARED,
@@ -64,7 +64,7 @@ FUSEMAX_MD = CostTable(
 """fusemax.md §5's table (the default); see the module docstring for each value's source."""
 
 ACCELERGY_ARTIFACT = CostTable(
-    preset="accelergy-artifact", rf_model="accelergy_smartbuffer",
+    preset="accelergy-artifact", rf_model="accelergy_smartbuffer", buffer_model="row_energy",
     mac_pj=17.1645, add_pj=8.3395, max_pj=0.028036, div_pj=36.251153,
     buffer_row_read_pj=2286.521343, buffer_row_write_pj=2759.44498,
     sram_leak_pj_per_bit=1.274859 / (16 * 2**23),
@@ -72,7 +72,11 @@ ACCELERGY_ARTIFACT = CostTable(
 )
 """The FuseMax artifact's Accelergy/CACTI tables; see the module docstring for sources."""
 
-PRESETS: dict[str, CostTable] = {"fusemax-md": FUSEMAX_MD, "accelergy-artifact": ACCELERGY_ARTIFACT}
+CACTI_45NM = dataclasses.replace(FUSEMAX_MD, preset="cacti-45nm", buffer_model="cacti")
+"""§5's table with each global buffer priced by CACTI at 45 nm for its own organisation."""
+
+PRESETS: dict[str, CostTable] = {"fusemax-md": FUSEMAX_MD, "accelergy-artifact": ACCELERGY_ARTIFACT,
+                                 "cacti-45nm": CACTI_45NM}
 """Every preset by the name a design file's ``cost_table.preset`` uses; each has no None field."""
 
 

@@ -16,7 +16,7 @@ from .count import Actions, count, count_gemm
 from .gemm import Gemm, search_gemm
 from .lower import Mapping, Workload, lower
 from .price import Cost, price
-from .spec import Architecture, Array1D, Array2D, Buffer, Design, Model
+from .spec import Architecture, Array1D, Array2D, Design, Model
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,15 +39,19 @@ def points(design: Design) -> list[Point]:
 
 
 def architecture(design: Design, point: Point) -> Architecture:
-    """The point's architecture: its config's, resized to a square array if the sweep says so."""
+    """The point's architecture: its config's, resized to a square array if the sweep says so
+    (the buffer scales with the array: see `mapper.spec.Sweep`)."""
     arch = design.architectures[design.configs[point.config].architecture]
     d = point.array_dim
     if not d:
         return arch
-    buffer_bytes = arch.buffer.buffer_bytes * d // design.sweep.buffer_reference_dim
+    ref, buf = design.sweep.buffer_reference_dim, arch.buffer
+    buffer = dataclasses.replace(buf, buffer_bytes=buf.buffer_bytes * d // ref,
+                                 row_bits=max(8 * arch.word_bytes, buf.row_bits * d // ref),
+                                 banks=max(1, buf.banks * d // ref))
     return dataclasses.replace(
         arch, array_2d=Array2D(d, d, arch.array_2d.pe), array_1d=Array1D(d, arch.array_1d.pe),
-        buffer=Buffer(buffer_bytes, arch.buffer.row_bits, arch.buffer.ports))
+        buffer=buffer)
 
 
 def workload(design: Design, point: Point) -> Workload:

@@ -5,7 +5,8 @@ tile (tm, tn, tk) and a DRAM-level loop order over the tile indices (a permutati
 Counting is analytical and vectorised over candidates (NumPy): an operand tile stays in the
 buffer while the loops inside its innermost relevant loop run, so its DRAM traffic is its size
 times the trip counts of the irrelevant loops outside that loop; C's partial sums go back to DRAM
-when k is outside C's innermost loop. `simulate_traffic` is the brute-force loop-nest twin used
+when k is outside C's innermost loop. The buffer holds only what is reused: an operand fetched
+once and fed to the array once, and a C written once, stream between DRAM and the array. `simulate_traffic` is the brute-force loop-nest twin used
 by the tests.
 """
 
@@ -103,8 +104,18 @@ def count_candidates(gemm: Gemm, arch: Architecture, cand: dict[str, np.ndarray]
                 factor = factor * np.where(pos[rank] < inner, trips[rank], 1)
         traffic[operand] = size[operand] * factor
     reads = traffic["A"] + traffic["B"] + (traffic["C"] - size["C"])
-    buffer_reads = passes * tk * (rows + cols) + (traffic["C"] - size["C"])
-    buffer_writes = traffic["A"] + traffic["B"] + traffic["C"]
+    # every A word is fed to the array once per column pass, every B word once per row pass
+    fed = {"A": size["A"] * trips["n"] * -(-tn // cols), "B": size["B"] * trips["m"] * -(-tm // rows)}
+    buffer_reads = np.zeros_like(tm)
+    buffer_writes = np.zeros_like(tm)
+    for operand in "AB":  # a word fetched once and fed once streams past the buffer
+        kept = (traffic[operand] > size[operand]) | (fed[operand] > size[operand])
+        buffer_reads = buffer_reads + np.where(kept, fed[operand], 0)
+        buffer_writes = buffer_writes + np.where(kept, traffic[operand], 0)
+    partial = traffic["C"] - size["C"]  # C written once drains straight to DRAM
+    staged = partial > 0
+    buffer_reads = buffer_reads + np.where(staged, traffic["C"] + partial, 0)
+    buffer_writes = buffer_writes + np.where(staged, traffic["C"] + partial, 0)
     need = 2 * (tm * tk + tk * tn) + tm * tn
     return {"compute": compute, "reads": reads, "writes": traffic["C"], "need": need,
             "buffer_reads": buffer_reads, "buffer_writes": buffer_writes}

@@ -240,33 +240,74 @@ def _block(ctx: _Ctx, per_row: int, held_row: int, fixed: int, step: int
     return rows, min(1.0, 1.0 - room / (rows * held_row)), need
 
 
-def _onchip(ctx: _Ctx, work: tuple[EinsumWork, ...], resident: set[str]
+def _again(ctx: _Ctx, name: str) -> int:
+    """Times a tile-consumer re-reads ``name`` across the tiles: across the M tiles if it has
+    no M rank, across the P tiles if it has no P rank."""
+    m_tiles, p_tiles = _tiles(ctx)
+    ranks = set(ctx.tensor_ranks[name])
+    return (1 if ranks & ctx.m_family else m_tiles) * (1 if "p" in ranks else p_tiles)
+
+
+def _tile_reads(ctx: _Ctx, work: tuple[EinsumWork, ...], name: str) -> int:
+    """Words of ``name`` the Einsums of ``work`` read, counting re-reads across tiles."""
+    readers = sum(1 for w in work for op in ctx.cascade.einsums[w.bound.index].operands
+                  if ctx.alias.get(op, op) == name and (op != w.bound.name or
+                                                        w.bound.phase == "init"))
+    return readers * _size(ctx, name) * _again(ctx, name)
+
+
+def _kept(ctx: _Ctx, work: tuple[EinsumWork, ...], dram_reads: dict[str, int],
+          outputs: list[str], held: dict[str, int], spill: float,
+          crossing: set[str]) -> dict[str, float]:
+    """Fraction of each tensor's words that live in the buffer; the rest bypass it.
+
+    A word used once needs no buffer (storing it costs a write and a read and saves nothing):
+    a DRAM input read no more often than it is fetched streams from DRAM into the PEs; an
+    output no Einsum of the phase reads streams from the PEs to DRAM; the spilled fraction of
+    a held M fiber goes from the PEs to DRAM and back into the PEs that re-read it. Everything
+    else (re-read inputs, state, held fibers, tiles crossing between the arrays) is kept.
+    """
+    kept = {t: 1.0 for t in (*ctx.state, *crossing)}
+    for tensor, fetched in dram_reads.items():
+        kept[tensor] = 1.0 if _tile_reads(ctx, work, tensor) > fetched else 0.0
+    for tensor in outputs:
+        kept.setdefault(tensor, 1.0 if _tile_reads(ctx, work, tensor) else 0.0)
+    for tensor in held:
+        kept[tensor] = 1.0 - spill
+    return kept
+
+
+def _onchip(ctx: _Ctx, work: tuple[EinsumWork, ...], kept: dict[str, float]
             ) -> tuple[int, int, dict[str, int], dict[str, int]]:
     """Buffer reads/writes by the arrays and RF reads/writes per array, per head.
 
-    A resident operand is read from the buffer once per tile that needs it (re-read across the
-    M tiles if it has no M rank, across the P tiles if it has no P); any other operand is a
-    value the array produced and kept in its PEs' register files.
+    The kept fraction of an operand (`_kept`) is read from the buffer once per tile that needs
+    it (`_again`); the rest is a value the array produced and kept in its PEs' register files,
+    or a stream that bypasses the buffer, and is counted as register-file traffic.
     """
-    m_tiles, p_tiles = _tiles(ctx)
-    buf_r = buf_w = 0
+    buf_r = buf_w = 0.0
     rf_r, rf_w = {"2d": 0, "1d": 0}, {"2d": 0, "1d": 0}
     for w in work:
         einsum = ctx.cascade.einsums[w.bound.index]
         for op in einsum.operands:
             name = ctx.alias.get(op, op)
-            if name in resident:
-                ranks = set(ctx.tensor_ranks[name])
-                again = (1 if ranks & ctx.m_family else m_tiles) * (1 if "p" in ranks else p_tiles)
-                buf_r += _size(ctx, name) * again
-            else:
-                rf_r[w.bound.array] += _size(ctx, name)
+            share = kept.get(name, 0.0)
+            buf_r += share * _size(ctx, name) * _again(ctx, name)
+            rf_r[w.bound.array] += round((1 - share) * _size(ctx, name))
         out = math.prod(ctx.ext[r] for r in einsum.output_ranks)
-        if w.bound.name in resident:
-            buf_w += out
-        else:
-            rf_w[w.bound.array] += out
-    return buf_r, buf_w, rf_r, rf_w
+        share = kept.get(w.bound.name, 0.0)
+        buf_w += share * out
+        rf_w[w.bound.array] += round((1 - share) * out)
+    return round(buf_r), round(buf_w), rf_r, rf_w
+
+
+def _staging(kept: dict[str, float], dram_reads: dict[str, int], dram_writes: dict[str, int]
+             ) -> tuple[int, int]:
+    """(buffer reads, buffer writes) moving kept DRAM traffic through the buffer: a fetched
+    word is written into it, a word bound for DRAM is read out of it."""
+    writes = sum(kept.get(t, 0.0) * n for t, n in dram_reads.items())
+    reads = sum(kept.get(t, 0.0) * n for t, n in dram_writes.items())
+    return round(reads), round(writes)
 
 
 def _crossing(ctx: _Ctx, work: tuple[EinsumWork, ...]) -> set[str]:
@@ -371,15 +412,18 @@ def _fused_phase(ctx: _Ctx) -> Phase:
     readers = _readers(ctx, work)
     spill_w = sum(round(spill * _size(ctx, t)) for t in held)
     spill_r = sum(round(spill * _size(ctx, t)) * later for t, later in held.items())
-    reads = sum(_size(ctx, t) for t in inputs if t not in streamed) + spill_r
-    reads += blocks * sum(_size(ctx, t) * len(set(readers.get(t, [0]))) for t in streamed)
-    writes = sum(_size(ctx, t) for t in outputs) + spill_w
-    resident = set(inputs) | set(outputs) | set(ctx.state) | set(held) | _crossing(ctx, work)
-    buf_r, buf_w, rf_r, rf_w = _onchip(ctx, work, resident)
+    fetched = {t: _size(ctx, t) for t in inputs if t not in streamed}
+    fetched.update({t: blocks * _size(ctx, t) * len(set(readers.get(t, [0])))
+                    for t in streamed})
+    stored = {t: _size(ctx, t) for t in outputs}
+    reads, writes = sum(fetched.values()) + spill_r, sum(stored.values()) + spill_w
+    kept = _kept(ctx, work, fetched, outputs, held, spill, _crossing(ctx, work))
+    buf_r, buf_w, rf_r, rf_w = _onchip(ctx, work, kept)
+    stage_r, stage_w = _staging(kept, fetched, stored)
     cycles, stall, compute = _compute(ctx, work)
     nest = _fused_nest(ctx, work, rows, blocks)
     return Phase("fused", "fused", work, nest, rows, blocks, tuple(held), need, spill,
-                 reads, writes, spill_w + spill_r, buf_r + writes, buf_w + reads, rf_r, rf_w,
+                 reads, writes, spill_w + spill_r, buf_r + stage_r, buf_w + stage_w, rf_r, rf_w,
                  cycles, stall, compute)
 
 
@@ -449,12 +493,14 @@ def _vector_phase(ctx: _Ctx, ws: tuple[EinsumWork, ...], every: list[EinsumWork]
     fixed = 2 * ctx.arch.array_1d.pes * ctx.arch.array_2d.cols * (len(inputs) + len(outputs))
     # one M fiber (query row) at a time at least: the fiber spreads over the 1D PEs
     rows, spill, need = _block(ctx, 0, held_row, fixed, 1)
-    ext_reads = sum(_size(ctx, t) for t in inputs)
+    fetched = {t: _size(ctx, t) for t in inputs}
+    stored = {t: _size(ctx, t) for t in outputs}
     spill_r = sum(round(spill * _size(ctx, t)) * later for t, later in held.items())
     spill_w = sum(round(spill * _size(ctx, t)) for t in held if t in names)
-    reads, writes = ext_reads + spill_r, sum(_size(ctx, t) for t in outputs) + spill_w
-    resident = set(inputs) | set(outputs) | set(held) | set(ctx.state) | _crossing(ctx, ws)
-    buf_r, buf_w, rf_r, rf_w = _onchip(ctx, ws, resident)
+    reads, writes = sum(fetched.values()) + spill_r, sum(stored.values()) + spill_w
+    kept = _kept(ctx, ws, fetched, outputs, held, spill, _crossing(ctx, ws))
+    buf_r, buf_w, rf_r, rf_w = _onchip(ctx, ws, kept)
+    stage_r, stage_w = _staging(kept, fetched, stored)
     cycles, stall, compute = _compute(ctx, ws)
     nest = (f"for b, h in batch × heads: vector phase {', '.join(w.bound.name for w in ws)}",
             f"  for p-block in {-(-ctx.ext['p'] // rows)} blocks of {rows} rows "
@@ -462,5 +508,5 @@ def _vector_phase(ctx: _Ctx, ws: tuple[EinsumWork, ...], every: list[EinsumWork]
             f"from DRAM, writes {', '.join(outputs)})",)
     return Phase(f"vector {'+'.join(w.bound.name for w in ws)}", "vector", ws, nest, rows,
                  -(-ctx.ext["p"] // rows), tuple(held), need, spill, reads, writes,
-                 spill_r + spill_w, buf_r + writes, buf_w + reads, rf_r, rf_w, cycles, stall,
+                 spill_r + spill_w, buf_r + stage_r, buf_w + stage_w, rf_r, rf_w, cycles, stall,
                  compute)

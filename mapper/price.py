@@ -1,7 +1,8 @@
 """Pricing: actions × cost table → seconds, joules, mm² and utilisation.
 
 ``price(actions, arch, table) -> Cost``. Energy per component is the count times the table's
-per-action energy; buffer energy is per row (``row_bits`` wide) spread over the words of a row;
+per-action energy; buffer energy is per row (``row_bits`` wide) spread over the words of a row,
+from the table's row energies or from CACTI for the buffer's organisation (`buffer_cost`);
 DRAM energy per 64-bit access; register-file energy per access by each array's RF size
 (`mapper.costs.regfile_cost`); leakage is every PE's and the buffer's per-cycle leakage over the
 latency. Area is the PE arrays (units + register files) plus the buffer. Every function takes a
@@ -16,6 +17,7 @@ from .accelergy import RegFileCost, sram_area_um2, sram_leak_pj
 from .costs import regfile_cost, resolve
 from .count import ARRAYS, Actions
 from .spec import Architecture, CostTable, PEUnits
+from .sram import SramCost, sram_cost
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +60,28 @@ def pe_leak_pj(pe: PEUnits, arch: Architecture, table: CostTable) -> float:
     return leak + table.div_leak_pj * pe.divider + table.exp_unit_leak_pj * (pe.exp == "unit")
 
 
+def buffer_cost(arch: Architecture, table: CostTable) -> SramCost:
+    """The global buffer: energy per row access, leakage (mW) and area, by the table's model.
+
+    ``row_energy``: the table's row energies, per-bit leakage (converted at the clock) and
+    per-bit area; ``cacti``: CACTI for the buffer's capacity, row width, banks and ports.
+    """
+    table = resolve(table)
+    buf = arch.buffer
+    if table.buffer_model == "cacti":
+        return sram_cost(buf.buffer_bytes, buf.row_bits, buf.banks, buf.ports)
+    leak_mw = sram_leak_pj(buf.buffer_bytes, table) * arch.clock_mhz / 1e3
+    return SramCost(table.buffer_row_read_pj, table.buffer_row_write_pj, leak_mw,
+                    sram_area_um2(buf.buffer_bytes, table))
+
+
 def area_mm2(arch: Architecture, table: CostTable) -> float:
     """Chip area: 2D array, 1D array and the global buffer's SRAM."""
     table = resolve(table)
     a2, a1 = arch.array_2d, arch.array_1d
     um2 = a2.rows * a2.cols * pe_area_um2(a2.pe, arch, table)
     um2 += a1.pes * pe_area_um2(a1.pe, arch, table)
-    return (um2 + sram_area_um2(arch.buffer.buffer_bytes, table)) / 1e6
+    return (um2 + buffer_cost(arch, table).area_um2) / 1e6
 
 
 def energy_pj(actions: Actions, arch: Architecture, table: CostTable) -> dict[str, float]:
@@ -80,14 +97,15 @@ def energy_pj(actions: Actions, arch: Architecture, table: CostTable) -> dict[st
         rf = rf_cost(pes[array], arch, table)
         out[f"{array} rf"] = actions.rf_reads[array] * rf.read_pj + actions.rf_writes[array] * rf.write_pj
     words_per_row = arch.buffer.row_bits / (8 * arch.word_bytes)
-    out["buffer"] = (actions.buffer_read_words * table.buffer_row_read_pj
-                     + actions.buffer_write_words * table.buffer_row_write_pj) / words_per_row
+    buffer = buffer_cost(arch, table)
+    out["buffer"] = (actions.buffer_read_words * buffer.read_pj
+                     + actions.buffer_write_words * buffer.write_pj) / words_per_row
     out["dram"] = (actions.dram_read_bytes + actions.dram_write_bytes) / 8 * table.dram_pj_per_64b
     a2, a1 = arch.array_2d, arch.array_1d
     per_cycle = a2.rows * a2.cols * pe_leak_pj(a2.pe, arch, table)
     per_cycle += a1.pes * pe_leak_pj(a1.pe, arch, table)
     out["leakage"] = actions.latency_cycles * per_cycle
-    out["buffer leakage"] = actions.latency_cycles * sram_leak_pj(arch.buffer.buffer_bytes, table)
+    out["buffer leakage"] = actions.latency_cycles * buffer.leak_pj_per_cycle(arch.clock_mhz)
     return out
 
 

@@ -61,11 +61,16 @@ class Array1D:
 
 @dataclass(frozen=True, slots=True)
 class Buffer:
-    """The global buffer: capacity, row width (bits per access) and ports."""
+    """The global buffer: capacity, row width (bits per access), banks and read/write ports.
+
+    Banks and ports matter to the ``cacti`` buffer model (`mapper.sram`), which prices the SRAM
+    by its organisation; the ``row_energy`` model prices a row access from the cost table.
+    """
 
     buffer_bytes: int = field(default=16 * 2**20, metadata=ONE)
     row_bits: int = field(default=4096, metadata=ONE)
-    ports: int = field(default=2, metadata=ONE)
+    banks: int = field(default=1, metadata=ONE)
+    ports: int = field(default=1, metadata=ONE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +106,13 @@ class Architecture:
         return []
 
 
-CostPreset = Literal["fusemax-md", "accelergy-artifact"]
-"""Named cost tables (`mapper.costs.PRESETS`): fusemax.md §5's values, or the artifact's tables."""
+CostPreset = Literal["fusemax-md", "accelergy-artifact", "cacti-45nm"]
+"""Named cost tables (`mapper.costs.PRESETS`): fusemax.md §5's values, the artifact's tables, or
+§5's values with each buffer priced by CACTI for its own organisation."""
+
+BufferModel = Literal["row_energy", "cacti"]
+"""How the global buffer is priced: the table's row energies and per-bit area and leakage
+(``row_energy``), or CACTI for the architecture's buffer organisation (``cacti``, `mapper.sram`)."""
 
 RegFileModel = Literal["per_entry", "accelergy_smartbuffer"]
 """How a register file of any size is priced (`mapper.costs.regfile_cost`)."""
@@ -129,6 +139,7 @@ class CostTable:
 
     preset: CostPreset = "fusemax-md"
     rf_model: RegFileModel | None = None
+    buffer_model: BufferModel | None = None
     mac_pj: float | None = field(default=None, metadata=NONNEG)
     add_pj: float | None = field(default=None, metadata=NONNEG)
     max_pj: float | None = field(default=None, metadata=NONNEG)
@@ -206,7 +217,9 @@ class Sweep:
     """The points: models × seq_lens × configs × scopes (× square array sizes, if given).
 
     ``array_dims``: square 2D arrays d × d (and a d-PE 1D array) replacing each architecture's;
-    the buffer scales with d from its size at ``buffer_reference_dim`` (it holds P1·P0 rows).
+    the buffer scales with d from its organisation at ``buffer_reference_dim``: its capacity
+    (it holds P1·P0 rows), its row width (an access delivers one array edge of words) and its
+    banks (each bank keeps its size), each ∝ d, the last two at least 1 bank and 1 word.
     """
 
     models: tuple[str, ...]

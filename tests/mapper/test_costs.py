@@ -18,7 +18,7 @@ import pytest
 from mapper.accelergy import regfile
 from mapper.binding import point_work
 from mapper.costs import ACCELERGY_ARTIFACT
-from mapper.evaluate import Point, evaluate
+from mapper.evaluate import Point, evaluate, map_attention
 from mapper.price import area_mm2
 from mapper.spec import CostTable, PEUnits
 
@@ -159,3 +159,31 @@ def test_buffer_energy_is_rows_times_row_energy(paper, preset, read_pj, write_pj
     _, actions, cost = evaluate(_priced_with(paper, preset), Point("bert", n, "flat", "attention"))
     by_hand = (actions.buffer_read_words * read_pj + actions.buffer_write_words * write_pj) / 256
     assert cost.energy_by_component_j["buffer"] == pytest.approx(by_hand * 1e-12, rel=1e-9)
+
+
+def test_unfused_buffer_traffic_by_hand(paper):
+    # A word used once does not pass through the buffer (docs/mapper.md, "buffer bypass").
+    # Unfused 3-pass softmax, one 1D phase through DRAM: QK is fetched once and read twice (GM,
+    # SN), so it is kept: 1 write + 2 reads per score element; SN is written once and read by SD
+    # and A: 1 write + 2 reads; A goes straight to DRAM (no Einsum of the phase reads it).
+    n = 1024
+    mapping = map_attention(paper, Point("bert", n, "unfused", "attention"))
+    phases = {ph.name: ph for ph in mapping.phases}
+    vector = next(ph for ph in mapping.phases if ph.kind == "vector")
+    assert (vector.buffer_read_words, vector.buffer_write_words) == (4 * n * n, 2 * n * n)
+    # GEMMs: an operand is staged when it is re-fed (A once per column pass, B once per row
+    # pass of the array) or re-fetched; C written once drains straight to DRAM
+    for name in ("gemm QK", "gemm AV"):
+        g = phases[name].gemm
+        tm, tn, tk = g.tile
+        gm, gn, gk = g.gemm.m, g.gemm.n, g.gemm.k
+        fed_a = gm * gk * -(-gn // tn) * -(-tn // 256)
+        fed_b = gk * gn * -(-gm // tm) * -(-tm // 256)
+        staged_a, staged_b = fed_a > gm * gk, fed_b > gk * gn
+        assert g.dram_write_words == gm * gn  # no partial sums: C is not staged
+        assert g.buffer_read_words == fed_a * staged_a + fed_b * staged_b, name
+    # QK^T (P x E)·(E x M): both operands are re-fed across the 4 x 4 passes of 256 x 256;
+    # A·V (P x M)·(M x F), F = 64: every score is fed once (one column pass) and streams
+    qk, av = phases["gemm QK"].gemm, phases["gemm AV"].gemm
+    assert qk.buffer_write_words == qk.dram_read_words == 2 * n * 64
+    assert av.buffer_write_words == n * 64  # V only

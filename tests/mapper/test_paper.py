@@ -1,9 +1,12 @@
 """The paper's headline averages (fusemax.md §8), from the shipped design file.
 
-Speedups must come within 5% of the published averages, and so must the energy ratios over
-Unfused. The energy ratios over FLAT are known not to (the model's FLAT spends too little energy
-beyond its MACs, see docs/mapper.md): the strict xfail flags the day they do. Every claim is
-checked under both cost-table presets (the shipped design's fusemax-md and accelergy-artifact).
+Speedups must come within 5% of the published averages, and so must the energy ratios. Every
+claim is checked under the three cost-table presets: the shipped design's ``cacti-45nm`` (§5
+with each buffer priced by CACTI for its organisation), ``fusemax-md`` (§5 literally: one
+4096-bit row costs 485 pJ) and ``accelergy-artifact``. Known misses are strict xfails, so the day
+one comes within 5% it shows (docs/mapper.md explains each): under ``cacti-45nm`` the ratio over
+Unfused for attention (72.4%, paper 77%); under the other two, both ratios over FLAT (their
+buffer words cost 1.9-10 pJ, so FLAT's score-tile traffic is nearly free).
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from mapper import evaluate as ev
 from mapper import summary
 from mapper.spec import CostTable
 
+PRESETS = ["cacti-45nm", "fusemax-md", "accelergy-artifact"]
 
-@pytest.fixture(scope="module", params=["fusemax-md", "accelergy-artifact"])
+
+@pytest.fixture(scope="module", params=PRESETS)
 def rows(paper, request):
     design = dataclasses.replace(paper, cost_table=CostTable(preset=request.param))
     return [ev.row(design, point) for point in ev.points(design)
@@ -34,13 +39,28 @@ def test_average_speedup_within_5_percent(rows, baseline, scope, speedup, energy
     assert ours == pytest.approx(speedup, rel=0.05)
 
 
-OFF = pytest.mark.xfail(strict=True, reason="FLAT's energy beyond its MACs is under-modelled")
-ENERGY_CLAIMS = [pytest.param(*claim, marks=OFF) if claim[0] == "flat" else claim
-                 for claim in CLAIMS]
+def _misses(preset: str, baseline: str, scope: str) -> bool:
+    if preset == "cacti-45nm":
+        return (baseline, scope) == ("unfused", "attention")
+    return baseline == "flat"
 
 
-@pytest.mark.parametrize("baseline,scope,speedup,energy", ENERGY_CLAIMS)
-def test_average_energy_ratio_within_5_percent(rows, baseline, scope, speedup, energy):
+def _energy_claims() -> list:
+    found = []
+    for preset in PRESETS:
+        for claim in CLAIMS:
+            marks = pytest.mark.xfail(strict=True, reason="see docs/mapper.md, 'What does not "
+                                      "match'") if _misses(preset, *claim[:2]) else ()
+            found.append(pytest.param(preset, *claim, marks=marks, id=f"{preset}-{claim[0]}-"
+                                      f"{claim[1]}"))
+    return found
+
+
+@pytest.mark.parametrize("preset,baseline,scope,speedup,energy", _energy_claims())
+def test_average_energy_ratio_within_5_percent(paper, preset, baseline, scope, speedup, energy):
+    design = dataclasses.replace(paper, cost_table=CostTable(preset=preset))
+    rows = [ev.row(design, point) for point in ev.points(design)
+            if point.config in ("fusemax", baseline) and point.scope == scope]
     _, ours = summary.averages(rows, "fusemax", baseline, scope)
     assert ours == pytest.approx(energy, rel=0.05)
 
