@@ -8,6 +8,7 @@ and the explorer sorts rows back into point order.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -86,7 +87,7 @@ def _run_process_pool(choice, kind_name, design, chunks) -> Iterator[ChunkResult
     if workers == 1:
         yield from _run_serial(choice, kind_name, design, chunks)
         return
-    pool = ProcessPoolExecutor(max_workers=workers)
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_exit_quietly_on_ctrl_c)
     try:
         pending = {pool.submit(evaluate_chunk, kind_name, design, chunk) for chunk in chunks}
         while pending:
@@ -95,6 +96,13 @@ def _run_process_pool(choice, kind_name, design, chunks) -> Iterator[ChunkResult
                 yield future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _exit_quietly_on_ctrl_c() -> None:
+    """In a pool worker: Ctrl-C (SIGINT to the process group) ends the worker at once and
+    silently. The parent reports the interruption; a worker idle in the pool's queue would
+    otherwise print a KeyboardInterrupt traceback."""
+    signal.signal(signal.SIGINT, lambda signum, frame: os._exit(128 + signum))
 
 
 def _run_dask(choice, kind_name, design, chunks) -> Iterator[ChunkResult]:

@@ -12,19 +12,27 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from attnforge.backends import BackendChoice, run_chunks
-from attnforge.kinds import DesignKind, kind_of, objectives_of
+from attnforge.kinds import DesignKind, design_problems, kind_of, objectives_of
 from attnforge.paths import output_directory
 from attnforge.report_html import write_exploration_page
 from attnforge.results import write_csv, write_parquet
-from attnforge.specload import Problem, SpecError, tree_problems
+from attnforge.specload import Problem, SpecError
 from attnforge.store import ResultStore, design_digest, point_key
-from attnforge.sweep import Point, Search, apply_overrides, load_grid, load_search, search_points
-from einsum.errors import InputError
+from attnforge.sweep import (
+    Point,
+    Search,
+    apply_overrides,
+    check_trial,
+    load_grid,
+    load_search,
+    search_points,
+)
 
 STORE_NAME = "results.sqlite"
 CSV_NAME = "results.csv"
@@ -71,7 +79,8 @@ def plan(design_path: Path) -> Plan:
 def _grid_plan(kind: DesignKind, design: Any, design_path: Path) -> Plan:
     model = model_version(kind)
     points, keys = [], []
-    for overrides in load_grid(design_path, type(design), design):
+    check = partial(design_problems, kind)
+    for overrides in load_grid(design_path, type(design), design, check):
         variant_points, variant_keys = _variant(kind, design, overrides, model)
         points += variant_points
         keys += variant_keys
@@ -101,9 +110,7 @@ def explore(
     write the CSV, the kind's report and the HTML page."""
     kind = kind_of(design_path)
     design = kind.load(design_path)
-    search = load_search(design_path, type(design))
-    if search:
-        _check_search_bounds(design_path, design, search)
+    search = load_search(design_path, type(design), design, partial(design_problems, kind))
     the_plan = None if search else _grid_plan(kind, design, design_path)
     out_dir = _output_directory(Path(out_dir))
     with ResultStore(out_dir / STORE_NAME) as store:
@@ -117,7 +124,8 @@ def explore(
             _evaluate(kind.name, design, keys, todo, store, backend, progress)
             evaluated = len(todo)
         else:
-            keys, evaluated = _run_search(kind, design, search, store, backend, on_progress)
+            keys, evaluated = _run_search(kind, design, search, store, backend, on_progress,
+                                          design_path)
         rows = tuple(store.rows(keys))
     csv_path = write_csv(rows, out_dir / CSV_NAME)
     write_parquet(rows, out_dir / PARQUET_NAME)
@@ -158,21 +166,8 @@ def _evaluate(kind_name: str, design: Any, keys: Sequence[str], todo: Sequence[t
         progress.advance(len(results))
 
 
-def _check_search_bounds(design_path: Path, design: Any, search: Search) -> None:
-    """Every choice and range end of the search space within its field's bounds, up front."""
-    for dotted, dimension in search.space.items():
-        candidates = dimension.choices or (dimension.low, dimension.high)
-        for value in candidates:
-            if isinstance(value, float) and value.is_integer() and dimension.integer:
-                value = int(value)
-            for key, message in tree_problems(apply_overrides(design, ((dotted, value),))):
-                if key == dotted:
-                    raise InputError(f"{design_path}: search.space.{dotted}: the value {value} "
-                                     f"is out of the field's bounds: {message}")
-
-
 def _run_search(kind: DesignKind, design: Any, search: Search, store: ResultStore,
-                backend: BackendChoice, on_progress) -> tuple[list[str], int]:
+                backend: BackendChoice, on_progress, design_path: Path) -> tuple[list[str], int]:
     """Run the seeded search; the keys of every evaluated point in trial order, and how many
     points were evaluated now (the rest came from the store: a rerun replays the same trials)."""
     objectives = objectives_of(kind, design)
@@ -186,6 +181,8 @@ def _run_search(kind: DesignKind, design: Any, search: Search, store: ResultStor
     def evaluate_batch(batch: list[Point]) -> list[dict[str, float]]:
         nonlocal evaluated
         items, batch_keys, per_trial = [], [], []
+        for overrides in batch:  # a range is checked up front at its ends only
+            check_trial(design_path, design, overrides, partial(design_problems, kind))
         for overrides in batch:
             points, point_keys = _variant(kind, design, overrides, model)
             per_trial.append(point_keys)

@@ -214,7 +214,8 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def _check_bounds(value: Any, metadata: typing.Mapping, node, key: str, ctx: Context) -> Any:
+def check_bounds(value: Any, metadata: typing.Mapping, node, key: str, ctx: Context) -> Any:
+    """``value``, or INVALID with a problem recorded when it breaks a bound in ``metadata``."""
     bounds = (
         ("min", lambda v, b: v >= b, "at least"),
         ("max", lambda v, b: v <= b, "at most"),
@@ -345,7 +346,7 @@ def tree_problems(obj: Any, key: str = "") -> list[tuple[str, str]]:
             value, child = getattr(obj, field.name), _join(key, field.name)
             ctx = Context("", [])
             if isinstance(value, int | float) and not isinstance(value, bool):
-                _check_bounds(value, field.metadata, None, child, ctx)
+                check_bounds(value, field.metadata, None, child, ctx)
             found += [(problem.key, problem.message) for problem in ctx.problems]
             found += tree_problems(value, child)
         check = getattr(obj, "problems", None)
@@ -414,7 +415,7 @@ def build_value(node: yaml.Node, tp: Any, key: str, metadata: typing.Mapping, ct
         return _build_dict(node, tp, key, ctx)
     if tp in (int, float, str, bool):
         value = _build_scalar(node, tp, key, ctx)
-        return value if value is INVALID else _check_bounds(value, metadata, node, key, ctx)
+        return value if value is INVALID else check_bounds(value, metadata, node, key, ctx)
     raise TypeError(f"specload does not support the field type {tp!r} (at {key})")
 
 
@@ -445,6 +446,17 @@ def load_spec(path: Path, root_type: type[T], kind: str | None = None) -> T:
     With ``kind``, the file's ``kind:`` must be that name.
     """
     return load_spec_text(read_text(path), root_type, str(path), kind)
+
+
+def located_error(path: Path, found: Iterable[tuple[str, str]]) -> SpecError:
+    """A SpecError for (dotted key, message) pairs found on an already loaded design (rules a
+    kind checks beyond its types' ``problems()``), each at its key's position in the file."""
+    source = str(path)
+    root = _without_header(parse_yaml(read_text(path), source))
+    ctx = Context(source, [])
+    for key, message in found:
+        ctx.report(_find_node(root, key), key, message)
+    return SpecError(sorted(ctx.problems, key=lambda p: (p.line, p.col)))
 
 
 def read_kind(path: Path) -> tuple[str, Problem]:

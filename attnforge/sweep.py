@@ -4,6 +4,12 @@ A sweep names fields by their dotted key in the design file (``arch.pe_array.row
 a sweep is a tuple of (dotted key, value) overrides; :func:`apply_overrides` turns the base design
 into the point's design with ``dataclasses.replace`` along the path, so the point's design is a
 frozen value like the base. Keys are checked against the design's types before anything runs.
+
+One rule for grids and searches: every design variant they can produce must be a valid design
+(types, bounds, the spec types' cross-field ``problems()`` and the kind's own rules), and
+fields tied by a rule (``array_1d.pes`` must equal ``array_2d.rows``) are varied together under
+one comma-joined key. A grid's every combination is checked before anything runs; so is every
+combination of a search's choices and range ends, and each trial again before it is evaluated.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import dataclasses
 import itertools
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +30,7 @@ from attnforge.specload import (
     Context,
     SpecError,
     build_value,
+    check_bounds,
     did_you_mean,
     mapping_items,
     parse_yaml,
@@ -33,11 +40,21 @@ from attnforge.specload import (
 
 Override = tuple[str, Any]
 Point = tuple[Override, ...]
+Check = Callable[[Any], list[tuple[str, str]]]
+"""A design's problems as (dotted key, message) pairs (default: its types' own rules)."""
+TIED_HINT = "; fields tied by a rule vary together under one comma-joined key"
+CHECKED_COMBINATIONS = 1024
+"""Search-space combinations (choices × range ends) checked up front at most; trials beyond are
+checked one by one before they are evaluated."""
 
 
 @dataclass(frozen=True, slots=True)
 class Dimension:
-    """One searched field: ``choices``, or a numeric range [low, high] (``log``: log-uniform)."""
+    """One searched field: ``choices``, or a numeric range [low, high] (``log``: log-uniform).
+
+    Under a comma-joined key (fields varied together) only ``choices`` apply, and each choice
+    is a tuple of values, one per field (built by :func:`load_search`).
+    """
 
     choices: tuple[int | float | str | bool, ...] = ()
     low: float | None = None
@@ -130,6 +147,11 @@ def _replace_path(obj: Any, parts: list[str], value: Any) -> Any:
     return dataclasses.replace(obj, **{head: new_value})
 
 
+def split_key(key: str) -> tuple[str, ...]:
+    """The dotted keys a sweep key names: ``"a.x, b.y"`` varies ``a.x`` and ``b.y`` together."""
+    return tuple(part.strip() for part in key.split(","))
+
+
 def grid_points(grid: Mapping[str | tuple[str, ...], Sequence[Any]]) -> list[Point]:
     """Every combination of the grid's values, the first key varying slowest.
 
@@ -169,8 +191,13 @@ def search_points(
 
 
 def _suggest(trial: Any, space: Mapping[str, Dimension]) -> Point:
-    point = []
+    point: list[Override] = []
     for key, dim in space.items():
+        fields = split_key(key)
+        if len(fields) > 1:  # optuna's categorical values are scalars: suggest an index
+            index = trial.suggest_categorical(key, list(range(len(dim.choices))))
+            point += zip(fields, dim.choices[index], strict=True)
+            continue
         if dim.choices:
             value = trial.suggest_categorical(key, list(dim.choices))
         elif dim.integer:
@@ -181,14 +208,15 @@ def _suggest(trial: Any, space: Mapping[str, Dimension]) -> Point:
     return tuple(point)
 
 
-def load_grid(path: Path, root_type: type, base: Any) -> tuple[Point, ...]:
+def load_grid(path: Path, root_type: type, base: Any, check: Check = tree_problems
+              ) -> tuple[Point, ...]:
     """The design file's top-level ``grid:`` as override points, validated; ``((),)`` if none.
 
     ``grid`` maps dotted keys of the design (``architectures.fusemax.array_2d.rows``) to
     non-empty lists of values. A key naming several fields separated by commas varies them
     together: each of its values is a list with one value per field. Each key must name a field, each value must suit the field's type
-    and bounds, and every combination must make a valid design (the types' ``problems()``);
-    otherwise SpecError lists every problem at its position in the file.
+    and bounds, and every combination must make a valid design (``check``: by default the
+    types' ``problems()``); otherwise SpecError lists every problem at its position in the file.
     """
     source = str(path)
     root = parse_yaml(read_text(path), source)
@@ -200,10 +228,10 @@ def load_grid(path: Path, root_type: type, base: Any) -> tuple[Point, ...]:
         ctx.report(grid_node, "grid", "must be a mapping of dotted keys to lists of values")
         raise SpecError(ctx.problems)
     values: dict[str | tuple[str, ...], list[Any]] = {}
-    key_nodes: dict[str, yaml.Node] = {}
+    where: dict[str, tuple[yaml.Node, str]] = {}
     for name, (key_node, value_node) in mapping_items(grid_node, "grid", ctx).items():
-        fields = tuple(part.strip() for part in name.split(","))
-        key_nodes.update(dict.fromkeys(fields, key_node))
+        fields = split_key(name)
+        where.update(dict.fromkeys(fields, (key_node, f"grid.{', '.join(fields)}")))
         built = (_grid_values(fields[0], key_node, value_node, root_type, ctx) if len(fields) == 1
                  else _zipped_values(fields, key_node, value_node, root_type, ctx))
         if built is not None:
@@ -211,7 +239,7 @@ def load_grid(path: Path, root_type: type, base: Any) -> tuple[Point, ...]:
     if ctx.problems:
         raise SpecError(ctx.problems)
     points = grid_points(values)
-    _check_combinations(base, points, key_nodes, ctx)
+    _check_combinations(base, points, where, ctx, check)
     return tuple(points)
 
 
@@ -245,14 +273,16 @@ def _grid_values(dotted, key_node, value_node, root_type, ctx) -> list[Any] | No
     return None if any(value is INVALID for value in built) else built
 
 
-def _zipped_values(fields, key_node, value_node, root_type, ctx) -> list[tuple] | None:
-    key = f"grid.{', '.join(fields)}"
+def _zipped_values(fields, key_node, value_node, root_type, ctx, key: str = "",
+                   prefix: str = "grid") -> list[tuple] | None:
+    """Rows of values for fields varied together (a grid's or a search's comma-joined key)."""
+    key = key or f"{prefix}.{', '.join(fields)}"
     if not isinstance(value_node, yaml.SequenceNode) or not value_node.value:
         ctx.report(value_node, key, f"must be a non-empty list of [{', '.join(fields)}] lists")
         return None
     types = []
     for dotted in fields:
-        found = _located_field(root_type, dotted, f"grid.{dotted}", key_node, ctx)
+        found = _located_field(root_type, dotted, f"{prefix}.{dotted}", key_node, ctx)
         if found is None:
             return None
         types.append(found)
@@ -261,36 +291,59 @@ def _zipped_values(fields, key_node, value_node, root_type, ctx) -> list[tuple] 
         if not isinstance(child, yaml.SequenceNode) or len(child.value) != len(fields):
             ctx.report(child, f"{key}[{i}]", f"must be a list of {len(fields)} values")
             continue
-        rows.append(tuple(build_value(item, leaf, f"grid.{dotted}[{i}]", metadata, ctx)
+        rows.append(tuple(build_value(item, leaf, f"{prefix}.{dotted}[{i}]", metadata, ctx)
                           for item, dotted, (leaf, metadata) in zip(child.value, fields, types,
                                                                      strict=True)))
     bad = len(rows) != len(value_node.value) or any(INVALID in row for row in rows)
     return None if bad else rows
 
 
-def _check_combinations(base, points, key_nodes, ctx, limit: int = 20) -> None:
+def _check_combinations(base: Any, points: Iterable[Point], where, ctx: Context, check: Check,
+                        limit: int = 20) -> None:
+    """Report each distinct problem of the points' designs (at most ``limit``) at the swept key
+    it concerns (``where``: field → (key node, label)); raise SpecError if there is any."""
     seen: set[tuple[str, str]] = set()
     for point in points:
-        try:
-            problems = tree_problems(apply_overrides(base, point))
-        except KeyError as error:
-            dotted = point[0][0]
-            problems = [(dotted, f"cannot apply the grid: {error.args[0]}")]
-        for key, message in problems:
+        for key, message in _point_problems(base, point, check):
             if (key, message) not in seen and len(seen) < limit:
                 seen.add((key, message))
-                where = ", ".join(f"{k}={v!r}" for k, v in point)
-                ctx.report(key_nodes[point[0][0]], f"grid ({where})", f"{key}: {message}")
+                node, label = where[_owner(key, point)]
+                values = ", ".join(f"{k}={v!r}" for k, v in point)
+                text = message if key in dict(point) and len(point) == 1 else f"{key}: {message}"
+                hint = "" if key in dict(point) else TIED_HINT
+                ctx.report(node, label, f"with {values}: {text}{hint}")
     if ctx.problems:
-        raise SpecError(ctx.problems)
+        raise SpecError(sorted(ctx.problems, key=lambda p: (p.line, p.col)))
 
 
-def load_search(path: Path, root_type: type) -> Search | None:
+def _point_problems(base: Any, point: Point, check: Check) -> list[tuple[str, str]]:
+    """``check`` of the point's design; an override naming no entry (a dict key) is a problem."""
+    design = base
+    for dotted, value in point:
+        try:
+            design = _replace_path(design, dotted.split("."), value)
+        except KeyError as error:
+            return [(dotted, f"cannot apply: {error.args[0]}")]
+    return check(design)
+
+
+def _owner(key: str, point: Point) -> str:
+    """The swept field a problem at ``key`` belongs to: the longest shared dotted prefix."""
+    def shared(dotted: str) -> int:
+        pairs = zip(dotted.split("."), key.split("."), strict=False)
+        return len(list(itertools.takewhile(lambda pair: pair[0] == pair[1], pairs)))
+    return max((dotted for dotted, _ in point), key=shared)
+
+
+def load_search(path: Path, root_type: type, base: Any = None, check: Check = tree_problems
+                ) -> Search | None:
     """The design file's top-level ``search:`` (a seeded optuna search), validated; or None.
 
-    Every ``space`` key must name a field; its choices must suit the field's type, and a range
-    needs a numeric field (an integer field makes the range integer). A file may give ``grid``
-    or ``search``, not both.
+    Every ``space`` key must name a field (comma-joined keys vary fields together; their
+    choices are lists, one value per field); its choices must suit the field's type and bounds,
+    and a range needs a numeric field (an integer field makes the range integer) with both ends
+    in bounds. With ``base``, every combination of choices and range ends must make a valid
+    design (``check``). A file may give ``grid`` or ``search``, not both.
     """
     source = str(path)
     root = parse_yaml(read_text(path), source)
@@ -301,17 +354,81 @@ def load_search(path: Path, root_type: type) -> Search | None:
     if _top_level(root, "grid") is not None:
         ctx.report(node, "search", "give either grid or search, not both")
         raise SpecError(ctx.problems)
-    search = build_value(node, Search, "search", {}, ctx)
-    if search is INVALID:
-        raise SpecError(ctx.problems)
     space_node = _top_level(node, "space")
-    fixed = {}
-    for dotted, dim in search.space.items():
-        key_node = next(k for k, _ in space_node.value if k.value == dotted)
-        fixed[dotted] = _typed_dimension(dotted, dim, root_type, key_node, ctx)
+    zipped = _zipped_dimensions(space_node, root_type, ctx)
+    search = build_value(_without_zipped(node, space_node), Search, "search", {}, ctx)
+    if search is INVALID or ctx.problems:
+        raise SpecError(sorted(ctx.problems, key=lambda p: (p.line, p.col)))
+    space, where = {}, {}
+    for key_node, _ in space_node.value:
+        key, fields = key_node.value, split_key(key_node.value)
+        where.update(dict.fromkeys(fields, (key_node, f"search.space.{key}")))
+        space[key] = (zipped[key] if len(fields) > 1
+                      else _typed_dimension(key, search.space[key], root_type, key_node, ctx))
     if ctx.problems:
-        raise SpecError(ctx.problems)
-    return dataclasses.replace(search, space=fixed)
+        raise SpecError(sorted(ctx.problems, key=lambda p: (p.line, p.col)))
+    search = dataclasses.replace(search, space=space)
+    if base is not None:
+        corners = itertools.product(*(_candidates(key, dim) for key, dim in space.items()))
+        _check_combinations(base, (tuple(itertools.chain.from_iterable(c)) for c in
+                                   itertools.islice(corners, CHECKED_COMBINATIONS)),
+                            where, ctx, check)
+    return search
+
+
+def check_trial(path: Path, base: Any, point: Point, check: Check = tree_problems) -> None:
+    """Raise SpecError, at the search's keys, if a trial's design breaks a rule (a range is
+    checked up front only at its ends)."""
+    if not _point_problems(base, point, check):
+        return
+    source = str(path)
+    space_node = _top_level(_top_level(parse_yaml(read_text(path), source), "search"), "space")
+    where = {field: (key_node, f"search.space.{key_node.value}")
+             for key_node, _ in space_node.value for field in split_key(key_node.value)}
+    _check_combinations(base, [point], where, Context(source, []), check)
+
+
+def _candidates(key: str, dim: Dimension) -> list[Point]:
+    """The overrides a dimension contributes to the up-front check: each choice, or both ends."""
+    fields = split_key(key)
+    if len(fields) > 1:
+        return [tuple(zip(fields, choice, strict=True)) for choice in dim.choices]
+    ends = (dim.low, dim.high)
+    values = dim.choices or tuple(int(v) if dim.integer else v for v in ends)
+    return [((key, value),) for value in dict.fromkeys(values)]
+
+
+def _without_zipped(node: yaml.MappingNode, space_node: yaml.Node | None) -> yaml.Node:
+    """The ``search`` node without comma-joined ``space`` keys (built by _zipped_dimensions)."""
+    if not isinstance(space_node, yaml.MappingNode):
+        return node
+    kept = [(k, v) for k, v in space_node.value if len(split_key(k.value)) == 1]
+    space = yaml.MappingNode(space_node.tag, kept, space_node.start_mark, space_node.end_mark)
+    return yaml.MappingNode(node.tag, [(k, space if v is space_node else v) for k, v in node.value],
+                            node.start_mark, node.end_mark)
+
+
+def _zipped_dimensions(space_node, root_type, ctx) -> dict[str, Dimension]:
+    """Each comma-joined ``space`` key's Dimension: ``{choices: [[v1, v2, ...], ...]}``."""
+    found = {}
+    if not isinstance(space_node, yaml.MappingNode):
+        return found
+    for key_node, value_node in space_node.value:
+        fields = split_key(key_node.value)
+        if len(fields) == 1:
+            continue
+        label = f"search.space.{key_node.value}"
+        items = (mapping_items(value_node, label, ctx)
+                 if isinstance(value_node, yaml.MappingNode) else {})
+        if set(items) != {"choices"}:
+            ctx.report(value_node, label, f"fields varied together take only "
+                       f"{{choices: [[{', '.join(fields)}], ...]}}")
+            continue
+        rows = _zipped_values(fields, key_node, items["choices"][1], root_type, ctx,
+                              f"{label}.choices", "search.space")
+        if rows is not None:
+            found[key_node.value] = Dimension(choices=tuple(rows))
+    return found
 
 
 def _typed_dimension(dotted, dim, root_type, key_node, ctx) -> Dimension:
@@ -319,19 +436,32 @@ def _typed_dimension(dotted, dim, root_type, key_node, ctx) -> Dimension:
     found = _located_field(root_type, dotted, key, key_node, ctx)
     if found is None:
         return dim
-    leaf = found[0]
+    leaf, metadata = found
     if dim.choices:
         fits = [_fits(value, leaf) for value in dim.choices]
         if not all(fits):
             bad = dim.choices[fits.index(False)]
             ctx.report(key_node, key, f"choice {bad!r} does not suit the field ({leaf.__name__})")
             return dim
+        _first_out_of_bounds(dim.choices, metadata, key_node, key, ctx)
         return dataclasses.replace(dim, choices=tuple(leaf(v) if leaf is float else v
                                                       for v in dim.choices))
     if leaf not in (int, float):
         ctx.report(key_node, key, f"a low/high range needs a numeric field, not {leaf!r}")
         return dim
+    _first_out_of_bounds((dim.low, dim.high), metadata, key_node, key, ctx)
     return dataclasses.replace(dim, integer=dim.integer or leaf is int)
+
+
+def _first_out_of_bounds(values, metadata, key_node, key, ctx) -> None:
+    """Report the first value outside the field's bounds (bounds are monotone: the ends of a
+    range stand for the whole range)."""
+    for value in values:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if check_bounds(value, metadata, key_node, key, Context(ctx.source, [])) is INVALID:
+            check_bounds(value, metadata, key_node, key, ctx)
+            return
 
 
 def _fits(value: Any, leaf: Any) -> bool:

@@ -19,7 +19,7 @@ def run_design(path: Path, model: str | None, seq_len: int | None, config: str |
     from mapper.evaluate import Point, map_attention
     from sim.attention import simulate_attention
 
-    from .explain import pick_choice
+    from .explain import check_array_dim, pick_choice
 
     kind = kind_of(path)
     if kind.name != "accelerator":
@@ -29,9 +29,9 @@ def run_design(path: Path, model: str | None, seq_len: int | None, config: str |
     sweep = spec.sweep
     model = pick_choice("model", model, sweep.models, spec.models)
     config = pick_choice("config", config, sweep.configs, spec.configs)
-    for name, value in (("--seq-len", seq_len), ("--array-dim", array_dim)):
-        if value is not None and value < (1 if name == "--seq-len" else 0):
-            raise InputError(f"{name} must be a positive integer, not {value}")
+    if seq_len is not None and seq_len < 1:
+        raise InputError(f"--seq-len must be a positive integer, not {seq_len}")
+    check_array_dim(array_dim, seq_len or sweep.seq_lens[0])
     if heads < 1:
         raise InputError(f"--heads must be a positive integer, not {heads}")
     point = Point(model, seq_len or sweep.seq_lens[0], config, "attention", array_dim)

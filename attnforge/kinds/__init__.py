@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from attnforge.specload import Problem, SpecError, did_you_mean, read_kind
+from attnforge.specload import Problem, SpecError, did_you_mean, read_kind, tree_problems
 
 
 class DesignKind(Protocol):
@@ -34,7 +34,9 @@ class DesignKind(Protocol):
 
     # Optional (see `objectives_of` and `label_keys_of` for the fallbacks):
     #   objectives(design) -> tuple[str, ...]: the minimised result columns of the design's front;
-    #   label_keys(design) -> tuple[str, ...]: the columns naming a point on plots and tables.
+    #   label_keys(design) -> tuple[str, ...]: the columns naming a point on plots and tables;
+    #   problems(design) -> list[tuple[str, str]]: (dotted key, message) for the kind's rules
+    #     across its spec types, checked on every grid or search variant (`design_problems`).
 
 
 # kind name → module (imported lazily) exposing a module-level `KIND: DesignKind`.
@@ -76,6 +78,14 @@ def objectives_of(kind: DesignKind, design: Any) -> tuple[str, ...]:
     method = getattr(kind, "objectives", None)
     found = method(design) if callable(method) else getattr(design, "objectives", ())
     return tuple(found or ())
+
+
+def design_problems(kind: DesignKind, design: Any) -> list[tuple[str, str]]:
+    """Every rule a design variant must meet: its types' bounds and ``problems()``, then the
+    kind's own ``problems(design)`` if it defines one."""
+    found = tree_problems(design)
+    method = getattr(kind, "problems", None)
+    return found + (list(method(design)) if callable(method) and not found else [])
 
 
 def label_keys_of(kind: DesignKind, design: Any, rows: Sequence[Mapping[str, object]],

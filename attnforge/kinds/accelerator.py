@@ -1,4 +1,9 @@
-"""The `accelerator` design kind: attention cascades mapped onto spatial-array accelerators."""
+"""The `accelerator` design kind: attention cascades mapped onto spatial-array accelerators.
+
+Beyond its types' own rules, a design must not size a square array (``sweep.array_dims``,
+``attnforge explain --array-dim``) beyond the sequence length it runs: see
+:func:`square_array_problem`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from attnforge.pareto import plot_front
-from attnforge.specload import load_spec
+from attnforge.specload import load_spec, located_error
 from mapper import evaluate as ev
 from mapper import summary
 from mapper.spec import Design
@@ -19,8 +24,25 @@ class AcceleratorKind:
     model_version = "1"
 
     def load(self, path: Path) -> Design:
-        """The typed design; raises SpecError with every problem."""
-        return load_spec(Path(path), Design, kind=self.name)
+        """The typed design; raises SpecError with every problem (each at its key)."""
+        design = load_spec(Path(path), Design, kind=self.name)
+        found = self.problems(design)
+        if found:
+            raise located_error(Path(path), found)
+        return design
+
+    def problems(self, design: Design) -> list[tuple[str, str]]:
+        """(dotted key, message) for each ``sweep.array_dims`` entry larger than a sequence
+        length of the sweep (every array size runs every length)."""
+        if not design.sweep.seq_lens:
+            return []
+        index, shortest = min(enumerate(design.sweep.seq_lens), key=lambda item: item[1])
+        found = []
+        for i, dim in enumerate(design.sweep.array_dims):
+            message = square_array_problem(dim, shortest, f"sweep.seq_lens[{index}]")
+            if message:
+                found.append((f"sweep.array_dims[{i}]", message))
+        return found
 
     def points(self, design: Design) -> list[ev.Point]:
         """Every point of the sweep, in a stable order."""
@@ -42,6 +64,25 @@ class AcceleratorKind:
         if design.sweep.array_dims:
             parts.append(_sweep_table(rows))
         return "\n\n".join(parts)
+
+
+def square_array_problem(array_dim: int, seq_len: int, where: str) -> str | None:
+    """Why a d × d 2D array (with a d-PE 1D array) must not run ``seq_len`` tokens, or None.
+
+    The 2D array holds a tile of P0 query rows × M0 keys on its rows × columns and the 1D array
+    one query row per PE (`mapper.lower`); one head has ``seq_len`` query rows and keys. So
+    with d > ``seq_len``, d − ``seq_len`` rows and columns, their 1D PEs and the buffer scaled
+    with d are idle in every mapping, and the point prices only an oversized array's leakage
+    and fill/drain (a 2^20 array at 256K tokens came out 3000× faster at 0% utilisation). An
+    array the design states itself (no ``array_dims``) is fixed hardware and may meet a
+    shorter sequence; only the sweep's own square sizes are bounded. ``where`` names the
+    sequence length in the message.
+    """
+    if array_dim <= seq_len:
+        return None
+    return (f"must not exceed the sequence length {seq_len} ({where}), not {array_dim}: the "
+            f"{array_dim}x{array_dim} array maps query rows x keys of one head, so rows and "
+            f"columns beyond {seq_len} could never be used")
 
 
 def _sweep_table(rows: Sequence[Mapping[str, object]]) -> str:

@@ -143,7 +143,8 @@ SEARCH = """\
   batch: 4
   seed: 3
   space:
-    architectures.fusemax.array_2d.rows: {choices: [64, 128, 256]}
+    architectures.fusemax.array_2d.rows, architectures.fusemax.array_1d.pes:
+      {choices: [[64, 64], [128, 128], [256, 256]]}
     architectures.fusemax.clock_mhz: {low: 500, high: 1000}
 """
 
@@ -165,7 +166,11 @@ def test_search_is_seeded_resumable_and_stored(tmp_path):
     ("search", "message"),
     [
         (SEARCH.replace("clock_mhz: {low", "clock_mhx: {low"), "unknown field 'clock_mhx'"),
-        (SEARCH.replace("[64, 128, 256]", "[64, big]"), "choice 'big' does not suit"),
+        (SEARCH.replace("{low: 500, high: 1000}", "{choices: [500, big]}"),
+         "choice 'big' does not suit"),
+        (SEARCH.replace("[128, 128]", "[128]"), "must be a list of 2 values"),
+        (SEARCH.replace("[128, 128]", "[128, 0]"), "must be at least 1, not 0"),
+        (SEARCH.replace("{choices: [[64", "{low: 1, choices: [[64"), "take only {choices:"),
         (SEARCH.replace("seed: 3", "seed: x"), "search.seed: must be an integer"),
         (SEARCH.replace("method: nsga2", "method: nsga3"), "did you mean 'nsga2'"),
         (SEARCH.replace("{low: 500, high: 1000}", "{low: 1000, high: 500}"), "must not exceed"),

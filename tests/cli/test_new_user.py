@@ -14,6 +14,7 @@ import pandas
 import pytest
 
 from attnforge.results import write_parquet
+from einsum.errors import InputError
 
 DESIGNS = Path(__file__).parents[2] / "designs"
 PARETO = DESIGNS / "fusemax-pareto.yaml"
@@ -189,3 +190,122 @@ def test_non_ascii_labels_plot_without_glyph_warnings(tmp_path: Path) -> None:
                                  tmp_path / "p.png", label)
     for path in (front, parallel):
         assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def _position(text: str, key: str, value: str) -> str:
+    """``line:col`` (1-based) of ``value`` on the line of ``key:``."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip().startswith(f"{key}:"):
+            return f"{number}:{line.index(value) + 1}"
+    raise AssertionError(f"{key} not in the design")
+
+
+def test_square_array_larger_than_the_sequence_is_rejected_at_its_key(tmp_path: Path) -> None:
+    # array_dims [1048576] at 262144 tokens used to be evaluated: "speedup 3064.76x", 0% util.
+    design = tmp_path / "huge.yaml"
+    text = PARETO.read_text().replace("array_dims: [16, 32, 64, 128, 256, 512]",
+                                      "array_dims: [16, 1048576]")
+    design.write_text(text)
+    result = run_cli("explore", design.name, "--out", "o", "--backend", "serial", cwd=tmp_path)
+    assert_one_error(result, f"{design.name}:{_position(text, 'array_dims', '1048576')}",
+                     "sweep.array_dims[1]", "sequence length 262144", "not 1048576")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("command", ["explain", "simulate"])
+def test_array_dim_option_larger_than_the_sequence(tmp_path: Path, command: str) -> None:
+    # explain used to print "buffer 1.25e+07 MiB" for a 10^8 x 10^8 array at 262144 tokens.
+    result = run_cli(command, str(PARETO), "--array-dim", "100000000", cwd=tmp_path)
+    assert_one_error(result, "--array-dim", "262144", "100000000")
+    result = run_cli(command, str(PARETO), "--seq-len", "64", "--array-dim", "65",
+                     cwd=tmp_path)
+    assert_one_error(result, "--array-dim", "sequence length 64", "not 65")
+
+
+def test_square_array_rule_boundary() -> None:
+    # d = seq_len fills the array exactly (one query row per 1D PE); one more cannot be used.
+    import dataclasses
+
+    from attnforge.commands.explain import check_array_dim
+    from attnforge.kinds import design_problems, get_kind
+
+    check_array_dim(0, 1)  # 0: the design's own arrays, whatever their size
+    check_array_dim(1024, 1024)
+    with pytest.raises(InputError, match="not 1025"):
+        check_array_dim(1025, 1024)
+    kind = get_kind("accelerator")
+    base = kind.load(PARETO)
+    assert design_problems(kind, base) == []
+    short = dataclasses.replace(base, sweep=dataclasses.replace(base.sweep,
+                                                                seq_lens=(262144, 256)))
+    assert [key for key, _ in design_problems(kind, short)] == ["sweep.array_dims[5]"]  # 512
+
+
+@pytest.mark.parametrize(("grid", "key", "bad"),
+                         [("  sweep.array_dims: [[1048576]]\n", "sweep.array_dims", "[0]"),
+                          ("  sweep.seq_lens: [[262144], [300]]\n", "sweep.seq_lens", "[5]")])
+def test_grid_variant_with_a_square_array_too_large(tmp_path: Path, grid: str, key: str,
+                                                    bad: str) -> None:
+    # The kind's rule holds for every grid variant, not only for the file as written.
+    design = tmp_path / "grid.yaml"
+    design.write_text(PARETO.read_text() + "\ngrid:\n" + grid)
+    result = run_cli("explore", design.name, "--out", "o", "--backend", "serial", cwd=tmp_path)
+    line = design.read_text().count("\n")
+    assert_one_error(result, f"{design.name}:{line}:3: grid.{key}", f"sweep.array_dims{bad}")
+    assert not (tmp_path / "o").exists()
+
+
+PES = "architectures.fusemax.array_1d.pes"
+
+
+@pytest.mark.parametrize("section", [f"grid:\n  {ROWS}: [128]\n",
+                                     f"search:\n  trials: 2\n  space:\n    {ROWS}: {{choices: [128]}}\n",
+                                     f"search:\n  trials: 2\n  space:\n"
+                                     f"    {ROWS}: {{low: 128, high: 256}}\n"])
+def test_grid_and_search_share_the_cross_field_rule(tmp_path: Path, section: str) -> None:
+    # A grid varying array_2d.rows alone failed up front (array_1d.pes must equal it), while a
+    # search over the same field ran and evaluated 1D arrays with the wrong PE count.
+    design = tmp_path / "tied.yaml"
+    design.write_text(PARETO.read_text() + "\n" + section)
+    result = run_cli("explore", design.name, "--out", "o", "--backend", "serial", cwd=tmp_path)
+    assert_one_error(result, f"{ROWS}=128", f"{PES}: must equal array_2d.rows (128)",
+                     "vary together under one comma-joined key")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("section", [f"grid:\n  {ROWS}, {PES}: [[128, 128], [256, 256]]\n",
+                                     f"search:\n  method: random\n  trials: 2\n  space:\n"
+                                     f"    {ROWS}, {PES}: {{choices: [[128, 128], [256, 256]]}}\n"])
+def test_tied_fields_vary_together_in_grid_and_search(tmp_path: Path, section: str) -> None:
+    design = tmp_path / "tied.yaml"
+    design.write_text(PARETO.read_text().replace("array_dims: [16, 32, 64, 128, 256, 512]",
+                                                 "array_dims: []") + "\n" + section)
+    result = run_cli("explore", design.name, "--out", "o", "--backend", "serial", "--quiet",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = pandas.read_csv(tmp_path / "o" / "results.csv")
+    assert (rows[ROWS] == rows[PES]).all() and set(rows[ROWS]) <= {128, 256}
+    fusemax = rows[rows["config"] == "fusemax"]
+    assert (fusemax["array_dim"] == fusemax[ROWS]).all()  # the variant's array was evaluated
+
+
+def test_each_search_trial_is_checked_before_it_runs(tmp_path: Path) -> None:
+    # Range ends are checked up front; a trial inside a range is checked again (check_trial).
+    from attnforge.specload import SpecError
+    from attnforge.sweep import check_trial
+
+    design = design_with_search(tmp_path, f"    {ROWS}: {{low: 128, high: 256}}\n")
+    base = get_kind_design()
+    with pytest.raises(SpecError) as caught:
+        check_trial(design, base, ((ROWS, 200),))
+    text = str(caught.value)
+    line = design.read_text().splitlines().index(f"    {ROWS}: {{low: 128, high: 256}}") + 1
+    assert text.startswith(f"{design}:{line}:5: search.space.{ROWS}: with {ROWS}=200: {PES}")
+    check_trial(design, base, ((ROWS, 256),))  # pes is 256: nothing to report
+
+
+def get_kind_design():
+    """The Pareto design as the accelerator kind loads it."""
+    from attnforge.kinds import get_kind
+
+    return get_kind("accelerator").load(PARETO)

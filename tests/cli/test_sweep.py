@@ -82,3 +82,21 @@ def test_search_is_seeded(method):
     assert [p for p, _ in first] == [p for p, _ in again]
     assert [p for p, _ in first] != [p for p, _ in other]
     assert all(1 <= dict(p)["array.rows"] <= 64 for p, _ in first)
+
+
+def test_search_varies_comma_joined_fields_together():
+    # A comma-joined key picks one of its value lists per trial (fields tied by a rule).
+    search = Search(space={"array.rows, array.cols": Dimension(choices=((1, 1), (2, 2), (4, 4))),
+                           "clock_mhz": Dimension(low=100.0, high=200.0)},
+                    method="random", trials=10, batch=5, seed=0)
+
+    def evaluate(points):
+        return [{"area": float(apply_overrides(BASE, p).array.rows ** 2)} for p in points]
+
+    found = search_points(search, ["area"], evaluate)
+    assert len(found) == 10
+    for point, row in found:
+        values = dict(point)
+        assert list(values) == ["array.rows", "array.cols", "clock_mhz"]
+        assert values["array.rows"] == values["array.cols"] in (1, 2, 4)
+        assert row["area"] == values["array.rows"] * values["array.cols"]
