@@ -112,6 +112,7 @@ def explore(
     design = kind.load(design_path)
     search = load_search(design_path, type(design), design, partial(design_problems, kind))
     the_plan = None if search else _grid_plan(kind, design, design_path)
+    backend.worker_count()  # a bad --workers fails before the output directory is made
     out_dir = _output_directory(Path(out_dir))
     with ResultStore(out_dir / STORE_NAME) as store:
         if the_plan is not None:

@@ -32,21 +32,23 @@ def explain(design: Path, model: str | None, seq_len: int | None, config: str | 
     config = pick_choice("config", config, sweep.configs, spec.configs)
     if seq_len is not None and seq_len < 1:
         raise InputError(f"--seq-len must be a positive integer, not {seq_len}")
-    check_array_dim(array_dim, seq_len or sweep.seq_lens[0])
+    check_array_dim(array_dim, seq_len, sweep.seq_lens[0])
     point = Point(model, seq_len or sweep.seq_lens[0], config, scope, array_dim)
     mapping, actions, cost = evaluate(spec, point)
     click.echo(str(MappingReport(mapping, actions, cost)))
 
 
-def check_array_dim(array_dim: int, seq_len: int) -> None:
+def check_array_dim(array_dim: int, seq_len: int | None, first_seq_len: int) -> None:
     """An InputError unless ``--array-dim`` is 0 (as designed) or a square size the point's
-    sequence can fill (`attnforge.kinds.accelerator.square_array_problem`)."""
+    sequence (``--seq-len``, else the sweep's first) can fill
+    (`attnforge.kinds.accelerator.square_array_problem`)."""
     from attnforge.kinds.accelerator import square_array_problem
 
     if array_dim < 0:
         raise InputError(f"--array-dim must be 0 (as designed) or a positive integer, "
                          f"not {array_dim}")
-    message = square_array_problem(array_dim, seq_len, "--seq-len or the sweep's first")
+    where = "--seq-len" if seq_len is not None else "the sweep's first, sweep.seq_lens[0]"
+    message = square_array_problem(array_dim, seq_len or first_seq_len, where)
     if array_dim and message:
         raise InputError(f"--array-dim {message}")
 

@@ -31,7 +31,7 @@ def run_design(path: Path, model: str | None, seq_len: int | None, config: str |
     config = pick_choice("config", config, sweep.configs, spec.configs)
     if seq_len is not None and seq_len < 1:
         raise InputError(f"--seq-len must be a positive integer, not {seq_len}")
-    check_array_dim(array_dim, seq_len or sweep.seq_lens[0])
+    check_array_dim(array_dim, seq_len, sweep.seq_lens[0])
     if heads < 1:
         raise InputError(f"--heads must be a positive integer, not {heads}")
     point = Point(model, seq_len or sweep.seq_lens[0], config, "attention", array_dim)

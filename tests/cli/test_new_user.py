@@ -229,10 +229,13 @@ def test_square_array_rule_boundary() -> None:
     from attnforge.commands.explain import check_array_dim
     from attnforge.kinds import design_problems, get_kind
 
-    check_array_dim(0, 1)  # 0: the design's own arrays, whatever their size
-    check_array_dim(1024, 1024)
-    with pytest.raises(InputError, match="not 1025"):
-        check_array_dim(1025, 1024)
+    check_array_dim(0, 1, 1)  # 0: the design's own arrays, whatever their size
+    check_array_dim(1024, 1024, 1)
+    check_array_dim(1024, None, 1024)
+    with pytest.raises(InputError, match=r"length 1024 \(--seq-len\), not 1025"):
+        check_array_dim(1025, 1024, 4096)
+    with pytest.raises(InputError, match=r"length 1024 \(the sweep's first.*not 1025"):
+        check_array_dim(1025, None, 1024)
     kind = get_kind("accelerator")
     base = kind.load(PARETO)
     assert design_problems(kind, base) == []
@@ -309,3 +312,14 @@ def get_kind_design():
     from attnforge.kinds import get_kind
 
     return get_kind("accelerator").load(PARETO)
+
+
+def test_too_many_workers_fail_before_the_output_directory(tmp_path: Path) -> None:
+    # --workers 100000 was refused only after OUT/results.sqlite had been created.
+    import os
+
+    limit = 4 * (os.cpu_count() or 1)
+    result = run_cli("explore", str(PARETO), "--out", "o", "--workers", str(limit + 1),
+                     cwd=tmp_path)
+    assert_one_error(result, "--workers", f"between 1 and {limit}", f"not {limit + 1}")
+    assert not (tmp_path / "o").exists()
