@@ -24,15 +24,8 @@ from attnforge.report_html import write_exploration_page
 from attnforge.results import write_csv, write_parquet
 from attnforge.specload import Problem, SpecError
 from attnforge.store import ResultStore, design_digest, point_key
-from attnforge.sweep import (
-    Point,
-    Search,
-    apply_overrides,
-    check_trial,
-    load_grid,
-    load_search,
-    search_points,
-)
+from attnforge.sweep import Point, Search, apply_overrides, search_points
+from attnforge.sweep_file import check_trial, load_grid, load_search
 
 STORE_NAME = "results.sqlite"
 CSV_NAME = "results.csv"

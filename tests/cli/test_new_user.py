@@ -295,7 +295,7 @@ def test_tied_fields_vary_together_in_grid_and_search(tmp_path: Path, section: s
 def test_each_search_trial_is_checked_before_it_runs(tmp_path: Path) -> None:
     # Range ends are checked up front; a trial inside a range is checked again (check_trial).
     from attnforge.specload import SpecError
-    from attnforge.sweep import check_trial
+    from attnforge.sweep_file import check_trial
 
     design = design_with_search(tmp_path, f"    {ROWS}: {{low: 128, high: 256}}\n")
     base = get_kind_design()
