@@ -21,7 +21,7 @@ class AcceleratorKind:
     """Points: models × seq_lens × configs × scopes (× square array sizes)."""
 
     name = "accelerator"
-    model_version = "1"
+    model_version = "2"  # 2: CACTI-priced buffers, buffer bypass, buffer scaled with the array
 
     def load(self, path: Path) -> Design:
         """The typed design; raises SpecError with every problem (each at its key)."""
