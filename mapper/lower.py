@@ -83,6 +83,9 @@ class Phase:
     stall_cycles: int
     compute_cycles: int
     gemm: GemmMapping | None = None
+    bypassed: tuple[str, ...] = ()
+    """Tensors (wholly or, when spilled, partly) moving between DRAM and the PEs past the
+    buffer: each of their words is used once (`_kept`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +280,10 @@ def _kept(ctx: _Ctx, work: tuple[EinsumWork, ...], dram_reads: dict[str, int],
     return kept
 
 
+def _bypassed(kept: dict[str, float]) -> tuple[str, ...]:
+    return tuple(sorted(t for t, share in kept.items() if share < 1))
+
+
 def _onchip(ctx: _Ctx, work: tuple[EinsumWork, ...], kept: dict[str, float]
             ) -> tuple[int, int, dict[str, int], dict[str, int]]:
     """Buffer reads/writes by the arrays and RF reads/writes per array, per head.
@@ -424,7 +431,7 @@ def _fused_phase(ctx: _Ctx) -> Phase:
     nest = _fused_nest(ctx, work, rows, blocks)
     return Phase("fused", "fused", work, nest, rows, blocks, tuple(held), need, spill,
                  reads, writes, spill_w + spill_r, buf_r + stage_r, buf_w + stage_w, rf_r, rf_w,
-                 cycles, stall, compute)
+                 cycles, stall, compute, bypassed=_bypassed(kept))
 
 
 def _fused_nest(ctx: _Ctx, work: tuple[EinsumWork, ...], rows: int, blocks: int
@@ -509,4 +516,4 @@ def _vector_phase(ctx: _Ctx, ws: tuple[EinsumWork, ...], every: list[EinsumWork]
     return Phase(f"vector {'+'.join(w.bound.name for w in ws)}", "vector", ws, nest, rows,
                  -(-ctx.ext["p"] // rows), tuple(held), need, spill, reads, writes,
                  spill_r + spill_w, buf_r + stage_r, buf_w + stage_w, rf_r, rf_w, cycles, stall,
-                 compute)
+                 compute, bypassed=_bypassed(kept))

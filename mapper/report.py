@@ -34,7 +34,8 @@ class MappingReport:
                  f"workload: batch {wl.batch} × heads {wl.heads}, P = M = {wl.seq_len}, "
                  f"E = {wl.e}, F = {wl.f}",
                  f"arrays: 2D {arch.array_2d.rows}×{arch.array_2d.cols}, 1D {arch.array_1d.pes}; "
-                 f"buffer {arch.buffer.buffer_bytes / 2**20:g} MiB; tile m0 × p0 = "
+                 f"buffer {arch.buffer.buffer_bytes / 2**20:g} MiB ({arch.buffer.banks} bank(s), "
+                 f"{arch.buffer.row_bits}-bit rows); tile m0 × p0 = "
                  f"{arch.array_2d.cols} × {arch.array_2d.rows}", ""]
         for phase in m.phases:
             lines += [f"phase {phase.name}:"] + [f"  {line}" for line in phase.loop_nest]
@@ -42,6 +43,10 @@ class MappingReport:
                          f"{phase.rows_per_block} rows; held M fibers: "
                          f"{', '.join(phase.held) or 'none'}; spilled fraction "
                          f"{phase.spill_fraction:.2f}")
+            past = ("" if phase.kind == "gemm" else "; past the buffer (used once, or the "
+                    f"spilled part): {', '.join(phase.bypassed) or 'none'}")
+            lines.append(f"  buffer traffic per head: {phase.buffer_read_words} words read, "
+                         f"{phase.buffer_write_words} written{past}")
             lines.append(f"  per head: 2D {phase.cycles['2d']} cycles, 1D {phase.cycles['1d']} "
                          f"cycles, stalls {phase.stall_cycles}, compute {phase.compute_cycles}; "
                          f"DRAM {phase.dram_read_words} words read, {phase.dram_write_words} "

@@ -34,6 +34,10 @@ def test_explain_flat_spills_and_turns_dram_bound(capsys):
                 "262144", "--config", "flat"], capsys)
     # 256 rows × 256K keys × 2 B = 128 MiB of QK (then SN) against 32 MiB: about 3/4 spills
     assert "held M fibers: QK, SN; spilled fraction 0.75" in out
+    # the spilled part of QK and SN, the K/V tiles (one 256-row block, each word used once) and
+    # the output go between DRAM and the PEs past the buffer
+    assert "past the buffer (used once, or the spilled part): AV, K, QK, SN, V" in out
+    assert "buffer 32 MiB (4 bank(s), 4096-bit rows)" in out
     out = _run(["explain", str(DESIGNS / "fusemax-paper.yaml"), "--model", "bert", "--seq-len",
                 "1048576", "--config", "flat"], capsys)
     assert "bottleneck: fused: dram" in out
