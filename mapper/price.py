@@ -17,7 +17,7 @@ from .accelergy import RegFileCost, sram_area_um2, sram_leak_pj
 from .costs import regfile_cost, resolve
 from .count import ARRAYS, Actions
 from .spec import Architecture, CostTable, PEUnits
-from .sram import SramCost, sram_cost
+from .sram import SramCost, sram_cost, sram_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +73,16 @@ def buffer_cost(arch: Architecture, table: CostTable) -> SramCost:
     leak_mw = sram_leak_pj(buf.buffer_bytes, table) * arch.clock_mhz / 1e3
     return SramCost(table.buffer_row_read_pj, table.buffer_row_write_pj, leak_mw,
                     sram_area_um2(buf.buffer_bytes, table))
+
+
+def buffer_problem(arch: Architecture, table: CostTable) -> tuple[str, str] | None:
+    """Why ``arch``'s buffer cannot be priced under ``table``, as (``buffer.<field>``, message),
+    or None. Only the ``cacti`` model can fail: its table covers some organisations."""
+    if resolve(table).buffer_model != "cacti":
+        return None
+    buf = arch.buffer
+    found = sram_problem(buf.buffer_bytes, buf.row_bits, buf.banks, buf.ports)
+    return (f"buffer.{found[0]}", found[1]) if found else None
 
 
 def area_mm2(arch: Architecture, table: CostTable) -> float:

@@ -64,18 +64,35 @@ def _choices(values: set[int]) -> str:
     return ", ".join(str(v) for v in sorted(values))
 
 
-def _missing(key: Key) -> str:
-    tech, bits, banks, ports = key
+def sram_problem(capacity_bytes: int, access_bits: int, banks: int = 1, ports: int = 1,
+                 tech_nm: int = 45) -> tuple[str, str] | None:
+    """Why the table cannot price this SRAM, as (the buffer field at fault, message), or None.
+
+    The field is one of ``ports``, ``row_bits`` (the access width), ``banks`` and
+    ``buffer_bytes``: the first that has no tabulated value given the ones before it.
+    """
     table = _table()
-    if tech not in {k[0] for k in table}:
-        return f"technology {tech} nm is not tabulated (tabulated: {_choices({k[0] for k in table})})"
+    techs = {k[0] for k in table}
+    if tech_nm not in techs:
+        return "tech_nm", f"technology {tech_nm} nm is not tabulated (tabulated: {_choices(techs)})"
     if ports not in {k[3] for k in table}:
-        return f"{ports} ports are not tabulated (tabulated: {_choices({k[3] for k in table})})"
-    if bits not in {k[1] for k in table if k[0] == tech}:
-        return (f"an access width of {bits} bits is not tabulated (tabulated: "
-                f"{_choices({k[1] for k in table if k[0] == tech})})")
-    return (f"{banks} banks with {bits}-bit accesses are not tabulated (tabulated: "
-            f"{_choices({k[2] for k in table if k[:2] == (tech, bits)})})")
+        return "ports", (f"the CACTI table ({TABLE}) has single-ported SRAMs only, not {ports} "
+                         f"ports (tabulated: {_choices({k[3] for k in table})})")
+    widths = {k[1] for k in table if k[0] == tech_nm}
+    if access_bits not in widths:
+        return "row_bits", (f"the CACTI table ({TABLE}) has no {access_bits}-bit accesses "
+                            f"(tabulated: {_choices(widths)})")
+    key = (tech_nm, access_bits, banks, ports)
+    if key not in table:
+        choices = {k[2] for k in table if k[:2] == (tech_nm, access_bits)}
+        return "banks", (f"the CACTI table ({TABLE}) has no {banks} banks with {access_bits}-bit "
+                         f"accesses (tabulated: {_choices(choices)})")
+    capacities = table[key][0]
+    if not capacities[0] <= capacity_bytes <= capacities[-1]:
+        return "buffer_bytes", (f"the CACTI table ({TABLE}) covers {capacities[0]}.."
+                                f"{capacities[-1]} bytes for {banks} banks read {access_bits} "
+                                f"bits at a time, not {capacity_bytes}")
+    return None
 
 
 def _interpolate(lo: SramCost, hi: SramCost, t: float) -> SramCost:
@@ -96,14 +113,10 @@ def sram_cost(capacity_bytes: int, access_bits: int, banks: int = 1, ports: int 
         If the technology, ports, access width or bank count is not tabulated, or the capacity
         lies outside the tabulated range for that organisation (the message says what is).
     """
-    key = (tech_nm, access_bits, banks, ports)
-    if key not in _table():
-        raise InputError(f"CACTI SRAM table ({TABLE}): {_missing(key)}")
-    capacities, costs = _table()[key]
-    if not capacities[0] <= capacity_bytes <= capacities[-1]:
-        raise InputError(f"CACTI SRAM table ({TABLE}): a {capacity_bytes}-byte buffer of "
-                         f"{banks} banks read {access_bits} bits at a time is outside the "
-                         f"tabulated {capacities[0]}..{capacities[-1]} bytes")
+    problem = sram_problem(capacity_bytes, access_bits, banks, ports, tech_nm)
+    if problem:
+        raise InputError(problem[1])
+    capacities, costs = _table()[(tech_nm, access_bits, banks, ports)]
     i = bisect.bisect_left(capacities, capacity_bytes)
     if capacities[i] == capacity_bytes:
         return costs[i]

@@ -1,8 +1,9 @@
 """The `accelerator` design kind: attention cascades mapped onto spatial-array accelerators.
 
 Beyond its types' own rules, a design must not size a square array (``sweep.array_dims``,
-``attnforge explain --array-dim``) beyond the sequence length it runs: see
-:func:`square_array_problem`.
+``attnforge explain --array-dim``) beyond the sequence length it runs (see
+:func:`square_array_problem`), and every buffer it prices with CACTI (``buffer_model: cacti``),
+as written or scaled with a swept array, must be an organisation the CACTI table covers.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from attnforge.pareto import plot_front
 from attnforge.specload import load_spec, located_error
 from mapper import evaluate as ev
 from mapper import summary
+from mapper.price import buffer_problem
 from mapper.spec import Design
 
 
@@ -33,7 +35,8 @@ class AcceleratorKind:
 
     def problems(self, design: Design) -> list[tuple[str, str]]:
         """(dotted key, message) for each ``sweep.array_dims`` entry larger than a sequence
-        length of the sweep (every array size runs every length)."""
+        length of the sweep (every array size runs every length); if there is none, for each
+        buffer the cost table cannot price (`_buffer_problems`)."""
         if not design.sweep.seq_lens:
             return []
         index, shortest = min(enumerate(design.sweep.seq_lens), key=lambda item: item[1])
@@ -42,7 +45,7 @@ class AcceleratorKind:
             message = square_array_problem(dim, shortest, f"sweep.seq_lens[{index}]")
             if message:
                 found.append((f"sweep.array_dims[{i}]", message))
-        return found
+        return found or _buffer_problems(design)
 
     def points(self, design: Design) -> list[ev.Point]:
         """Every point of the sweep, in a stable order."""
@@ -64,6 +67,29 @@ class AcceleratorKind:
         if design.sweep.array_dims:
             parts.append(_sweep_table(rows))
         return "\n\n".join(parts)
+
+
+def _buffer_problems(design: Design) -> list[tuple[str, str]]:
+    """Buffers the cost table cannot price: at the architecture's buffer field, or at the
+    swept array size whose scaled buffer falls outside the CACTI table."""
+    used = sorted({c.architecture for c in design.configs.values()
+                   if c.architecture in design.architectures})
+    found = []
+    for name in used:
+        problem = buffer_problem(design.architectures[name], design.cost_table)
+        if problem:
+            found.append((f"architectures.{name}.{problem[0]}", problem[1]))
+    if found:
+        return found
+    config = {c.architecture: n for n, c in design.configs.items()}
+    for i, dim in enumerate(design.sweep.array_dims):
+        for name in used:
+            point = ev.Point("", 0, config[name], "", dim)
+            problem = buffer_problem(ev.architecture(design, point), design.cost_table)
+            if problem:
+                found.append((f"sweep.array_dims[{i}]", f"architecture {name}'s buffer scaled "
+                              f"to a {dim} × {dim} array ({problem[0]}): {problem[1]}"))
+    return found
 
 
 def square_array_problem(array_dim: int, seq_len: int, where: str) -> str | None:

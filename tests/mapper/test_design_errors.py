@@ -36,6 +36,11 @@ def _run(tmp_path: Path, text: str, capsys, command: str = "explore") -> tuple[i
      "architectures.fusemax.buffer.buffer_bytes", ["too small for any mapping"]),
     ("  models: [bert, trxl, t5, xlm]", "  models: [bert, trxl, t5, xml]",
      "sweep.models[3]", ["unknown model 'xml'", "did you mean 'xlm'"]),
+    # the shipped cost table prices each buffer with CACTI: an organisation its table lacks
+    ("row_bits: 4096, banks: 32}", "row_bits: 4096, banks: 3}",
+     "architectures.fusemax.buffer.banks", ["no 3 banks", "1, 2, 4, 8, 16, 32, 64"]),
+    ("buffer: {buffer_bytes: 33554432,", "buffer: {buffer_bytes: 335544320,",
+     "architectures.flat.buffer.buffer_bytes", ["covers", "not 335544320"]),
 ])
 @pytest.mark.parametrize("command", ["explore", "explain"])
 def test_bad_design_gives_one_message_and_exit_2(tmp_path, capsys, old, new, line_part, words,

@@ -78,17 +78,19 @@ def test_capacity_between_rows_is_log_log_interpolated():
         assert min(a, b) <= getattr(mid, field) <= max(a, b)
 
 
-@pytest.mark.parametrize("args,words", [
-    ((16 * MIB, 4096, 3), ["3 banks", "1, 2, 4, 8, 16, 32, 64"]),
-    ((16 * MIB, 100, 1), ["100 bits", "64, 128"]),
-    ((2**40, 4096, 32), ["outside", "134217728"]),
-    ((16 * MIB, 4096, 32, 2), ["2 ports"]),
+@pytest.mark.parametrize("args,field,words", [
+    ((16 * MIB, 4096, 3), "banks", ["3 banks", "1, 2, 4, 8, 16, 32, 64"]),
+    ((16 * MIB, 100, 1), "row_bits", ["100-bit", "64, 128"]),
+    ((2**40, 4096, 32), "buffer_bytes", ["1048576..134217728 bytes", str(2**40)]),
+    ((16 * MIB, 4096, 32, 2), "ports", ["2 ports"]),
 ])
-def test_untabulated_organisations_are_one_clear_error(args, words):
+def test_untabulated_organisations_are_one_clear_error(args, field, words):
+    assert sram.sram_problem(*args)[0] == field
     with pytest.raises(InputError) as error:
         sram_cost(*args)
     for word in words:
         assert word in str(error.value), str(error.value)
+    assert sram.sram_problem(16 * MIB, 4096, 32) is None
 
 
 def test_cacti_model_prices_each_architecture_by_its_own_buffer(paper):
