@@ -21,7 +21,8 @@ def explain(design: Path, model: str | None, seq_len: int | None, config: str | 
             array_dim: int) -> None:
     """Print the chosen mapping of one point: loop nest, tiles, binding, buffer, bottleneck."""
     from attnforge.kinds import kind_of
-    from mapper.evaluate import Point, evaluate
+    from mapper.evaluate import Point, architecture, evaluate
+    from mapper.price import buffer_problem
     from mapper.report import MappingReport
 
     if kind_of(design).name != "accelerator":
@@ -34,6 +35,10 @@ def explain(design: Path, model: str | None, seq_len: int | None, config: str | 
         raise InputError(f"--seq-len must be a positive integer, not {seq_len}")
     check_array_dim(array_dim, seq_len, sweep.seq_lens[0])
     point = Point(model, seq_len or sweep.seq_lens[0], config, scope, array_dim)
+    problem = buffer_problem(architecture(spec, point), spec.cost_table) if array_dim else None
+    if problem:
+        raise InputError(f"--array-dim {array_dim}: the {config} architecture's buffer scaled "
+                         f"to it ({problem[0]}): {problem[1]}")
     mapping, actions, cost = evaluate(spec, point)
     click.echo(str(MappingReport(mapping, actions, cost)))
 

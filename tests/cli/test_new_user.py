@@ -323,3 +323,10 @@ def test_too_many_workers_fail_before_the_output_directory(tmp_path: Path) -> No
                      cwd=tmp_path)
     assert_one_error(result, "--workers", f"between 1 and {limit}", f"not {limit + 1}")
     assert not (tmp_path / "o").exists()
+
+
+def test_explain_array_dim_whose_buffer_the_cacti_table_lacks(tmp_path: Path) -> None:
+    # d = 24 scales FuseMax's 4096-bit rows to 384 bits: not a CACTI-tabulated width
+    result = run_cli("explain", str(PARETO), "--array-dim", "24", "--config", "fusemax",
+                     cwd=tmp_path)
+    assert_one_error(result, "--array-dim 24", "buffer.row_bits", "384-bit")
