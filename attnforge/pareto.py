@@ -1,5 +1,6 @@
-"""Pareto fronts (all objectives minimised), a labelled 2D front plot and a parallel-coordinates
-plot for any number of objectives. Figures are built by ``*_figure`` functions (for embedding in
+"""Pareto fronts (all objectives minimised), a labelled 2D front plot, a per-workload relative
+plot (fronts taken within each workload) and a parallel-coordinates plot for any number of
+objectives. Figures are built by ``*_figure`` functions (for embedding in
 a page) and written as PNG by ``plot_*``; the same rows give the same bytes."""
 
 from __future__ import annotations
@@ -151,6 +152,58 @@ def front_figure(
     return figure
 
 
+def group_fronts(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
+                 group_keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per group of rows sharing ``group_keys`` (one workload): each row's objectives divided by
+    its group's best (so 1 is the best of that workload), and whether the row is on its own
+    group's front. Rows of different workloads never dominate each other."""
+    values = objective_values(rows, objectives)
+    relative = np.empty_like(values)
+    on_front = np.zeros(len(rows), dtype=bool)
+    groups: dict[tuple, list[int]] = {}
+    for i, row in enumerate(rows):
+        groups.setdefault(tuple(row[k] for k in group_keys), []).append(i)
+    for members in groups.values():
+        block = values[members]
+        best = block.min(axis=0)
+        relative[members] = block / np.where(best > 0, best, 1.0)
+        on_front[members] = non_dominated(block)
+    return relative, on_front
+
+
+def relative_figure(
+    rows: Sequence[Mapping[str, object]],
+    objectives: tuple[str, str],
+    group_keys: Sequence[str],
+    colour_key: str,
+    title: str = "",
+):
+    """A matplotlib Figure for rows of many workloads: each row's two objectives relative to
+    its workload's best, one colour per ``colour_key`` value (a design alternative), rows on
+    their own workload's front ringed; the legend counts, per alternative, the workloads whose
+    front it is on."""
+    relative, on_front = group_fronts(rows, objectives, group_keys)
+    workloads = len({tuple(r[k] for k in group_keys) for r in rows})
+    figure, axes = _figure(8, 6)
+    for name in dict.fromkeys(str(r[colour_key]) for r in rows):
+        mine = np.array([str(r[colour_key]) == name for r in rows])
+        fronts = len({tuple(r[k] for k in group_keys) for r, m, f in zip(rows, mine, on_front,
+                                                                          strict=True) if m and f})
+        axes.scatter(relative[mine, 0], relative[mine, 1], s=22,
+                     label=f"{name}: on the front of {fronts} of {workloads} workloads")
+    axes.scatter(relative[on_front, 0], relative[on_front, 1], s=70, facecolors="none",
+                 edgecolors="black", linewidths=0.8, label="on its workload's front")
+    for column, set_scale in ((0, axes.set_xscale), (1, axes.set_yscale)):
+        if relative[:, column].max() > 10:  # wide ratios on a log axis; near 1, linear reads
+            set_scale("log")
+    axes.set_xlabel(f"{objectives[0]} / best of the workload")
+    axes.set_ylabel(f"{objectives[1]} / best of the workload")
+    axes.set_title(title or f"{objectives[0]} vs {objectives[1]}, per workload")
+    axes.legend(fontsize=8)
+    _tight_layout(figure)
+    return figure
+
+
 def parallel_figure(
     rows: Sequence[Mapping[str, object]],
     objectives: Sequence[str],
@@ -248,6 +301,18 @@ def plot_front(
 ) -> Path:
     """Scatter every row on two objectives, draw and label the non-dominated front; write PNG."""
     return _write(front_figure(rows, objectives, label_keys, title, log), path)
+
+
+def plot_relative(
+    rows: Sequence[Mapping[str, object]],
+    objectives: tuple[str, str],
+    group_keys: Sequence[str],
+    colour_key: str,
+    path: Path,
+    title: str = "",
+) -> Path:
+    """Rows of many workloads relative to each workload's best (see :func:`relative_figure`)."""
+    return _write(relative_figure(rows, objectives, group_keys, colour_key, title), path)
 
 
 def plot_parallel(

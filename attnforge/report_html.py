@@ -15,8 +15,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from attnforge.kinds import label_keys_of, objectives_of
-from attnforge.pareto import front_figure, front_rows, parallel_figure, png_bytes
+from attnforge.kinds import label_keys_of, objectives_of, workload_keys_of
+from attnforge.pareto import (
+    front_figure,
+    front_rows,
+    group_fronts,
+    parallel_figure,
+    png_bytes,
+    relative_figure,
+)
 from attnforge.results import columns_of
 
 PAGE_NAME = "report.html"
@@ -49,15 +56,30 @@ def _image(title: str, png: bytes) -> str:
             f"<figcaption>{html.escape(title)}</figcaption></figure>")
 
 
+def _front(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
+           workload_keys: Sequence[str]) -> list[int]:
+    """The front's rows: the global front, or with ``workload_keys`` each workload's own."""
+    if not workload_keys:
+        return front_rows(rows, objectives)
+    _, on_front = group_fronts(rows, objectives, workload_keys)
+    return [i for i, found in enumerate(on_front) if found]
+
+
+def _workloads(rows: Sequence[Mapping[str, object]], workload_keys: Sequence[str]) -> int:
+    return len({tuple(r.get(k) for k in workload_keys) for r in rows})
+
+
 def front_table(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
-                label_keys: Sequence[str]) -> str:
-    """HTML table of the front's rows, ordered by the objectives.
+                label_keys: Sequence[str], workload_keys: Sequence[str] = ()) -> str:
+    """HTML table of the front's rows (each workload's own front, given ``workload_keys``),
+    ordered by workload, then the objectives.
 
     Columns: ``#`` (the row's position in ``rows``, i.e. in results.csv), the label keys, the
     objectives, then every other column.
     """
-    front = sorted(front_rows(rows, objectives),
-                   key=lambda i: tuple(float(rows[i][name]) for name in objectives))
+    front = sorted(_front(rows, objectives, workload_keys),
+                   key=lambda i: (tuple(repr(rows[i].get(k)) for k in workload_keys),
+                                  tuple(float(rows[i][name]) for name in objectives)))
     first = [key for key in (*label_keys, *objectives) if key in columns_of(rows)]
     columns = list(dict.fromkeys(first + columns_of(rows)))
     head = "<tr><th>#</th>" + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr>"
@@ -67,10 +89,18 @@ def front_table(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
 
 
 def plots(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
-          label_keys: Sequence[str], title: str) -> list[tuple[str, bytes]]:
+          label_keys: Sequence[str], title: str, workload_keys: Sequence[str] = ()
+          ) -> list[tuple[str, bytes]]:
     """(caption, PNG) of the page's plots: a 2D front per objective pair (at most
-    MAX_PAIR_PLOTS), and the parallel-coordinates plot for three or more objectives."""
+    MAX_PAIR_PLOTS), and the parallel-coordinates plot for three or more objectives; with
+    ``workload_keys``, one plot per pair relative to each workload's best instead."""
     out = []
+    if workload_keys:
+        for pair in itertools.islice(itertools.combinations(objectives, 2), MAX_PAIR_PLOTS):
+            caption = f"{title}: {pair[0]} vs {pair[1]} within each workload"
+            figure = relative_figure(rows, pair, workload_keys, label_keys[0], caption)
+            out.append((caption, png_bytes(figure)))
+        return out
     if len(objectives) >= 3:
         caption = f"{title}: parallel coordinates over {', '.join(objectives)}"
         out.append((caption, png_bytes(parallel_figure(rows, objectives, label_keys, caption))))
@@ -82,22 +112,28 @@ def plots(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
 
 def page(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
          label_keys: Sequence[str], title: str, summary: str = "",
-         images: Sequence[tuple[str, bytes]] = ()) -> str:
+         images: Sequence[tuple[str, bytes]] = (), workload_keys: Sequence[str] = ()) -> str:
     """The page's HTML text (see :func:`write_html`)."""
     objectives, label_keys = tuple(objectives), tuple(label_keys)
+    if _workloads(rows, workload_keys) < 2 or not label_keys:
+        workload_keys = ()  # one workload: its front is the global one
     parts = [f"<h1>{html.escape(title)}</h1>",
              f"<p>{len(rows)} design points; objectives (all minimised): "
              f"{html.escape(', '.join(objectives) or 'none')}.</p>"]
     if summary:
         parts += ["<h2>Summary</h2>", f"<pre>{html.escape(summary)}</pre>"]
     if rows and objectives:
-        front = front_rows(rows, objectives)
+        front = _front(rows, objectives, workload_keys)
+        within = (f" of its workload ({', '.join(workload_keys)}: "
+                  f"{_workloads(rows, workload_keys)} workloads; points of different workloads "
+                  f"are not compared)" if workload_keys else "")
         parts += ["<h2>Pareto front</h2>",
-                  f"<p>{len(front)} of {len(rows)} points are not dominated (no other point is "
-                  f"at least as good in every objective and better in one).</p>"]
+                  f"<p>{len(front)} of {len(rows)} points are not dominated (no other point"
+                  f"{within} is at least as good in every objective and better in one).</p>"]
         parts += [_image(caption, png) for caption, png in plots(rows, objectives, label_keys,
-                                                                   title)]
-        parts += ["<h2>Points on the front</h2>", front_table(rows, objectives, label_keys)]
+                                                                   title, workload_keys)]
+        parts += ["<h2>Points on the front</h2>",
+                  front_table(rows, objectives, label_keys, workload_keys)]
     elif not objectives:
         parts.append("<p>This design names no objectives, so there is no Pareto front.</p>")
     if images:
@@ -111,7 +147,8 @@ def page(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
 
 def write_html(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
                label_keys: Sequence[str], path: Path, title: str, summary: str = "",
-               images: Sequence[tuple[str, bytes]] = ()) -> Path:
+               images: Sequence[tuple[str, bytes]] = (), workload_keys: Sequence[str] = ()
+               ) -> Path:
     """Write one self-contained HTML page of an exploration; return its path.
 
     Parameters
@@ -123,14 +160,17 @@ def write_html(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
     title : the page's heading.
     summary : preformatted text shown first (the exploration's printed summary).
     images : extra (caption, PNG bytes) plots to embed, e.g. the design kind's own.
+    workload_keys : columns that fix the work a row does; rows of different workloads are not
+        compared, so with two or more workloads each has its own front (and the plots show each
+        row relative to its workload's best, coloured by the first label key).
 
     Raises KeyError if a row lacks an objective column, ValueError if its value is not a number.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(page(rows, objectives, label_keys, title, summary, images),
-                         encoding="utf-8")
+    temporary.write_text(page(rows, objectives, label_keys, title, summary, images,
+                              workload_keys), encoding="utf-8")
     os.replace(temporary, path)
     return path
 
@@ -144,4 +184,5 @@ def write_exploration_page(kind: Any, design: Any, rows: Sequence[Mapping[str, o
     labels = label_keys_of(kind, design, rows, objectives)
     images = [(png.name, png.read_bytes()) for png in sorted(out_dir.glob("*.png"))]
     title = f"{getattr(design, 'name', '') or kind.name} ({kind.name} exploration)"
-    return write_html(rows, objectives, labels, out_dir / PAGE_NAME, title, summary, images)
+    return write_html(rows, objectives, labels, out_dir / PAGE_NAME, title, summary, images,
+                      workload_keys_of(kind, design))

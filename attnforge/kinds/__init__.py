@@ -80,6 +80,13 @@ def objectives_of(kind: DesignKind, design: Any) -> tuple[str, ...]:
     return tuple(found or ())
 
 
+def workload_keys_of(kind: DesignKind, design: Any) -> tuple[str, ...]:
+    """The result columns that fix the work a point does (``kind.workload_keys(design)`` if the
+    kind defines it, else none): points of different workloads are not compared on a front."""
+    method = getattr(kind, "workload_keys", None)
+    return tuple(method(design)) if callable(method) else ()
+
+
 def design_problems(kind: DesignKind, design: Any) -> list[tuple[str, str]]:
     """Every rule a design variant must meet: its types' bounds and ``problems()``, then the
     kind's own ``problems(design)`` if it defines one."""

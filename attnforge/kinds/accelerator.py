@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from attnforge.pareto import plot_front
+from attnforge.pareto import plot_front, plot_relative
 from attnforge.specload import load_spec, located_error
 from mapper import evaluate as ev
 from mapper import summary
 from mapper.price import buffer_problem
 from mapper.spec import Design
+
+WORKLOAD = ("model", "seq_len", "scope")
+"""Row fields that fix the work done; configs and array sizes are the design alternatives."""
 
 
 class AcceleratorKind:
@@ -47,6 +50,10 @@ class AcceleratorKind:
                 found.append((f"sweep.array_dims[{i}]", message))
         return found or _buffer_problems(design)
 
+    def workload_keys(self, design: Design) -> tuple[str, ...]:
+        """Model, length and scope fix the work; configs and array sizes are alternatives."""
+        return WORKLOAD
+
     def points(self, design: Design) -> list[ev.Point]:
         """Every point of the sweep, in a stable order."""
         return ev.points(design)
@@ -59,7 +66,13 @@ class AcceleratorKind:
         """pareto.png for the design's objectives; the summary tables."""
         labels = ("config", "model", "array_dim" if design.sweep.array_dims else "seq_len")
         title = f"{design.name}: {design.objectives[0]} vs {design.objectives[1]}"
-        plot_front(rows, design.objectives, labels, Path(out_dir) / "pareto.png", title)
+        workloads = {tuple(r[k] for k in WORKLOAD) for r in rows}
+        if len(workloads) > 1:  # a front across workloads would only pick the smallest one
+            plot_relative(rows, design.objectives, WORKLOAD, "config",
+                          Path(out_dir) / "pareto.png", f"{design.name}: fronts within each of "
+                          f"{len(workloads)} workloads (model × seq_len × scope)")
+        else:
+            plot_front(rows, design.objectives, labels, Path(out_dir) / "pareto.png", title)
         parts = [f"{design.name}: {len(rows)} points"]
         if "fusemax" in design.sweep.configs and len(design.sweep.configs) > 1:
             parts.append(summary.headline_table(design, rows))

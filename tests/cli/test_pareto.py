@@ -4,6 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from attnforge import pareto
 from attnforge.pareto import front_rows, non_dominated, plot_front
 
 
@@ -27,3 +28,28 @@ def test_known_two_objective_front(tmp_path):
     assert front_rows(rows, ["lat", "energy"]) == [0, 1, 3]
     path = plot_front(rows, ("lat", "energy"), ["n"], tmp_path / "p.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_group_fronts_are_taken_within_each_workload():
+    # Two workloads: a small one (every config cheap) and a big one. Across workloads the small
+    # one's rows would dominate every big one; within each, the fronts are found separately.
+    rows = [{"w": "small", "c": "a", "t": 1.0, "e": 4.0}, {"w": "small", "c": "b", "t": 2.0,
+            "e": 2.0}, {"w": "small", "c": "c", "t": 3.0, "e": 3.0},
+            {"w": "big", "c": "a", "t": 10.0, "e": 80.0}, {"w": "big", "c": "b", "t": 40.0,
+            "e": 40.0}, {"w": "big", "c": "c", "t": 20.0, "e": 20.0}]
+    relative, on_front = pareto.group_fronts(rows, ("t", "e"), ("w",))
+    # best of small: t 1, e 2; best of big: t 10, e 20
+    assert relative.tolist() == [[1, 2], [2, 1], [3, 1.5], [1, 4], [4, 2], [2, 1]]
+    assert on_front.tolist() == [True, True, False, True, False, True]
+    assert pareto.front_rows(rows, ("t", "e")) == [0, 1]  # the global front: small rows only
+
+
+def test_relative_plot_is_written_and_reproducible(tmp_path):
+    rows = [{"model": m, "seq_len": n, "scope": "attention", "config": c,
+             "latency_s": n * (1 + i), "energy_j": n * (3 - i)}
+            for m in ("bert", "xlm") for n in (1, 4) for i, c in enumerate(("flat", "fusemax"))]
+    first = pareto.plot_relative(rows, ("latency_s", "energy_j"), ("model", "seq_len", "scope"),
+                                 "config", tmp_path / "a.png")
+    second = pareto.plot_relative(rows, ("latency_s", "energy_j"), ("model", "seq_len", "scope"),
+                                  "config", tmp_path / "b.png")
+    assert first.read_bytes() == second.read_bytes() and first.stat().st_size > 1000

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from attnforge import report_html
 from attnforge.explorer import explore
 from attnforge.kinds import label_keys_of, objectives_of
 from attnforge.pareto import normalise_axes, plot_parallel, spread
@@ -230,3 +231,21 @@ def test_explore_writes_a_self_contained_page(tmp_path, design):
     assert shown == expected
     # the kind's own pareto.png is embedded byte for byte
     assert (tmp_path / "pareto.png").read_bytes() in embedded_pngs(page)
+
+
+def test_fronts_are_per_workload_when_the_kind_names_workload_keys(tmp_path):
+    # Two workloads of very different size: across them the small one's rows dominate every
+    # big one; with workload keys each workload gets its own front (hand-worked: in each, the
+    # fast config and the frugal one are on it, the third is dominated by the frugal one).
+    rows = [{"model": m, "config": c, "latency_s": scale * t, "energy_j": scale * e}
+            for m, scale in (("small", 1.0), ("big", 100.0))
+            for c, t, e in (("fast", 1.0, 4.0), ("frugal", 2.0, 2.0), ("neither", 3.0, 3.0))]
+    path = report_html.write_html(rows, ("latency_s", "energy_j"), ("config",),
+                                  tmp_path / "r.html", "t", workload_keys=("model",))
+    text = path.read_text()
+    assert "4 of 6 points are not dominated" in text and "2 workloads" in text
+    table = text[text.index('<table id="front">'):]
+    assert table.count("<tr><td>") == 4 and "neither" not in table
+    plain = report_html.write_html(rows, ("latency_s", "energy_j"), ("config",),
+                                   tmp_path / "g.html", "t").read_text()
+    assert "2 of 6 points are not dominated" in plain  # the global front: small's two
