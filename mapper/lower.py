@@ -14,49 +14,26 @@ buffer one tile at a time, once per block and per pass that reads them.
 
 Unfused: each contraction is a GEMM phase (searched by `mapper.gemm`), each run of other Einsums
 is a vector phase over blocks of query rows; tensors cross phases through DRAM.
+
+The per-head analysis the rules read is `mapper.context`; which words live in the buffer and
+what moves through it, `mapper.traffic`.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
-from einsum import Cascade, passes, rank_extents
+from einsum import Cascade
 from einsum.errors import InputError
 from einsum.ir import expr_refs
 
-from .binding import Bound, bind, is_contraction
+from . import context as cx
+from . import traffic
+from .binding import is_contraction
+from .context import Context, EinsumWork, Workload
 from .gemm import Gemm, GemmMapping, search_gemm
 from .spec import Architecture, Config, GemmSearch
-
-
-@dataclass(frozen=True, slots=True)
-class Workload:
-    """One attention layer: ``batch`` × ``heads`` instances of P = ``seq_len`` queries over
-    M = ``keys`` keys (``keys`` = 0: M = P, self-attention)."""
-
-    batch: int
-    heads: int
-    e: int
-    f: int
-    seq_len: int
-    keys: int = 0
-
-    def extents(self) -> dict[str, int]:
-        """Input rank extents of an attention cascade."""
-        return {"e": self.e, "f": self.f, "p": self.seq_len, "m": self.keys or self.seq_len}
-
-
-@dataclass(frozen=True, slots=True)
-class EinsumWork:
-    """One bound Einsum's work per head: points, array cycles (with spatial padding), pass."""
-
-    bound: Bound
-    ranks: tuple[str, ...]
-    points: int
-    array_cycles: int
-    pass_index: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,114 +90,14 @@ def fill_drain(arch: Architecture) -> int:
 def lower(cascade: Cascade, arch: Architecture, config: Config, workload: Workload,
           search: GemmSearch, config_name: str = "") -> Mapping:
     """Lower ``cascade`` (with M0 = array columns if it has that parameter); raise InputError."""
-    ctx = _context(cascade, arch, config, workload)
+    ctx = cx.make_context(cascade, arch, config, workload)
     phases = (_fused_phase(ctx),) if config.fused else _unfused_phases(ctx, search)
     once = _pipeline_fill(ctx, phases[0]) if config.schedule == "pipelined" else 0
     return Mapping(config_name or cascade.name, config, arch, workload, cascade.name,
                    ctx.m_passes, phases, workload.batch * workload.heads, once)
 
 
-@dataclass(frozen=True, slots=True)
-class _Ctx:
-    cascade: Cascade
-    arch: Architecture
-    config: Config
-    ext: dict[str, int]
-    m_family: frozenset[str]
-    tile: tuple[str, str]
-    bound: tuple[Bound, ...]
-    pass_of: dict[int, int]
-    m_passes: int
-    tensor_ranks: dict[str, tuple[str, ...]]
-    alias: dict[str, str]
-    state: frozenset[str]
-
-
-def _context(cascade: Cascade, arch: Architecture, config: Config, workload: Workload) -> _Ctx:
-    fields = _analysis(cascade, arch, tuple(sorted(config.bind.items())), workload)
-    return _Ctx(fields[0], arch, config, *fields[1:])
-
-
-@functools.lru_cache(maxsize=1024)
-def _analysis(cascade: Cascade, arch: Architecture, bind_items: tuple[tuple[str, str], ...],
-              workload: Workload) -> tuple:
-    """The workload-specific analysis of a cascade on an architecture (memoised: a pure function
-    of hashable inputs; the dicts it returns are never mutated by the lowering)."""
-    if "M0" in cascade.params:
-        from einsum import library
-
-        cascade = library.get(cascade.name, M0=arch.array_2d.cols)
-    ext = rank_extents(cascade, workload.extents(), dict(cascade.params))
-    m_family = passes.rank_family(cascade, "m")
-    inner = next((s.inner for s in cascade.splits if s.parent == "m"), "m")
-    tile = (inner, "p")
-    bound = bind(cascade, arch, Config(cascade.name, "", bind=dict(bind_items)), tile)
-    alias, state = {}, set()
-    for b, e in zip(bound, cascade.einsums, strict=True):
-        if b.array == "none" and e.phase == "init":
-            if e.operands:
-                alias[e.name] = e.operands[0]
-            else:
-                state.add(e.name)
-    return (cascade, ext, m_family, tile, bound, passes.einsum_passes(cascade, "m"),
-            passes.pass_counts(cascade).get("m", 1), cascade.tensor_ranks(), alias,
-            frozenset(state))
-
-
-def _size(ctx: _Ctx, tensor: str, drop: tuple[str, ...] = ()) -> int:
-    ranks = ctx.tensor_ranks[ctx.alias.get(tensor, tensor)]
-    return math.prod(ctx.ext[r] for r in ranks if r not in drop)
-
-
-def _work(ctx: _Ctx, b: Bound) -> EinsumWork:
-    einsum = ctx.cascade.einsums[b.index]
-    a2, a1 = ctx.arch.array_2d, ctx.arch.array_1d
-    spatial = {ctx.tile[0]: a2.cols, "p": a2.rows} if b.array == "2d" else {"p": a1.pes}
-    cycles = b.cycles_per_point
-    for rank in einsum.ranks:
-        size = spatial.get(rank)
-        cycles *= -(-ctx.ext[rank] // size) if size else ctx.ext[rank]
-    points = math.prod(ctx.ext[r] for r in einsum.ranks)
-    return EinsumWork(b, einsum.ranks, points, cycles, ctx.pass_of.get(b.index, 0))
-
-
-def _tiles(ctx: _Ctx) -> tuple[int, int]:
-    a2 = ctx.arch.array_2d
-    return -(-ctx.ext["m"] // a2.cols), -(-ctx.ext["p"] // a2.rows)
-
-
-def _readers(ctx: _Ctx, work: tuple[EinsumWork, ...]) -> dict[str, list[int]]:
-    """Tensor → passes of the Einsums in ``work`` that read it (aliases resolved)."""
-    found: dict[str, list[int]] = {}
-    for w in work:
-        for op in ctx.cascade.einsums[w.bound.index].operands:
-            if op != w.bound.name or w.bound.phase == "init":
-                found.setdefault(ctx.alias.get(op, op), []).append(w.pass_index)
-    return found
-
-
-def _held(ctx: _Ctx, work: tuple[EinsumWork, ...]) -> tuple[dict[str, int], int]:
-    """Tensors whose M fiber must stay across a pass boundary: {tensor: later reads}, and the
-    largest number of words per query row live at any boundary."""
-    produced = {w.bound.name: w.pass_index for w in work}
-    readers = _readers(ctx, work)
-    live_at: dict[int, int] = {}
-    held: dict[str, int] = {}
-    for tensor, reads in readers.items():
-        if not set(ctx.tensor_ranks.get(tensor, ())) & ctx.m_family or tensor in ctx.state:
-            continue
-        start = produced.get(tensor, min(reads))
-        later = sorted({p for p in reads if p > start})
-        if not later:
-            continue
-        held[tensor] = len(later)
-        for boundary in range(start, later[-1]):
-            row = _size(ctx, tensor, ("p",))
-            live_at[boundary] = live_at.get(boundary, 0) + row
-    return held, max(live_at.values(), default=0)
-
-
-def _block(ctx: _Ctx, per_row: int, held_row: int, fixed: int, step: int
+def _block(ctx: Context, per_row: int, held_row: int, fixed: int, step: int
            ) -> tuple[int, float, int]:
     """(rows per block, spill fraction, need in bytes at that block) for the buffer.
 
@@ -243,100 +120,13 @@ def _block(ctx: _Ctx, per_row: int, held_row: int, fixed: int, step: int
     return rows, min(1.0, 1.0 - room / (rows * held_row)), need
 
 
-def _again(ctx: _Ctx, name: str) -> int:
-    """Times a tile-consumer re-reads ``name`` across the tiles: across the M tiles if it has
-    no M rank, across the P tiles if it has no P rank."""
-    m_tiles, p_tiles = _tiles(ctx)
-    ranks = set(ctx.tensor_ranks[name])
-    return (1 if ranks & ctx.m_family else m_tiles) * (1 if "p" in ranks else p_tiles)
-
-
-def _tile_reads(ctx: _Ctx, work: tuple[EinsumWork, ...], name: str) -> int:
-    """Words of ``name`` the Einsums of ``work`` read, counting re-reads across tiles."""
-    readers = sum(1 for w in work for op in ctx.cascade.einsums[w.bound.index].operands
-                  if ctx.alias.get(op, op) == name and (op != w.bound.name or
-                                                        w.bound.phase == "init"))
-    return readers * _size(ctx, name) * _again(ctx, name)
-
-
-def _kept(ctx: _Ctx, work: tuple[EinsumWork, ...], dram_reads: dict[str, int],
-          outputs: list[str], held: dict[str, int], spill: float,
-          crossing: set[str]) -> dict[str, float]:
-    """Fraction of each tensor's words that live in the buffer; the rest bypass it.
-
-    A word used once needs no buffer (storing it costs a write and a read and saves nothing):
-    a DRAM input read no more often than it is fetched streams from DRAM into the PEs; an
-    output no Einsum of the phase reads streams from the PEs to DRAM; the spilled fraction of
-    a held M fiber goes from the PEs to DRAM and back into the PEs that re-read it. Everything
-    else (re-read inputs, state, held fibers, tiles crossing between the arrays) is kept.
-    """
-    kept = {t: 1.0 for t in (*ctx.state, *crossing)}
-    for tensor, fetched in dram_reads.items():
-        kept[tensor] = 1.0 if _tile_reads(ctx, work, tensor) > fetched else 0.0
-    for tensor in outputs:
-        kept.setdefault(tensor, 1.0 if _tile_reads(ctx, work, tensor) else 0.0)
-    for tensor in held:
-        kept[tensor] = 1.0 - spill
-    return kept
-
-
-def _bypassed(kept: dict[str, float]) -> tuple[str, ...]:
-    return tuple(sorted(t for t, share in kept.items() if share < 1))
-
-
-def _onchip(ctx: _Ctx, work: tuple[EinsumWork, ...], kept: dict[str, float]
-            ) -> tuple[int, int, dict[str, int], dict[str, int]]:
-    """Buffer reads/writes by the arrays and RF reads/writes per array, per head.
-
-    The kept fraction of an operand (`_kept`) is read from the buffer once per tile that needs
-    it (`_again`); the rest is a value the array produced and kept in its PEs' register files,
-    or a stream that bypasses the buffer, and is counted as register-file traffic.
-    """
-    buf_r = buf_w = 0.0
-    rf_r, rf_w = {"2d": 0, "1d": 0}, {"2d": 0, "1d": 0}
-    for w in work:
-        einsum = ctx.cascade.einsums[w.bound.index]
-        for op in einsum.operands:
-            name = ctx.alias.get(op, op)
-            share = kept.get(name, 0.0)
-            buf_r += share * _size(ctx, name) * _again(ctx, name)
-            rf_r[w.bound.array] += round((1 - share) * _size(ctx, name))
-        out = math.prod(ctx.ext[r] for r in einsum.output_ranks)
-        share = kept.get(w.bound.name, 0.0)
-        buf_w += share * out
-        rf_w[w.bound.array] += round((1 - share) * out)
-    return round(buf_r), round(buf_w), rf_r, rf_w
-
-
-def _staging(kept: dict[str, float], dram_reads: dict[str, int], dram_writes: dict[str, int]
-             ) -> tuple[int, int]:
-    """(buffer reads, buffer writes) moving kept DRAM traffic through the buffer: a fetched
-    word is written into it, a word bound for DRAM is read out of it."""
-    writes = sum(kept.get(t, 0.0) * n for t, n in dram_reads.items())
-    reads = sum(kept.get(t, 0.0) * n for t, n in dram_writes.items())
-    return round(reads), round(writes)
-
-
-def _crossing(ctx: _Ctx, work: tuple[EinsumWork, ...]) -> set[str]:
-    """Tile-sized tensors produced on one array and read on the other: they pass through the
-    buffer (per-row values cross directly, the 1D PEs sit at the 2D array's edge)."""
-    made_on = {w.bound.name: w.bound.array for w in work}
-    found = set()
-    for w in work:
-        for op in ctx.cascade.einsums[w.bound.index].operands:
-            other = made_on.get(op)
-            if other and other != w.bound.array and set(ctx.tile) <= set(ctx.tensor_ranks[op]):
-                found.add(op)
-    return found
-
-
 def _runs_2d(work: tuple[EinsumWork, ...]) -> int:
     """Number of runs of consecutive 2D Einsums in a tile's body (each ends in a drain)."""
     arrays = [w.bound.array for w in work if w.bound.phase == "body"]
     return sum(1 for i, a in enumerate(arrays) if a == "2d" and (i == 0 or arrays[i - 1] != "2d"))
 
 
-def _pipeline_fill(ctx: _Ctx, phase) -> int:
+def _pipeline_fill(ctx: Context, phase) -> int:
     """Prologue/epilogue of a pipelined fused phase over its compute (max of the arrays):
     the 1D array cannot start before the first tile's first 2D run has produced its result
     (its streams + the diagonal fill); the 2D array's last run is followed by the 1D Einsums
@@ -344,7 +134,7 @@ def _pipeline_fill(ctx: _Ctx, phase) -> int:
     work = [w for w in phase.work if w.bound.phase == "body"]
     if phase.kind != "fused" or not work:
         return fill_drain(ctx.arch)
-    m_tiles, p_tiles = _tiles(ctx)
+    m_tiles, p_tiles = cx.tiles(ctx)
     tiles = m_tiles * p_tiles
     per_tile = [w.array_cycles / tiles for w in work]
     arrays = [w.bound.array for w in work]
@@ -374,7 +164,7 @@ def _pipeline_fill(ctx: _Ctx, phase) -> int:
     return round(max(w2 + tail, w1 + head) - max(w2, w1))
 
 
-def _multipass_fill(ctx: _Ctx, phase, fill: int) -> int:
+def _multipass_fill(ctx: Context, phase, fill: int) -> int:
     """Multi-pass fused cascade: a pass of a block of rows needs the previous pass's full
     reduction (e.g. GM over all of M before SN), so within a block the passes follow each other;
     blocks overlap (the next block's QK runs during this block's softmax passes). Exposed once:
@@ -390,54 +180,54 @@ def _multipass_fill(ctx: _Ctx, phase, fill: int) -> int:
     return round(serial - max(phase.cycles.values()) / blocks)
 
 
-def _compute(ctx: _Ctx, work: tuple[EinsumWork, ...]) -> tuple[dict[str, int], int, int]:
+def _compute(ctx: Context, work: tuple[EinsumWork, ...]) -> tuple[dict[str, int], int, int]:
     cycles = {"2d": 0, "1d": 0}
     for w in work:
         cycles[w.bound.array] += w.array_cycles
     if ctx.config.schedule == "pipelined":
         return cycles, 0, max(cycles.values())
-    m_tiles, p_tiles = _tiles(ctx)
+    m_tiles, p_tiles = cx.tiles(ctx)
     stall = m_tiles * p_tiles * _runs_2d(work) * fill_drain(ctx.arch)
     return cycles, stall, sum(cycles.values()) + stall
 
 
-def _fused_phase(ctx: _Ctx) -> Phase:
-    work = tuple(_work(ctx, b) for b in ctx.bound if b.array != "none")
-    held, held_row = _held(ctx, work)
+def _fused_phase(ctx: Context) -> Phase:
+    work = tuple(cx.work(ctx, b) for b in ctx.bound if b.array != "none")
+    held, held_row = cx.held(ctx, work)
     inputs = [d.name for d in ctx.cascade.inputs]
     outputs = [d.name for d in ctx.cascade.outputs]
     with_p = [t for t in inputs + outputs if "p" in ctx.tensor_ranks[t]]
     streamed = [t for t in inputs if "p" not in ctx.tensor_ranks[t]]
-    per_row = sum(_size(ctx, t, ("p",)) for t in with_p)
-    per_row += sum(_size(ctx, t, ("p", *ctx.m_family)) for t in ctx.state)
+    per_row = sum(cx.size(ctx, t, ("p",)) for t in with_p)
+    per_row += sum(cx.size(ctx, t, ("p", *ctx.m_family)) for t in ctx.state)
     cols = ctx.arch.array_2d.cols
     tile_words = {t: math.prod(cols if r in ctx.m_family else ctx.ext[r]
                                for r in ctx.tensor_ranks[t]) for t in streamed}
     rows, spill, need = _block(ctx, per_row, held_row, 2 * sum(tile_words.values()),
                                ctx.arch.array_2d.rows)
     blocks = -(-ctx.ext["p"] // rows)
-    readers = _readers(ctx, work)
-    spill_w = sum(round(spill * _size(ctx, t)) for t in held)
-    spill_r = sum(round(spill * _size(ctx, t)) * later for t, later in held.items())
-    fetched = {t: _size(ctx, t) for t in inputs if t not in streamed}
-    fetched.update({t: blocks * _size(ctx, t) * len(set(readers.get(t, [0])))
+    readers = cx.readers(ctx, work)
+    spill_w = sum(round(spill * cx.size(ctx, t)) for t in held)
+    spill_r = sum(round(spill * cx.size(ctx, t)) * later for t, later in held.items())
+    fetched = {t: cx.size(ctx, t) for t in inputs if t not in streamed}
+    fetched.update({t: blocks * cx.size(ctx, t) * len(set(readers.get(t, [0])))
                     for t in streamed})
-    stored = {t: _size(ctx, t) for t in outputs}
+    stored = {t: cx.size(ctx, t) for t in outputs}
     reads, writes = sum(fetched.values()) + spill_r, sum(stored.values()) + spill_w
-    kept = _kept(ctx, work, fetched, outputs, held, spill, _crossing(ctx, work))
-    buf_r, buf_w, rf_r, rf_w = _onchip(ctx, work, kept)
-    stage_r, stage_w = _staging(kept, fetched, stored)
+    kept = traffic.kept(ctx, work, fetched, outputs, held, spill, traffic.crossing(ctx, work))
+    buf_r, buf_w, rf_r, rf_w = traffic.onchip(ctx, work, kept)
+    stage_r, stage_w = traffic.staging(kept, fetched, stored)
     cycles, stall, compute = _compute(ctx, work)
     nest = _fused_nest(ctx, work, rows, blocks)
     return Phase("fused", "fused", work, nest, rows, blocks, tuple(held), need, spill,
                  reads, writes, spill_w + spill_r, buf_r + stage_r, buf_w + stage_w, rf_r, rf_w,
-                 cycles, stall, compute, bypassed=_bypassed(kept))
+                 cycles, stall, compute, bypassed=traffic.bypassed(kept))
 
 
-def _fused_nest(ctx: _Ctx, work: tuple[EinsumWork, ...], rows: int, blocks: int
+def _fused_nest(ctx: Context, work: tuple[EinsumWork, ...], rows: int, blocks: int
                 ) -> tuple[str, ...]:
     a2 = ctx.arch.array_2d
-    m_tiles, _ = _tiles(ctx)
+    m_tiles, _ = cx.tiles(ctx)
     on = {a: ", ".join(w.bound.name for w in work if w.bound.array == a and
                        w.bound.phase != "final") for a in ("2d", "1d")}
     lines = ["for b, h in batch × heads",
@@ -453,8 +243,8 @@ def _fused_nest(ctx: _Ctx, work: tuple[EinsumWork, ...], rows: int, blocks: int
     return tuple(lines)
 
 
-def _unfused_phases(ctx: _Ctx, search: GemmSearch) -> tuple[Phase, ...]:
-    work = [_work(ctx, b) for b in ctx.bound if b.array != "none"]
+def _unfused_phases(ctx: Context, search: GemmSearch) -> tuple[Phase, ...]:
+    work = [cx.work(ctx, b) for b in ctx.bound if b.array != "none"]
     groups: list[list[EinsumWork]] = [[]]
     for w in work:
         if is_contraction(ctx.cascade.einsums[w.bound.index]):
@@ -466,7 +256,7 @@ def _unfused_phases(ctx: _Ctx, search: GemmSearch) -> tuple[Phase, ...]:
         g[0].bound.index]) else _vector_phase(ctx, tuple(g), work) for g in groups)
 
 
-def _gemm_phase(ctx: _Ctx, w: EinsumWork, search: GemmSearch) -> Phase:
+def _gemm_phase(ctx: Context, w: EinsumWork, search: GemmSearch) -> Phase:
     einsum = ctx.cascade.einsums[w.bound.index]
     ops = [ctx.alias.get(o, o) for o in einsum.operands]
     left = [o for o in ops if "p" in ctx.tensor_ranks[o]]
@@ -475,7 +265,7 @@ def _gemm_phase(ctx: _Ctx, w: EinsumWork, search: GemmSearch) -> Phase:
         raise InputError(f"Einsum {einsum.name}: an unfused GEMM phase needs one operand with "
                          f"rank p and one without, not {ops}")
     reduced = tuple(einsum.reduced_ranks)
-    gemm = Gemm(_size(ctx, left[0], reduced), _size(ctx, right[0], reduced),
+    gemm = Gemm(cx.size(ctx, left[0], reduced), cx.size(ctx, right[0], reduced),
                 math.prod(ctx.ext[r] for r in reduced))
     g = search_gemm(gemm, ctx.arch, search)
     nest = (f"for b, h in batch × heads: GEMM {einsum.name} "
@@ -490,24 +280,24 @@ def _gemm_phase(ctx: _Ctx, w: EinsumWork, search: GemmSearch) -> Phase:
                  g.compute_cycles, g)
 
 
-def _vector_phase(ctx: _Ctx, ws: tuple[EinsumWork, ...], every: list[EinsumWork]) -> Phase:
+def _vector_phase(ctx: Context, ws: tuple[EinsumWork, ...], every: list[EinsumWork]) -> Phase:
     names = {w.bound.name for w in ws}
-    outside = _readers(ctx, tuple(w for w in every if w.bound.name not in names))
-    inputs = sorted(t for t in _readers(ctx, ws) if t not in names and t not in ctx.state)
+    outside = cx.readers(ctx, tuple(w for w in every if w.bound.name not in names))
+    inputs = sorted(t for t in cx.readers(ctx, ws) if t not in names and t not in ctx.state)
     outputs = sorted(t for t in names if t in outside or t in {d.name for d in
                                                                ctx.cascade.outputs})
-    held, held_row = _held(ctx, ws)
+    held, held_row = cx.held(ctx, ws)
     fixed = 2 * ctx.arch.array_1d.pes * ctx.arch.array_2d.cols * (len(inputs) + len(outputs))
     # one M fiber (query row) at a time at least: the fiber spreads over the 1D PEs
     rows, spill, need = _block(ctx, 0, held_row, fixed, 1)
-    fetched = {t: _size(ctx, t) for t in inputs}
-    stored = {t: _size(ctx, t) for t in outputs}
-    spill_r = sum(round(spill * _size(ctx, t)) * later for t, later in held.items())
-    spill_w = sum(round(spill * _size(ctx, t)) for t in held if t in names)
+    fetched = {t: cx.size(ctx, t) for t in inputs}
+    stored = {t: cx.size(ctx, t) for t in outputs}
+    spill_r = sum(round(spill * cx.size(ctx, t)) * later for t, later in held.items())
+    spill_w = sum(round(spill * cx.size(ctx, t)) for t in held if t in names)
     reads, writes = sum(fetched.values()) + spill_r, sum(stored.values()) + spill_w
-    kept = _kept(ctx, ws, fetched, outputs, held, spill, _crossing(ctx, ws))
-    buf_r, buf_w, rf_r, rf_w = _onchip(ctx, ws, kept)
-    stage_r, stage_w = _staging(kept, fetched, stored)
+    kept = traffic.kept(ctx, ws, fetched, outputs, held, spill, traffic.crossing(ctx, ws))
+    buf_r, buf_w, rf_r, rf_w = traffic.onchip(ctx, ws, kept)
+    stage_r, stage_w = traffic.staging(kept, fetched, stored)
     cycles, stall, compute = _compute(ctx, ws)
     nest = (f"for b, h in batch × heads: vector phase {', '.join(w.bound.name for w in ws)}",
             f"  for p-block in {-(-ctx.ext['p'] // rows)} blocks of {rows} rows "
@@ -516,4 +306,4 @@ def _vector_phase(ctx: _Ctx, ws: tuple[EinsumWork, ...], every: list[EinsumWork]
     return Phase(f"vector {'+'.join(w.bound.name for w in ws)}", "vector", ws, nest, rows,
                  -(-ctx.ext["p"] // rows), tuple(held), need, spill, reads, writes,
                  spill_r + spill_w, buf_r + stage_r, buf_w + stage_w, rf_r, rf_w, cycles, stall,
-                 compute, bypassed=_bypassed(kept))
+                 compute, bypassed=traffic.bypassed(kept))

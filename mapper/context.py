@@ -1,0 +1,155 @@
+"""The per-head context of a cascade lowered onto an architecture, and what it implies.
+
+`make_context` gathers what every lowering rule reads (rank extents, the M-rank family, the 2D
+tile, the binding, each Einsum's pass, aliases and running state; the analysis is memoised per
+workload); the functions below derive sizes, per-Einsum work, tile counts, readers and the M
+fibers a later pass re-reads. `mapper.traffic` and `mapper.lower` build on them.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+from einsum import Cascade, passes, rank_extents
+
+from .binding import Bound, bind
+from .spec import Architecture, Config
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """One attention layer: ``batch`` × ``heads`` instances of P = ``seq_len`` queries over
+    M = ``keys`` keys (``keys`` = 0: M = P, self-attention)."""
+
+    batch: int
+    heads: int
+    e: int
+    f: int
+    seq_len: int
+    keys: int = 0
+
+    def extents(self) -> dict[str, int]:
+        """Input rank extents of an attention cascade."""
+        return {"e": self.e, "f": self.f, "p": self.seq_len, "m": self.keys or self.seq_len}
+
+
+@dataclass(frozen=True, slots=True)
+class EinsumWork:
+    """One bound Einsum's work per head: points, array cycles (with spatial padding), pass."""
+
+    bound: Bound
+    ranks: tuple[str, ...]
+    points: int
+    array_cycles: int
+    pass_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """A cascade on an architecture for one workload and configuration: what the lowering
+    needs per head (rank extents, the M-rank family, the 2D tile, the binding, each Einsum's
+    pass, tensor ranks, aliases of init Einsums, running state)."""
+
+    cascade: Cascade
+    arch: Architecture
+    config: Config
+    ext: dict[str, int]
+    m_family: frozenset[str]
+    tile: tuple[str, str]
+    bound: tuple[Bound, ...]
+    pass_of: dict[int, int]
+    m_passes: int
+    tensor_ranks: dict[str, tuple[str, ...]]
+    alias: dict[str, str]
+    state: frozenset[str]
+
+
+def make_context(cascade: Cascade, arch: Architecture, config: Config, workload: Workload
+                 ) -> Context:
+    """The context of ``cascade`` on ``arch`` (the analysis is memoised per workload)."""
+    fields = _analysis(cascade, arch, tuple(sorted(config.bind.items())), workload)
+    return Context(fields[0], arch, config, *fields[1:])
+
+
+@functools.lru_cache(maxsize=1024)
+def _analysis(cascade: Cascade, arch: Architecture, bind_items: tuple[tuple[str, str], ...],
+              workload: Workload) -> tuple:
+    """The workload-specific analysis of a cascade on an architecture (memoised: a pure function
+    of hashable inputs; the dicts it returns are never mutated by the lowering)."""
+    if "M0" in cascade.params:
+        from einsum import library
+
+        cascade = library.get(cascade.name, M0=arch.array_2d.cols)
+    ext = rank_extents(cascade, workload.extents(), dict(cascade.params))
+    m_family = passes.rank_family(cascade, "m")
+    inner = next((s.inner for s in cascade.splits if s.parent == "m"), "m")
+    tile = (inner, "p")
+    bound = bind(cascade, arch, Config(cascade.name, "", bind=dict(bind_items)), tile)
+    alias, state = {}, set()
+    for b, e in zip(bound, cascade.einsums, strict=True):
+        if b.array == "none" and e.phase == "init":
+            if e.operands:
+                alias[e.name] = e.operands[0]
+            else:
+                state.add(e.name)
+    return (cascade, ext, m_family, tile, bound, passes.einsum_passes(cascade, "m"),
+            passes.pass_counts(cascade).get("m", 1), cascade.tensor_ranks(), alias,
+            frozenset(state))
+
+
+def size(ctx: Context, tensor: str, drop: tuple[str, ...] = ()) -> int:
+    """Words of ``tensor`` per head, without the ranks in ``drop`` (aliases resolved)."""
+    ranks = ctx.tensor_ranks[ctx.alias.get(tensor, tensor)]
+    return math.prod(ctx.ext[r] for r in ranks if r not in drop)
+
+
+def work(ctx: Context, b: Bound) -> EinsumWork:
+    """A bound Einsum's points and array cycles per head (spatial ranks padded to the array)."""
+    einsum = ctx.cascade.einsums[b.index]
+    a2, a1 = ctx.arch.array_2d, ctx.arch.array_1d
+    spatial = {ctx.tile[0]: a2.cols, "p": a2.rows} if b.array == "2d" else {"p": a1.pes}
+    cycles = b.cycles_per_point
+    for rank in einsum.ranks:
+        span = spatial.get(rank)
+        cycles *= -(-ctx.ext[rank] // span) if span else ctx.ext[rank]
+    points = math.prod(ctx.ext[r] for r in einsum.ranks)
+    return EinsumWork(b, einsum.ranks, points, cycles, ctx.pass_of.get(b.index, 0))
+
+
+def tiles(ctx: Context) -> tuple[int, int]:
+    """(M tiles, P tiles) of one head on the 2D array."""
+    a2 = ctx.arch.array_2d
+    return -(-ctx.ext["m"] // a2.cols), -(-ctx.ext["p"] // a2.rows)
+
+
+def readers(ctx: Context, work: tuple[EinsumWork, ...]) -> dict[str, list[int]]:
+    """Tensor → passes of the Einsums in ``work`` that read it (aliases resolved)."""
+    found: dict[str, list[int]] = {}
+    for w in work:
+        for op in ctx.cascade.einsums[w.bound.index].operands:
+            if op != w.bound.name or w.bound.phase == "init":
+                found.setdefault(ctx.alias.get(op, op), []).append(w.pass_index)
+    return found
+
+
+def held(ctx: Context, work: tuple[EinsumWork, ...]) -> tuple[dict[str, int], int]:
+    """Tensors whose M fiber must stay across a pass boundary: {tensor: later reads}, and the
+    largest number of words per query row live at any boundary."""
+    produced = {w.bound.name: w.pass_index for w in work}
+    reads_by = readers(ctx, work)
+    live_at: dict[int, int] = {}
+    found: dict[str, int] = {}
+    for tensor, reads in reads_by.items():
+        if not set(ctx.tensor_ranks.get(tensor, ())) & ctx.m_family or tensor in ctx.state:
+            continue
+        start = produced.get(tensor, min(reads))
+        later = sorted({p for p in reads if p > start})
+        if not later:
+            continue
+        found[tensor] = len(later)
+        for boundary in range(start, later[-1]):
+            row = size(ctx, tensor, ("p",))
+            live_at[boundary] = live_at.get(boundary, 0) + row
+    return found, max(live_at.values(), default=0)
