@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 from einsum import Cascade, passes, rank_extents
+from einsum.ir import Einsum, expr_refs, index_ranks
 
 from .binding import Bound, bind
 from .spec import Architecture, Config
@@ -103,6 +104,20 @@ def size(ctx: Context, tensor: str, drop: tuple[str, ...] = ()) -> int:
     """Words of ``tensor`` per head, without the ranks in ``drop`` (aliases resolved)."""
     ranks = ctx.tensor_ranks[ctx.alias.get(tensor, tensor)]
     return math.prod(ctx.ext[r] for r in ranks if r not in drop)
+
+
+def read_size(ctx: Context, einsum: Einsum, operand: str) -> int:
+    """Words of ``operand`` that ``einsum`` reads per head: its size, less every axis that each
+    of its references pins to a constant (``AV[f,p] = RNV[f,M1,p] / ...`` reads the last slice
+    of the iterative rank m1, not all M1 of them)."""
+    full = size(ctx, operand)
+    refs = [ref for ref in expr_refs(einsum.expr) if ref.tensor == operand]
+    ranks = ctx.tensor_ranks.get(operand, ())
+    if not refs or any(len(ref.indices) != len(ranks) for ref in refs):
+        return full
+    pinned = [rank for axis, rank in enumerate(ranks)
+              if not any(index_ranks(ref.indices[axis]) for ref in refs)]
+    return full // math.prod(ctx.ext[rank] for rank in pinned)
 
 
 def work(ctx: Context, b: Bound) -> EinsumWork:

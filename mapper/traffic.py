@@ -25,10 +25,11 @@ def again(ctx: Context, name: str) -> int:
 
 def tile_reads(ctx: Context, work: tuple[EinsumWork, ...], name: str) -> int:
     """Words of ``name`` the Einsums of ``work`` read, counting re-reads across tiles."""
-    readers = sum(1 for w in work for op in ctx.cascade.einsums[w.bound.index].operands
-                  if ctx.alias.get(op, op) == name and (op != w.bound.name or
-                                                        w.bound.phase == "init"))
-    return readers * cx.size(ctx, name) * again(ctx, name)
+    words = sum(cx.read_size(ctx, einsum, op) for w in work
+                for einsum in (ctx.cascade.einsums[w.bound.index],) for op in einsum.operands
+                if ctx.alias.get(op, op) == name and (op != w.bound.name or
+                                                      w.bound.phase == "init"))
+    return words * again(ctx, name)
 
 
 def kept(ctx: Context, work: tuple[EinsumWork, ...], dram_reads: dict[str, int],
@@ -71,9 +72,9 @@ def onchip(ctx: Context, work: tuple[EinsumWork, ...], kept: dict[str, float]
         einsum = ctx.cascade.einsums[w.bound.index]
         for op in einsum.operands:
             name = ctx.alias.get(op, op)
-            share = kept.get(name, 0.0)
-            buf_r += share * cx.size(ctx, name) * again(ctx, name)
-            rf_r[w.bound.array] += round((1 - share) * cx.size(ctx, name))
+            share, words = kept.get(name, 0.0), cx.read_size(ctx, einsum, op)
+            buf_r += share * words * again(ctx, name)
+            rf_r[w.bound.array] += round((1 - share) * words)
         out = math.prod(ctx.ext[r] for r in einsum.output_ranks)
         share = kept.get(w.bound.name, 0.0)
         buf_w += share * out

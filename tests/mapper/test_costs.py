@@ -187,3 +187,22 @@ def test_unfused_buffer_traffic_by_hand(paper):
     qk, av = phases["gemm QK"].gemm, phases["gemm AV"].gemm
     assert qk.buffer_write_words == qk.dram_read_words == 2 * n * 64
     assert av.buffer_write_words == n * 64  # V only
+
+
+def test_a_reference_pinned_to_the_last_step_reads_one_slice(paper):
+    # AV[f,p] = RNV[f,M1,p] / RD[M1,p] reads the final slice of the iterative rank m1 (F·P and
+    # P words per head), while SPNV[f,m1,p] = RNV[f,m1,p] * PRM[m1,p] reads every step (F·M1·P)
+    import einsum
+    from mapper import context
+    from mapper.evaluate import architecture, workload
+
+    n, f, m0 = 4096, 64, 256
+    point = Point("bert", n, "fusemax", "attention")
+    config = paper.configs["fusemax"]
+    ctx = context.make_context(einsum.library.get(config.cascade), architecture(paper, point),
+                               config, workload(paper, point))
+    by_name = {e.name: e for e in ctx.cascade.einsums}
+    m1 = n // m0
+    assert context.read_size(ctx, by_name["AV"], "RNV") == f * n
+    assert context.read_size(ctx, by_name["AV"], "RD") == n
+    assert context.read_size(ctx, by_name["SPNV"], "RNV") == f * m1 * n

@@ -5,7 +5,7 @@ claim is checked under the three cost-table presets: the shipped design's ``cact
 with each buffer priced by CACTI for its organisation), ``fusemax-md`` (§5 literally: one
 4096-bit row costs 485 pJ) and ``accelergy-artifact``. Known misses are strict xfails, so the day
 one comes within 5% it shows (docs/mapper.md explains each): under ``cacti-45nm`` the ratio over
-Unfused for attention (72.4%, paper 77%); under the other two, both ratios over FLAT (their
+Unfused for attention (71.8%, paper 77%); under the other two, both ratios over FLAT (their
 buffer words cost 1.9-10 pJ, so FLAT's score-tile traffic is nearly free).
 """
 
