@@ -23,12 +23,25 @@ def again(ctx: Context, name: str) -> int:
     return (1 if ranks & ctx.m_family else m_tiles) * (1 if "p" in ranks else p_tiles)
 
 
+def in_the_pe(ctx: Context, work: tuple[EinsumWork, ...], reader: EinsumWork, name: str) -> bool:
+    """Whether ``reader`` takes ``name`` straight from the PEs that make it: a value made in
+    the same pass on the same array is consumed as it is produced (``SD`` sums ``SN`` in the
+    PE that computed it), whatever else re-reads it later. Running state is not: it outlives
+    a tile and sits in the buffer (fusemax.md §4)."""
+    if name in ctx.state:
+        return False
+    return any(w.bound.name == name and w is not reader and w.bound.array == reader.bound.array
+               and w.pass_index == reader.pass_index for w in work)
+
+
 def tile_reads(ctx: Context, work: tuple[EinsumWork, ...], name: str) -> int:
-    """Words of ``name`` the Einsums of ``work`` read, counting re-reads across tiles."""
+    """Words of ``name`` the Einsums of ``work`` read from the buffer (not `in_the_pe`),
+    counting re-reads across tiles."""
     words = sum(cx.read_size(ctx, einsum, op) for w in work
                 for einsum in (ctx.cascade.einsums[w.bound.index],) for op in einsum.operands
                 if ctx.alias.get(op, op) == name and (op != w.bound.name or
-                                                      w.bound.phase == "init"))
+                                                      w.bound.phase == "init")
+                and not in_the_pe(ctx, work, w, name))
     return words * again(ctx, name)
 
 
@@ -63,8 +76,9 @@ def onchip(ctx: Context, work: tuple[EinsumWork, ...], kept: dict[str, float]
     """Buffer reads/writes by the arrays and RF reads/writes per array, per head.
 
     The kept fraction of an operand (`kept`) is read from the buffer once per tile that needs
-    it (`again`); the rest is a value the array produced and kept in its PEs' register files,
-    or a stream that bypasses the buffer, and is counted as register-file traffic.
+    it (`again`), unless the reader takes it `in_the_pe`; the rest is a value the array
+    produced and kept in its PEs' register files, or a stream that bypasses the buffer, and is
+    counted as register-file traffic.
     """
     buf_r = buf_w = 0.0
     rf_r, rf_w = {"2d": 0, "1d": 0}, {"2d": 0, "1d": 0}
@@ -73,6 +87,8 @@ def onchip(ctx: Context, work: tuple[EinsumWork, ...], kept: dict[str, float]
         for op in einsum.operands:
             name = ctx.alias.get(op, op)
             share, words = kept.get(name, 0.0), cx.read_size(ctx, einsum, op)
+            if in_the_pe(ctx, work, w, name):
+                share = 0.0
             buf_r += share * words * again(ctx, name)
             rf_r[w.bound.array] += round((1 - share) * words)
         out = math.prod(ctx.ext[r] for r in einsum.output_ranks)
