@@ -26,7 +26,7 @@ class AcceleratorKind:
     """Points: models × seq_lens × configs × scopes (× square array sizes)."""
 
     name = "accelerator"
-    model_version = "3"  # 3: CACTI buffers, buffer bypass, scaled buffers, pinned slices
+    model_version = "4"  # 4: CACTI buffers; bypass, pinned slices, in-PE reads; scaled buffers
 
     def load(self, path: Path) -> Design:
         """The typed design; raises SpecError with every problem (each at its key)."""
