@@ -10,6 +10,7 @@ what is missing.
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -24,8 +25,9 @@ from attnforge.report_html import write_exploration_page
 from attnforge.results import write_csv, write_parquet
 from attnforge.specload import Problem, SpecError
 from attnforge.store import ResultStore, design_digest, point_key
-from attnforge.sweep import Point, Search, apply_overrides, search_points
+from attnforge.sweep import Point, Search, apply_overrides, search_points, split_key
 from attnforge.sweep_file import check_trial, load_grid, load_search
+from einsum.errors import InputError
 
 STORE_NAME = "results.sqlite"
 CSV_NAME = "results.csv"
@@ -106,26 +108,55 @@ def explore(
     search = load_search(design_path, type(design), design, partial(design_problems, kind))
     the_plan = None if search else _grid_plan(kind, design, design_path)
     backend.worker_count()  # a bad --workers fails before the output directory is made
+    made = _first_missing(Path(out_dir))
     out_dir = _output_directory(Path(out_dir))
-    with ResultStore(out_dir / STORE_NAME) as store:
-        if the_plan is not None:
-            keys = the_plan.keys
-            done = store.done_keys(keys)
-            todo = [(i, item) for i, (item, key) in enumerate(zip(the_plan.points, keys,
-                                                                    strict=True))
-                    if key not in done]
-            progress = _Progress(on_progress, len(keys), len(keys) - len(todo))
-            _evaluate(kind.name, design, keys, todo, store, backend, progress)
-            evaluated = len(todo)
-        else:
-            keys, evaluated = _run_search(kind, design, search, store, backend, on_progress,
-                                          design_path)
-        rows = tuple(store.rows(keys))
+    try:
+        with ResultStore(out_dir / STORE_NAME) as store:
+            if the_plan is not None:
+                keys = the_plan.keys
+                done = store.done_keys(keys)
+                todo = [(i, item) for i, (item, key) in enumerate(zip(the_plan.points, keys,
+                                                                        strict=True))
+                        if key not in done]
+                progress = _Progress(on_progress, len(keys), len(keys) - len(todo))
+                _evaluate(kind.name, design, keys, todo, store, backend, progress)
+                evaluated = len(todo)
+            else:
+                keys, evaluated = _run_search(kind, design, search, store, backend,
+                                              on_progress, design_path)
+            rows = tuple(store.rows(keys))
+    except InputError:  # e.g. a search trial inside a range breaks a rule its ends keep
+        _remove_if_empty(made, out_dir)
+        raise
+    overrides = (search.space if search else
+                 dict.fromkeys(key for item, _ in the_plan.points for key, _ in item))
+    override_keys = tuple(dict.fromkeys(f for key in overrides for f in split_key(key)))
     csv_path = write_csv(rows, out_dir / CSV_NAME)
     write_parquet(rows, out_dir / PARQUET_NAME)
     summary = kind.report(design, rows, out_dir)
-    write_exploration_page(kind, design, rows, out_dir, summary)
+    write_exploration_page(kind, design, rows, out_dir, summary, override_keys)
     return Outcome(rows, evaluated, len(rows) - evaluated, csv_path, summary)
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost directory of ``path`` that does not exist yet (this run makes it), or None."""
+    missing = None
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            break
+        missing = candidate
+    return missing
+
+
+def _remove_if_empty(made: Path | None, out_dir: Path) -> None:
+    """After bad input stopped a run: remove what the run made (``made``, holding ``out_dir``)
+    if no point was stored in it, so the error leaves no output directory behind."""
+    if made is None:
+        return
+    with ResultStore(out_dir / STORE_NAME) as store:
+        if store.count():
+            return
+    shutil.rmtree(made, ignore_errors=True)
 
 
 def _output_directory(out_dir: Path) -> Path:
@@ -175,7 +206,7 @@ def _run_search(kind: DesignKind, design: Any, search: Search, store: ResultStor
     def evaluate_batch(batch: list[Point]) -> list[dict[str, float]]:
         nonlocal evaluated
         items, batch_keys, per_trial = [], [], []
-        for overrides in batch:  # a range is checked up front at its ends only
+        for overrides in batch:  # a long range is checked up front at its ends only
             check_trial(design_path, design, overrides, partial(design_problems, kind))
         for overrides in batch:
             points, point_keys = _variant(kind, design, overrides, model)

@@ -17,6 +17,11 @@ FRONT_COLOUR = "tab:red"
 OTHER_COLOUR = "0.65"
 MAX_LABELS = 20
 """Front points labelled on a plot at most (the rest stay unlabelled, ordered by objective 1)."""
+MAX_COLOURS = 20
+"""Design alternatives told apart by colour on a relative plot at most (a legend entry each)."""
+LOG_SPAN = 10.0
+"""An axis is drawn log-scaled when its positive values span at least this ratio (max / min);
+narrower spans read better on a linear axis."""
 LABEL_GAP = 0.035
 """Least vertical distance between labels at the last parallel axis (normalised units)."""
 
@@ -65,6 +70,17 @@ def front_rows(rows: Sequence[Mapping[str, object]], objectives: Sequence[str]) 
 def row_label(row: Mapping[str, object], label_keys: Sequence[str]) -> str:
     """A short label of a row: its ``label_keys`` values joined by '/'."""
     return "/".join(str(row[key]) for key in label_keys if key in row)
+
+
+def _keys_caption(keys: Sequence[str]) -> str:
+    """What a label says, e.g. ``config/array_dim`` (dotted grid keys by their last part)."""
+    return "/".join(key.rsplit(".", 1)[-1] for key in keys)
+
+
+def wide(values: np.ndarray) -> bool:
+    """Whether values span enough to be drawn on a log axis: all positive, max/min >= LOG_SPAN."""
+    values = np.asarray(values, dtype=float)
+    return bool(values.size and (values > 0).all() and values.max() >= LOG_SPAN * values.min())
 
 
 def normalise_axes(values: np.ndarray, log: bool = True) -> np.ndarray:
@@ -137,12 +153,15 @@ def front_figure(
     front = sorted(front_rows(rows, objectives), key=lambda i: (xs[i], ys[i]))
     figure, axes = _figure(8, 6)
     axes.scatter(xs, ys, s=14, color=OTHER_COLOUR, label="design points")
-    axes.plot(xs[front], ys[front], "o-", color=FRONT_COLOUR, label="Pareto front")
+    shown = [key for key in label_keys if any(key in rows[i] for i in front)]
+    named = f" (labels: {_keys_caption(shown)})" if shown else ""
+    axes.plot(xs[front], ys[front], "o-", color=FRONT_COLOUR, label=f"Pareto front{named}")
     for index in front[:MAX_LABELS]:
         axes.annotate(row_label(rows[index], label_keys), (xs[index], ys[index]), fontsize=7,
                       xytext=(4, 4), textcoords="offset points")
-    if log and (values > 0).all():
+    if log and wide(xs):
         axes.set_xscale("log")
+    if log and wide(ys):
         axes.set_yscale("log")
     axes.set_xlabel(x_name)
     axes.set_ylabel(y_name)
@@ -175,21 +194,27 @@ def relative_figure(
     rows: Sequence[Mapping[str, object]],
     objectives: tuple[str, str],
     group_keys: Sequence[str],
-    colour_key: str,
+    colour_key: str | Sequence[str],
     title: str = "",
 ):
     """A matplotlib Figure for rows of many workloads: each row's two objectives relative to
-    its workload's best, one colour per ``colour_key`` value (a design alternative), rows on
-    their own workload's front ringed; the legend counts, per alternative, the workloads whose
-    front it is on."""
+    its workload's best, one colour per design alternative (the value of ``colour_key``, or of
+    several keys joined by '/', named in the legend's title; of several keys, those
+    :func:`few_colours` keeps), rows on their own workload's front ringed; the legend counts,
+    per alternative, the workloads whose front it is on."""
+    keys = few_colours(rows, (colour_key,) if isinstance(colour_key, str) else colour_key)
     relative, on_front = group_fronts(rows, objectives, group_keys)
     workloads = len({tuple(r[k] for k in group_keys) for r in rows})
+    names = [row_label(r, keys) for r in rows]
+    if len(set(names)) > MAX_COLOURS:
+        keys, names = (), ["design points"] * len(rows)
     figure, axes = _figure(8, 6)
-    for name in dict.fromkeys(str(r[colour_key]) for r in rows):
-        mine = np.array([str(r[colour_key]) == name for r in rows])
+    colours = _colours(len(set(names)))
+    for colour, name in zip(colours, dict.fromkeys(names), strict=True):
+        mine = np.array([n == name for n in names])
         fronts = len({tuple(r[k] for k in group_keys) for r, m, f in zip(rows, mine, on_front,
                                                                           strict=True) if m and f})
-        axes.scatter(relative[mine, 0], relative[mine, 1], s=22,
+        axes.scatter(relative[mine, 0], relative[mine, 1], s=22, color=colour,
                      label=f"{name}: on the front of {fronts} of {workloads} workloads")
     axes.scatter(relative[on_front, 0], relative[on_front, 1], s=70, facecolors="none",
                  edgecolors="black", linewidths=0.8, label="on its workload's front")
@@ -199,9 +224,32 @@ def relative_figure(
     axes.set_xlabel(f"{objectives[0]} / best of the workload")
     axes.set_ylabel(f"{objectives[1]} / best of the workload")
     axes.set_title(title or f"{objectives[0]} vs {objectives[1]}, per workload")
-    axes.legend(fontsize=8)
+    axes.legend(fontsize=8, title=_keys_caption(keys) or None, title_fontsize=8)
     _tight_layout(figure)
     return figure
+
+
+def few_colours(rows: Sequence[Mapping[str, object]], keys: Sequence[str],
+                limit: int = MAX_COLOURS) -> tuple[str, ...]:
+    """The keys (in their order) whose value combinations colour rows with at most ``limit``
+    colours: taken greedily from the key with the fewest distinct values up, each kept while
+    the combinations stay within ``limit``; at least the first of those."""
+    def count(chosen: Sequence[str]) -> int:
+        return len({tuple(repr(r.get(k)) for k in chosen) for r in rows})
+
+    chosen: list[str] = []
+    for key in sorted(keys, key=lambda k: count((k,))):
+        if not chosen or count([*chosen, key]) <= limit:
+            chosen.append(key)
+    return tuple(k for k in keys if k in chosen)
+
+
+def _colours(count: int) -> list:
+    """``count`` distinct colours: matplotlib's ten-colour cycle, or tab20 beyond ten."""
+    from matplotlib import colormaps
+
+    table = colormaps["tab10" if count <= 10 else "tab20"]
+    return [table(i % table.N) for i in range(count)]
 
 
 def parallel_figure(

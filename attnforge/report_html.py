@@ -69,6 +69,19 @@ def _workloads(rows: Sequence[Mapping[str, object]], workload_keys: Sequence[str
     return len({tuple(r.get(k) for k in workload_keys) for r in rows})
 
 
+def _order(value: object) -> tuple:
+    """A sort key putting numbers in numeric order (1024 before 16384), then text."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, float(value), "")
+    return (1, 0.0, repr(value))
+
+
+def alternative_keys(label_keys: Sequence[str], workload_keys: Sequence[str]) -> tuple[str, ...]:
+    """The label keys that tell a workload's alternatives apart (not the workload's own keys:
+    colouring by a workload key would count, per model, the workloads it is on the front of)."""
+    return tuple(k for k in label_keys if k not in workload_keys) or tuple(label_keys[:1])
+
+
 def front_table(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
                 label_keys: Sequence[str], workload_keys: Sequence[str] = ()) -> str:
     """HTML table of the front's rows (each workload's own front, given ``workload_keys``),
@@ -78,7 +91,7 @@ def front_table(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
     objectives, then every other column.
     """
     front = sorted(_front(rows, objectives, workload_keys),
-                   key=lambda i: (tuple(repr(rows[i].get(k)) for k in workload_keys),
+                   key=lambda i: (tuple(_order(rows[i].get(k)) for k in workload_keys),
                                   tuple(float(rows[i][name]) for name in objectives)))
     first = [key for key in (*label_keys, *objectives) if key in columns_of(rows)]
     columns = list(dict.fromkeys(first + columns_of(rows)))
@@ -93,12 +106,14 @@ def plots(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
           ) -> list[tuple[str, bytes]]:
     """(caption, PNG) of the page's plots: a 2D front per objective pair (at most
     MAX_PAIR_PLOTS), and the parallel-coordinates plot for three or more objectives; with
-    ``workload_keys``, one plot per pair relative to each workload's best instead."""
+    ``workload_keys``, one plot per pair relative to each workload's best instead, coloured by
+    the :func:`alternative_keys`."""
     out = []
     if workload_keys:
         for pair in itertools.islice(itertools.combinations(objectives, 2), MAX_PAIR_PLOTS):
             caption = f"{title}: {pair[0]} vs {pair[1]} within each workload"
-            figure = relative_figure(rows, pair, workload_keys, label_keys[0], caption)
+            figure = relative_figure(rows, pair, workload_keys,
+                                     alternative_keys(label_keys, workload_keys), caption)
             out.append((caption, png_bytes(figure)))
         return out
     if len(objectives) >= 3:
@@ -162,7 +177,8 @@ def write_html(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
     images : extra (caption, PNG bytes) plots to embed, e.g. the design kind's own.
     workload_keys : columns that fix the work a row does; rows of different workloads are not
         compared, so with two or more workloads each has its own front (and the plots show each
-        row relative to its workload's best, coloured by the first label key).
+        row relative to its workload's best, coloured by the label keys that are not workload
+        keys).
 
     Raises KeyError if a row lacks an objective column, ValueError if its value is not a number.
     """
@@ -176,12 +192,14 @@ def write_html(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
 
 
 def write_exploration_page(kind: Any, design: Any, rows: Sequence[Mapping[str, object]],
-                           out_dir: Path, summary: str) -> Path:
+                           out_dir: Path, summary: str, override_keys: Sequence[str] = ()
+                           ) -> Path:
     """OUT/report.html of an exploration: the kind's objectives and labels (with the fallbacks
-    of :mod:`attnforge.kinds`), the summary, and every PNG the kind's report wrote in OUT."""
+    of :mod:`attnforge.kinds`; the grid's or search's ``override_keys`` label too), the
+    summary, and every PNG the kind's report wrote in OUT."""
     out_dir = Path(out_dir)
     objectives = objectives_of(kind, design)
-    labels = label_keys_of(kind, design, rows, objectives)
+    labels = label_keys_of(kind, design, rows, objectives, override_keys)
     images = [(png.name, png.read_bytes()) for png in sorted(out_dir.glob("*.png"))]
     title = f"{getattr(design, 'name', '') or kind.name} ({kind.name} exploration)"
     return write_html(rows, objectives, labels, out_dir / PAGE_NAME, title, summary, images,

@@ -4,8 +4,9 @@ One rule for grids and searches: every design variant they can produce must be a
 (types, bounds, the spec types' cross-field ``problems()`` and the kind's own rules), and
 fields tied by a rule (``array_1d.pes`` must equal ``array_2d.rows``) are varied together under
 one comma-joined key. A grid's every combination is checked before anything runs; so is every
-combination of a search's choices and range ends, and each trial again before it is evaluated.
-Problems are reported at the section's key in the file (``file:line:col: grid.<key>: ...``).
+combination of a search's choices and range ends, every value of a short integer range, and
+each trial again before it is evaluated. Problems are reported at the section's key in the file
+(``file:line:col: grid.<key>: ...``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ TIED_HINT = "; fields tied by a rule vary together under one comma-joined key"
 CHECKED_COMBINATIONS = 1024
 """Search-space combinations (choices × range ends) checked up front at most; trials beyond are
 checked one by one before they are evaluated."""
+ENUMERATED_RANGE = 64
+"""An integer range of at most this many values is checked value by value up front, not only at
+its ends: a rule may hold at both ends and not between them (the CACTI table tabulates 1, 2, 4,
+..., 64 banks, so ``banks: {low: 1, high: 64}`` has valid ends and 57 invalid values)."""
 
 
 def load_grid(path: Path, root_type: type, base: Any, check: Check = tree_problems
@@ -213,7 +218,31 @@ def load_search(path: Path, root_type: type, base: Any = None, check: Check = tr
         _check_combinations(base, (tuple(itertools.chain.from_iterable(c)) for c in
                                    itertools.islice(corners, CHECKED_COMBINATIONS)),
                             where, ctx, check)
+        _check_short_ranges(base, space, where, ctx, check)
     return search
+
+
+def _check_short_ranges(base: Any, space: Mapping[str, Dimension], where, ctx: Context,
+                        check: Check) -> None:
+    """Every value inside a short integer range (at most ENUMERATED_RANGE values; its ends are
+    checked with the other dimensions) must make a valid design on its own; one problem per
+    range, naming its first invalid value and the valid ones."""
+    for key, dim in space.items():
+        if dim.choices or not dim.integer or int(dim.high) - int(dim.low) >= ENUMERATED_RANGE:
+            continue
+        inside = range(int(dim.low) + 1, int(dim.high))
+        bad = [(v, found) for v in inside if (found := _point_problems(base, ((key, v),), check))]
+        if bad:
+            (value, ((field, message), *_)), *_ = bad
+            node, label = where[key]
+            text = message if field == key else f"{field}: {message}"
+            invalid = {v for v, _ in bad}
+            valid = [v for v in range(int(dim.low), int(dim.high) + 1) if v not in invalid]
+            ctx.report(node, label, f"with {key}={value}: {text}; every value of a range must "
+                       f"make a valid design, and of {int(dim.low)}..{int(dim.high)} only "
+                       f"{', '.join(map(str, valid))} do: give those as choices")
+    if ctx.problems:
+        raise SpecError(sorted(ctx.problems, key=lambda p: (p.line, p.col)))
 
 
 def check_trial(path: Path, base: Any, point: Point, check: Check = tree_problems) -> None:
@@ -235,6 +264,7 @@ def _candidates(key: str, dim: Dimension) -> list[Point]:
         return [tuple(zip(fields, choice, strict=True)) for choice in dim.choices]
     ends = (dim.low, dim.high)
     values = dim.choices or tuple(int(v) if dim.integer else v for v in ends)
+
     return [((key, value),) for value in dict.fromkeys(values)]
 
 

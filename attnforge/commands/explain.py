@@ -37,8 +37,10 @@ def explain(design: Path, model: str | None, seq_len: int | None, config: str | 
     point = Point(model, seq_len or sweep.seq_lens[0], config, scope, array_dim)
     problem = buffer_problem(architecture(spec, point), spec.cost_table) if array_dim else None
     if problem:
-        raise InputError(f"--array-dim {array_dim}: the {config} architecture's buffer scaled "
-                         f"to it ({problem[0]}): {problem[1]}")
+        name = spec.configs[config].architecture
+        raise InputError(f"--array-dim {array_dim}: configuration {config}'s architecture "
+                         f"{name}: its buffer scaled to a {array_dim} × {array_dim} array "
+                         f"({problem[0]}): {problem[1]}")
     mapping, actions, cost = evaluate(spec, point)
     click.echo(str(MappingReport(mapping, actions, cost)))
 

@@ -96,12 +96,22 @@ def design_problems(kind: DesignKind, design: Any) -> list[tuple[str, str]]:
 
 
 def label_keys_of(kind: DesignKind, design: Any, rows: Sequence[Mapping[str, object]],
-                  objectives: Sequence[str]) -> tuple[str, ...]:
-    """The columns that name a point: ``kind.label_keys(design)`` if defined, else the columns
-    before the first objective (a row's point and grid columns come first) that vary."""
+                  objectives: Sequence[str], override_keys: Sequence[str] = ()
+                  ) -> tuple[str, ...]:
+    """The columns that name a point: the ``override_keys`` (a grid's or search's columns) that
+    vary between rows, then ``kind.label_keys(design)`` if the kind defines it, else the
+    columns before the first objective (a row's point and grid columns come first) that vary.
+
+    Without the override columns every variant of a grid over, say, ``buffer.banks`` would
+    carry the same label as the others.
+    """
+    def varying(keys: Sequence[str]) -> tuple[str, ...]:
+        return tuple(key for key in keys if len({repr(row.get(key)) for row in rows}) > 1)
+
+    overrides = varying(override_keys)
     method = getattr(kind, "label_keys", None)
     if callable(method):
-        return tuple(method(design))
+        return tuple(dict.fromkeys(overrides + tuple(method(design))))
     if not rows:
         return ()
     leading = []
@@ -109,4 +119,4 @@ def label_keys_of(kind: DesignKind, design: Any, rows: Sequence[Mapping[str, obj
         if key in objectives:
             break
         leading.append(key)
-    return tuple(key for key in leading if len({repr(row.get(key)) for row in rows}) > 1)
+    return tuple(dict.fromkeys(overrides + varying(leading)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from attnforge.kinds import label_keys_of
 from attnforge.pareto import plot_front, plot_relative
 from attnforge.specload import load_spec, located_error
 from mapper import evaluate as ev
@@ -54,6 +55,15 @@ class AcceleratorKind:
         """Model, length and scope fix the work; configs and array sizes are alternatives."""
         return WORKLOAD
 
+    def label_keys(self, design: Design) -> tuple[str, ...]:
+        """The point columns that tell a design's points apart: the config, the square array
+        size when swept, and model, length and scope where the sweep has more than one."""
+        sweep = design.sweep
+        keys = {"config": True, "array_dim": bool(sweep.array_dims),
+                "model": len(sweep.models) > 1, "seq_len": len(sweep.seq_lens) > 1,
+                "scope": len(sweep.scopes) > 1}
+        return tuple(key for key, shown in keys.items() if shown)
+
     def points(self, design: Design) -> list[ev.Point]:
         """Every point of the sweep, in a stable order."""
         return ev.points(design)
@@ -64,11 +74,12 @@ class AcceleratorKind:
 
     def report(self, design: Design, rows: Sequence[Mapping[str, object]], out_dir: Path) -> str:
         """pareto.png for the design's objectives; the summary tables."""
-        labels = ("config", "model", "array_dim" if design.sweep.array_dims else "seq_len")
+        labels = label_keys_of(self, design, rows, design.objectives, _override_keys(rows))
         title = f"{design.name}: {design.objectives[0]} vs {design.objectives[1]}"
         workloads = {tuple(r[k] for k in WORKLOAD) for r in rows}
         if len(workloads) > 1:  # a front across workloads would only pick the smallest one
-            plot_relative(rows, design.objectives, WORKLOAD, "config",
+            plot_relative(rows, design.objectives, WORKLOAD,
+                          tuple(k for k in labels if k not in WORKLOAD),
                           Path(out_dir) / "pareto.png", f"{design.name}: fronts within each of "
                           f"{len(workloads)} workloads (model × seq_len × scope)")
         else:
@@ -80,6 +91,13 @@ class AcceleratorKind:
         if design.sweep.array_dims:
             parts.append(_sweep_table(rows))
         return "\n\n".join(parts)
+
+
+def _override_keys(rows: Sequence[Mapping[str, object]]) -> tuple[str, ...]:
+    """A grid's or search's columns: they precede the kind's own, whose first is ``model``
+    (`mapper.evaluate.row`)."""
+    columns = list(rows[0]) if rows else []
+    return tuple(columns[:columns.index("model")]) if "model" in columns else ()
 
 
 def _buffer_problems(design: Design) -> list[tuple[str, str]]:
