@@ -85,11 +85,19 @@ class AcceleratorKind:
         else:
             plot_front(rows, design.objectives, labels, Path(out_dir) / "pareto.png", title)
         parts = [f"{design.name}: {len(rows)} points"]
-        if "fusemax" in design.sweep.configs and len(design.sweep.configs) > 1:
-            parts.append(summary.headline_table(design, rows))
-            parts.append(summary.util_table(rows, design.sweep.configs))
-        if design.sweep.array_dims:
-            parts.append(_sweep_table(rows))
+        overrides = _override_keys(rows)
+        variants: dict[tuple, list[Mapping[str, object]]] = {}
+        for row in rows:  # a grid's variants are summarised one by one, never averaged together
+            variants.setdefault(tuple(row[k] for k in overrides), []).append(row)
+        for values, members in variants.items():
+            if overrides:
+                parts.append("with " + ", ".join(f"{k}={v}" for k, v in zip(overrides, values,
+                                                                             strict=True)) + ":")
+            if "fusemax" in design.sweep.configs and len(design.sweep.configs) > 1:
+                parts.append(summary.headline_table(design, members))
+                parts.append(summary.util_table(members, design.sweep.configs))
+            if design.sweep.array_dims:
+                parts.append(_sweep_table(members))
         return "\n\n".join(parts)
 
 
@@ -143,9 +151,11 @@ def square_array_problem(array_dim: int, seq_len: int, where: str) -> str | None
 
 
 def _sweep_table(rows: Sequence[Mapping[str, object]]) -> str:
-    lines = ["array   model  config       scope         latency_s    energy_j   area_mm2  util_2d"]
+    lines = ["array   model   seq_len  config       scope         latency_s    energy_j   "
+             "area_mm2  util_2d"]
     for r in rows:
-        lines.append(f"{r['array_dim']:>5}   {r['model']:<6} {r['config']:<12} {r['scope']:<12} "
+        lines.append(f"{r['array_dim']:>5}   {r['model']:<6} {r['seq_len']:>8}  "
+                     f"{r['config']:<12} {r['scope']:<12} "
                      f"{float(r['latency_s']):10.4g} {float(r['energy_j']):10.4g} "
                      f"{float(r['area_mm2']):9.1f} {100 * float(r['util_2d']):6.1f}%")
     return "\n".join(lines)

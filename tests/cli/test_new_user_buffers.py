@@ -189,3 +189,26 @@ def test_explain_array_dim_names_the_configuration_and_its_architecture(tmp_path
     assert "--array-dim 24: configuration f's architecture a: its buffer scaled to a 24 × 24 " \
            "array (buffer.row_bits)" in line
     assert "192-bit" in line  # 2048 bits at d = 256 (the reference) scaled to 24: 2048·24/256
+
+
+def test_summary_of_a_grid_is_per_variant(tmp_path):
+    # A grid over cost_table.preset printed one "fusemax over flat" ratio: the rows were indexed
+    # without the grid's columns, so it was the last variant's alone, shown for the design.
+    from attnforge.backends import BackendChoice
+    from attnforge.explorer import explore
+
+    path = tmp_path / "p.yaml"
+    pareto_design = Path(__file__).parents[2] / "designs" / "fusemax-pareto.yaml"
+    path.write_text(pareto_design.read_text().replace("array_dims: [16, 32, 64, 128, 256, 512]",
+                                                      "array_dims: [64, 256]")
+                    + "grid:\n  cost_table.preset: [fusemax-md, cacti-45nm]\n")
+    outcome = explore(path, tmp_path / "o", BackendChoice("serial"))
+    for preset in ("fusemax-md", "cacti-45nm"):
+        rows = {(r["array_dim"], r["config"]): r for r in outcome.rows
+                if r["cost_table.preset"] == preset}
+        mean = sum(float(rows[d, "fusemax"]["energy_j"]) / float(rows[d, "flat"]["energy_j"])
+                   for d in (64, 256)) / 2
+        section = outcome.summary.split(f"with cost_table.preset={preset}:")[1]
+        line = next(x for x in section.splitlines() if x.startswith("flat "))
+        assert line.split()[-1] == f"{100 * mean:.1f}%"
+    assert "   64   bert     262144  fusemax" in outcome.summary  # the length is shown
