@@ -86,13 +86,13 @@ class AcceleratorKind:
             plot_front(rows, design.objectives, labels, Path(out_dir) / "pareto.png", title)
         parts = [f"{design.name}: {len(rows)} points"]
         overrides = _override_keys(rows)
-        variants: dict[tuple, list[Mapping[str, object]]] = {}
+        variants: dict[str, list[Mapping[str, object]]] = {}
         for row in rows:  # a grid's variants are summarised one by one, never averaged together
-            variants.setdefault(tuple(row[k] for k in overrides), []).append(row)
-        for values, members in variants.items():
+            name = ", ".join(f"{k}={row[k]}" for k in overrides)  # values may be lists
+            variants.setdefault(name, []).append(row)
+        for name, members in variants.items():
             if overrides:
-                parts.append("with " + ", ".join(f"{k}={v}" for k, v in zip(overrides, values,
-                                                                             strict=True)) + ":")
+                parts.append(f"with {name}:")
             if "fusemax" in design.sweep.configs and len(design.sweep.configs) > 1:
                 parts.append(summary.headline_table(design, members))
                 parts.append(summary.util_table(members, design.sweep.configs))
