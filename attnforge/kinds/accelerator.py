@@ -16,8 +16,13 @@ from attnforge.pareto import plot_front, plot_relative
 from attnforge.specload import load_spec, located_error
 from mapper import evaluate as ev
 from mapper import summary
+from mapper.costs import resolve
 from mapper.price import buffer_problem
 from mapper.spec import Design
+
+ROW_ENERGY_FIELDS = ("buffer_row_read_pj", "buffer_row_write_pj", "sram_leak_pj_per_bit",
+                     "sram_um2_per_bit")
+"""Cost-table fields only the ``row_energy`` buffer model reads (`mapper.price.buffer_cost`)."""
 
 WORKLOAD = ("model", "seq_len", "scope")
 """Row fields that fix the work done; configs and array sizes are the design alternatives."""
@@ -40,7 +45,8 @@ class AcceleratorKind:
     def problems(self, design: Design) -> list[tuple[str, str]]:
         """(dotted key, message) for each ``sweep.array_dims`` entry larger than a sequence
         length of the sweep (every array size runs every length); if there is none, for each
-        buffer the cost table cannot price (`_buffer_problems`)."""
+        cost-table field the table's buffer model would ignore (`_ignored_cost_fields`), then
+        for each buffer the cost table cannot price (`_buffer_problems`)."""
         if not design.sweep.seq_lens:
             return []
         index, shortest = min(enumerate(design.sweep.seq_lens), key=lambda item: item[1])
@@ -49,7 +55,7 @@ class AcceleratorKind:
             message = square_array_problem(dim, shortest, f"sweep.seq_lens[{index}]")
             if message:
                 found.append((f"sweep.array_dims[{i}]", message))
-        return found or _buffer_problems(design)
+        return found or _ignored_cost_fields(design) or _buffer_problems(design)
 
     def workload_keys(self, design: Design) -> tuple[str, ...]:
         """Model, length and scope fix the work; configs and array sizes are alternatives."""
@@ -106,6 +112,21 @@ def _override_keys(rows: Sequence[Mapping[str, object]]) -> tuple[str, ...]:
     (`mapper.evaluate.row`)."""
     columns = list(rows[0]) if rows else []
     return tuple(columns[:columns.index("model")]) if "model" in columns else ()
+
+
+def _ignored_cost_fields(design: Design) -> list[tuple[str, str]]:
+    """Row-energy fields a design sets while its buffers are priced by CACTI: silently unused,
+    they would look like they price the buffer."""
+    table = design.cost_table
+    model = resolve(table).buffer_model
+    if model == "row_energy":
+        return []
+    how = (f"buffer_model is {model}" if table.buffer_model else
+           f"preset {table.preset}'s buffer_model is {model}")
+    return [(f"cost_table.{name}", f"has no effect: the {how}, which prices each global buffer "
+             f"by CACTI for its organisation (buffer_bytes, row_bits, banks, ports); give "
+             f"buffer_model: row_energy to price buffers by this field, or leave it out")
+            for name in ROW_ENERGY_FIELDS if getattr(table, name) is not None]
 
 
 def _buffer_problems(design: Design) -> list[tuple[str, str]]:

@@ -212,3 +212,23 @@ def test_summary_of_a_grid_is_per_variant(tmp_path):
         line = next(x for x in section.splitlines() if x.startswith("flat "))
         assert line.split()[-1] == f"{100 * mean:.1f}%"
     assert "   64   bert     262144  fusemax" in outcome.summary  # the length is shown
+
+
+def test_row_energy_fields_under_cacti_are_an_error(tmp_path):
+    # `{preset: cacti-45nm, buffer_row_read_pj: 1}` and `... 100000` gave the same energy, as
+    # CACTI prices the buffer: the override was silently ignored.
+    path = tmp_path / "mine.yaml"
+    path.write_text(DESIGN.replace("{preset: cacti-45nm}",
+                                   "{preset: cacti-45nm, buffer_row_read_pj: 1}"))
+    line = one_error_line(run_cli("explain", path.name, cwd=tmp_path))
+    assert line.startswith("attnforge: error: mine.yaml:19:54: cost_table.buffer_row_read_pj: "
+                           "has no effect: the preset cacti-45nm's buffer_model is cacti")
+    # under the row_energy model the same field prices the buffer: a costlier row costs more
+    energies = []
+    for pj in (1, 100000):
+        path.write_text(DESIGN.replace("{preset: cacti-45nm}", "{preset: cacti-45nm, "
+                                       f"buffer_model: row_energy, buffer_row_read_pj: {pj}}}"))
+        result = run_cli("explain", path.name, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        energies.append(float(result.stdout.split(", energy ")[1].split()[0]))
+    assert energies[1] > energies[0]
