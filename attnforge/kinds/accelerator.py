@@ -43,18 +43,21 @@ class AcceleratorKind:
         return design
 
     def problems(self, design: Design) -> list[tuple[str, str]]:
-        """(dotted key, message) for each ``sweep.array_dims`` entry larger than a sequence
-        length of the sweep (every array size runs every length); if there is none, for each
-        cost-table field the table's buffer model would ignore (`_ignored_cost_fields`), then
-        for each buffer the cost table cannot price (`_buffer_problems`)."""
-        if not design.sweep.seq_lens:
-            return []
-        index, shortest = min(enumerate(design.sweep.seq_lens), key=lambda item: item[1])
+        """(dotted key, message) for a repeated objective and for each ``sweep.array_dims``
+        entry larger than a sequence length of the sweep (every array size runs every length);
+        if there is none, for each cost-table field the table's buffer model would ignore
+        (`_ignored_cost_fields`), then for each buffer the cost table cannot price
+        (`_buffer_problems`)."""
         found = []
-        for i, dim in enumerate(design.sweep.array_dims):
-            message = square_array_problem(dim, shortest, f"sweep.seq_lens[{index}]")
-            if message:
-                found.append((f"sweep.array_dims[{i}]", message))
+        if len(set(design.objectives)) < len(design.objectives):
+            found.append(("objectives[1]", f"must differ from objectives[0] "
+                          f"({design.objectives[0]!r}): a front needs two different objectives"))
+        if design.sweep.seq_lens:
+            index, shortest = min(enumerate(design.sweep.seq_lens), key=lambda item: item[1])
+            for i, dim in enumerate(design.sweep.array_dims):
+                message = square_array_problem(dim, shortest, f"sweep.seq_lens[{index}]")
+                if message:
+                    found.append((f"sweep.array_dims[{i}]", message))
         return found or _ignored_cost_fields(design) or _buffer_problems(design)
 
     def workload_keys(self, design: Design) -> tuple[str, ...]:
@@ -97,13 +100,13 @@ class AcceleratorKind:
             name = ", ".join(f"{k}={row[k]}" for k in overrides)  # values may be lists
             variants.setdefault(name, []).append(row)
         for name, members in variants.items():
-            if overrides:
-                parts.append(f"with {name}:")
+            tables = []
             if "fusemax" in design.sweep.configs and len(design.sweep.configs) > 1:
-                parts.append(summary.headline_table(design, members))
-                parts.append(summary.util_table(members, design.sweep.configs))
+                tables.append(summary.headline_table(design, members))
+                tables.append(summary.util_table(members, design.sweep.configs))
             if design.sweep.array_dims:
-                parts.append(_sweep_table(members))
+                tables.append(_sweep_table(members))
+            parts += [f"with {name}:", *tables] if overrides and tables else tables
         return "\n\n".join(parts)
 
 

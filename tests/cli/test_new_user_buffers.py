@@ -232,3 +232,23 @@ def test_row_energy_fields_under_cacti_are_an_error(tmp_path):
         assert result.returncode == 0, result.stderr
         energies.append(float(result.stdout.split(", energy ")[1].split()[0]))
     assert energies[1] > energies[0]
+
+
+def test_repeated_objective_is_an_error(tmp_path):
+    # `objectives: [latency_s, latency_s]` explored and plotted latency against itself.
+    path = tmp_path / "mine.yaml"
+    path.write_text(DESIGN.replace("[energy_j, area_mm2]", "[energy_j, energy_j]"))
+    line = one_error_line(run_cli("explore", path.name, "--out", "o", cwd=tmp_path))
+    assert line.startswith("attnforge: error: mine.yaml:20:24: objectives[1]: must differ from "
+                           "objectives[0] ('energy_j')")
+    assert not (tmp_path / "o").exists()
+
+
+def test_grid_summary_prints_no_empty_variant_headings(tmp_path):
+    # One config and no array sweep: no table to print, so no bare "with ...:" lines either.
+    from attnforge.backends import BackendChoice
+    from attnforge.explorer import explore
+
+    outcome = explore(write_design(tmp_path, f"grid:\n  {BANKS}: [1, 8]\n"), tmp_path / "o",
+                      BackendChoice("serial"))
+    assert outcome.summary == "mine: 2 points"
