@@ -146,7 +146,8 @@ def front_figure(
     title: str = "",
     log: bool = True,
 ):
-    """A matplotlib Figure: every row on two objectives, the front drawn and labelled."""
+    """A matplotlib Figure: every row on two objectives, the front drawn and labelled (with at
+    most MAX_LABELS rows, the dominated rows labelled too, in grey)."""
     x_name, y_name = objectives
     values = objective_values(rows, objectives)
     xs, ys = values[:, 0], values[:, 1]
@@ -159,6 +160,10 @@ def front_figure(
     for index in front[:MAX_LABELS]:
         axes.annotate(row_label(rows[index], label_keys), (xs[index], ys[index]), fontsize=7,
                       xytext=(4, 4), textcoords="offset points")
+    if len(rows) <= MAX_LABELS:  # few points: name the dominated ones too, in grey
+        for index in sorted(set(range(len(rows))) - set(front)):
+            axes.annotate(row_label(rows[index], label_keys), (xs[index], ys[index]),
+                          fontsize=6, color="0.45", xytext=(4, -9), textcoords="offset points")
     if log and wide(xs):
         axes.set_xscale("log")
     if log and wide(ys):

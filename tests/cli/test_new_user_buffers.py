@@ -252,3 +252,15 @@ def test_grid_summary_prints_no_empty_variant_headings(tmp_path):
     outcome = explore(write_design(tmp_path, f"grid:\n  {BANKS}: [1, 8]\n"), tmp_path / "o",
                       BackendChoice("serial"))
     assert outcome.summary == "mine: 2 points"
+
+
+def test_front_figure_names_dominated_points_when_few():
+    # A single-workload paper design showed four grey points no one could tell apart.
+    rows = [{"config": c, "t": t, "e": e} for c, t, e in
+            (("fusemax", 1.0, 1.0), ("flat", 7.0, 1.3), ("unfused", 11.0, 1.4))]
+    texts = sorted(t.get_text() for t in pareto.front_figure(rows, ("t", "e"),
+                                                             ("config",)).axes[0].texts)
+    assert texts == ["flat", "fusemax", "unfused"]
+    many = [{"config": f"c{i}", "t": 1.0 + i, "e": 1.0 + i} for i in range(pareto.MAX_LABELS + 1)]
+    texts = [t.get_text() for t in pareto.front_figure(many, ("t", "e"), ("config",)).axes[0].texts]
+    assert texts == ["c0"]  # one point dominates the rest; too many to name them all
