@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import re
 import types
 import typing
 from collections.abc import Iterable
@@ -110,10 +111,22 @@ def _join(prefix: str, key: str) -> str:
 # --------------------------------------------------------------------------- parsing
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, also reading ``1e9`` and ``2.5E6`` as floats (YAML 1.2 does;
+    PyYAML's YAML 1.1 rules want a dot and a signed exponent, so ``4.3e11`` was text and a
+    design got "must be a number, not '4.3e11'")."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
 def parse_yaml(text: str, source: str) -> yaml.Node:
     """Compose YAML text into nodes; a syntax error or an empty file raises SpecError."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

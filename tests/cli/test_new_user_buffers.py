@@ -264,3 +264,18 @@ def test_front_figure_names_dominated_points_when_few():
     many = [{"config": f"c{i}", "t": 1.0 + i, "e": 1.0 + i} for i in range(pareto.MAX_LABELS + 1)]
     texts = [t.get_text() for t in pareto.front_figure(many, ("t", "e"), ("config",)).axes[0].texts]
     assert texts == ["c0"]  # one point dominates the rest; too many to name them all
+
+
+def test_exponent_numbers_without_a_dot_are_numbers(tmp_path):
+    # PyYAML's YAML 1.1 rules read 1e9 and 4.294967296e11 as text: "must be a number, not
+    # '4.294967296e11'". 4.294967296e11 = 400 * 2^30 exactly.
+    path = tmp_path / "mine.yaml"
+    path.write_text(DESIGN.replace("    buffer:", "    dram: {bandwidth_bytes_per_s: "
+                                   "4.294967296e11}\n    buffer:")
+                    .replace("{preset: cacti-45nm}", "{preset: cacti-45nm, mac_pj: 1716E-2}"))
+    design = get_kind("accelerator").load(path)
+    assert design.architectures["a"].dram.bandwidth_bytes_per_s == 400 * 2**30
+    assert design.cost_table.mac_pj == 17.16
+    path.write_text(DESIGN.replace("buffer_bytes: 4194304", "buffer_bytes: 4e6"))
+    line = one_error_line(run_cli("explain", path.name, cwd=tmp_path))
+    assert line.endswith("architectures.a.buffer.buffer_bytes: must be an integer, not 4000000.0")
