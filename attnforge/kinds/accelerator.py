@@ -20,9 +20,24 @@ from mapper.costs import resolve
 from mapper.price import buffer_problem
 from mapper.spec import Design
 
-ROW_ENERGY_FIELDS = ("buffer_row_read_pj", "buffer_row_write_pj", "sram_leak_pj_per_bit",
-                     "sram_um2_per_bit")
-"""Cost-table fields only the ``row_energy`` buffer model reads (`mapper.price.buffer_cost`)."""
+UNUSED_FIELDS = {
+    ("buffer_model", "cacti"): (
+        ("buffer_row_read_pj", "buffer_row_write_pj", "sram_leak_pj_per_bit", "sram_um2_per_bit"),
+        "row_energy", "prices each global buffer by CACTI for its organisation (buffer_bytes, "
+        "row_bits, banks, ports)"),
+    ("rf_model", "per_entry"): (
+        ("rf_column_read_pj", "rf_row_compare_pj", "rf_addr_pj_per_bit", "rf_row_leak_pj",
+         "rf_addr_leak_pj_per_bit", "rf_bit_um2", "rf_row_comparator_um2", "rf_addr_um2_per_bit"),
+        "accelergy_smartbuffer", "scales the reference RF (rf_reference_entries, "
+        "rf_reference_width_bits, rf_read_pj, rf_write_pj, rf_leak_pj, rf_um2) per stored bit"),
+    ("rf_model", "accelergy_smartbuffer"): (
+        ("rf_reference_entries", "rf_reference_width_bits", "rf_read_pj", "rf_write_pj",
+         "rf_leak_pj", "rf_um2"),
+        "per_entry", "prices a regfile primitive (the rf_column_*, rf_row_*, rf_addr_* and "
+        "rf_bit_um2 fields)"),
+}
+"""(model field, its value) → (cost-table fields that model never reads, the model that reads
+them, what the model does instead); `mapper.price.buffer_cost`, `mapper.costs.regfile_cost`."""
 
 WORKLOAD = ("model", "seq_len", "scope")
 """Row fields that fix the work done; configs and array sizes are the design alternatives."""
@@ -118,18 +133,19 @@ def _override_keys(rows: Sequence[Mapping[str, object]]) -> tuple[str, ...]:
 
 
 def _ignored_cost_fields(design: Design) -> list[tuple[str, str]]:
-    """Row-energy fields a design sets while its buffers are priced by CACTI: silently unused,
-    they would look like they price the buffer."""
-    table = design.cost_table
-    model = resolve(table).buffer_model
-    if model == "row_energy":
-        return []
-    how = (f"buffer_model is {model}" if table.buffer_model else
-           f"preset {table.preset}'s buffer_model is {model}")
-    return [(f"cost_table.{name}", f"has no effect: the {how}, which prices each global buffer "
-             f"by CACTI for its organisation (buffer_bytes, row_bits, banks, ports); give "
-             f"buffer_model: row_energy to price buffers by this field, or leave it out")
-            for name in ROW_ENERGY_FIELDS if getattr(table, name) is not None]
+    """Cost-table fields a design sets that its buffer or RF model never reads: silently
+    unused, they would look like they price the buffer or the register files."""
+    table, resolved = design.cost_table, resolve(design.cost_table)
+    found = []
+    for (model_field, model), (fields, other, instead) in UNUSED_FIELDS.items():
+        if getattr(resolved, model_field) != model:
+            continue
+        how = (f"{model_field} is {model}" if getattr(table, model_field) else
+               f"preset {table.preset}'s {model_field} is {model}")
+        found += [(f"cost_table.{name}", f"has no effect: the {how}, which {instead}; give "
+                   f"{model_field}: {other} to use this field, or leave it out")
+                  for name in fields if getattr(table, name) is not None]
+    return found
 
 
 def _buffer_problems(design: Design) -> list[tuple[str, str]]:

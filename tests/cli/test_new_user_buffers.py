@@ -279,3 +279,28 @@ def test_exponent_numbers_without_a_dot_are_numbers(tmp_path):
     path.write_text(DESIGN.replace("buffer_bytes: 4194304", "buffer_bytes: 4e6"))
     line = one_error_line(run_cli("explain", path.name, cwd=tmp_path))
     assert line.endswith("architectures.a.buffer.buffer_bytes: must be an integer, not 4000000.0")
+
+
+def test_register_file_fields_of_the_other_rf_model_are_an_error(tmp_path):
+    # fusemax-md prices RFs per entry: `rf_bit_um2: 1000` left the area at 146.8 mm².
+    kind = get_kind("accelerator")
+    path = tmp_path / "mine.yaml"
+    for table, key, model in (("{preset: fusemax-md, rf_bit_um2: 1000}", "rf_bit_um2",
+                               "preset fusemax-md's rf_model is per_entry"),
+                              ("{rf_model: accelergy_smartbuffer, rf_um2: 5}", "rf_um2",
+                               "rf_model is accelergy_smartbuffer")):
+        path.write_text(DESIGN.replace("{preset: cacti-45nm}", table))
+        found = kind.problems(_spec_only(path))
+        assert found[0][0] == f"cost_table.{key}" and f"has no effect: the {model}" in found[0][1]
+    # the field each model reads is accepted
+    path.write_text(DESIGN.replace("{preset: cacti-45nm}",
+                                   "{preset: accelergy-artifact, rf_bit_um2: 7}"))
+    kind.load(path)
+
+
+def _spec_only(path: Path):
+    """The design as its types load it, before the kind's own rules."""
+    from attnforge.specload import load_spec
+    from mapper.spec import Design
+
+    return load_spec(path, Design, kind="accelerator")
