@@ -45,7 +45,7 @@ def architecture(design: Design, point: Point) -> Architecture:
     d = point.array_dim
     if not d:
         return arch
-    ref, buf = design.sweep.buffer_reference_dim, arch.buffer
+    ref, buf = design.sweep.buffer_reference_dim or arch.array_2d.rows, arch.buffer
     buffer = dataclasses.replace(buf, buffer_bytes=buf.buffer_bytes * d // ref,
                                  row_bits=max(8 * arch.word_bytes, buf.row_bits * d // ref),
                                  banks=max(1, buf.banks * d // ref))

@@ -217,7 +217,8 @@ class Sweep:
     """The points: models × seq_lens × configs × scopes (× square array sizes, if given).
 
     ``array_dims``: square 2D arrays d × d (and a d-PE 1D array) replacing each architecture's;
-    the buffer scales with d from its organisation at ``buffer_reference_dim``: its capacity
+    the buffer scales with d from its organisation at ``buffer_reference_dim`` (default: the
+    architecture's own array rows, so its own size means "as designed"): its capacity
     (it holds P1·P0 rows), its row width (an access delivers one array edge of words) and its
     banks (each bank keeps its size), each ∝ d, the last two at least 1 bank and 1 word.
     """
@@ -228,7 +229,7 @@ class Sweep:
     scopes: tuple[Literal["attention", "end_to_end"], ...] = ("attention", "end_to_end")
     batch: int = field(default=64, metadata=ONE)
     array_dims: tuple[int, ...] = ()
-    buffer_reference_dim: int = field(default=256, metadata=ONE)
+    buffer_reference_dim: int | None = field(default=None, metadata=ONE)
 
     def problems(self) -> list[tuple[str, str]]:
         """Sequence lengths and array sizes must be positive."""

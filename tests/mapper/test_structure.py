@@ -143,3 +143,20 @@ def test_fused_kv_traffic_matches_a_brute_force_walk_of_the_nest(paper):
         writes += len(block) * f
     assert (phase.dram_read_words, phase.dram_write_words) == (reads, writes)
     assert rows < p  # the block is smaller than P: K and V really are re-read
+
+
+def test_array_dim_equal_to_the_design_is_the_design(paper):
+    # with no buffer_reference_dim, the buffer scales from the architecture's own array size:
+    # a 128 x 128 design swept at d = 128 keeps its buffer; at d = 256 everything doubles
+    from mapper.evaluate import architecture
+    from mapper.spec import Array1D, Array2D, Buffer
+
+    small = dataclasses.replace(paper.architectures["fusemax"], array_2d=Array2D(
+        128, 128, paper.architectures["fusemax"].array_2d.pe), array_1d=Array1D(
+        128, paper.architectures["fusemax"].array_1d.pe), buffer=Buffer(4 << 20, 2048, 8))
+    design = dataclasses.replace(paper, architectures={**paper.architectures, "fusemax": small},
+                                 sweep=dataclasses.replace(paper.sweep,
+                                                           buffer_reference_dim=None))
+    assert architecture(design, Point("bert", 1024, "fusemax", "attention", 128)) == small
+    doubled = architecture(design, Point("bert", 1024, "fusemax", "attention", 256)).buffer
+    assert (doubled.buffer_bytes, doubled.row_bits, doubled.banks) == (8 << 20, 4096, 16)
