@@ -47,7 +47,7 @@ class AcceleratorKind:
     """Points: models × seq_lens × configs × scopes (× square array sizes)."""
 
     name = "accelerator"
-    model_version = "4"  # 4: CACTI buffers; bypass, pinned slices, in-PE reads; scaled buffers
+    model_version = "5"  # 5: CACTI buffers, buffer traffic rules, buffers scaled from the own size
 
     def load(self, path: Path) -> Design:
         """The typed design; raises SpecError with every problem (each at its key)."""
