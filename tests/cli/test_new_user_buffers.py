@@ -188,7 +188,7 @@ def test_explain_array_dim_names_the_configuration_and_its_architecture(tmp_path
     line = one_error_line(run_cli("explain", path.name, "--array-dim", "24", cwd=tmp_path))
     assert "--array-dim 24: configuration f's architecture a: its buffer scaled to a 24 × 24 " \
            "array (buffer.row_bits)" in line
-    assert "192-bit" in line  # 2048 bits at d = 256 (the reference) scaled to 24: 2048·24/256
+    assert "384-bit" in line  # 2048 bits at d = 128 (the design's own size) scaled to 24: 2048·24/128
 
 
 def test_summary_of_a_grid_is_per_variant(tmp_path):
