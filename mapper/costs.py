@@ -117,3 +117,39 @@ def regfile_cost(depth: int, width_bits: int, table: CostTable) -> RegFileCost:
     if table.rf_model == "per_entry":
         return per_entry_regfile(depth, width_bits, table)
     return regfile(depth, width_bits, table)
+
+
+UNREAD_FIELDS = {
+    ("buffer_model", "cacti"): (
+        ("buffer_row_read_pj", "buffer_row_write_pj", "sram_leak_pj_per_bit", "sram_um2_per_bit"),
+        "row_energy", "prices each global buffer by CACTI for its organisation (buffer_bytes, "
+        "row_bits, banks, ports)"),
+    ("rf_model", "per_entry"): (
+        ("rf_column_read_pj", "rf_row_compare_pj", "rf_addr_pj_per_bit", "rf_row_leak_pj",
+         "rf_addr_leak_pj_per_bit", "rf_bit_um2", "rf_row_comparator_um2", "rf_addr_um2_per_bit"),
+        "accelergy_smartbuffer", "scales the reference RF (rf_reference_entries, "
+        "rf_reference_width_bits, rf_read_pj, rf_write_pj, rf_leak_pj, rf_um2) per stored bit"),
+    ("rf_model", "accelergy_smartbuffer"): (
+        ("rf_reference_entries", "rf_reference_width_bits", "rf_read_pj", "rf_write_pj",
+         "rf_leak_pj", "rf_um2"),
+        "per_entry", "prices a regfile primitive (the rf_column_*, rf_row_*, rf_addr_* and "
+        "rf_bit_um2 fields)"),
+}
+"""(model field, its value) → (cost-table fields that model never reads, the model that reads
+them, what the model does instead); see `mapper.price.buffer_cost` and `regfile_cost`."""
+
+
+def unread_fields(table: CostTable) -> list[tuple[str, str]]:
+    """(field, message) for each field ``table`` sets that its buffer or RF model never reads:
+    silently unused, it would look like it prices the buffer or the register files."""
+    resolved = resolve(table)
+    found = []
+    for (model_field, model), (fields, other, instead) in UNREAD_FIELDS.items():
+        if getattr(resolved, model_field) != model:
+            continue
+        how = (f"{model_field} is {model}" if getattr(table, model_field) else
+               f"preset {table.preset}'s {model_field} is {model}")
+        found += [(name, f"has no effect: the {how}, which {instead}; give "
+                   f"{model_field}: {other} to use this field, or leave it out")
+                  for name in fields if getattr(table, name) is not None]
+    return found

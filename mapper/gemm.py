@@ -6,8 +6,8 @@ Counting is analytical and vectorised over candidates (NumPy): an operand tile s
 buffer while the loops inside its innermost relevant loop run, so its DRAM traffic is its size
 times the trip counts of the irrelevant loops outside that loop; C's partial sums go back to DRAM
 when k is outside C's innermost loop. The buffer holds only what is reused: an operand fetched
-once and fed to the array once, and a C written once, stream between DRAM and the array. `simulate_traffic` is the brute-force loop-nest twin used
-by the tests.
+once and fed to the array once, and a C written once, stream between DRAM and the array.
+`simulate_traffic` is the brute-force loop-nest twin used by the tests.
 """
 
 from __future__ import annotations
@@ -105,7 +105,8 @@ def count_candidates(gemm: Gemm, arch: Architecture, cand: dict[str, np.ndarray]
         traffic[operand] = size[operand] * factor
     reads = traffic["A"] + traffic["B"] + (traffic["C"] - size["C"])
     # every A word is fed to the array once per column pass, every B word once per row pass
-    fed = {"A": size["A"] * trips["n"] * -(-tn // cols), "B": size["B"] * trips["m"] * -(-tm // rows)}
+    fed = {"A": size["A"] * trips["n"] * -(-tn // cols),
+           "B": size["B"] * trips["m"] * -(-tm // rows)}
     buffer_reads = np.zeros_like(tm)
     buffer_writes = np.zeros_like(tm)
     for operand in "AB":  # a word fetched once and fed once streams past the buffer

@@ -239,7 +239,8 @@ def _fused_nest(ctx: Context, work: tuple[EinsumWork, ...], rows: int, blocks: i
              f"        spatial p0 = {ctx.arch.array_1d.pes} on the 1D array: {on['1d']}"]
     final = [w.bound.name for w in work if w.bound.phase == "final"]
     if final:
-        lines += [f"    for p1 in {rows // a2.rows}: spatial p0 on the 1D array: {', '.join(final)}"]
+        lines += [f"    for p1 in {rows // a2.rows}: spatial p0 on the 1D array: "
+                  f"{', '.join(final)}"]
     return tuple(lines)
 
 

@@ -96,8 +96,10 @@ def sram_problem(capacity_bytes: int, access_bits: int, banks: int = 1, ports: i
 
 
 def _interpolate(lo: SramCost, hi: SramCost, t: float) -> SramCost:
-    def mix(a: float, b: float) -> float:
-        return math.exp((1 - t) * math.log(a) + t * math.log(b)) if a > 0 and b > 0 else a + t * (b - a)
+    def mix(a: float, b: float) -> float:  # log-log; linear where a value is 0
+        if a > 0 and b > 0:
+            return math.exp((1 - t) * math.log(a) + t * math.log(b))
+        return a + t * (b - a)
     return SramCost(mix(lo.read_pj, hi.read_pj), mix(lo.write_pj, hi.write_pj),
                     mix(lo.leak_mw, hi.leak_mw), mix(lo.area_um2, hi.area_um2))
 

@@ -16,28 +16,9 @@ from attnforge.pareto import plot_front, plot_relative
 from attnforge.specload import load_spec, located_error
 from mapper import evaluate as ev
 from mapper import summary
-from mapper.costs import resolve
+from mapper.costs import unread_fields
 from mapper.price import buffer_problem
 from mapper.spec import Design
-
-UNUSED_FIELDS = {
-    ("buffer_model", "cacti"): (
-        ("buffer_row_read_pj", "buffer_row_write_pj", "sram_leak_pj_per_bit", "sram_um2_per_bit"),
-        "row_energy", "prices each global buffer by CACTI for its organisation (buffer_bytes, "
-        "row_bits, banks, ports)"),
-    ("rf_model", "per_entry"): (
-        ("rf_column_read_pj", "rf_row_compare_pj", "rf_addr_pj_per_bit", "rf_row_leak_pj",
-         "rf_addr_leak_pj_per_bit", "rf_bit_um2", "rf_row_comparator_um2", "rf_addr_um2_per_bit"),
-        "accelergy_smartbuffer", "scales the reference RF (rf_reference_entries, "
-        "rf_reference_width_bits, rf_read_pj, rf_write_pj, rf_leak_pj, rf_um2) per stored bit"),
-    ("rf_model", "accelergy_smartbuffer"): (
-        ("rf_reference_entries", "rf_reference_width_bits", "rf_read_pj", "rf_write_pj",
-         "rf_leak_pj", "rf_um2"),
-        "per_entry", "prices a regfile primitive (the rf_column_*, rf_row_*, rf_addr_* and "
-        "rf_bit_um2 fields)"),
-}
-"""(model field, its value) → (cost-table fields that model never reads, the model that reads
-them, what the model does instead); `mapper.price.buffer_cost`, `mapper.costs.regfile_cost`."""
 
 WORKLOAD = ("model", "seq_len", "scope")
 """Row fields that fix the work done; configs and array sizes are the design alternatives."""
@@ -61,7 +42,7 @@ class AcceleratorKind:
         """(dotted key, message) for a repeated objective and for each ``sweep.array_dims``
         entry larger than a sequence length of the sweep (every array size runs every length);
         if there is none, for each cost-table field the table's buffer model would ignore
-        (`_ignored_cost_fields`), then for each buffer the cost table cannot price
+        (`mapper.costs.unread_fields`), then for each buffer the cost table cannot price
         (`_buffer_problems`)."""
         found = []
         if len(set(design.objectives)) < len(design.objectives):
@@ -73,7 +54,9 @@ class AcceleratorKind:
                 message = square_array_problem(dim, shortest, f"sweep.seq_lens[{index}]")
                 if message:
                     found.append((f"sweep.array_dims[{i}]", message))
-        return found or _ignored_cost_fields(design) or _buffer_problems(design)
+        unread = [(f"cost_table.{key}", message)
+                  for key, message in unread_fields(design.cost_table)]
+        return found or unread or _buffer_problems(design)
 
     def workload_keys(self, design: Design) -> tuple[str, ...]:
         """Model, length and scope fix the work; configs and array sizes are alternatives."""
@@ -130,22 +113,6 @@ def _override_keys(rows: Sequence[Mapping[str, object]]) -> tuple[str, ...]:
     (`mapper.evaluate.row`)."""
     columns = list(rows[0]) if rows else []
     return tuple(columns[:columns.index("model")]) if "model" in columns else ()
-
-
-def _ignored_cost_fields(design: Design) -> list[tuple[str, str]]:
-    """Cost-table fields a design sets that its buffer or RF model never reads: silently
-    unused, they would look like they price the buffer or the register files."""
-    table, resolved = design.cost_table, resolve(design.cost_table)
-    found = []
-    for (model_field, model), (fields, other, instead) in UNUSED_FIELDS.items():
-        if getattr(resolved, model_field) != model:
-            continue
-        how = (f"{model_field} is {model}" if getattr(table, model_field) else
-               f"preset {table.preset}'s {model_field} is {model}")
-        found += [(f"cost_table.{name}", f"has no effect: the {how}, which {instead}; give "
-                   f"{model_field}: {other} to use this field, or leave it out")
-                  for name in fields if getattr(table, name) is not None]
-    return found
 
 
 def _buffer_problems(design: Design) -> list[tuple[str, str]]:
