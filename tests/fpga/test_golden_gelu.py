@@ -1,4 +1,8 @@
-"""GELU golden model: table contents, hand-derived points, symmetry, and error vs exact GELU."""
+"""GELU golden model: table contents, hand-derived points, symmetry, and error vs exact GELU.
+
+The float references (exact GELU from math.erf, the tanh formula) are written here, not taken
+from fpga.golden.gelu, so a wrong reference in the model cannot hide a wrong datapath.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,38 @@ ONE = 1 << 22
 def _delta(a: float) -> float:
     # a * (1 - Phi(a)) written independently of the model, from math.erf.
     return a - a * 0.5 * (1.0 + math.erf(a / math.sqrt(2.0)))
+
+
+def reference_gelu(x: np.ndarray) -> np.ndarray:
+    """GELU(x) = x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2, element by element via math.erf."""
+    return np.array([v * 0.5 * (1.0 + math.erf(v / math.sqrt(2.0))) for v in np.ravel(x)]
+                    ).reshape(np.shape(x))
+
+
+def reference_gelu_tanh(x: np.ndarray) -> np.ndarray:
+    """The tanh formula of Hendrycks & Gimpel: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+
+
+def interpolation_bound(step: float, entry_bits: int = 22) -> float:
+    """edgemoe.md §3.3: step**2 / 8 * max|delta''| with max|delta''| = 2 phi(0) = 2 / sqrt(2 pi),
+    plus the rounding of one table entry and of the interpolated value (2**-(entry_bits+1)
+    each)."""
+    return step**2 / 8 * 2 / math.sqrt(2 * math.pi) + 2 * 2.0 ** -(entry_bits + 1)
+
+
+X_DENSE = np.linspace(-10.0, 10.0, 400_001)
+EXACT_DENSE = reference_gelu(X_DENSE)
+
+
+def test_model_float_references_are_the_formulas():
+    # fpga.golden.gelu's float references (used by other tiers) against the definitions above;
+    # GELU(1) = Phi(1) = 0.8413447460685429 (normal table), GELU(-1) = Phi(1) - 1
+    x = np.linspace(-6.0, 6.0, 1201)
+    np.testing.assert_allclose(gelu_exact(x), reference_gelu(x), rtol=1e-15, atol=1e-300)
+    np.testing.assert_allclose(gelu_tanh(x), reference_gelu_tanh(x), rtol=1e-15, atol=1e-300)
+    assert reference_gelu(np.array([1.0, -1.0])) == pytest.approx(
+        [0.8413447460685429, 0.8413447460685429 - 1.0], abs=1e-15)
 
 
 def test_table_has_177_entries_of_delta_at_step_1_32():
@@ -70,8 +106,7 @@ def test_zero_and_integer_dtype():
 
 
 def test_error_below_1e_4_over_minus_10_to_10():
-    x = np.linspace(-10.0, 10.0, 400_001)
-    err = np.abs(gelu_approx_float(x) - gelu_exact(x))
+    err = np.abs(gelu_approx_float(X_DENSE) - EXACT_DENSE)
     assert err.max() <= 1.0e-4
     # Interpolation error peaks near 0 where |delta''| = 2 phi(0): (1/32)^2/8 * 0.798 = 9.74e-5.
     assert err.max() >= 9.0e-5
@@ -79,26 +114,29 @@ def test_error_below_1e_4_over_minus_10_to_10():
 
 
 def test_tanh_formula_error_is_about_4_7e_4():
-    x = np.linspace(-10.0, 10.0, 400_001)
-    err_tanh = np.abs(gelu_tanh(x) - gelu_exact(x)).max()
+    # edgemoe.md §3.3: the tanh formula's max error is about 4.7e-4 (a published figure the
+    # table approximation is compared with)
+    err_tanh = np.abs(reference_gelu_tanh(X_DENSE) - EXACT_DENSE).max()
     assert 4.5e-4 <= err_tanh <= 5.0e-4
-    err_table = np.abs(gelu_approx_float(x) - gelu_exact(x)).max()
+    err_table = np.abs(gelu_approx_float(X_DENSE) - EXACT_DENSE).max()
     assert err_table < err_tanh / 4
 
 
 def test_fixed_error_bound_on_fixed_grid():
     # Against GELU of the exact fixed-point input (no input rounding), every 97th code in [-8, 8].
     codes = np.arange(-8 * ONE, 8 * ONE, 97, dtype=np.int64)
-    err = np.abs(gelu_fixed(codes) / ONE - gelu_exact(codes / ONE))
-    assert err.max() <= gelu_error_bound()
+    err = np.abs(gelu_fixed(codes) / ONE - reference_gelu(codes / ONE))
+    assert gelu_error_bound() == pytest.approx(interpolation_bound(1 / 32), rel=1e-12)
+    assert err.max() <= interpolation_bound(1 / 32)  # 9.76e-5
 
 
 def test_other_format_step_1_16():
     fmt = GeluFormat(step_log2=4, range_max=6.0)
     assert gelu_table(fmt).shape == (97,)
     x = np.linspace(-8, 8, 100_001)
-    err = np.abs(gelu_approx_float(x, fmt) - gelu_exact(x)).max()
-    assert err <= gelu_error_bound(fmt) + 1.2e-7
+    err = np.abs(gelu_approx_float(x, fmt) - reference_gelu(x)).max()
+    assert gelu_error_bound(fmt) == pytest.approx(interpolation_bound(1 / 16), rel=1e-12)
+    assert err <= interpolation_bound(1 / 16) + 1.2e-7  # + input rounding: |GELU'| <= 1.13
     assert err > 1.0e-4  # coarser step, error about 4x larger: (1/16)^2/8*0.798 = 3.9e-4
 
 

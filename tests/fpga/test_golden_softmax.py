@@ -1,4 +1,8 @@
-"""Single-pass softmax golden model: scalar twin, realistic attention rows, underflow rows, A·V."""
+"""Single-pass softmax golden model: scalar twin, realistic attention rows, underflow rows, A·V.
+
+Float references are written here from the definition (``reference_softmax``), not taken from
+fpga.golden.softmax, so a wrong reference in the model cannot hide a wrong fixed-point path.
+"""
 
 from __future__ import annotations
 
@@ -42,6 +46,20 @@ def _quantise(x: np.ndarray) -> np.ndarray:
     return np.clip(np.floor(x * ONE + 0.5), LO, HI).astype(np.int64)
 
 
+def reference_softmax(x: np.ndarray) -> np.ndarray:
+    """exp(x_j) / sum_k exp(x_k) over the last axis, in float64 (shifted by the row max, which
+    cancels in the ratio)."""
+    shifted = np.asarray(x, dtype=np.float64) - np.max(x, axis=-1, keepdims=True)
+    return np.exp(shifted) / np.sum(np.exp(shifted), axis=-1, keepdims=True)
+
+
+def test_model_float_softmax_is_the_definition():
+    # fpga.golden.softmax.softmax_float (used by other tiers) against the definition above
+    x = np.random.default_rng(4).normal(0, 20, (8, 33))
+    np.testing.assert_allclose(softmax_float(x), reference_softmax(x), rtol=1e-13, atol=0)
+    np.testing.assert_allclose(reference_softmax(np.log([[1.0, 3.0]])), [[0.25, 0.75]], rtol=1e-15)
+
+
 def test_vectorised_equals_scalar_twin():
     rng = np.random.default_rng(0)
     scores = _quantise(rng.normal(0, 6, (40, 129)))
@@ -61,11 +79,14 @@ def test_realistic_attention_rows(act_std):
     rng = np.random.default_rng(int(act_std * 10))
     scores = _quantise(_attention_scores(rng, 129, 129, 64, act_std))
     p = softmax_fixed(scores) / ONE
-    ref = softmax_float(scores / ONE)
+    ref = reference_softmax(scores / ONE)
     err = np.abs(p - ref)
     print(f"act_std={act_std}: max abs err {err.max():.3e}, "
           f"max row-sum err {np.abs(p.sum(-1) - 1).max():.3e}")
     assert err.max() < 5.0e-6
+    # Row sums, worst case: each of the N - 1 = 128 possible rescales adds one exp error
+    # (<= 1.1e-6, test_golden_exp) to the running sum, each of the N probabilities one rounding
+    # to 2**-22 (<= 2**-23): 128 * 1.1e-6 + 129 * 2**-23 = 1.6e-4 < 2e-4.
     assert np.abs(p.sum(-1) - 1).max() < 2.0e-4
 
 
@@ -74,7 +95,7 @@ def test_rows_with_underflowing_terms():
     rng = np.random.default_rng(7)
     scores = _quantise(rng.uniform(-30, 30, (64, 129)))
     p = softmax_fixed(scores)
-    ref = softmax_float(scores / ONE)
+    ref = reference_softmax(scores / ONE)
     assert np.count_nonzero(p == 0) > 0.5 * p.size
     assert np.all(ref[p == 0] < 2.0**-22)
     assert np.abs(p / ONE - ref).max() < 5.0e-6
@@ -97,7 +118,7 @@ def test_attention_av_close_to_float():
     scores = _quantise(_attention_scores(rng, 32, 129, 64, 2.0))
     v = _quantise(rng.normal(0, 2, (129, 64)))
     out = attention_av_fixed(scores, v) / ONE
-    ref = softmax_float(scores / ONE) @ (v / ONE)
+    ref = reference_softmax(scores / ONE) @ (v / ONE)
     assert np.abs(out - ref).max() < 1.0e-4
 
 
