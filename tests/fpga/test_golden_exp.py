@@ -68,7 +68,7 @@ def test_error_bound_other_formats(fmt):
     assert _dense_error(fmt, 20, 997) <= exp_error_bound(fmt)
 
 
-def test_monotone_non_increasing():
+def test_monotone_non_decreasing():
     z = np.arange(-20 * ONE, 1, 61, dtype=np.int64)
     assert np.all(np.diff(exp_fixed(z)) >= 0)  # z increasing → exp non-decreasing
 

@@ -1,4 +1,8 @@
-"""Whole-design figures: paper latency, ablation order, QK/AV share, resources, routing."""
+"""Whole-design figures: paper latency, ablation order, QK/AV share, resources, routing.
+
+The published figures are written here from edgemoe.md §4 (not read from fpga.reference, the
+model's own copy, which is checked against them).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,24 @@ from dataclasses import replace
 
 import pytest
 
+from fpga import reference
 from fpga.board import UnknownBoardError, get_board
 from fpga.model import evaluate
-from fpga.reference import PAPER_ABLATION_MS, PAPER_LATENCY_MS
 from fpga.spec import FpgaDesign, Techniques, Units
 from fpga.workload import Routing, ViTSpec, route
 
 DESIGN = FpgaDesign(name="test")
-STEPS = list(PAPER_ABLATION_MS)  # cumulative order of the paper
+# edgemoe.md §4: 34.64 ms per image, 14.54 W, 0.504 J; the cumulative ablation in the paper's order
+PAPER_LATENCY_MS = 34.64
+PAPER_ABLATION_MS = {"baseline": 650.3, "patch_reorder": 433.4, "single_pass_softmax": 353.4,
+                     "gelu_approx": 212.9, "unified_linear": 104.3, "attention_reorder": 34.6}
+STEPS = list(PAPER_ABLATION_MS)
+
+
+def test_model_reference_copy_is_the_papers():
+    assert reference.PAPER_LATENCY_MS == PAPER_LATENCY_MS
+    assert (reference.PAPER_POWER_W, reference.PAPER_ENERGY_J) == (14.54, 0.504)
+    assert list(reference.PAPER_ABLATION_MS.items()) == list(PAPER_ABLATION_MS.items())
 
 
 def _techniques(upto: int) -> Techniques:
@@ -90,7 +104,9 @@ def test_reordering_lowers_latency_more_as_p_grows():
         on = evaluate(DESIGN, Techniques(), u).latency_ms
         off = evaluate(DESIGN, replace(Techniques(), attention_reorder=False), u).latency_ms
         gains.append(off - on)
-    assert gains[0] == pytest.approx(0, abs=0.5) and gains[0] < gains[1] < gains[2]
+    # p = 1: one query slot streams every key once per query either way (edgemoe.md §3.5:
+    # N^2/p + N + p - 1 = N^2 + N loads), so reordering changes nothing
+    assert gains[0] == 0 and gains[0] < gains[1] < gains[2]
 
 
 def test_routing_is_seeded_and_sums_to_pairs():

@@ -27,9 +27,20 @@ def test_u280_keeps_the_256_bit_kernel_port():
     assert un.memory(get_board("u280"), U).port_bytes == 32.0
 
 
+# MACs per image written from edgemoe.md §1 (N = 129 tokens, d = 192, 3 heads of 64, 12 layers,
+# 6 dense MLPs 192-768-192, 6 MoE layers of top-2 experts 192-384-192 plus a 16 x 192 gate):
+N, D = 129, 192
+EMBED = 128 * (3 * 16 * 16) * D  # 16x16x3 patches -> d, for the 128 patches
+PER_LAYER = 4 * N * D * D + 2 * 3 * N * N * 64  # Q, K, V, projection; Q.K and A.V per head
+DENSE = 2 * N * D * 768
+MOE = 2 * (2 * N) * D * 384 + N * D * 16  # 2 token-expert pairs per token, and the gate
+CLOSED_FORM_MACS = EMBED + 12 * PER_LAYER + 6 * DENSE + 6 * MOE  # 782,719,488
+
+
 def test_workload_is_about_0_78_gmacs():
     assert SPEC.tokens == 129
-    assert total_macs(SPEC) == pytest.approx(0.78e9, rel=0.01)
+    assert total_macs(SPEC) == CLOSED_FORM_MACS
+    assert CLOSED_FORM_MACS == pytest.approx(0.78e9, rel=0.01)  # "about 0.78 G MACs per image"
     assert linear_macs(129, 192, 768) == 129 * 192 * 768
     assert attention_macs(SPEC) == (3 * 129 * 129 * 64, 3 * 129 * 129 * 64)
 
@@ -46,7 +57,9 @@ def test_linear_cycles_tokens_times_blocks():
 def test_expert_weights_are_about_295_kb():
     fc1 = un.linear_call(U, MEM, 10, 192, 384, (16, 16))
     fc2 = un.linear_call(U, MEM, 10, 384, 192, (16, 16))
-    assert fc1.load_bytes + fc2.load_bytes - 2 * (384 + 192) == 294_912
+    # "about 295 KB per expert" (edgemoe.md §3.1): 192 x 384 + 384 x 192 16-bit weights; the
+    # 384 + 192 biases are loaded too (2 bytes each)
+    assert fc1.load_bytes + fc2.load_bytes - 2 * (384 + 192) == 2 * 192 * 384 * 2 == 294_912
 
 
 def test_fused_gelu_ii_stalls_each_output_block():
@@ -93,7 +106,9 @@ def test_three_pass_softmax_sum_pass_is_limited_by_float_accumulation():
 
 
 def test_dedicated_engines_share_the_budget():
-    assert dedicated_engine(Units(), 5) == (4, 8)  # 256 / 5 -> 32 MACs
+    # 256 MACs / 5 engines = 51 -> the largest power of two, 32 MACs = 4 in x 8 out (the output
+    # side takes the larger power-of-two factor; 16 x 16 when one engine has the whole budget)
+    assert dedicated_engine(Units(), 5) == (4, 8)
     assert dedicated_engine(Units(), 1) == (16, 16)
 
 
@@ -101,7 +116,7 @@ def test_layer_list_macs_equal_the_closed_form():
     from fpga.workload import Routing, layers
 
     ops = layers(SPEC, Routing(seed=1))
-    assert sum(op.macs for op in ops) == total_macs(SPEC)
+    assert sum(op.macs for op in ops) == CLOSED_FORM_MACS
     assert {op.cascade for op in ops} == {"linear", "edgemoe-softmax", ""}
     assert sum(op.name == "attention" for op in ops) == SPEC.layers
     experts = [op for op in ops if op.name.endswith("_fc1")]
