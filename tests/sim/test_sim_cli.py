@@ -24,8 +24,11 @@ def test_json_report(capsys):
     assert code == 0 and KEYS <= set(report)
     for key in ("sram_reads", "sram_writes", "dram_reads", "dram_writes"):
         assert set(report[key]) == {"A", "B", "C"}
-    # WS 8x4: ceil(20/8) * ceil(6/4) = 6 folds of 2*8 + 10 + 4 - 2 = 28 cycles, minus one
+    # WS 8x4: ceil(K/8) * ceil(N/4) = ceil(20/8) * ceil(6/4) = 6 folds of 2R + M + C - 2 =
+    # 2*8 + 10 + 4 - 2 = 28 cycles; compute_cycles is the index (from 0) of the last cycle,
+    # SCALE-Sim's convention (its 4x4 OS 1x1x1 run, 1 + 4 + 4 - 2 = 7 cycles, reports 6)
     assert report["compute_cycles"] == 6 * 28 - 1 and report["stall_cycles"] == 0
+    # the K x N = 20 x 6 weights are each read once (stationary); A = M x K fetched once
     assert report["sram_reads"]["B"] == 20 * 6 and report["dram_reads"]["A"] == 10 * 20
 
 

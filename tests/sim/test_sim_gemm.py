@@ -32,6 +32,22 @@ def test_golden_file_covers_what_the_issue_asks():
     assert len(GOLDEN) >= 200
 
 
+def folds(case) -> int:
+    """Folds of the tile algebra: OS tiles M x N, WS tiles K x N, IS tiles K x M (rows x cols)."""
+    m, n, k, rows, cols = (case[key] for key in ("m", "n", "k", "rows", "cols"))
+    outer, inner = {"os": (m, n), "ws": (k, n), "is": (k, m)}[case["dataflow"]]
+    return math.ceil(outer / rows) * math.ceil(inner / cols)
+
+
+def test_golden_compute_cycles_follow_the_wavefront():
+    # SCALE-Sim's own numbers obey the fold algebra: an OS fold takes K + R + C - 2 cycles, and
+    # compute_cycles is the index of the last cycle (count - 1): 4x4 OS 1x1x1 -> 7 - 1 = 6, and
+    # 8x8 OS 16x16x16 -> 4 folds of 16 + 14 = 30 cycles -> 119
+    cases = {golden_id(c): c["compute_cycles"] for c in GOLDEN}
+    assert cases["4x4-os-1x1x1"] == 1 + 4 + 4 - 2 - 1
+    assert cases["8x8-os-16x16x16"] == 4 * (16 + 8 + 8 - 2) - 1
+
+
 @pytest.mark.parametrize("case", GOLDEN, ids=golden_id)
 def test_cycles_and_operand_reads_equal_scalesim(case):
     result = simulate(case)
@@ -52,7 +68,8 @@ def test_c_writes_differ_from_scalesim_only_where_explained(case):
         # (systolic_compute_os.py: ofmap_writes += shape[0] + shape[1]); each C word is one write.
         extra = case["sram_writes"]["C"] - result.sram_writes["C"]
         assert result.sram_writes["C"] == mn
-        assert extra == result.folds * (case["rows"] + case["cols"])
+        assert result.folds == folds(case)
+        assert extra == folds(case) * (case["rows"] + case["cols"])
     else:
         # WS/IS write T×c partial sums per fold, as SCALE-Sim counts them.
         assert result.sram_writes["C"] == case["sram_writes"]["C"]
@@ -75,7 +92,8 @@ def test_values_equal_numpy(dataflow, rows, cols, m, n, k):
 
 
 def test_utilization_of_an_evenly_folded_gemm():
-    # 16 folds of L = K + R + C - 2 = 64 + 14 cycles, every PE busy K cycles per fold
+    # 16 folds of L = K + R + C - 2 = 64 + 14 cycles, every PE busy K cycles per fold;
+    # total_cycles is the last cycle's index (SCALE-Sim's convention), one less than the count
     result = simulate_gemm(systolic_array(8, 8, "os"), gemm(32, 32, 64), memory())
     assert result.total_cycles + 1 == 16 * (64 + 8 + 8 - 2)
     assert result.utilization == pytest.approx(32 * 32 * 64 / (64 * 16 * 78))
@@ -83,8 +101,11 @@ def test_utilization_of_an_evenly_folded_gemm():
 
 def test_one_fold_with_slow_dram():
     # bw 1: fetch A (16) + B (16) = 32 cycles, fold of 4+4+4-2 = 10 cycles, write C (16) 16 cycles
+    # nothing overlaps (one fold): compute = 10 - 1 (last-cycle index), stalls = 32 + 16,
+    # total = 32 + 10 + 16 - 1
     result = simulate_gemm(systolic_array(4, 4, "os"), gemm(4, 4, 4), memory(dram_words_per_cycle=1))
-    assert (result.compute_cycles, result.stall_cycles, result.total_cycles) == (9, 48, 57)
+    assert (result.compute_cycles, result.stall_cycles, result.total_cycles) == (
+        10 - 1, 32 + 16, 32 + 10 + 16 - 1)
 
 
 @pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
