@@ -208,6 +208,11 @@ def test_cli_heads_back_to_back(capsys):
     assert code == 0 and three["heads"] == 3 and three["tiles"] == 3 * one["tiles"]
     # heads overlap in the pipeline: less than three separate heads, more than one
     assert one["cycles"] < three["cycles"] < 3 * one["cycles"]
+    # 32 x 32 on 8 x 8 (E = F = 64): 16 tiles of BQK + LM (E + 1) and SLN + SLD + SLNV
+    # (8 + 1 + F) 2D stream cycles; the 1D array is busier, and each further head adds exactly
+    # its work per head, which is the mapper's per-head compute (mapper_cycles grows by it)
+    assert one["busy"]["2d"] == 16 * ((64 + 1) + (8 + 1 + 64)) < one["busy"]["1d"]
+    assert three["cycles"] - one["cycles"] == three["mapper_cycles"] - one["mapper_cycles"]
 
 
 def test_cli_flat_three_pass_point(capsys):
