@@ -28,6 +28,8 @@ def test_cascades_table(capsys):
     code, out, _ = run(capsys, "cascades")
     assert code == 0
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:]}
+    # fusemax.md §3: Cascade 4 is QK, GM | SN, SD | A, AV (3 passes, 6 Einsums); Cascade 5 has
+    # 5 init (BK, BV, RM, RD, RNV) + 11 body (BQK .. RNV) + 1 final (AV) = 17 Einsums, 1 pass
     assert rows["attention-3pass"] == ["3", "6"]
     assert rows["attention-2pass"][0] == "2"
     assert rows["attention-1pass"] == ["1", "17"]

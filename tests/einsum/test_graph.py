@@ -27,8 +27,10 @@ def test_3pass_structure():
     assert order == ["QK", "GM", "SN", "SD", "A", "AV"]
     assert graph.nodes["tensor", "AV"]["role"] == "output"
     assert graph.nodes["tensor", "Q"]["role"] == "input"
-    # SN reads QK and GM; A reads SN and SD
+    # SN reads QK and GM; A reads SN and SD; AV reads A and V (Cascade 4)
     assert {graph.nodes[u]["name"] for u in graph.predecessors(("einsum", 2))} == {"QK", "GM"}
+    assert {graph.nodes[u]["name"] for u in graph.predecessors(("einsum", 4))} == {"SN", "SD"}
+    assert {graph.nodes[u]["name"] for u in graph.predecessors(("einsum", 5))} == {"A", "V"}
 
 
 def test_state_versions_in_1pass():
