@@ -58,6 +58,13 @@ SHAPES = [(4, 3, "os", 8, 32), (4, 3, "ws", 8, 32), (2, 5, "os", 4, 9), (3, 2, "
           (1, 1, "os", 8, 32)]
 
 
+def wavefront_cycles(rows: int, cols: int, dataflow: str, m: int, k: int) -> int:
+    """First input to last result of one GEMM that fits the array, from the wavefront algebra:
+    OS, MAC s of PE (i, j) at cycle s + i + j -> K + R + C - 2; WS, R cycles of weight preload,
+    then row s of X reaches PE (i, j) at R + s + i + j and leaves row R - 1 -> 2R + M + C - 2."""
+    return k + rows + cols - 2 if dataflow == "os" else 2 * rows + m + cols - 2
+
+
 @pytest.mark.parametrize(("rows", "cols", "dataflow", "in_width", "acc_width"), SHAPES)
 def test_amaranth_sim_matches_numpy_and_sim_cycles(rows, cols, dataflow, in_width, acc_width):
     """Back-to-back GEMMs (including wrap-around for the narrow accumulators) are exact, and
@@ -68,6 +75,7 @@ def test_amaranth_sim_matches_numpy_and_sim_cycles(rows, cols, dataflow, in_widt
     for a, b in cases[3:]:
         measured = run_gemms(SystolicArray(rows, cols, dataflow, in_width, acc_width), [(a, b)])
         m, k = a.shape
+        assert measured[0] == wavefront_cycles(rows, cols, dataflow, m, k)
         assert measured[0] == fold_latency(rows, cols, dataflow, m, b.shape[1], k)
 
 
@@ -93,4 +101,5 @@ def test_verilog_matches_numpy_and_sim_cycles(dataflow, hdl_sim_ready, hdl_build
     rows = json.loads((build / LATENCY_FILE).read_text())
     assert len(rows) == 5
     for m, n, k, cycles in rows:
+        assert cycles == wavefront_cycles(8, 8, dataflow, m, k), (m, n, k)
         assert cycles == fold_latency(8, 8, dataflow, m, n, k), (m, n, k)
