@@ -98,6 +98,7 @@ def test_rank_extents():
     assert ext["m1"] == 4 and ext["m0"] == 256  # ceil(1000 / 256), the default M0
     lean = einsum.rank_extents(library.get("lean-decode"),
                                {"e": 64, "h": 8, "p": 1, "m": 512, "f": 64}, {"C": 6})
+    # LeanAttention's 256-token tiles (fusemax.md §3): ceil(512 / 256) = 2; C = 6 units as given
     assert lean["c"] == 6 and lean["m1"] == 2
     with pytest.raises(einsum.InputError, match="extent of rank f"):
         einsum.rank_extents(library.get("attention-3pass"), {"e": 1, "p": 1, "m": 1})
