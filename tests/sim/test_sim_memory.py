@@ -25,11 +25,14 @@ def test_prefetch_overlaps_compute_and_writes_queue_behind_it():
 
 
 def test_a_fold_opening_c_tile_q_waits_for_tile_q_minus_2_to_be_written():
-    # writes of 10 words at bw 1: tile 0 written 2-11, so fold 2 (tile 2, same half) starts at 12
+    # writes of 10 words at bw 1: tile 0 written 2-11, so fold 2 (tile 2, same half) starts at 12;
+    # tile 1 (fold 1 ends at 4) is written 12-21, tile 2 (fold 2 ends at 14) 22-31 -> ends at 32;
+    # the channel moved 3 x 10 words
     assert run([2, 2, 2], [0, 0, 0], [0, 1, 2], [10, 10, 10], 1) == ([0, 2, 12], 32, 30)
 
 
 def test_accumulating_folds_share_a_c_tile_and_do_not_wait():
+    # three 3-cycle folds back to back into one C tile, written once (5 words) after the last
     assert run([3, 3, 3], [0, 0, 0], [0, 0, 0], [0, 0, 5], 1)[:2] == ([0, 3, 6], 9 + 5)
 
 
