@@ -4,6 +4,7 @@ its Einsums, per-rank pass counts, and optionally a run of the reference executo
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 from einsum import Cascade, attention, library, parse, verify
 from einsum.errors import InputError
 from einsum.passes import pass_counts
-from einsum.verifier import check_params
+from einsum.verifier import bind_params, check_params
 
 #: The rank whose pass count is the headline number (the softmax's key/value length).
 HEADLINE_RANK = "m"
@@ -50,6 +51,7 @@ def cascade(name: str, as_json: bool, run_path: Path | None, out_path: Path | No
     """
     params = _parse_params(param_items)
     chosen = _load_cascade(name, params)
+    _check_extent_params(chosen)
     if run_path is not None or out_path is not None:
         if run_path is None or out_path is None:
             raise InputError("--run IN.npz and --out OUT.npz must be given together")
@@ -105,30 +107,75 @@ def describe(chosen, counts: dict[str, int]) -> dict:
 
 
 def _parse_params(items: tuple[str, ...]) -> dict[str, int]:
-    params = {}
+    params: dict[str, int] = {}
     for item in items:
         key, sep, value = item.partition("=")
+        key = key.strip()
         if not sep or not key:
             raise InputError(f"--param {item!r}: expected KEY=VALUE, e.g. M0=128")
+        if key in params:
+            raise InputError(f"--param {key}: given twice ({key}={params[key]} and {item})")
         try:
-            params[key.strip()] = int(value)
+            params[key] = int(value)
         except ValueError:
             raise InputError(f"--param {key}: value must be an integer, not {value!r}") from None
     return params
 
 
-def _run(chosen, run_path: Path, out_path: Path) -> None:
+def _check_extent_params(chosen: Cascade) -> None:
+    """An InputError for a parameter that sizes a rank (a split's chunk ``M0``, or ``C`` for
+    rank ``c``) set below 1: the cascade would have an empty rank."""
+    ranks = {r for e in chosen.einsums for r in e.ranks}
+    sizing = {s.factor: f"chunk of rank {s.parent}" for s in chosen.splits}
+    sizing.update({p: f"extent of rank {p.lower()}" for p in chosen.params
+                   if p.lower() in ranks and p not in sizing})
+    for name, what in sizing.items():
+        value = chosen.params[name]
+        if value is not None and value < 1:
+            raise InputError(f"--param {name}: the {what} must be at least 1, not {value}")
+
+
+def _run(chosen: Cascade, run_path: Path, out_path: Path) -> None:
+    """Run `chosen` on the arrays of ``run_path``; write AV to ``out_path`` only if every value
+    is finite (an absent output row, e.g. a window of 0, or an overflow of Q·K in float64, is
+    an error and nothing is written)."""
+    if out_path.exists() and run_path.exists() and out_path.resolve() == run_path.resolve():
+        raise InputError(f"--out {out_path}: is the --run input itself; choose another path")
+    try:
+        bind_params(chosen, {})
+    except InputError as error:
+        raise InputError(f"--param: {error}") from None
+    if sorted(t.name for t in chosen.inputs) != ["K", "Q", "V"] or \
+            [t.name for t in chosen.outputs] != ["AV"]:
+        raise InputError(f"--run: cascade {chosen.name} is not an attention cascade (inputs "
+                         f"Q, K, V and output AV), so it cannot run on Q, K, V")
     arrays = _load_npz(run_path)
     try:
         av = attention(chosen, arrays["Q"], arrays["K"], arrays["V"])
     except InputError as error:
         raise InputError(f"{run_path}: {error}") from None
-    try:
-        with out_path.open("wb") as handle:
-            np.savez(handle, AV=av)
-    except OSError as error:
-        raise InputError(f"{out_path}: cannot write: {error.strerror}") from None
+    bad = int(np.count_nonzero(~np.isfinite(av)))
+    if bad:
+        raise InputError(f"{run_path}: {bad} of {av.size} values of AV are not finite (a query "
+                         f"row that no key reaches, e.g. through a filter's parameter, or "
+                         f"Q·K beyond float64's range); nothing written to {out_path}")
+    _save_atomically(out_path, av)
     click.echo(f"wrote {out_path}: AV {tuple(av.shape)} float64 ({chosen.name})")
+
+
+def _save_atomically(out_path: Path, av: np.ndarray) -> None:
+    """Write ``AV`` as .npz to a temporary file beside ``out_path``, then rename it over
+    ``out_path``: an error midway leaves no partial file."""
+    temp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
+    try:
+        try:
+            with temp.open("xb") as handle:
+                np.savez(handle, AV=av)
+            temp.replace(out_path)
+        finally:
+            temp.unlink(missing_ok=True)
+    except OSError as error:
+        raise InputError(f"{out_path}: cannot write: {error.strerror or error}") from None
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
@@ -151,6 +198,9 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
             found = ", ".join(sorted(arrays)) or "no arrays"
             raise InputError(f"{path}: array {key} is missing (found: {found}); need Q "
                              f"(..., P, E), K (..., M, E), V (..., M, F)")
+        if not isinstance(arrays[key], np.ndarray):
+            raise InputError(f"{path}: member {key}.npy is not a NumPy array file (write the "
+                             f"archive with numpy.savez)")
         dtype = arrays[key].dtype
         if not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
             raise InputError(f"{path}: array {key} must be real numbers, not {dtype}")
