@@ -77,7 +77,10 @@ def test_ablation_step_within_30_percent(name, ablation):
 def test_final_design_fits_the_zcu102_and_units_add_up():
     r = evaluate(DESIGN, Techniques())
     board = get_board("zcu102")
-    assert r.fits and r.resources.dsp <= board.dsp and r.resources.bram18 <= board.bram18
+    # edgemoe.md §4: XCZU9EG, 2,520 DSP, 912 BRAM36 (1,824 BRAM18), 274,080 LUT, 548,160 FF
+    assert (board.dsp, board.bram36, board.bram18, board.lut, board.ff, board.uram) == (
+        2520, 912, 1824, 274_080, 548_160, 0)
+    assert r.fits and r.resources.dsp <= 2520 and r.resources.bram18 <= 1824
     assert r.resources.dsp == sum(part.dsp for part in r.unit_resources.values())
     # Unified linear unit: 256 MACs of 32x16 bits = 2 DSP48E2 each, + 16 GELU lanes x 1 DSP.
     assert r.unit_resources["linear"].dsp == 256 * 2 + 16
