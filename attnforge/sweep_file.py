@@ -155,7 +155,7 @@ def _check_combinations(base: Any, points: Iterable[Point], where, ctx: Context,
                 node, label = where[_owner(key, point)]
                 values = ", ".join(f"{k}={v!r}" for k, v in point)
                 text = message if key in dict(point) and len(point) == 1 else f"{key}: {message}"
-                hint = "" if key in dict(point) else TIED_HINT
+                hint = "" if key in dict(point) or _names_section(base, key) else TIED_HINT
                 ctx.report(node, label, f"with {values}: {text}{hint}")
     if ctx.problems:
         raise SpecError(sorted(ctx.problems, key=lambda p: (p.line, p.col)))
@@ -170,6 +170,22 @@ def _point_problems(base: Any, point: Point, check: Check) -> list[tuple[str, st
         except KeyError as error:
             return [(dotted, f"cannot apply: {error.args[0]}")]
     return check(design)
+
+
+def _names_section(design: Any, key: str) -> bool:
+    """Whether ``key`` names a whole section of ``design`` (a nested dataclass, e.g. an fpga
+    design's ``units`` that must fit its board), not one field: varying fields together does
+    not keep a rule over a section, so its problem gets no TIED_HINT."""
+    value = design
+    for part in key.split("."):
+        name = part.partition("[")[0]
+        if dataclasses.is_dataclass(value):
+            value = getattr(value, name, None)
+        elif isinstance(value, dict):
+            value = value.get(name)
+        else:
+            return False
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
 
 
 def _owner(key: str, point: Point) -> str:

@@ -2,14 +2,18 @@
 
 Points: every named config at the design's unit parameters (group ``config``), then the sweep:
 attention parallelism p x square linear-unit sizes, with and without attention reordering
-(group ``sweep``). A row holds the headline figures, resources, the per-unit latency breakdown
-(``t_<unit>_ms``) and the DDR bandwidth the attention stream asks for (``attn_ddr_gbps``).
+(group ``sweep``). A row holds the headline figures, resources, whether they fit the board
+(``fits``) and what overflows it (``overflow``: one line, empty when it fits, see `fpga.fit`), the
+per-unit latency breakdown (``t_<unit>_ms``) and the DDR bandwidth the attention stream asks for
+(``attn_ddr_gbps``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from fpga.board import get_board
+from fpga.fit import overflow, overflow_text
 from fpga.model import evaluate
 from fpga.reference import PAPER_ABLATION_MS
 from fpga.schedule import CATEGORIES
@@ -59,6 +63,7 @@ def row(design: FpgaDesign, point: Point) -> dict[str, object]:
         "latency_ms": round(r.latency_ms, 4), "dsp": r.resources.dsp,
         "bram36": r.resources.bram36, "lut": r.resources.lut, "ff": r.resources.ff,
         "power_w": round(r.power_w, 3), "energy_j": round(r.energy_j, 5), "fits": r.fits,
+        "overflow": overflow_text(overflow(r.resources, get_board(design.board))),
         "ddr_mb": round(r.ddr_mb, 3), "ddr_gbps": round(r.ddr_gbps, 3),
         "attn_ddr_gbps": round(r.attn_demand_gbps, 3),
         "qk_av_share": round(qk_av / r.latency_ms, 4),
@@ -90,15 +95,28 @@ def summary(design: FpgaDesign, rows) -> str:
 
 
 def sweep_table(design: FpgaDesign, rows) -> str:
-    """Latency, DSP and attention bandwidth over p at the design's linear-unit size."""
-    size = design.units.linear_in_par
-    picked = [r for r in rows if r["group"] == "sweep" and int(r["linear_in_par"]) == size]
-    if not picked:
+    """Latency, DSP, attention bandwidth and what overflows the board, over p at the swept
+    linear-unit size nearest the design's (the smaller of two equally near)."""
+    sweep = [r for r in rows if r["group"] == "sweep"]
+    if not sweep:
         return ""
+    sizes = {int(r["linear_in_par"]) for r in sweep}
+    size = min(sizes, key=lambda s: (abs(s - design.units.linear_in_par), s))
+    picked = [r for r in sweep if int(r["linear_in_par"]) == size]
     lines = [f"sweep at {size}x{size} linear unit:",
-             "   p  reorder  latency_ms   DSP  fits  attn_ddr_GB/s"]
+             "   p  reorder  latency_ms   DSP  fits  attn_ddr_GB/s  overflow"]
     for r in picked:
         lines.append(f"{int(r['attn_p']):4d}  {r['attention_reorder']!s:<7} "
                      f"{float(r['latency_ms']):11.2f} {int(r['dsp']):5d}  {r['fits']!s:<5} "
-                     f"{float(r['attn_ddr_gbps']):13.2f}")
+                     f"{float(r['attn_ddr_gbps']):13.2f}  {r.get('overflow', '')}".rstrip())
     return "\n".join(lines)
+
+
+def unfit_note(design: FpgaDesign, rows) -> str:
+    """How many sweep points do not fit the board (left out of pareto.png); empty if all fit."""
+    sweep = [r for r in rows if r["group"] == "sweep"]
+    unfit = [r for r in sweep if not r["fits"]]
+    if not unfit:
+        return ""
+    return (f"{len(unfit)} of {len(sweep)} sweep points do not fit {design.board} and are left "
+            f"out of pareto.png (column overflow in results.csv says by how much)")

@@ -1,4 +1,12 @@
-"""The `fpga` design kind: Edge-MoE-style FPGA accelerators for M3ViT (fpga/)."""
+"""The `fpga` design kind: Edge-MoE-style FPGA accelerators for M3ViT (fpga/).
+
+Beyond its types' own rules, each sweep list names its values once (:func:`sweep_problems`),
+and every named config must fit the board at the design's own unit parameters
+(:func:`fit_problems`): a config that does not is an impossible design, reported at ``units``
+with every resource it overflows, for the file as written and for each grid or search variant
+alike. Sweep points that do not fit are results, not errors: they stay in results.csv with
+``fits`` False and their ``overflow``, and pareto.png leaves them out (its title says so).
+"""
 
 from __future__ import annotations
 
@@ -6,20 +14,71 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from attnforge.pareto import plot_front
-from attnforge.specload import load_spec
+from attnforge.specload import load_spec, located_error
 from fpga import explore as fx
+from fpga.board import get_board
+from fpga.fit import overflow, overflow_text, resources_of
 from fpga.spec import FpgaDesign
+
+FIT_HINT = "only sweep points may overflow the board (they are kept, with their overflow)"
+
+
+def fit_problems(design: FpgaDesign) -> list[tuple[str, str]]:
+    """("units", message) for the named configs that do not fit ``design.board`` at the
+    design's units; configs overflowing by the same amounts share one message. Expects a board
+    name the database knows (``FpgaDesign.problems`` checks it first)."""
+    board = get_board(design.board)
+    by_text: dict[str, list[str]] = {}
+    for name, techniques in design.configs.items():
+        text = overflow_text(overflow(resources_of(design, techniques), board))
+        if text:
+            by_text.setdefault(text, []).append(name)
+    out = []
+    for text, names in by_text.items():
+        which = (f"config {names[0]!r} does not" if len(names) == 1
+                 else f"configs {', '.join(map(repr, names))} do not")
+        out.append(("units", f"{which} fit {board.name} ({board.device}): {text}; {FIT_HINT}"))
+    return out
+
+
+def sweep_problems(design: FpgaDesign) -> list[tuple[str, str]]:
+    """(dotted key, message) for an empty or repeated ``sweep.attn_p`` / ``sweep.linear_par``
+    value: an empty list would drop the sweep without a word, a repeat gives the same row
+    twice."""
+    if design.sweep is None:
+        return []
+    out = []
+    for name in ("attn_p", "linear_par"):
+        values = getattr(design.sweep, name)
+        if not values:
+            out.append((f"sweep.{name}", "must list at least one value (or leave the key out "
+                                         "for the default)"))
+        for i, value in enumerate(values):
+            if value in values[:i]:
+                out.append((f"sweep.{name}[{i}]", f"repeats {value} "
+                                                  f"(sweep.{name}[{values.index(value)}])"))
+    return out
 
 
 class FpgaKind:
     """Points: the named configs, then a p x linear-size sweep (with/without reordering)."""
 
     name = "fpga"
-    model_version = "1"
+    model_version = "2"  # 2: the overflow column
 
     def load(self, path: Path) -> FpgaDesign:
-        """The typed design; raises SpecError with every problem."""
-        return load_spec(Path(path), FpgaDesign, kind=self.name)
+        """The typed design; raises SpecError with every problem (each at its key)."""
+        design = load_spec(Path(path), FpgaDesign, kind=self.name)
+        found = self.problems(design)
+        if found:
+            raise located_error(Path(path), found)
+        return design
+
+    def problems(self, design: FpgaDesign) -> list[tuple[str, str]]:
+        """The kind's rules beyond the spec types': sweep lists are not empty and do not
+        repeat a value (`sweep_problems`); then every named config fits the board
+        (`fit_problems`)."""
+        return sweep_problems(design) or fit_problems(design)
 
     def points(self, design: FpgaDesign) -> list[fx.Point]:
         """Every point, in a stable order."""
@@ -39,13 +98,24 @@ class FpgaKind:
 
     def report(self, design: FpgaDesign, rows: Sequence[Mapping[str, object]],
                out_dir: Path) -> str:
-        """pareto.png (latency vs DSP over the sweep) and the config table."""
-        sweep = [r for r in rows if r["group"] == "sweep"] or list(rows)
-        sweep = [r for r in sweep if r["fits"]] or sweep  # the board is fixed: plot what fits
-        plot_front(sweep, ("dsp", "latency_ms"), ("attn_p", "linear_in_par", "attention_reorder"),
-                   Path(out_dir) / "pareto.png", f"{design.name}: latency vs DSP")
-        return "\n\n".join(part for part in (fx.summary(design, rows),
-                                                 fx.sweep_table(design, rows)) if part)
+        """pareto.png (latency vs DSP over the sweep's points that fit the board; its title
+        says how many do not) and the config and sweep tables."""
+        sweep = [r for r in rows if r["group"] == "sweep"]
+        shown = sweep or list(rows)
+        fitting = [r for r in shown if r["fits"]]
+        what = f"{design.sweep.config!r} sweep" if sweep else "configs"
+        title = f"{design.name} on {design.board}: latency vs DSP, {what}"
+        if not fitting:
+            title += f"\nnone of the {len(shown)} points fits {design.board}: all shown"
+        elif len(fitting) < len(shown):
+            title += (f"\n{len(shown) - len(fitting)} of {len(shown)} points do not fit "
+                      f"{design.board} and are not shown")
+        plot_front(fitting or shown, ("dsp", "latency_ms"),
+                   ("attn_p", "linear_in_par", "attention_reorder"),
+                   Path(out_dir) / "pareto.png", title)
+        parts = (fx.summary(design, rows), fx.sweep_table(design, rows),
+                 fx.unfit_note(design, rows))
+        return "\n\n".join(part for part in parts if part)
 
 
 KIND = FpgaKind()

@@ -16,13 +16,18 @@ REQUIRED = ("config", "latency_ms", "dsp", "bram36", "lut", "ff", "power_w", "en
 
 
 @pytest.fixture(scope="module")
-def rows(tmp_path_factory) -> list[dict[str, str]]:
+def explored(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("fpga-explore")
     with pytest.raises(SystemExit) as exited:
         main(["explore", str(DESIGN), "--out", str(out), "--quiet", "--backend", "serial"])
     assert exited.value.code == 0
     assert (out / "pareto.png").stat().st_size > 0
-    with open(out / "results.csv", newline="") as f:
+    return out
+
+
+@pytest.fixture(scope="module")
+def rows(explored) -> list[dict[str, str]]:
+    with open(explored / "results.csv", newline="") as f:
         return list(csv.DictReader(f))
 
 
@@ -49,6 +54,38 @@ def test_bandwidth_column_constant_with_reordering_linear_without(rows):
     assert on[4] == pytest.approx(32 * 300e6 / 1e9)  # one 256-bit beat per 300 MHz cycle
     for p in (2, 4, 8):
         assert off[p] / off[1] == pytest.approx(p, rel=0.1)
+
+
+# DSP of the final design, unit by unit (docs/fpga.md): linear 256 MACs x 2 + 16 GELU lanes,
+# attention 2 arrays x p x 8 lanes x 4, softmax p x 3 heads x 20, gate 256, patch 256, LN 92.
+def final_dsp(p: int, size: int) -> int:
+    return size * size * 2 + size + 2 * p * 8 * 4 + p * 3 * 20 + 256 + 256 + 92
+
+
+def test_final_dsp_formula_matches_the_paper_point(rows):
+    paper = [r for r in rows if r["config"] == "attention_reorder" and r["group"] == "config"]
+    assert int(paper[0]["dsp"]) == final_dsp(4, 16) == 1628
+
+
+def test_sweep_points_that_do_not_fit_say_by_how_much(rows):
+    sweep = [r for r in rows if r["group"] == "sweep"]
+    for r in sweep:
+        dsp = final_dsp(int(r["attn_p"]), int(r["linear_in_par"]))
+        assert int(r["dsp"]) == dsp
+        assert (r["fits"] == "True") == (dsp <= 2520) == (r["overflow"] == "")
+        if dsp > 2520:  # BRAM, LUT and FF of these points fit the ZCU102
+            assert r["overflow"] == f"DSP {dsp:,} > 2,520 (+{dsp - 2520:,})"
+    # every 32x32 point (2,808 DSP at p = 1) and every p = 16 point (2,724 DSP at 8x8)
+    assert sum(r["fits"] == "False" for r in sweep) == 2 * (5 + 2)
+
+
+def test_summary_and_report_show_the_overflow(explored):
+    page = (explored / "report.html").read_text()
+    lines = [line.split() for line in page.splitlines()  # the summary's sweep table
+             if line.startswith("  16") and "DSP 3,116 &gt; 2,520 (+596)" in line]
+    assert [(line[:2], line[3:5]) for line in lines] == [(["16", "True"], ["3116", "False"]),
+                                                         (["16", "False"], ["3116", "False"])]
+    assert "14 of 30 sweep points do not fit zcu102 and are left out of pareto.png" in page
 
 
 def test_kind_is_registered():

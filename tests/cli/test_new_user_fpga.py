@@ -1,0 +1,136 @@
+"""Regressions found by trying `attnforge explore` on fpga designs as a new user: a named config
+that does not fit its board, in the file or in a grid or search variant, is one located error
+naming the config, the board and every resource it overflows (exit 2, nothing written); bad
+sweep lists are errors too."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DESIGN = Path(__file__).parents[2] / "designs" / "edge-moe-zcu102.yaml"
+HEAD = "version: 1\nkind: fpga\nname: big\n"
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """`attnforge ARGS` in a subprocess (stdin closed, as in a script)."""
+    return subprocess.run([sys.executable, "-m", "attnforge", *args], cwd=cwd, text=True,
+                          capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
+
+
+def explore(tmp_path: Path, text: str) -> subprocess.CompletedProcess:
+    (tmp_path / "d.yaml").write_text(text)
+    return run_cli("explore", "d.yaml", "--out", "o", "--backend", "serial", cwd=tmp_path)
+
+
+def one_error(result: subprocess.CompletedProcess, tmp_path: Path) -> str:
+    """The single `attnforge: error:` line of a run that exited 2 and wrote nothing."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("attnforge: error: "), result.stderr
+    assert not (tmp_path / "o").exists()
+    return lines[0].removeprefix("attnforge: error: ")
+
+
+# The final design's DSP (docs/fpga.md, unit by unit): linear size^2 MACs x 2 + size GELU lanes,
+# attention 2 arrays x p x 8 lanes x 4, softmax p x 3 heads x 20, gate 256, patch 256, LN 92.
+def final_dsp(p: int, size: int) -> int:
+    return size * size * 2 + size + 2 * p * 8 * 4 + p * 3 * 20 + 256 + 256 + 92
+
+
+# Its BRAM18 at p = 16, 32 x 32: two linear buffers of max(768*192*16/18432 = 128,
+# ceil(1024*16/36) = 456); 2 arrays x (p + 1) token caches of ceil(8*32/36) = 8; patch
+# weights 128; gate 57; 5 AXI masters x 4; LayerNorm 8.
+BRAM18_P16_32 = 2 * 456 + 2 * 17 * 8 + 128 + 57 + 5 * 4 + 8
+
+
+def test_a_named_config_that_does_not_fit_is_a_located_error(tmp_path):
+    # It used to print the table and exit 0: nothing said 4,668 DSP overflow 1,728.
+    result = explore(tmp_path, HEAD + "board: zcu104\n"
+                     "units: {attn_p: 16, linear_in_par: 32, linear_out_par: 32}\n")
+    dsp, bram36 = final_dsp(16, 32), BRAM18_P16_32 / 2
+    assert (dsp, bram36) == (4668, 698.5)
+    message = one_error(result, tmp_path)
+    assert message.startswith("d.yaml:5:8: units: config 'edge_moe' does not fit zcu104")
+    # LUT and FF fit the ZCU104 (230,400 and 460,800): only DSP and BRAM are named
+    assert f": DSP {dsp:,} > 1,728 (+{dsp - 1728:,}), BRAM36 {bram36} > 312 (+{bram36 - 312});" \
+        in message
+    assert "LUT " not in message and "FF " not in message
+
+
+def test_configs_overflowing_alike_share_one_message(tmp_path):
+    result = explore(tmp_path, HEAD + "board: zcu102\nunits: {attn_p: 16}\n"
+                     "configs: {first: {}, second: {}}\n")
+    dsp = final_dsp(16, 16)
+    assert f"configs 'first', 'second' do not fit zcu102 (XCZU9EG-2FFVB1156): DSP {dsp:,} > " \
+        f"2,520 (+{dsp - 2520:,}); only sweep points may overflow" in one_error(result, tmp_path)
+
+
+def test_configs_overflowing_differently_each_get_their_problem(tmp_path):
+    result = explore(tmp_path, HEAD + "board: zcu104\nunits: {attn_p: 16}\n"
+                     "configs: {a: {}, b: {gelu_approx: false}}\n")
+    assert result.returncode == 2 and not (tmp_path / "o").exists()
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == "attnforge: error: 2 problems in d.yaml:"
+    assert "units: config 'a' does not fit zcu104" in lines[1]
+    assert "units: config 'b' does not fit zcu104" in lines[2]
+
+
+ONE_CONFIG = HEAD + "board: zcu102\nconfigs: {final: {}}\n"
+
+
+@pytest.mark.parametrize("section, key", [
+    ("grid:\n  units.attn_p: [4, 16]\n", "grid.units.attn_p"),
+    ("search:\n  trials: 2\n  space:\n    units.attn_p: {choices: [4, 16]}\n",
+     "search.space.units.attn_p"),
+    ("search:\n  trials: 2\n  space:\n    units.attn_p: {low: 4, high: 16}\n",
+     "search.space.units.attn_p"),
+])
+def test_grid_and_search_variants_obey_the_fit_rule(tmp_path, section, key):
+    result = explore(tmp_path, ONE_CONFIG + section)
+    dsp = final_dsp(16, 16)
+    message = one_error(result, tmp_path)
+    line = ONE_CONFIG.count("\n") + section.split("\n").index(next(
+        part for part in section.split("\n") if "units.attn_p" in part)) + 1
+    assert message.startswith(f"d.yaml:{line}:")
+    assert f"{key}: with units.attn_p=16: units: config 'final' does not fit zcu102" in message
+    assert f"DSP {dsp:,} > 2,520 (+{dsp - 2520:,})" in message
+    # a rule over the whole `units` section is not one that tying two fields together keeps
+    assert "comma-joined" not in message
+
+
+def test_a_grid_over_boards_names_the_board_that_overflows(tmp_path):
+    result = explore(tmp_path, HEAD + "board: zcu102\nunits: {attn_p: 8}\n"
+                     "grid:\n  board: [zcu102, zcu104, u280]\n")
+    dsp = final_dsp(8, 16)
+    message = one_error(result, tmp_path)
+    assert message.startswith("d.yaml:7:3: grid.board: with board='zcu104': units: config "
+                              f"'edge_moe' does not fit zcu104 (XCZU7EV-2FFVC1156): DSP {dsp:,}"
+                              f" > 1,728 (+{dsp - 1728:,})")
+
+
+def test_a_grid_whose_variants_fit_runs(tmp_path):
+    result = explore(tmp_path, ONE_CONFIG + "grid:\n  units.attn_p: [2, 8]\n")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "o" / "results.csv").read_text().count("\n") == 3
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ("  attn_p: [1, 2, 4, 8, 16]", "  attn_p: []", "sweep.attn_p: must list at least one value"),
+    ("  linear_par: [8, 16, 32]", "  linear_par: []",
+     "sweep.linear_par: must list at least one value"),
+    ("  attn_p: [1, 2, 4, 8, 16]", "  attn_p: [1, 4, 4]",
+     "sweep.attn_p[2]: repeats 4 (sweep.attn_p[1])"),
+])
+def test_empty_or_repeating_sweep_lists(tmp_path, old, new, expected):
+    # An empty list silently dropped the sweep; a repeated value wrote the same rows twice.
+    text = DESIGN.read_text()
+    assert old in text
+    message = one_error(explore(tmp_path, text.replace(old, new)), tmp_path)
+    assert expected in message
+    line = text.split(old)[0].count("\n") + 1
+    assert message.startswith(f"d.yaml:{line}:")
