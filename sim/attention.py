@@ -123,6 +123,13 @@ def _cascade(mapping):
         else cascade
 
 
+def check_supported(mapping) -> None:
+    """Raise SimInputError naming why `simulate_attention` cannot run `mapping`; build
+    nothing (the CLI picks a default configuration and rejects one before simulating)."""
+    _geometry(mapping)
+    _cascade(mapping)
+
+
 def _unsupported(cascade) -> str:
     """Why the tile programs cannot run `cascade` ('' if they can)."""
     if cascade.iteration is None and cascade.splits:

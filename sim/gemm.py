@@ -33,6 +33,18 @@ from .memory import schedule
 from .spec import Dataflow, Gemm, Memory, SimInputError, SystolicArray
 from .systolic import FoldRun, fold_buffers, fold_extents, run_fold
 
+MAX_FOLDS = 2**22
+"""Most folds one run plans (its per-fold arrays take ~200 bytes a fold)."""
+MAX_PE_CYCLES = 2**34
+"""Most PE-cycles a run may simulate (R · C · fold length per simulated fold; ~35 s at the
+~5e8 PE-cycles/s measured on one core)."""
+MAX_FOLD_BUFFER_WORDS = 2**26
+"""Most words of one fold's operand and output buffers ((R + C) · T + R · C; 512 MiB)."""
+MAX_TIMELINE_CYCLES = 2**24
+"""Longest run a ``timeline`` may cover (one int64 per cycle, then plotted)."""
+MAX_DRAM_CYCLES = 2**60
+"""Most cycles the DRAM transfers may take (cycle stamps are int64)."""
+
 
 @dataclass(frozen=True, slots=True)
 class GemmResult:
@@ -122,9 +134,11 @@ def simulate_gemm(array: SystolicArray, shape: Gemm, memory: Memory,
 
     Raises SimInputError if a tile does not fit its SRAM half or the operands' shapes are wrong.
     """
+    check_size(array, shape, timeline, values=a is not None or b is not None)
     plan = plan_folds(array, shape)
     check_fits(plan, memory)
     _, _, t_len = fold_extents(array.dataflow, shape.m, shape.n, shape.k)
+    check_dram_time(memory, plan)
     runs, out = _run_folds(array, shape, plan, t_len, a, b)
     lengths = np.array([run.length for run in runs], dtype=np.int64)
     resident_a = shape.m * shape.k <= memory.sram_words
@@ -136,6 +150,10 @@ def simulate_gemm(array: SystolicArray, shape: Gemm, memory: Memory,
     start = np.zeros(len(runs), np.int64)
     end, _ = schedule(lengths, fetch_a + fetch_b, c_seq, writes, float(bw), start)
     busy = int(lengths.sum())
+    if timeline and int(end) > MAX_TIMELINE_CYCLES:
+        raise SimInputError(f"the run takes {int(end)} cycles with its DRAM stalls; a timeline "
+                            f"covers at most {MAX_TIMELINE_CYCLES}: drop --timeline or raise "
+                            f"--dram-bw")
     macs = sum(run.macs for run in runs)
     total = int(end) - 1
     row_reads = sum(run.edge_reads[0] for run in runs)
@@ -150,6 +168,46 @@ def simulate_gemm(array: SystolicArray, shape: Gemm, memory: Memory,
         dram_writes={"A": 0, "B": 0, "C": int(writes.sum())},
         timeline=_timeline(runs, start, int(end)) if timeline else None,
         c=None if out is None else (out.T.copy() if array.dataflow is Dataflow.IS else out))
+
+
+def check_size(array: SystolicArray, shape: Gemm, timeline: bool, values: bool) -> None:
+    """SimInputError naming the limit when the run would not finish or not fit in memory:
+    more than `MAX_FOLDS` folds, more than `MAX_PE_CYCLES` PE-cycles to simulate (R · C · fold
+    length for every fold with values, else for the at most four distinct fold shapes), fold
+    buffers of more than `MAX_FOLD_BUFFER_WORDS` words, or a timeline of more than
+    `MAX_TIMELINE_CYCLES`."""
+    rows_ext, cols_ext, t_len = fold_extents(array.dataflow, shape.m, shape.n, shape.k)
+    folds = math.ceil(rows_ext / array.rows) * math.ceil(cols_ext / array.cols)
+    size = f"{shape.m}x{shape.n}x{shape.k} on a {array.rows}x{array.cols} array"
+    if folds > MAX_FOLDS:
+        raise SimInputError(f"the GEMM {size} has {folds} folds; the simulator plans at most "
+                            f"{MAX_FOLDS}: use a larger --array or a smaller --m/--n/--k")
+    r, c = min(array.rows, rows_ext), min(array.cols, cols_ext)
+    length = t_len + array.rows + array.cols - 2 + (array.dataflow is not Dataflow.OS) * array.rows
+    pe_cycles = array.rows * array.cols * length * (folds if values else min(folds, 4))
+    if pe_cycles > MAX_PE_CYCLES:
+        raise SimInputError(f"the GEMM {size} needs {pe_cycles} PE-cycles of cycle-level "
+                            f"simulation (folds of {length} cycles); at most {MAX_PE_CYCLES}: "
+                            f"use a smaller --array or smaller extents")
+    if (r + c) * t_len + array.rows * array.cols > MAX_FOLD_BUFFER_WORDS:
+        raise SimInputError(f"the GEMM {size} needs fold buffers of "
+                            f"{(r + c) * t_len + array.rows * array.cols} words; at most "
+                            f"{MAX_FOLD_BUFFER_WORDS}: use a smaller streamed extent")
+    if timeline and folds * length > MAX_TIMELINE_CYCLES:
+        raise SimInputError(f"the GEMM {size} runs at least {folds * length} cycles; a "
+                            f"timeline covers at most {MAX_TIMELINE_CYCLES}: drop --timeline "
+                            f"or simulate a smaller GEMM")
+
+
+def check_dram_time(memory: Memory, plan: FoldPlan) -> None:
+    """SimInputError when moving every tile at ``memory``'s bandwidth would take more than
+    `MAX_DRAM_CYCLES` (an int64 cycle stamp would overflow)."""
+    bw = memory.dram_words_per_cycle
+    words = int(plan.a_words.sum() + plan.b_words.sum() + plan.c_words.sum())
+    if bw is not None and words / bw > MAX_DRAM_CYCLES:
+        raise SimInputError(f"a DRAM bandwidth of {bw:g} words per cycle is too low: moving "
+                            f"up to {words} words would take more than {MAX_DRAM_CYCLES} "
+                            f"cycles; raise --dram-bw")
 
 
 def _run_folds(array, shape, plan, t_len, a, b) -> tuple[list[FoldRun], np.ndarray | None]:

@@ -94,10 +94,18 @@ def _positive_int(name: str, value) -> int:
     return int(value)
 
 
+def _array_side(name: str, value) -> int:
+    side = _positive_int(name, value)
+    if side > MAX_EXTENT:
+        raise SimInputError(f"{name} must be at most {MAX_EXTENT}, not {side}")
+    return side
+
+
 def systolic_array(rows, cols, dataflow: str | Dataflow) -> SystolicArray:
-    """Validated `SystolicArray`; raises SimInputError for non-positive sizes or a bad dataflow."""
+    """Validated `SystolicArray`; raises SimInputError for a size outside 1..MAX_EXTENT or a
+    bad dataflow."""
     flow = dataflow if isinstance(dataflow, Dataflow) else dataflow_named(dataflow)
-    return SystolicArray(_positive_int("array rows", rows), _positive_int("array cols", cols), flow)
+    return SystolicArray(_array_side("array rows", rows), _array_side("array cols", cols), flow)
 
 
 def parse_array(text: str) -> tuple[int, int]:
@@ -105,7 +113,7 @@ def parse_array(text: str) -> tuple[int, int]:
     parts = str(text).lower().replace("×", "x").split("x")
     if len(parts) != 2 or not all(p.strip().lstrip("-").isdigit() for p in parts):
         raise SimInputError(f"--array must be ROWSxCOLS such as 32x32, not {text!r}")
-    return _positive_int("array rows", int(parts[0])), _positive_int("array cols", int(parts[1]))
+    return _array_side("--array rows", int(parts[0])), _array_side("--array cols", int(parts[1]))
 
 
 def memory(sram_kb: float = 256, dram_words_per_cycle: float | None = None,

@@ -9,14 +9,15 @@ docs/sim.md.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import click
 
 from einsum.errors import InputError
 from sim.gemm import GemmResult, simulate_gemm
+from sim.spec import MAX_EXTENT, memory, parse_array, systolic_array
 from sim.spec import gemm as make_gemm
-from sim.spec import memory, parse_array, systolic_array
 
 
 class _SimulateGroup(click.Group):
@@ -53,10 +54,13 @@ def simulate() -> None:
               help="DRAM channel bandwidth; omitted: unlimited (no DRAM stalls).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--timeline", "timeline_png", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write a per-cycle PE-utilization plot (PNG) to this path.")
+              help="Also write a per-cycle PE-utilization plot to this path (.png, .pdf or .svg).")
 def gemm(array_text: str, dataflow: str, m: int, n: int, k: int, sram_kb: float,
          dram_bw: float | None, as_json: bool, timeline_png: Path | None) -> None:
     """Simulate C[M,N] = A[M,K]·B[K,N]; report cycles, utilization and per-operand accesses."""
+    _check_options(m, n, k, sram_kb, dram_bw)
+    if timeline_png is not None:
+        check_plot_path(timeline_png)
     rows, cols = parse_array(array_text)
     array = systolic_array(rows, cols, dataflow)
     result = simulate_gemm(array, make_gemm(m, n, k), memory(sram_kb, dram_bw),
@@ -67,6 +71,31 @@ def gemm(array_text: str, dataflow: str, m: int, n: int, k: int, sram_kb: float,
         click.echo(json.dumps(result.to_json(), indent=2))
     else:
         click.echo(_table(result))
+
+
+def _check_options(m: int, n: int, k: int, sram_kb: float, dram_bw: float | None) -> None:
+    """InputError naming the option for a GEMM extent outside 1..MAX_EXTENT or a size or
+    bandwidth that is not a positive finite number (sim.spec checks the same, by field)."""
+    for option, value in (("--m", m), ("--n", n), ("--k", k)):
+        if not 1 <= value <= MAX_EXTENT:
+            raise InputError(f"{option} must be an integer in 1..{MAX_EXTENT}, not {value}")
+    for option, value in (("--sram-kb", sram_kb), ("--dram-bw", dram_bw)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise InputError(f"{option} must be a positive finite number, not {value:g}")
+
+
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def check_plot_path(path: Path) -> None:
+    """InputError naming --timeline unless ``path`` ends in a plot format and its directory
+    exists (checked before simulating, so a bad path costs no run)."""
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        raise InputError(f"--timeline {path}: the file name must end in "
+                         f"{', '.join(PLOT_SUFFIXES)} (the plot's format), not "
+                         f"{path.suffix or 'nothing'!r}")
+    if not path.parent.is_dir():
+        raise InputError(f"--timeline {path}: {str(path.parent)!r} is not a directory")
 
 
 def _table(result: GemmResult) -> str:
@@ -89,8 +118,6 @@ def _plot_timeline(result: GemmResult, pes: int, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if not path.parent.is_dir():
-        raise InputError(f"--timeline: directory {str(path.parent)!r} does not exist")
     fig, ax = plt.subplots(figsize=(8, 3))
     ax.plot(result.timeline / pes, linewidth=0.6)
     ax.set_xlabel("cycle (0 = first fold starts)")
@@ -114,7 +141,8 @@ def _plot_timeline(result: GemmResult, pes: int, path: Path) -> None:
               help="Simulate this many (batch, head) instances back to back.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--timeline", "timeline_png", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write a per-cycle utilization plot of both arrays (PNG).")
+              help="Also write a per-cycle utilization plot of both arrays (.png, .pdf or "
+                   ".svg).")
 def design(design: Path, model: str | None, seq_len: int | None, config: str | None,
            array_dim: int, values: bool, heads: int, as_json: bool,
            timeline_png: Path | None) -> None:

@@ -10,17 +10,30 @@ import numpy as np
 
 from einsum.errors import InputError
 
+#: Most tiles of one head the task builder takes (~2 s per 65536 tiles for FuseMax's 1-pass
+#: mapping, ~30 s for FLAT's 3-pass one, one core).
+MAX_TILES = 2**17
+#: Most tiles over all --heads (the heads repeat one head's task graph: ~8 tasks per tile).
+MAX_TILE_INSTANCES = 2**21
+#: Most PE-cycles --values may simulate (every tile's kernels, cycle by cycle).
+MAX_VALUE_PE_CYCLES = 2**36
+#: Longest --seq-len taken to the mapper (beyond it no point passes MAX_TILES anyway).
+MAX_SEQ_LEN = 2**24
+
 
 def run_design(path: Path, model: str | None, seq_len: int | None, config: str | None,
                array_dim: int, values: bool, as_json: bool, timeline_png: Path | None,
                heads: int = 1) -> None:
     """Load, select, lower, simulate and print (see `attnforge simulate design --help`)."""
     from attnforge.kinds import kind_of
-    from mapper.evaluate import Point, map_attention
+    from mapper.evaluate import Point
     from sim.attention import simulate_attention
 
     from .explain import check_array_dim, pick_choice
+    from .simulate import check_plot_path
 
+    if timeline_png is not None:
+        check_plot_path(timeline_png)
     kind = kind_of(path)
     if kind.name != "accelerator":
         raise InputError(f"{path}: simulate needs a design of kind 'accelerator', not "
@@ -28,14 +41,20 @@ def run_design(path: Path, model: str | None, seq_len: int | None, config: str |
     spec = kind.load(path)
     sweep = spec.sweep
     model = pick_choice("model", model, sweep.models, spec.models)
-    config = pick_choice("config", config, sweep.configs, spec.configs)
-    if seq_len is not None and seq_len < 1:
-        raise InputError(f"--seq-len must be a positive integer, not {seq_len}")
+    if config is not None:
+        pick_choice("config", config, sweep.configs, spec.configs)
+    if seq_len is not None and not 1 <= seq_len <= MAX_SEQ_LEN:
+        raise InputError(f"--seq-len must be an integer in 1..{MAX_SEQ_LEN}, not {seq_len}")
     check_array_dim(array_dim, seq_len, sweep.seq_lens[0])
     if heads < 1:
         raise InputError(f"--heads must be a positive integer, not {heads}")
-    point = Point(model, seq_len or sweep.seq_lens[0], config, "attention", array_dim)
-    mapping = map_attention(spec, point)
+    seq_len = seq_len or sweep.seq_lens[0]
+    if seq_len > MAX_SEQ_LEN:
+        raise InputError(f"{path}: sweep.seq_lens[0] = {seq_len} is beyond the {MAX_SEQ_LEN} "
+                         f"tokens the simulator takes; give --seq-len")
+    point, mapping = _pick_mapping(spec, Point(model, seq_len, "", "attention", array_dim),
+                                   config, path)
+    _check_work(mapping, heads, values)
     qkv = _random_qkv(mapping) if values else (None, None, None)
     with _progress() as progress:
         result = simulate_attention(mapping, *qkv, progress=progress,
@@ -49,6 +68,66 @@ def run_design(path: Path, model: str | None, seq_len: int | None, config: str |
         click.echo(json.dumps({"point": _point_dict(point), **report}, indent=2))
     else:
         click.echo(_table(point, report))
+
+
+def _pick_mapping(spec, base, config: str | None, path: Path):
+    """(point, mapping) of ``config``, or with None of the sweep's first configuration the
+    simulator covers; an InputError naming --config and the covered ones otherwise."""
+    from dataclasses import replace
+
+    from mapper.evaluate import map_attention
+    from sim.attention import check_supported
+    from sim.spec import SimInputError
+
+    covered, reasons = [], {}
+    for name in spec.sweep.configs if config is None else (config,):
+        point = replace(base, config=name)
+        mapping = map_attention(spec, point)
+        try:
+            check_supported(mapping)
+        except SimInputError as error:
+            reasons[name] = str(error)
+            continue
+        return point, mapping
+    if config is not None:
+        others = [c for c in spec.sweep.configs if c != config]
+        covered = [c for c in others if _covered(spec, replace(base, config=c))]
+        hint = f" (configurations it runs: {', '.join(covered)})" if covered else ""
+        raise InputError(f"--config {config}: {reasons[config]}{hint}")
+    raise InputError(f"{path}: the simulator runs none of the sweep's configurations "
+                     f"({'; '.join(f'{c}: {r}' for c, r in reasons.items())})")
+
+
+def _covered(spec, point) -> bool:
+    from mapper.evaluate import map_attention
+    from sim.attention import check_supported
+    from sim.spec import SimInputError
+
+    try:
+        check_supported(map_attention(spec, point))
+    except SimInputError:
+        return False
+    return True
+
+
+def _check_work(mapping, heads: int, values: bool) -> None:
+    """InputError before simulating a point whose task graph or value run would not finish
+    in minutes (see MAX_TILES, MAX_TILE_INSTANCES, MAX_VALUE_PE_CYCLES)."""
+    ext = mapping.workload.extents()
+    a2 = mapping.arch.array_2d
+    tiles = -(-ext["p"] // a2.rows) * -(-ext["m"] // a2.cols)
+    where = f"seq {ext['m']} on a {a2.rows}x{a2.cols} array"
+    if tiles > MAX_TILES:
+        raise InputError(f"--seq-len: {where} is {tiles} tiles a head; the simulator takes at "
+                         f"most {MAX_TILES}: use a shorter --seq-len or a larger --array-dim")
+    if tiles * heads > MAX_TILE_INSTANCES:
+        raise InputError(f"--heads {heads}: {tiles} tiles a head ({where}) make "
+                         f"{tiles * heads} tiles; at most {MAX_TILE_INSTANCES}: use fewer heads")
+    work = tiles * a2.rows * a2.cols * (ext["e"] + ext["f"] + 2 * (a2.rows + a2.cols))
+    if values and work > MAX_VALUE_PE_CYCLES:
+        raise InputError(f"--values: {where} needs about {work} PE-cycles of cycle-level "
+                         f"simulation; at most {MAX_VALUE_PE_CYCLES}: use a shorter --seq-len "
+                         f"or a smaller --array-dim")
 
 
 def _point_dict(point) -> dict[str, object]:
@@ -123,8 +202,6 @@ def _plot(timeline, mapping, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if not path.parent.is_dir():
-        raise InputError(f"--timeline: directory {str(path.parent)!r} does not exist")
     fig, ax = plt.subplots(figsize=(9, 3))
     width = max(1, timeline.shape[1] // 400)
     kernel = np.ones(width) / width

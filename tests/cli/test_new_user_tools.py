@@ -116,3 +116,76 @@ def test_run_writes_the_reference_result(qkv: Path, capsys) -> None:
     with np.load(out) as data:
         np.testing.assert_allclose(data["AV"], expected, rtol=0, atol=1e-12)
     assert sorted(p.name for p in qkv.parent.iterdir()) == ["av.npz", "qkv.npz"]
+
+
+# ----------------------------------------------------------------------------- simulate gemm
+
+GEMM = ["simulate", "gemm", "--dataflow", "os"]
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    # MemoryError / OverflowError tracebacks before: far too many folds, PEs or cycles.
+    (["--array", "4x4", "--m", "1000000", "--n", "1000000", "--k", "1000000"],
+     ["folds", "--array"]),
+    (["--array", "100000x100000", "--m", "1", "--n", "1", "--k", "1"], ["PE-cycles"]),
+    (["--array", "99999999999999999999x1", "--m", "1", "--n", "1", "--k", "1"],
+     ["--array rows", "at most"]),
+    (["--array", "4x4", "--m", "4", "--n", "4", "--k", "2147483647"], ["PE-cycles"]),
+    # A bandwidth so low that the transfer time overflowed int64 reported 0 stall cycles.
+    (["--array", "8x8", "--m", "64", "--n", "64", "--k", "64", "--dram-bw", "1e-300"],
+     ["--dram-bw", "too low"]),
+    (["--array", "8x8", "--m", "64", "--n", "64", "--k", "64", "--dram-bw", "1e-4",
+      "--timeline", "t.png"], ["--timeline", "cycles"]),
+    # Messages named the Python field (sram_kb, M) rather than the option.
+    (["--array", "4x4", "--m", "0", "--n", "1", "--k", "1"], ["--m", "not 0"]),
+    (["--array", "4x4", "--m", "1", "--n", "1", "--k", "1", "--sram-kb", "nan"],
+     ["--sram-kb", "nan"]),
+    # matplotlib's ValueError traceback for an unknown format; `t` silently became t.png.
+    (["--array", "4x4", "--m", "1", "--n", "1", "--k", "1", "--timeline", "t.txt"],
+     ["--timeline", ".txt"]),
+    (["--array", "4x4", "--m", "1", "--n", "1", "--k", "1", "--timeline", "t"],
+     ["--timeline", ".png"]),
+])
+def test_simulate_gemm_bad_input(argv: list[str], fragments: list[str], tmp_path: Path,
+                                 monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert_one_error(run(capsys, *GEMM, *argv), *fragments)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_simulate_gemm_one_pe(capsys) -> None:
+    # 1x1 array, OS: every (m, n) is its own fold of K + 1 + 1 - 2 = K cycles.
+    code, out, err = run(capsys, "simulate", "gemm", "--array", "1x1", "--dataflow", "os",
+                         "--m", "3", "--n", "2", "--k", "5", "--json")
+    assert code == 0, err
+    assert '"folds": 6' in out and '"compute_cycles": 29' in out  # 6 folds x 5 cycles - 1
+
+
+# ----------------------------------------------------------------------------- simulate design
+
+PAPER = str(DESIGNS / "fusemax-paper.yaml")
+
+
+def test_simulate_design_default_config_is_one_it_runs(capsys) -> None:
+    # The sweep's first configuration (unfused) made the bare command fail.
+    code, out, err = run(capsys, "simulate", PAPER, "--seq-len", "64", "--array-dim", "8",
+                         "--json")
+    assert code == 0, err
+    assert '"config": "flat"' in out
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["--config", "unfused"], ["--config unfused", "fusemax"]),
+    # The mapper's OverflowError traceback.
+    (["--seq-len", "99999999999"], ["--seq-len", "not 99999999999"]),
+    # Ran for many minutes (16.7M tiles, 1.6G tile instances).
+    (["--config", "fusemax", "--seq-len", "1048576"], ["--seq-len", "tiles"]),
+    (["--config", "fusemax", "--heads", "100000000"], ["--heads", "tiles"]),
+    (["--timeline", "occupancy.txt"], ["--timeline", ".txt"]),
+    (["--timeline", "missing/occupancy.png"], ["--timeline", "missing"]),
+])
+def test_simulate_design_bad_input(argv: list[str], fragments: list[str], tmp_path: Path,
+                                   monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert_one_error(run(capsys, "simulate", PAPER, *argv), *fragments)
+    assert list(tmp_path.iterdir()) == []

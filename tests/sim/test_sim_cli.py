@@ -41,15 +41,15 @@ def test_table_and_timeline(capsys, tmp_path):
 
 @pytest.mark.parametrize(("args", "words"), [
     (["--array", "4by4", "--dataflow", "os", "--m", "4", "--n", "4", "--k", "4"], "ROWSxCOLS"),
-    (["--array", "4x4", "--dataflow", "os", "--m", "0", "--n", "4", "--k", "4"], "M must be"),
-    (["--array", "4x4", "--dataflow", "os", "--m", "4", "--n", "-3", "--k", "4"], "N must be"),
+    (["--array", "4x4", "--dataflow", "os", "--m", "0", "--n", "4", "--k", "4"], "--m must be"),
+    (["--array", "4x4", "--dataflow", "os", "--m", "4", "--n", "-3", "--k", "4"], "--n must be"),
     (["--array", "4x-4", "--dataflow", "os", "--m", "4", "--n", "4", "--k", "4"], "array cols"),
     (["--array", "0x4", "--dataflow", "os", "--m", "4", "--n", "4", "--k", "4"], "array rows"),
     (["--array", "4x4", "--dataflow", "rs", "--m", "4", "--n", "4", "--k", "4"], "dataflow"),
     (["--array", "4x4", "--dataflow", "os", "--m", "4", "--n", "4", "--k", "4",
-      "--dram-bw", "-1"], "dram_bw"),
+      "--dram-bw", "-1"], "--dram-bw"),
     (["--array", "4x4", "--dataflow", "os", "--m", "4", "--n", "4", "--k", "4",
-      "--sram-kb", "0"], "sram_kb"),
+      "--sram-kb", "0"], "--sram-kb"),
     (["--array", "4x4", "--dataflow", "ws", "--m", "5000", "--n", "4", "--k", "4",
       "--sram-kb", "4"], "cannot fit"),
 ])
