@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from attnforge.kinds import label_keys_of, objectives_of, workload_keys_of
+from attnforge.kinds import feasible_key_of, label_keys_of, objectives_of, workload_keys_of
 from attnforge.pareto import (
     front_figure,
     front_rows,
@@ -83,12 +83,14 @@ def alternative_keys(label_keys: Sequence[str], workload_keys: Sequence[str]) ->
 
 
 def front_table(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
-                label_keys: Sequence[str], workload_keys: Sequence[str] = ()) -> str:
+                label_keys: Sequence[str], workload_keys: Sequence[str] = (),
+                positions: Sequence[int] | None = None) -> str:
     """HTML table of the front's rows (each workload's own front, given ``workload_keys``),
     ordered by workload, then the objectives.
 
-    Columns: ``#`` (the row's position in ``rows``, i.e. in results.csv), the label keys, the
-    objectives, then every other column.
+    Columns: ``#`` (the row's position in ``rows``, i.e. in results.csv, or ``positions[i]``
+    when ``rows`` are some of results.csv's), the label keys, the objectives, then every other
+    column.
     """
     front = sorted(_front(rows, objectives, workload_keys),
                    key=lambda i: (tuple(_order(rows[i].get(k)) for k in workload_keys),
@@ -96,8 +98,8 @@ def front_table(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
     first = [key for key in (*label_keys, *objectives) if key in columns_of(rows)]
     columns = list(dict.fromkeys(first + columns_of(rows)))
     head = "<tr><th>#</th>" + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr>"
-    body = ["<tr><td>" + str(i) + "</td>" + "".join(_cell(rows[i].get(c, "")) for c in columns)
-            + "</tr>" for i in front]
+    body = ["<tr><td>" + str(positions[i] if positions else i) + "</td>"
+            + "".join(_cell(rows[i].get(c, "")) for c in columns) + "</tr>" for i in front]
     return f'<div class="scroll"><table id="front">\n{head}\n' + "\n".join(body) + "\n</table></div>"
 
 
@@ -127,14 +129,22 @@ def plots(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
 
 def page(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
          label_keys: Sequence[str], title: str, summary: str = "",
-         images: Sequence[tuple[str, bytes]] = (), workload_keys: Sequence[str] = ()) -> str:
+         images: Sequence[tuple[str, bytes]] = (), workload_keys: Sequence[str] = (),
+         feasible_key: str = "") -> str:
     """The page's HTML text (see :func:`write_html`)."""
     objectives, label_keys = tuple(objectives), tuple(label_keys)
+    positions = [i for i, r in enumerate(rows) if not feasible_key or r.get(feasible_key)]
+    everything, rows = rows, [rows[i] for i in positions]
     if _workloads(rows, workload_keys) < 2 or not label_keys:
         workload_keys = ()  # one workload: its front is the global one
     parts = [f"<h1>{html.escape(title)}</h1>",
-             f"<p>{len(rows)} design points; objectives (all minimised): "
+             f"<p>{len(everything)} design points; objectives (all minimised): "
              f"{html.escape(', '.join(objectives) or 'none')}.</p>"]
+    if len(rows) < len(everything):
+        none_left = "" if rows else " No point is left, so there is no Pareto front."
+        parts.append(f"<p>{len(everything) - len(rows)} points with {html.escape(feasible_key)}"
+                     f" False are impossible designs: results.csv keeps them, the front, its "
+                     f"plots and its table leave them out.{none_left}</p>")
     if summary:
         parts += ["<h2>Summary</h2>", f"<pre>{html.escape(summary)}</pre>"]
     if rows and objectives:
@@ -148,7 +158,7 @@ def page(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
         parts += [_image(caption, png) for caption, png in plots(rows, objectives, label_keys,
                                                                    title, workload_keys)]
         parts += ["<h2>Points on the front</h2>",
-                  front_table(rows, objectives, label_keys, workload_keys)]
+                  front_table(rows, objectives, label_keys, workload_keys, positions)]
     elif not objectives:
         parts.append("<p>This design names no objectives, so there is no Pareto front.</p>")
     if images:
@@ -162,8 +172,8 @@ def page(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
 
 def write_html(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
                label_keys: Sequence[str], path: Path, title: str, summary: str = "",
-               images: Sequence[tuple[str, bytes]] = (), workload_keys: Sequence[str] = ()
-               ) -> Path:
+               images: Sequence[tuple[str, bytes]] = (), workload_keys: Sequence[str] = (),
+               feasible_key: str = "") -> Path:
     """Write one self-contained HTML page of an exploration; return its path.
 
     Parameters
@@ -179,6 +189,8 @@ def write_html(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
         compared, so with two or more workloads each has its own front (and the plots show each
         row relative to its workload's best, coloured by the label keys that are not workload
         keys).
+    feasible_key : a boolean column; rows where it is false (impossible designs) are counted
+        but left out of the front, its plots and its table ("": every row is a candidate).
 
     Raises KeyError if a row lacks an objective column, ValueError if its value is not a number.
     """
@@ -186,7 +198,7 @@ def write_html(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(page(rows, objectives, label_keys, title, summary, images,
-                              workload_keys), encoding="utf-8")
+                              workload_keys, feasible_key), encoding="utf-8")
     os.replace(temporary, path)
     return path
 
@@ -203,4 +215,4 @@ def write_exploration_page(kind: Any, design: Any, rows: Sequence[Mapping[str, o
     images = [(png.name, png.read_bytes()) for png in sorted(out_dir.glob("*.png"))]
     title = f"{getattr(design, 'name', '') or kind.name} ({kind.name} exploration)"
     return write_html(rows, objectives, labels, out_dir / PAGE_NAME, title, summary, images,
-                      workload_keys_of(kind, design))
+                      workload_keys_of(kind, design), feasible_key_of(kind, design))

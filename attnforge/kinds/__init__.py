@@ -36,7 +36,9 @@ class DesignKind(Protocol):
     #   objectives(design) -> tuple[str, ...]: the minimised result columns of the design's front;
     #   label_keys(design) -> tuple[str, ...]: the columns naming a point on plots and tables;
     #   problems(design) -> list[tuple[str, str]]: (dotted key, message) for the kind's rules
-    #     across its spec types, checked on every grid or search variant (`design_problems`).
+    #     across its spec types, checked on every grid or search variant (`design_problems`);
+    #   feasible_key(design) -> str: a boolean result column; rows where it is False (an fpga
+    #     point that does not fit its board) stay in results.csv but no front includes them.
 
 
 # kind name → module (imported lazily) exposing a module-level `KIND: DesignKind`.
@@ -85,6 +87,13 @@ def workload_keys_of(kind: DesignKind, design: Any) -> tuple[str, ...]:
     kind defines it, else none): points of different workloads are not compared on a front."""
     method = getattr(kind, "workload_keys", None)
     return tuple(method(design)) if callable(method) else ()
+
+
+def feasible_key_of(kind: DesignKind, design: Any) -> str:
+    """The boolean column marking rows that may be on a front (``kind.feasible_key(design)``),
+    or "" when every row may."""
+    method = getattr(kind, "feasible_key", None)
+    return str(method(design)) if callable(method) else ""
 
 
 def design_problems(kind: DesignKind, design: Any) -> list[tuple[str, str]]:

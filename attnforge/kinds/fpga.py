@@ -92,6 +92,10 @@ class FpgaKind:
         """The minimised columns of report.html's front: latency and the scarce resources."""
         return ("latency_ms", "dsp", "bram36")
 
+    def feasible_key(self, design: FpgaDesign) -> str:
+        """Points that do not fit the board (``fits`` False) are on no front of report.html."""
+        return "fits"
+
     def label_keys(self, design: FpgaDesign) -> tuple[str, ...]:
         """The columns naming a point on report.html's plots."""
         return ("config", "attn_p", "linear_in_par", "attention_reorder")

@@ -5,11 +5,14 @@ sweep lists are errors too."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from attnforge.report_html import page
 
 DESIGN = Path(__file__).parents[2] / "designs" / "edge-moe-zcu102.yaml"
 HEAD = "version: 1\nkind: fpga\nname: big\n"
@@ -134,3 +137,18 @@ def test_empty_or_repeating_sweep_lists(tmp_path, old, new, expected):
     assert expected in message
     line = text.split(old)[0].count("\n") + 1
     assert message.startswith(f"d.yaml:{line}:")
+
+
+def test_report_page_leaves_impossible_points_out_of_the_front():
+    # report.html's front used to list fpga points that do not fit the board (p = 16 first).
+    rows = [{"name": "a", "x": 1.0, "y": 1.0, "ok": False},
+            {"name": "b", "x": 2.0, "y": 2.0, "ok": True},
+            {"name": "c", "x": 3.0, "y": 1.5, "ok": True}]
+    assert "1 of 3 points are not dominated" in page(rows, ("x", "y"), ("name",), "t")
+    text = page(rows, ("x", "y"), ("name",), "t", feasible_key="ok")
+    assert "<p>3 design points;" in text and "1 points with ok False are impossible" in text
+    assert "2 of 2 points are not dominated" in text
+    table = text[text.index('<table id="front">'):]
+    assert re.findall(r"<tr><td>(\d+)</td>", table) == ["1", "2"]  # positions in results.csv
+    none = page(rows[:1], ("x", "y"), ("name",), "t", feasible_key="ok")
+    assert "no Pareto front" in none and '<table id="front">' not in none

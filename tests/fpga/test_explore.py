@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,12 @@ def test_summary_and_report_show_the_overflow(explored):
     assert [(line[:2], line[3:5]) for line in lines] == [(["16", "True"], ["3116", "False"]),
                                                          (["16", "False"], ["3116", "False"])]
     assert "14 of 30 sweep points do not fit zcu102 and are left out of pareto.png" in page
+    assert "14 points with fits False are impossible designs" in page
+    table = page[page.index('<table id="front">'):]
+    head = re.findall(r"<th>([^<]*)</th>", table[:table.index("</tr>")])
+    fits = [re.findall(r"<td[^>]*>([^<]*)</td>", row)[head.index("fits")]
+            for row in table.split("</tr>")[1:] if "<td" in row]
+    assert fits and set(fits) == {"True"}  # no point that does not fit is on the front
 
 
 def test_kind_is_registered():
