@@ -12,6 +12,8 @@ register. Latency 4 cycles, throughput one sample per cycle.
 
 from __future__ import annotations
 
+import math
+
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -19,6 +21,9 @@ from amaranth.lib.wiring import In, Out
 from fpga.golden.gelu import GeluFormat, gelu_table
 from rtl.errors import RtlParamError, check_int, validating
 from rtl.fixed import saturate, shift_round
+
+MAX_TABLE_INTERVALS = 4096
+"""Most intervals of the delta table (range_max * 2**step_log2), as exp's table_log2 <= 12."""
 
 
 def gelu_format(total_bits=32, frac_bits=22, step_log2=5, range_max=5.5, entry_bits=22):
@@ -29,14 +34,20 @@ def gelu_format(total_bits=32, frac_bits=22, step_log2=5, range_max=5.5, entry_b
     check_int("entry_bits", entry_bits, 1, 40)
     if isinstance(range_max, bool) or not isinstance(range_max, int | float) or range_max <= 0:
         raise RtlParamError(f"range_max must be a positive number, not {range_max!r}")
+    if not math.isfinite(range_max):
+        raise RtlParamError(f"range_max must be a finite number, not {range_max!r}")
+    if range_max >= 2.0 ** (total_bits - frac_bits - 1):
+        raise RtlParamError(
+            f"range_max {range_max!r} is beyond the Q{total_bits - frac_bits}.{frac_bits} range")
     steps = range_max * (1 << step_log2)
     if steps != round(steps):
         raise RtlParamError(
             f"range_max must be a multiple of the table step 2**-{step_log2}, not {range_max!r}"
             " (the table cannot cover the range)")
-    if range_max >= 2.0 ** (total_bits - frac_bits - 1):
+    if steps > MAX_TABLE_INTERVALS:
         raise RtlParamError(
-            f"range_max {range_max!r} is beyond the Q{total_bits - frac_bits}.{frac_bits} range")
+            f"range_max {range_max!r} at step 2**-{step_log2} needs {steps:.0f} table intervals "
+            f"(range_max * 2**step_log2); the ROM takes at most {MAX_TABLE_INTERVALS}")
     fmt = GeluFormat(total_bits, frac_bits, step_log2, float(range_max), entry_bits)
     if max(gelu_table(fmt)) >= 1 << entry_bits:
         raise RtlParamError(f"entry_bits {entry_bits} cannot hold the delta table's entries")

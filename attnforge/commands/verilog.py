@@ -8,6 +8,7 @@ attnforge verilog designs/rtl-edge-moe.yaml --out build/v
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,23 +33,21 @@ def select_units(design: Path | None, unit: str | None, params: tuple[str, ...])
     """
     if (design is None) == (unit is None):
         raise RtlParamError("give either a DESIGN.yaml or --unit NAME (not both, not neither)")
-    if design is None:
-        unit_kind(unit)
-        values = dict(parse_param(p) for p in params)
-        chosen = [(unit, unit, values)]
-    else:
+    if design is not None:
         if params:
             raise RtlParamError("--param applies to --unit; a design file sets its own parameters")
-        chosen = load_spec(design, RtlDesign, kind="rtl").selected()
-    selection = []
-    for module, name, values in chosen:
-        try:
-            validate_unit(name, values)  # fail before any tool runs; build later
-        except RtlParamError as err:
-            where = f"{design}: {module}: " if design is not None else ""
-            raise RtlParamError(f"{where}{err}") from None
-        selection.append((module, lambda name=name, values=values: build_unit(name, values)))
-    return selection
+        # The loader validates every unit (RtlDesign.problems), each error at its key.
+        return [(module, lambda name=name, values=values: build_unit(name, values))
+                for module, name, values in load_spec(design, RtlDesign, kind="rtl").selected()]
+    unit_kind(unit)
+    values: dict[str, object] = {}
+    for item in params:
+        key, value = parse_param(item)
+        if key in values:
+            raise RtlParamError(f"--param {key}: given twice ({key}={values[key]} and {item})")
+        values[key] = value
+    validate_unit(unit, values)  # fail before any tool runs; build later
+    return [(unit, lambda: build_unit(unit, values))]
 
 
 @click.command("verilog")
@@ -57,16 +56,39 @@ def select_units(design: Path | None, unit: str | None, params: tuple[str, ...])
 @click.option("--unit", help=f"Unit name: {', '.join(unit_names())}.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
               help="A unit parameter (repeatable), e.g. --param rows=8.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False,
-                                                                  path_type=Path),
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              callback=lambda ctx, param, value: directory_option(param, value),
               help="Directory for the .v files (created).")
 def verilog(design: Path | None, unit: str | None, params: tuple[str, ...], out_dir: Path
             ) -> None:
     """Write one Verilog module per unit (module and file named after it; same inputs, same
     bytes; no absolute paths inside)."""
-    selection = select_units(design, unit, params)
+    texts = [(module, verilog_text(factory(), module))
+             for module, factory in select_units(design, unit, params)]
     out_dir = output_directory(out_dir, "--out")
-    for module, factory in selection:
+    for module, _ in texts:
+        if (out_dir / f"{module}.v").is_dir():
+            raise RtlParamError(f"--out {out_dir}: {module}.v there is a directory")
+    for module, text in texts:
         path = out_dir / f"{module}.v"
-        path.write_text(verilog_text(factory(), module))
+        write_atomically(path, text)
         click.echo(str(path))
+
+
+def directory_option(param: click.Parameter, value: str | None) -> Path | None:
+    """A directory option's value as a Path; '' (which would mean the working directory, where
+    nothing is written by default) is an error naming the option."""
+    if value is not None and not value.strip():
+        raise RtlParamError(f"{param.opts[0]} must name a directory, not ''")
+    return None if value is None else Path(value)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``: a
+    failure midway leaves the old file (or none), never a truncated one."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temp.write_text(text, encoding="utf-8")
+        temp.replace(path)
+    finally:
+        temp.unlink(missing_ok=True)

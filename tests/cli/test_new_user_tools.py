@@ -189,3 +189,81 @@ def test_simulate_design_bad_input(argv: list[str], fragments: list[str], tmp_pa
     monkeypatch.chdir(tmp_path)
     assert_one_error(run(capsys, "simulate", PAPER, *argv), *fragments)
     assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- verilog
+
+RTL_HEAD = "version: 1\nkind: rtl\nname: x\n"
+
+
+@pytest.mark.parametrize("body, fragments", [
+    # Every unit's bad parameter at its line:col (was "d.yaml: gelu: ..." for the first only).
+    ("gelu: {total_bits: 0}\nexp: {total_bits: 1}\n",
+     ["2 problems", "d.yaml:4:20: gelu.total_bits: must be an integer in 2..48, not 0",
+      "d.yaml:5:19: exp.total_bits:"]),
+    ("systolic:\n  - {rows: 2, cols: 2}\n  - {rows: 0}\n",
+     ["d.yaml:6:12: systolic[1].rows: must be an integer in 1..64, not 0"]),
+    # Two entries made the same module; the second file silently replaced the first.
+    ("systolic:\n  - {rows: 2, cols: 2}\n  - {rows: 2, cols: 2, dataflow: os}\n",
+     ["d.yaml:6:5: systolic[1]: makes module systolic_2x2_os again"]),
+    # float('nan') reached round(): ValueError traceback.
+    ("gelu: {range_max: .nan}\n", ["d.yaml:4:19: gelu.range_max: must be a finite number"]),
+])
+def test_verilog_design_errors_are_located(body: str, fragments: list[str], tmp_path: Path,
+                                           capsys) -> None:
+    design = tmp_path / "d.yaml"
+    design.write_text(RTL_HEAD + body)
+    code, out, err = run(capsys, "verilog", str(design), "--out", str(tmp_path / "v"))
+    assert code == 2 and out == "" and "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err, err
+    assert not (tmp_path / "v").exists()
+
+
+@pytest.mark.parametrize("params, fragments", [
+    (["range_max=inf"], ["range_max", "finite"]),
+    (["range_max=1e308"], ["range_max", "beyond"]),
+    # A million-entry ROM: minutes of generation, then an empty --out directory left behind.
+    (["total_bits=48", "range_max=1000", "step_log2=10"], ["range_max", "at most 4096"]),
+    (["total_bits=16", "total_bits=32"], ["--param total_bits", "twice"]),
+])
+def test_verilog_unit_bad_params(params: list[str], fragments: list[str], tmp_path: Path,
+                                 capsys) -> None:
+    argv = [arg for p in params for arg in ("--param", p)]
+    result = run(capsys, "verilog", "--unit", "gelu", *argv, "--out", str(tmp_path / "v"))
+    assert_one_error(result, *fragments)
+    assert not (tmp_path / "v").exists()
+
+
+@pytest.mark.parametrize("command", [["verilog", "--unit", "reciprocal", "--out"],
+                                     ["verify", "--unit", "reciprocal", "--build-dir"],
+                                     ["synth", "--unit", "reciprocal", "--work-dir"]])
+def test_empty_directory_option(command: list[str], tmp_path: Path, monkeypatch,
+                                capsys) -> None:
+    # '' meant the working directory: verilog wrote reciprocal.v there.
+    monkeypatch.chdir(tmp_path)
+    assert_one_error(run(capsys, *command, ""), command[-1], "''")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_verilog_target_that_is_a_directory_writes_nothing(tmp_path: Path, capsys) -> None:
+    # gelu.v was written before exp.v failed with "Is a directory": half a design.
+    design = tmp_path / "d.yaml"
+    design.write_text(RTL_HEAD + "gelu: {}\nexp: {}\n")
+    (tmp_path / "v" / "exp.v").mkdir(parents=True)
+    result = run(capsys, "verilog", str(design), "--out", str(tmp_path / "v"))
+    assert_one_error(result, "exp.v", "directory")
+    assert [p.name for p in (tmp_path / "v").iterdir()] == ["exp.v"]
+
+
+def test_verilog_twice_same_bytes_and_replaces_a_file(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "v"
+    out.mkdir()
+    (out / "reciprocal.v").write_text("stale")
+    first = run(capsys, "verilog", "--unit", "reciprocal", "--out", str(out))
+    text = (out / "reciprocal.v").read_bytes()
+    second = run(capsys, "verilog", "--unit", "reciprocal", "--out", str(out))
+    assert first[0] == second[0] == 0
+    assert (out / "reciprocal.v").read_bytes() == text and text.startswith(b"/* Generated")
+    assert b"module reciprocal(" in text and str(tmp_path).encode() not in text
+    assert [p.name for p in out.iterdir()] == ["reciprocal.v"]

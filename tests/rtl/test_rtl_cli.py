@@ -68,7 +68,7 @@ def test_bad_design_value_names_file_and_unit(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: 1\nkind: rtl\nname: x\ngelu: {entry_bits: 0}\n")
     code, _, err = run(["verilog", str(bad), "--out", str(tmp_path / "o")], capsys)
-    assert code == 2 and f"{bad}: gelu: entry_bits must be an integer in 1..40, not 0" in err
+    assert code == 2 and f"{bad}:4:20: gelu.entry_bits: must be an integer in 1..40, not 0" in err
 
 
 def test_unknown_design_key_did_you_mean(tmp_path, capsys):
