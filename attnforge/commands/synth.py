@@ -7,15 +7,20 @@ register). Work files go under --work-dir (default: a fresh temporary directory,
 
 from __future__ import annotations
 
+import math
 import tempfile
 from pathlib import Path
 
 import click
 
 from attnforge.paths import output_directory
+from rtl.errors import RtlParamError
 from rtl.synth import FAMILIES, estimate, shim
 
 from .verilog import directory_option, select_units
+
+#: Largest nextpnr placer seed taken (a 32-bit signed integer).
+MAX_SEED = 2**31 - 1
 
 
 @click.command("synth")
@@ -36,6 +41,10 @@ from .verilog import directory_option, select_units
 def synth(design: Path | None, unit: str | None, params: tuple[str, ...], freq_mhz: float,
           seed: int, family: str, work_dir: Path | None) -> None:
     """Print a table of LUT/FF/DSP/BRAM and Fmax per unit (ECP5 by default)."""
+    if not math.isfinite(freq_mhz):
+        raise RtlParamError(f"--freq must be a finite number of MHz, not {freq_mhz}")
+    if not 0 <= seed <= MAX_SEED:
+        raise RtlParamError(f"--seed must be an integer in 0..{MAX_SEED}, not {seed}")
     selection = select_units(design, unit, params)
     if work_dir is not None:
         work_dir = output_directory(work_dir, "--work-dir")

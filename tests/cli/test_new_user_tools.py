@@ -267,3 +267,20 @@ def test_verilog_twice_same_bytes_and_replaces_a_file(tmp_path: Path, capsys) ->
     assert (out / "reciprocal.v").read_bytes() == text and text.startswith(b"/* Generated")
     assert b"module reciprocal(" in text and str(tmp_path).encode() not in text
     assert [p.name for p in out.iterdir()] == ["reciprocal.v"]
+
+
+# ----------------------------------------------------------------------------- synth
+
+@pytest.mark.parametrize("option, fragments", [
+    # nan and inf went to nextpnr as --freq nan and a table was printed anyway.
+    (["--freq", "nan"], ["--freq", "finite", "nan"]),
+    (["--freq", "inf"], ["--freq", "finite", "inf"]),
+    (["--seed", "-1"], ["--seed", "not -1"]),
+    (["--seed", str(2**40)], ["--seed", str(2**40)]),
+])
+def test_synth_bad_options_before_any_tool(option: list[str], fragments: list[str],
+                                           tmp_path: Path, capsys) -> None:
+    result = run(capsys, "synth", "--unit", "reciprocal", *option, "--work-dir",
+                 str(tmp_path / "w"))
+    assert_one_error(result, *fragments)
+    assert not (tmp_path / "w").exists()
