@@ -17,7 +17,10 @@ from fpga.fit import overflow, overflow_text
 from fpga.model import evaluate
 from fpga.reference import PAPER_ABLATION_MS
 from fpga.schedule import CATEGORIES
-from fpga.spec import FpgaDesign, Techniques
+from fpga.spec import TECHNIQUES, FpgaDesign, Techniques, Units
+from fpga.workload import ViTSpec
+
+PAPER_BOARD = "zcu102"  # the board of the paper's published ablation (edgemoe.md §4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +60,8 @@ def row(design: FpgaDesign, point: Point) -> dict[str, object]:
     r = evaluate(design, point.techniques, u)
     qk_av = r.breakdown_ms["qk"] + r.breakdown_ms["av"]
     out: dict[str, object] = {
-        "group": point.group, "config": point.config, "attn_p": point.attn_p,
+        "group": point.group, "config": point.config, "board": design.board,
+        "attn_p": point.attn_p,
         "linear_in_par": point.linear_par[0], "linear_out_par": point.linear_par[1],
         "attention_reorder": point.techniques.attention_reorder,
         "latency_ms": round(r.latency_ms, 4), "dsp": r.resources.dsp,
@@ -70,53 +74,97 @@ def row(design: FpgaDesign, point: Point) -> dict[str, object]:
     }
     for cat in CATEGORIES:
         out[f"t_{cat}_ms"] = round(r.breakdown_ms[cat], 4)
-    paper = PAPER_ABLATION_MS.get(point.config) if point.group == "config" else None
+    paper = paper_latency_ms(design, point)
     out["paper_latency_ms"] = paper if paper is not None else ""
     return out
 
 
-def summary(design: FpgaDesign, rows) -> str:
-    """The config table (with the paper's latency where the config name matches one)."""
-    lines = [f"{design.name} on {design.board}: {len(rows)} points",
-             "config                 latency_ms  paper_ms  ratio   DSP  BRAM36    LUT      FF"
-             "  power_W  energy_J  QK+AV"]
+def paper_latency_ms(design: FpgaDesign, point: Point) -> float | None:
+    """The paper's latency for a config point that is one of its ablation steps as published:
+    the step's name and its techniques (each step adds the next of TECHNIQUES to the one
+    before), on the ZCU102 with the paper's workload and units (the defaults); else None."""
+    steps = list(PAPER_ABLATION_MS)  # baseline, then one step per technique, in order
+    if point.group != "config" or point.config not in steps:
+        return None
+    on = steps.index(point.config)
+    published = Techniques(**{name: i < on for i, name in enumerate(TECHNIQUES)})
+    same = (point.techniques == published and design.board == PAPER_BOARD
+            and design.units == Units() and design.workload == ViTSpec())
+    return PAPER_ABLATION_MS[point.config] if same else None
+
+
+def variant_keys(rows) -> tuple[str, ...]:
+    """A grid's or search's override columns: those before ``group`` (the explorer puts a
+    row's overrides first)."""
+    keys = list(rows[0]) if rows else []
+    return tuple(keys[:keys.index("group")]) if "group" in keys else ()
+
+
+def by_variant(rows) -> list[tuple[str, list]]:
+    """(heading, rows) per design variant in first-seen order; the heading names the variant's
+    override values ("" for a design without grid or search)."""
+    keys = variant_keys(rows)
+    groups: dict[str, list] = {}
     for r in rows:
-        if r["group"] != "config":
-            continue
-        paper = r["paper_latency_ms"]
-        ratio = f"{float(r['latency_ms']) / float(paper):5.2f}" if paper != "" else "    -"
-        paper_s = f"{float(paper):8.1f}" if paper != "" else "       -"
-        lines.append(
-            f"{r['config']:<22} {float(r['latency_ms']):10.2f} {paper_s}  {ratio} "
+        groups.setdefault(", ".join(f"{k}={r[k]}" for k in keys), []).append(r)
+    return list(groups.items())
+
+
+def boards_of(rows) -> str:
+    """The boards the rows were evaluated on, e.g. ``zcu102`` or ``zcu102, zcu104``."""
+    return ", ".join(dict.fromkeys(str(r["board"]) for r in rows))
+
+
+CONFIG_HEAD = ("config                 latency_ms  paper_ms  ratio   DSP  BRAM36    LUT      FF"
+               "  power_W  energy_J  QK+AV")
+
+
+def summary(design: FpgaDesign, rows) -> str:
+    """The config table, one per design variant, with the paper's latency where a config is
+    one of its published ablation steps (see `paper_latency_ms`)."""
+    lines = [f"{design.name} on {boards_of(rows)}: {len(rows)} points"]
+    for heading, variant in by_variant(rows):
+        configs = [r for r in variant if r["group"] == "config"]
+        lines += ([f"{heading} ({boards_of(variant)}):"] if heading else []) + [CONFIG_HEAD]
+        lines += [_config_line(r) for r in configs]
+    return "\n".join(lines)
+
+
+def _config_line(r) -> str:
+    paper = r["paper_latency_ms"]
+    ratio = f"{float(r['latency_ms']) / float(paper):5.2f}" if paper != "" else "    -"
+    paper_s = f"{float(paper):8.1f}" if paper != "" else "       -"
+    return (f"{r['config']:<22} {float(r['latency_ms']):10.2f} {paper_s}  {ratio} "
             f"{int(r['dsp']):5d} {float(r['bram36']):7.1f} {int(r['lut']):6d} {int(r['ff']):7d}"
             f" {float(r['power_w']):8.2f} {float(r['energy_j']):9.4f} "
             f"{100 * float(r['qk_av_share']):5.1f}%")
-    return "\n".join(lines)
 
 
 def sweep_table(design: FpgaDesign, rows) -> str:
     """Latency, DSP, attention bandwidth and what overflows the board, over p at the swept
-    linear-unit size nearest the design's (the smaller of two equally near)."""
+    linear-unit size nearest the design's (the smaller of two equally near), per variant."""
     sweep = [r for r in rows if r["group"] == "sweep"]
     if not sweep:
         return ""
     sizes = {int(r["linear_in_par"]) for r in sweep}
     size = min(sizes, key=lambda s: (abs(s - design.units.linear_in_par), s))
-    picked = [r for r in sweep if int(r["linear_in_par"]) == size]
-    lines = [f"sweep at {size}x{size} linear unit:",
-             "   p  reorder  latency_ms   DSP  fits  attn_ddr_GB/s  overflow"]
-    for r in picked:
-        lines.append(f"{int(r['attn_p']):4d}  {r['attention_reorder']!s:<7} "
-                     f"{float(r['latency_ms']):11.2f} {int(r['dsp']):5d}  {r['fits']!s:<5} "
-                     f"{float(r['attn_ddr_gbps']):13.2f}  {r.get('overflow', '')}".rstrip())
+    lines = []
+    for heading, variant in by_variant(sweep):
+        where = f", {heading} ({boards_of(variant)})" if heading else ""
+        lines += [f"sweep at {size}x{size} linear unit{where}:",
+                  "   p  reorder  latency_ms   DSP  fits  attn_ddr_GB/s  overflow"]
+        lines += [f"{int(r['attn_p']):4d}  {r['attention_reorder']!s:<7} "
+                  f"{float(r['latency_ms']):11.2f} {int(r['dsp']):5d}  {r['fits']!s:<5} "
+                  f"{float(r['attn_ddr_gbps']):13.2f}  {r['overflow']}".rstrip()
+                  for r in variant if int(r["linear_in_par"]) == size]
     return "\n".join(lines)
 
 
 def unfit_note(design: FpgaDesign, rows) -> str:
-    """How many sweep points do not fit the board (left out of pareto.png); empty if all fit."""
+    """How many sweep points do not fit their board (left out of pareto.png); empty if all fit."""
     sweep = [r for r in rows if r["group"] == "sweep"]
     unfit = [r for r in sweep if not r["fits"]]
     if not unfit:
         return ""
-    return (f"{len(unfit)} of {len(sweep)} sweep points do not fit {design.board} and are left "
-            f"out of pareto.png (column overflow in results.csv says by how much)")
+    return (f"{len(unfit)} of {len(sweep)} sweep points do not fit {boards_of(sweep)} and are "
+            f"left out of pareto.png (column overflow in results.csv says by how much)")

@@ -64,7 +64,7 @@ class FpgaKind:
     """Points: the named configs, then a p x linear-size sweep (with/without reordering)."""
 
     name = "fpga"
-    model_version = "2"  # 2: the overflow column
+    model_version = "2"  # 2: the board and overflow columns, paper latency only as published
 
     def load(self, path: Path) -> FpgaDesign:
         """The typed design; raises SpecError with every problem (each at its key)."""
@@ -108,15 +108,16 @@ class FpgaKind:
         shown = sweep or list(rows)
         fitting = [r for r in shown if r["fits"]]
         what = f"{design.sweep.config!r} sweep" if sweep else "configs"
-        title = f"{design.name} on {design.board}: latency vs DSP, {what}"
+        boards = fx.boards_of(shown)
+        title = f"{design.name} on {boards}: latency vs DSP, {what}"
         if not fitting:
-            title += f"\nnone of the {len(shown)} points fits {design.board}: all shown"
+            title += f"\nnone of the {len(shown)} points fits {boards}: all shown"
         elif len(fitting) < len(shown):
             title += (f"\n{len(shown) - len(fitting)} of {len(shown)} points do not fit "
-                      f"{design.board} and are not shown")
-        plot_front(fitting or shown, ("dsp", "latency_ms"),
-                   ("attn_p", "linear_in_par", "attention_reorder"),
-                   Path(out_dir) / "pareto.png", title)
+                      f"{boards} and are not shown")
+        labels = (*fx.variant_keys(rows), "attn_p", "linear_in_par", "attention_reorder")
+        plot_front(fitting or shown, ("dsp", "latency_ms"), labels, Path(out_dir) / "pareto.png",
+                   title)
         parts = (fx.summary(design, rows), fx.sweep_table(design, rows),
                  fx.unfit_note(design, rows))
         return "\n\n".join(part for part in parts if part)

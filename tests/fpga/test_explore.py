@@ -138,3 +138,42 @@ def test_bad_routing_weights(hits, expected, tmp_path, capsys):
         main(["explore", str(bad), "--out", str(tmp_path / "out"), "--quiet"])
     assert exited.value.code == 2
     assert expected in capsys.readouterr().err
+
+
+def _paper_column(design) -> dict[str, object]:
+    from fpga import explore as fx
+
+    return {p.config: fx.row(design, p)["paper_latency_ms"] for p in fx.points(design)
+            if p.group == "config"}
+
+
+def test_paper_latency_only_for_the_published_setup():
+    # A ratio to the paper's 300 MHz ZCU102 figures means nothing at another clock, on another
+    # board, or for a config that only borrows an ablation step's name.
+    from dataclasses import replace
+
+    from fpga.reference import PAPER_ABLATION_MS
+    from fpga.spec import Techniques
+
+    design = kind_of(DESIGN).load(DESIGN)
+    assert _paper_column(design) == PAPER_ABLATION_MS
+    for changed in (replace(design, board="zcu104"),
+                    replace(design, units=replace(design.units, clock_mhz=200.0)),
+                    replace(design, units=replace(design.units, attn_p=8)),
+                    replace(design, workload=replace(design.workload, layers=6))):
+        assert set(_paper_column(changed).values()) == {""}
+    renamed = replace(design, configs={"baseline": Techniques(), "gelu_approx": Techniques()},
+                      sweep=None)
+    assert _paper_column(renamed) == {"baseline": "", "gelu_approx": ""}
+
+
+def test_a_grid_prints_one_table_per_variant(tmp_path, capsys):
+    design = tmp_path / "grid.yaml"
+    design.write_text(DESIGN.read_text() + "\ngrid:\n  units.clock_mhz: [200, 300]\n")
+    with pytest.raises(SystemExit) as exited:
+        main(["explore", str(design), "--out", str(tmp_path / "o"), "--backend", "serial"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out.count("units.clock_mhz=200.0 (zcu102):") == 1
+    assert out.count("sweep at 16x16 linear unit, units.clock_mhz=300.0 (zcu102):") == 1
+    assert sum(line.startswith("config                 latency_ms") for line in out) == 2
