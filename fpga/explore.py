@@ -100,13 +100,18 @@ def variant_keys(rows) -> tuple[str, ...]:
     return tuple(keys[:keys.index("group")]) if "group" in keys else ()
 
 
+def variant_label(r, keys) -> str:
+    """The override values of a row's variant, e.g. ``units.attn_p=2, board=zcu104``."""
+    return ", ".join(f"{k}={r[k]}" for k in keys)
+
+
 def by_variant(rows) -> list[tuple[str, list]]:
-    """(heading, rows) per design variant in first-seen order; the heading names the variant's
-    override values ("" for a design without grid or search)."""
+    """(label, rows) per design variant in first-seen order ("" for a design without grid or
+    search)."""
     keys = variant_keys(rows)
     groups: dict[str, list] = {}
     for r in rows:
-        groups.setdefault(", ".join(f"{k}={r[k]}" for k in keys), []).append(r)
+        groups.setdefault(variant_label(r, keys), []).append(r)
     return list(groups.items())
 
 
@@ -120,13 +125,16 @@ CONFIG_HEAD = ("config                 latency_ms  paper_ms  ratio   DSP  BRAM36
 
 
 def summary(design: FpgaDesign, rows) -> str:
-    """The config table, one per design variant, with the paper's latency where a config is
-    one of its published ablation steps (see `paper_latency_ms`)."""
-    lines = [f"{design.name} on {boards_of(rows)}: {len(rows)} points"]
-    for heading, variant in by_variant(rows):
-        configs = [r for r in variant if r["group"] == "config"]
-        lines += ([f"{heading} ({boards_of(variant)}):"] if heading else []) + [CONFIG_HEAD]
-        lines += [_config_line(r) for r in configs]
+    """The config table (a grid's or search's variant first on each line), with the paper's
+    latency where a config is one of its published ablation steps (see `paper_latency_ms`)."""
+    keys = variant_keys(rows)
+    configs = [r for r in rows if r["group"] == "config"]
+    labels = [variant_label(r, keys) for r in configs]
+    width = max(map(len, labels), default=0)
+    head = f"{'variant':<{width}}  {CONFIG_HEAD}" if keys else CONFIG_HEAD
+    lines = [f"{design.name} on {boards_of(rows)}: {len(rows)} points", head]
+    lines += [(f"{label:<{width}}  " if keys else "") + _config_line(r)
+              for label, r in zip(labels, configs, strict=True)]
     return "\n".join(lines)
 
 
@@ -150,7 +158,7 @@ def sweep_table(design: FpgaDesign, rows) -> str:
     size = min(sizes, key=lambda s: (abs(s - design.units.linear_in_par), s))
     lines = []
     for heading, variant in by_variant(sweep):
-        where = f", {heading} ({boards_of(variant)})" if heading else ""
+        where = f", {heading}" if heading else ""
         lines += [f"sweep at {size}x{size} linear unit{where}:",
                   "   p  reorder  latency_ms   DSP  fits  attn_ddr_GB/s  overflow"]
         lines += [f"{int(r['attn_p']):4d}  {r['attention_reorder']!s:<7} "
