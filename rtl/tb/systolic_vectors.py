@@ -27,7 +27,10 @@ def unpack_vector(word: int, bits: int, count: int) -> list[int]:
 
 
 def wrap(values: np.ndarray, bits: int) -> np.ndarray:
-    """Two's-complement wrap of int64 values to ``bits`` bits."""
+    """Two's-complement wrap of int64 values to ``bits`` bits. int64 arithmetic (``a @ b``)
+    already wraps modulo 2**64, so 64 bits keeps the values as they are."""
+    if bits >= 64:
+        return np.asarray(values, dtype=np.int64)
     half = 1 << (bits - 1)
     return (values + half) % (1 << bits) - half
 

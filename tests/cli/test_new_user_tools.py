@@ -284,3 +284,9 @@ def test_synth_bad_options_before_any_tool(option: list[str], fragments: list[st
                  str(tmp_path / "w"))
     assert_one_error(result, *fragments)
     assert not (tmp_path / "w").exists()
+
+
+def test_simulate_an_rtl_design_names_simulate(capsys) -> None:
+    # Said "rtl designs are not explored" (the explore command's message) for `simulate`.
+    result = run(capsys, "simulate", str(DESIGNS / "rtl-edge-moe.yaml"))
+    assert_one_error(result, "rtl-edge-moe.yaml:5:7: kind:", "simulate needs", "'rtl'")

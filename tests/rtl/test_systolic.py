@@ -52,10 +52,19 @@ def test_ports_scale_with_shape():
 
 def test_wrap_is_twos_complement():
     assert list(wrap(np.array([2**31, -(2**31) - 1, 5]), 32)) == [-(2**31), 2**31 - 1, 5]
+    # 64 bits: `(v + 2**63) % 2**64` overflowed int64 (verify failed for acc_width=64).
+    extremes = np.array([2**63 - 1, -(2**63), -1])
+    assert list(wrap(extremes, 64)) == [2**63 - 1, -(2**63), -1]
+
+
+def test_widest_words_wrap_modulo_2_64():
+    # (-2**31)**2 * 4 = 2**64 wraps to 0 in a 64-bit accumulator (int64 matmul does the same).
+    a = np.full((1, 4), -(2**31), dtype=np.int64)
+    assert list(wrap(a @ a.T, 64).ravel()) == [0]
 
 
 SHAPES = [(4, 3, "os", 8, 32), (4, 3, "ws", 8, 32), (2, 5, "os", 4, 9), (3, 2, "ws", 4, 9),
-          (1, 1, "os", 8, 32)]
+          (1, 1, "os", 8, 32), (5, 1, "os", 32, 64), (1, 3, "ws", 32, 64)]
 
 
 def wavefront_cycles(rows: int, cols: int, dataflow: str, m: int, k: int) -> int:
