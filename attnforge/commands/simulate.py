@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import click
@@ -124,15 +125,36 @@ def _plot_timeline(result: GemmResult, pes: int, path: Path) -> None:
     ax.set_ylabel("PEs doing a MAC (fraction)")
     ax.set_ylim(0, 1.05)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
     plt.close(fig)
+
+
+#: Metadata that would make two runs' files differ (a creation date); None drops it.
+_UNDATED = {".pdf": {"CreationDate": None}, ".svg": {"Date": None}, ".png": {}}
+
+
+def save_figure(fig, path: Path) -> None:
+    """Save a plot deterministically (same run, same bytes): no dates, fixed SVG ids; written
+    to a temporary file and renamed, so a failure leaves no partial plot."""
+    import matplotlib
+
+    suffix = path.suffix.lower()
+    temp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{suffix}")
+    try:
+        with matplotlib.rc_context({"svg.hashsalt": "attnforge"}):
+            fig.savefig(temp, dpi=120, format=suffix[1:], metadata=_UNDATED[suffix])
+        temp.replace(path)
+    finally:
+        temp.unlink(missing_ok=True)
 
 
 @simulate.command("design")
 @click.argument("design", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--model", default=None, help="Model name (default: the sweep's first).")
 @click.option("--seq-len", type=int, default=None, help="Tokens (default: the sweep's first).")
-@click.option("--config", "config", default=None, help="Configuration (default: the first).")
+@click.option("--config", "config", default=None,
+              help="Configuration (default: the sweep's first one the simulator runs; fused "
+                   "configurations only).")
 @click.option("--array-dim", type=int, default=0, help="Square array size (0: as designed).")
 @click.option("--values", is_flag=True,
               help="Also compute attention on random Q, K, V (seed 0) through the simulated "

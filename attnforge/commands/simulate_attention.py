@@ -205,6 +205,8 @@ def _plot(timeline, mapping, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .simulate import save_figure
+
     fig, ax = plt.subplots(figsize=(9, 3))
     width = max(1, timeline.shape[1] // 400)
     kernel = np.ones(width) / width
@@ -216,5 +218,5 @@ def _plot(timeline, mapping, path: Path) -> None:
     ax.set_title(f"{mapping.config_name}: array occupancy per cycle (one head)")
     ax.legend(loc="upper right")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
     plt.close(fig)

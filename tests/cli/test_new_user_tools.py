@@ -290,3 +290,15 @@ def test_simulate_an_rtl_design_names_simulate(capsys) -> None:
     # Said "rtl designs are not explored" (the explore command's message) for `simulate`.
     result = run(capsys, "simulate", str(DESIGNS / "rtl-edge-moe.yaml"))
     assert_one_error(result, "rtl-edge-moe.yaml:5:7: kind:", "simulate needs", "'rtl'")
+
+
+@pytest.mark.parametrize("suffix", [".png", ".pdf", ".svg"])
+def test_timeline_same_bytes_twice(suffix: str, tmp_path: Path, capsys) -> None:
+    # PDF and SVG carried the creation date (and SVG random ids): two runs differed.
+    paths = [tmp_path / f"t{k}{suffix}" for k in range(2)]
+    for path in paths:
+        code, _, err = run(capsys, *GEMM, "--array", "4x4", "--m", "9", "--n", "9", "--k", "9",
+                           "--timeline", str(path))
+        assert code == 0, err
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [p.name for p in paths]
