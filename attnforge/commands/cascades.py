@@ -55,6 +55,8 @@ def cascade(name: str, as_json: bool, run_path: Path | None, out_path: Path | No
     if run_path is not None or out_path is not None:
         if run_path is None or out_path is None:
             raise InputError("--run IN.npz and --out OUT.npz must be given together")
+        if as_json:
+            raise InputError("--json prints the cascade; with --run the result goes to --out")
         _run(chosen, run_path, out_path)
         return
     counts = pass_counts(chosen)
@@ -154,6 +156,9 @@ def _run(chosen: Cascade, run_path: Path, out_path: Path) -> None:
         av = attention(chosen, arrays["Q"], arrays["K"], arrays["V"])
     except InputError as error:
         raise InputError(f"{run_path}: {error}") from None
+    except MemoryError as error:
+        raise InputError(f"{run_path}: too large for the reference executor, which holds whole "
+                         f"float64 intermediates such as the P x M scores ({error})") from None
     bad = int(np.count_nonzero(~np.isfinite(av)))
     if bad:
         raise InputError(f"{run_path}: {bad} of {av.size} values of AV are not finite (a query "

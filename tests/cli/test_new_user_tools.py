@@ -118,6 +118,27 @@ def test_run_writes_the_reference_result(qkv: Path, capsys) -> None:
     assert sorted(p.name for p in qkv.parent.iterdir()) == ["av.npz", "qkv.npz"]
 
 
+def test_arrays_too_large_for_the_executor(qkv: Path, monkeypatch, capsys) -> None:
+    # numpy's _ArrayMemoryError came out as a traceback (P = M = 40000: 11.9 GiB of scores).
+    import attnforge.commands.cascades as module
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 11.9 GiB")
+
+    monkeypatch.setattr(module, "attention", out_of_memory)
+    out = qkv.parent / "av.npz"
+    result = run(capsys, "cascade", "attention-3pass", "--run", str(qkv), "--out", str(out))
+    assert_one_error(result, "qkv.npz", "too large", "11.9 GiB")
+    assert not out.exists()
+
+
+def test_json_with_run(qkv: Path, capsys) -> None:
+    # --json was ignored silently with --run.
+    result = run(capsys, "cascade", "attention-1pass", "--json", "--run", str(qkv), "--out",
+                 str(qkv.parent / "av.npz"))
+    assert_one_error(result, "--json", "--out")
+
+
 # ----------------------------------------------------------------------------- simulate gemm
 
 GEMM = ["simulate", "gemm", "--dataflow", "os"]
