@@ -4,6 +4,7 @@ exit code 2, no traceback, and nothing half-written left behind."""
 
 from __future__ import annotations
 
+import importlib
 import zipfile
 from pathlib import Path
 
@@ -120,7 +121,8 @@ def test_run_writes_the_reference_result(qkv: Path, capsys) -> None:
 
 def test_arrays_too_large_for_the_executor(qkv: Path, monkeypatch, capsys) -> None:
     # numpy's _ArrayMemoryError came out as a traceback (P = M = 40000: 11.9 GiB of scores).
-    import attnforge.commands.cascades as module
+    # (the package's `cascades` attribute is the click command, not the module)
+    module = importlib.import_module("attnforge.commands.cascades")
 
     def out_of_memory(*args, **kwargs):
         raise MemoryError("Unable to allocate 11.9 GiB")
