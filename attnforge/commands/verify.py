@@ -47,16 +47,15 @@ def verify(design: Path | None, unit: str | None, params: tuple[str, ...], sim_c
         build_dir = output_directory(build_dir, "--build-dir")
     root = build_dir or Path(tempfile.mkdtemp(prefix="attnforge-verify-"))
     click.echo(f"build dir: {root}")
-    rows, failures = [], 0
+    width = max(len("unit"), *(len(module) for module, _ in selection))
+    click.echo(f"{'unit':<{width}}  {'simulator':<9}  {'tests':<5}  result")
+    failures = 0
     for module, factory in selection:
-        for sim in sims:
+        for sim in sims:  # one row as each run ends (a design takes tens of seconds)
             result = check_unit(factory(), sim, root / module / sim, waves=waves, top=module)
             failures += not result.passed
             status = "PASS" if result.passed else f"FAIL (see {result.log})"
-            rows.append((module, sim, f"{result.tests - result.failed}/{result.tests}", status))
-    width = max(len("unit"), *(len(r[0]) for r in rows))
-    click.echo(f"{'unit':<{width}}  {'simulator':<9}  {'tests':<5}  result")
-    for module, sim, count, status in rows:
-        click.echo(f"{module:<{width}}  {sim:<9}  {count:<5}  {status}")
+            count = f"{result.tests - result.failed}/{result.tests}"
+            click.echo(f"{module:<{width}}  {sim:<9}  {count:<5}  {status}")
     if failures:
         sys.exit(1)
