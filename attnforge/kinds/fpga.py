@@ -1,15 +1,17 @@
 """The `fpga` design kind: Edge-MoE-style FPGA accelerators for M3ViT (fpga/).
 
 Beyond its types' own rules, each sweep list names its values once (:func:`sweep_problems`),
-and every named config must fit the board at the design's own unit parameters
-(:func:`fit_problems`): a config that does not is an impossible design, reported at ``units``
-with every resource it overflows, for the file as written and for each grid or search variant
-alike. Sweep points that do not fit are results, not errors: they stay in results.csv with
-``fits`` False and their ``overflow``, and pareto.png leaves them out (its title says so).
+the routing can be drawn (:func:`routing_problems`), and every named config must fit the board
+at the design's own unit parameters (:func:`fit_problems`): a config that does not is an
+impossible design, reported at ``units`` with every resource it overflows, for the file as
+written and for each grid or search variant alike. Sweep points that do not fit are results,
+not errors: they stay in results.csv with ``fits`` False and their ``overflow``; pareto.png and
+report.html's front leave them out and say so.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -60,6 +62,17 @@ def sweep_problems(design: FpgaDesign) -> list[tuple[str, str]]:
     return out
 
 
+def routing_problems(design: FpgaDesign) -> list[tuple[str, str]]:
+    """(dotted key, message) for a routing the seeded draw cannot use: a negative seed
+    (NumPy seeds are non-negative) or weights whose sum overflows to infinity."""
+    out = []
+    if design.routing.seed < 0:
+        out.append(("routing.seed", f"must be at least 0, not {design.routing.seed}"))
+    if design.routing.hits and not math.isfinite(sum(design.routing.hits)):
+        out.append(("routing.hits", "must have a finite sum (scale the weights down)"))
+    return out
+
+
 class FpgaKind:
     """Points: the named configs, then a p x linear-size sweep (with/without reordering)."""
 
@@ -76,9 +89,9 @@ class FpgaKind:
 
     def problems(self, design: FpgaDesign) -> list[tuple[str, str]]:
         """The kind's rules beyond the spec types': sweep lists are not empty and do not
-        repeat a value (`sweep_problems`); then every named config fits the board
-        (`fit_problems`)."""
-        return sweep_problems(design) or fit_problems(design)
+        repeat a value (`sweep_problems`), the routing can be drawn (`routing_problems`); then
+        every named config fits the board (`fit_problems`)."""
+        return sweep_problems(design) + routing_problems(design) or fit_problems(design)
 
     def points(self, design: FpgaDesign) -> list[fx.Point]:
         """Every point, in a stable order."""

@@ -152,3 +152,14 @@ def test_report_page_leaves_impossible_points_out_of_the_front():
     assert re.findall(r"<tr><td>(\d+)</td>", table) == ["1", "2"]  # positions in results.csv
     none = page(rows[:1], ("x", "y"), ("name",), "t", feasible_key="ok")
     assert "no Pareto front" in none and '<table id="front">' not in none
+
+
+@pytest.mark.parametrize("routing, expected", [
+    ("{seed: -1}", "d.yaml:4:17: routing.seed: must be at least 0, not -1"),
+    ("{hits: [1e308, 1e308" + ", 1" * 14 + "]}", "d.yaml:4:17: routing.hits: must have a finite sum"),
+])
+def test_routing_the_seeded_draw_cannot_use(tmp_path, routing, expected):
+    # Both used to pass the loader and crash in the worker with a traceback (NumPy rejects a
+    # negative seed; the weights' sum overflowed to inf and the draw's probabilities to NaN).
+    message = one_error(explore(tmp_path, HEAD + f"routing: {routing}\n"), tmp_path)
+    assert message.startswith(expected)
