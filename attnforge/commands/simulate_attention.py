@@ -15,8 +15,9 @@ from einsum.errors import InputError
 MAX_TILES = 2**17
 #: Most tiles over all --heads (the heads repeat one head's task graph: ~8 tasks per tile).
 MAX_TILE_INSTANCES = 2**21
-#: Most PE-cycles --values may simulate (every tile's kernels, cycle by cycle).
-MAX_VALUE_PE_CYCLES = 2**36
+#: Most PE-cycles --values may simulate (every tile's kernels, cycle by cycle; ~4.6e8 a second
+#: measured on one core, so about a minute at most).
+MAX_VALUE_PE_CYCLES = 2**35
 #: Longest --seq-len taken to the mapper (beyond it no point passes MAX_TILES anyway).
 MAX_SEQ_LEN = 2**24
 
