@@ -97,6 +97,8 @@ def check_plot_path(path: Path) -> None:
                          f"{path.suffix or 'nothing'!r}")
     if not path.parent.is_dir():
         raise InputError(f"--timeline {path}: {str(path.parent)!r} is not a directory")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise InputError(f"--timeline {path}: the directory is not writable")
 
 
 def _table(result: GemmResult) -> str:
@@ -144,6 +146,8 @@ def save_figure(fig, path: Path) -> None:
         with matplotlib.rc_context({"svg.hashsalt": "attnforge"}):
             fig.savefig(temp, dpi=120, format=suffix[1:], metadata=_UNDATED[suffix])
         temp.replace(path)
+    except OSError as error:
+        raise InputError(f"--timeline {path}: cannot write: {error.strerror or error}") from None
     finally:
         temp.unlink(missing_ok=True)
 

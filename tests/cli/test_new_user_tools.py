@@ -325,3 +325,13 @@ def test_timeline_same_bytes_twice(suffix: str, tmp_path: Path, capsys) -> None:
         assert code == 0, err
     assert paths[0].read_bytes() == paths[1].read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == [p.name for p in paths]
+
+
+def test_timeline_into_an_unwritable_directory(tmp_path: Path, monkeypatch, capsys) -> None:
+    # The run finished, then failed naming a hidden temporary file. (Tests may run as root,
+    # who may write anywhere, so the permission check is what is patched here.)
+    monkeypatch.setattr("os.access", lambda path, mode: False)
+    result = run(capsys, *GEMM, "--array", "4x4", "--m", "9", "--n", "9", "--k", "9",
+                 "--timeline", str(tmp_path / "t.png"))
+    assert_one_error(result, "--timeline", "t.png", "not writable")
+    assert list(tmp_path.iterdir()) == []
