@@ -5,6 +5,8 @@ exit code 2, no traceback, and nothing half-written left behind."""
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -334,4 +336,21 @@ def test_timeline_into_an_unwritable_directory(tmp_path: Path, monkeypatch, caps
     result = run(capsys, *GEMM, "--array", "4x4", "--m", "9", "--n", "9", "--k", "9",
                  "--timeline", str(tmp_path / "t.png"))
     assert_one_error(result, "--timeline", "t.png", "not writable")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- verify
+
+
+@pytest.mark.parametrize("sim", ["icarus", "both"])
+def test_verify_without_iverilog_on_path(sim: str, tmp_path: Path) -> None:
+    # A PATH with the venv only (no /usr/bin, so no iverilog): one line, nothing built.
+    env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "attnforge", "verify", "--unit", "reciprocal", "--sim", sim,
+         "--build-dir", "b"], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=120)
+    assert result.returncode == 2 and result.stdout == "", result.stderr
+    assert result.stderr.strip() == ("attnforge: error: cannot run --sim icarus: icarus needs "
+                                     "iverilog, vvp on PATH")
     assert list(tmp_path.iterdir()) == []
