@@ -155,7 +155,8 @@ def _check_combinations(base: Any, points: Iterable[Point], where, ctx: Context,
                 node, label = where[_owner(key, point)]
                 values = ", ".join(f"{k}={v!r}" for k, v in point)
                 text = message if key in dict(point) and len(point) == 1 else f"{key}: {message}"
-                hint = "" if key in dict(point) or _names_section(base, key) else TIED_HINT
+                own = key in dict(point) or _inside_swept(key, point)
+                hint = "" if own or _names_section(base, key) else TIED_HINT
                 ctx.report(node, label, f"with {values}: {text}{hint}")
     if ctx.problems:
         raise SpecError(sorted(ctx.problems, key=lambda p: (p.line, p.col)))
@@ -170,6 +171,12 @@ def _point_problems(base: Any, point: Point, check: Check) -> list[tuple[str, st
         except KeyError as error:
             return [(dotted, f"cannot apply: {error.args[0]}")]
     return check(design)
+
+
+def _inside_swept(key: str, point: Point) -> bool:
+    """Whether ``key`` lies inside a swept value (``sweep.attn_p[1]`` of ``sweep.attn_p``): a
+    problem there is the value's own, not one of a rule tying it to another field."""
+    return any(key.startswith((f"{dotted}[", f"{dotted}.")) for dotted, _ in point)
 
 
 def _names_section(design: Any, key: str) -> bool:

@@ -163,3 +163,11 @@ def test_routing_the_seeded_draw_cannot_use(tmp_path, routing, expected):
     # negative seed; the weights' sum overflowed to inf and the draw's probabilities to NaN).
     message = one_error(explore(tmp_path, HEAD + f"routing: {routing}\n"), tmp_path)
     assert message.startswith(expected)
+
+
+def test_a_problem_inside_a_swept_list_gets_no_tied_fields_hint(tmp_path):
+    # The repeat is in the grid's own value: "vary together under one comma-joined key" misled.
+    message = one_error(explore(tmp_path, DESIGN.read_text()
+                                + "\ngrid:\n  sweep.attn_p: [[1, 2], [4, 4]]\n"), tmp_path)
+    assert message.endswith("grid.sweep.attn_p: with sweep.attn_p=(4, 4): sweep.attn_p[1]: "
+                            "repeats 4 (sweep.attn_p[0])")
