@@ -113,8 +113,18 @@ class RtlDesign:
             if params is not None:
                 chosen.append((unit, unit, asdict(params)))
         for p in self.systolic:
-            chosen.append((f"systolic_{p.rows}x{p.cols}_{p.dataflow}", "systolic", asdict(p)))
+            chosen.append((systolic_module(p), "systolic", asdict(p)))
         return chosen
+
+
+def systolic_module(p: SystolicParams) -> str:
+    """``systolic_<rows>x<cols>_<dataflow>``, plus ``_in<w>_acc<w>`` for widths other than the
+    defaults (two arrays differing only in width are two modules)."""
+    name = f"systolic_{p.rows}x{p.cols}_{p.dataflow}"
+    default = SystolicParams()
+    if (p.in_width, p.acc_width) != (default.in_width, default.acc_width):
+        name += f"_in{p.in_width}_acc{p.acc_width}"
+    return name
 
 
 def _located(key: str, params: dict, message: str) -> tuple[str, str]:

@@ -354,3 +354,17 @@ def test_verify_without_iverilog_on_path(sim: str, tmp_path: Path) -> None:
     assert result.stderr.strip() == ("attnforge: error: cannot run --sim icarus: icarus needs "
                                      "iverilog, vvp on PATH")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_systolic_entries_differing_in_width_are_two_modules(tmp_path: Path, capsys) -> None:
+    # Both were named systolic_2x2_os: one file replaced the other.
+    design = tmp_path / "d.yaml"
+    design.write_text(RTL_HEAD + "systolic:\n  - {rows: 2, cols: 2}\n"
+                                 "  - {rows: 2, cols: 2, in_width: 4, acc_width: 32}\n")
+    code, out, err = run(capsys, "verilog", str(design), "--out", str(tmp_path / "v"))
+    assert code == 0, err
+    files = sorted(p.name for p in (tmp_path / "v").iterdir())
+    assert files == ["systolic_2x2_os.v", "systolic_2x2_os_in4_acc32.v"]
+    narrow = (tmp_path / "v" / files[1]).read_text()
+    # 2 lanes of 4 bits on each edge input (8-bit lanes in the default module: [15:0])
+    assert "module systolic_2x2_os_in4_acc32(" in narrow and "input [7:0] a;" in narrow
