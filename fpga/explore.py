@@ -169,10 +169,15 @@ def sweep_table(design: FpgaDesign, rows) -> str:
 
 
 def unfit_note(design: FpgaDesign, rows) -> str:
-    """How many sweep points do not fit their board (left out of pareto.png); empty if all fit."""
+    """How many sweep points do not fit their board (left out of pareto.png unless none fits);
+    empty if all fit."""
     sweep = [r for r in rows if r["group"] == "sweep"]
     unfit = [r for r in sweep if not r["fits"]]
     if not unfit:
         return ""
+    where = "(column overflow in results.csv says by how much)"
+    if len(unfit) == len(sweep):
+        return (f"none of the {len(sweep)} sweep points fits {boards_of(sweep)}: pareto.png "
+                f"shows them all, none buildable {where}")
     return (f"{len(unfit)} of {len(sweep)} sweep points do not fit {boards_of(sweep)} and are "
-            f"left out of pareto.png (column overflow in results.csv says by how much)")
+            f"left out of pareto.png {where}")

@@ -171,3 +171,16 @@ def test_a_problem_inside_a_swept_list_gets_no_tied_fields_hint(tmp_path):
                                 + "\ngrid:\n  sweep.attn_p: [[1, 2], [4, 4]]\n"), tmp_path)
     assert message.endswith("grid.sweep.attn_p: with sweep.attn_p=(4, 4): sweep.attn_p[1]: "
                             "repeats 4 (sweep.attn_p[0])")
+
+
+def test_a_sweep_where_nothing_fits_says_so(tmp_path):
+    result = explore(tmp_path, HEAD + "board: zcu104\nconfigs: {final: {}}\n"
+                     "sweep: {config: final, attn_p: [8, 16], linear_par: [32]}\n")
+    assert result.returncode == 0, result.stderr
+    assert "none of the 4 sweep points fits zcu104: pareto.png shows them all" in result.stdout
+    for p in (8, 16):
+        dsp = final_dsp(p, 32)
+        assert f"DSP {dsp:,} > 1,728 (+{dsp - 1728:,}), BRAM36 " in result.stdout
+    page = (tmp_path / "o" / "report.html").read_text()
+    assert "4 points with fits False are impossible designs" in page
+    assert "1 of 1 points are not dominated" in page  # the named config, which fits
