@@ -84,8 +84,18 @@ def build_unit(name: str, params: Mapping[str, object]) -> wiring.Component:
 
 def validate_unit(name: str, params: Mapping[str, object]) -> None:
     """Raise RtlParamError if unit ``name`` cannot be built with ``params``; build nothing else
-    (the trial component is discarded without Amaranth's unused-elaboratable warning)."""
-    build_unit(name, params)._MustUse__silence = True
+    (the trial component is discarded without Amaranth's unused-elaboratable warning).
+
+    A message about a parameter left at its default says so (``--param total_bits=16`` rules
+    out the default ``frac_bits`` 22)."""
+    try:
+        build_unit(name, params)._MustUse__silence = True
+    except RtlParamError as error:
+        key = str(error).partition(" ")[0]
+        if key in unit_kind(name).params.__dataclass_fields__ and key not in params:
+            raise RtlParamError(f"{error} ({key} was not given: its default does not fit the "
+                                f"other parameters)") from None
+        raise
 
 
 def parse_param(text: str) -> tuple[str, object]:

@@ -260,6 +260,14 @@ def test_verilog_unit_bad_params(params: list[str], fragments: list[str], tmp_pa
     assert not (tmp_path / "v").exists()
 
 
+def test_verilog_unit_names_a_default_that_does_not_fit(tmp_path: Path, capsys) -> None:
+    # "frac_bits must be an integer in 0..15, not 22" about a parameter the user never gave.
+    result = run(capsys, "verilog", "--unit", "gelu", "--param", "total_bits=16", "--out",
+                 str(tmp_path / "v"))
+    assert_one_error(result, "frac_bits must be an integer in 0..15, not 22",
+                     "frac_bits was not given")
+
+
 @pytest.mark.parametrize("command", [["verilog", "--unit", "reciprocal", "--out"],
                                      ["verify", "--unit", "reciprocal", "--build-dir"],
                                      ["synth", "--unit", "reciprocal", "--work-dir"]])
