@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from fpga import area
 from fpga.board import Board, get_board
+from fpga.fit import overflow
 from fpga.resources import Resources, total
 from fpga.schedule import CATEGORIES, cycles_to_ms, image_timing, linear_shapes, plan
 from fpga.spec import FpgaDesign, Techniques, Units
@@ -34,9 +35,8 @@ class Result:
 
 
 def fits(board: Board, r: Resources) -> bool:
-    """Whether ``r`` fits ``board`` (DSP, BRAM18, LUT, FF)."""
-    return (r.dsp <= board.dsp and r.bram18 <= board.bram18 and r.lut <= board.lut
-            and r.ff <= board.ff)
+    """Whether ``r`` fits ``board``: no resource overflows (`fpga.fit.overflow`)."""
+    return not overflow(r, board)
 
 
 def power_w(design: FpgaDesign, board: Board, r: Resources, ddr_bytes: int,

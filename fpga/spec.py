@@ -94,9 +94,20 @@ class Sweep:
     with_and_without_attention_reorder: bool = True
 
     def problems(self) -> list[tuple[str, str]]:
-        out = [("attn_p", f"every p must be >= 1, not {p}") for p in self.attn_p if p < 1]
-        out += [("linear_par", f"every size must be >= 1, not {s}")
-                for s in self.linear_par if s < 1]
+        """Every p and size at least 1; neither list empty (that would drop the sweep without a
+        word) nor repeating a value (the same rows twice)."""
+        out = []
+        for name, what in (("attn_p", "p"), ("linear_par", "size")):
+            values = getattr(self, name)
+            if not values:
+                out.append((name, "must list at least one value (or leave the key out for the "
+                                  "default)"))
+            for i, value in enumerate(values):
+                if value < 1:
+                    out.append((f"{name}[{i}]", f"every {what} must be >= 1, not {value}"))
+                elif value in values[:i]:
+                    first = values.index(value)
+                    out.append((f"{name}[{i}]", f"repeats {value}, already at index {first}"))
         return out
 
 
@@ -105,7 +116,7 @@ class FpgaDesign:
     """A whole ``kind: fpga`` design file."""
 
     name: str
-    board: str = "zcu102"
+    board: str  # required: a design names the device it must fit (no silent ZCU102)
     workload: ViTSpec = field(default_factory=ViTSpec)
     routing: Routing = field(default_factory=Routing)
     units: Units = field(default_factory=Units)

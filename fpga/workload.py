@@ -114,12 +114,14 @@ def total_macs(spec: ViTSpec) -> int:
 class Routing:
     """Seeded MoE routing model: ``hits`` is a distribution over experts or empty (uniform)."""
 
-    seed: int = 0
+    seed: int = field(default=0, metadata={"min": 0})  # NumPy seeds are non-negative
     hits: tuple[float, ...] = ()
 
     def problems(self) -> list[tuple[str, str]]:
         if self.hits and not all(math.isfinite(h) and h >= 0 for h in self.hits):
             return [("hits", f"must be finite non-negative weights, not {list(self.hits)}")]
+        if self.hits and not math.isfinite(sum(self.hits)):
+            return [("hits", "must have a finite sum (scale the weights down)")]
         return []
 
 

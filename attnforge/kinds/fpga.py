@@ -1,8 +1,7 @@
 """The `fpga` design kind: Edge-MoE-style FPGA accelerators for M3ViT (fpga/).
 
-Beyond its types' own rules, each sweep list names its values once (:func:`sweep_problems`),
-the routing can be drawn (:func:`routing_problems`), and every named config must fit the board
-at the design's own unit parameters (:func:`fit_problems`): a config that does not is an
+Beyond its types' own rules (``fpga.spec``), every named config must fit the board at the
+design's own unit parameters (:func:`fit_problems`): a config that does not is an
 impossible design, reported at ``units`` with every resource it overflows, for the file as
 written and for each grid or search variant alike. Sweep points that do not fit are results,
 not errors: they stay in results.csv with ``fits`` False and their ``overflow``; pareto.png and
@@ -11,7 +10,6 @@ report.html's front leave them out and say so.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -43,36 +41,6 @@ def fit_problems(design: FpgaDesign) -> list[tuple[str, str]]:
     return out
 
 
-def sweep_problems(design: FpgaDesign) -> list[tuple[str, str]]:
-    """(dotted key, message) for an empty or repeated ``sweep.attn_p`` / ``sweep.linear_par``
-    value: an empty list would drop the sweep without a word, a repeat gives the same row
-    twice."""
-    if design.sweep is None:
-        return []
-    out = []
-    for name in ("attn_p", "linear_par"):
-        values = getattr(design.sweep, name)
-        if not values:
-            out.append((f"sweep.{name}", "must list at least one value (or leave the key out "
-                                         "for the default)"))
-        for i, value in enumerate(values):
-            if value in values[:i]:
-                out.append((f"sweep.{name}[{i}]", f"repeats {value} "
-                                                  f"(sweep.{name}[{values.index(value)}])"))
-    return out
-
-
-def routing_problems(design: FpgaDesign) -> list[tuple[str, str]]:
-    """(dotted key, message) for a routing the seeded draw cannot use: a negative seed
-    (NumPy seeds are non-negative) or weights whose sum overflows to infinity."""
-    out = []
-    if design.routing.seed < 0:
-        out.append(("routing.seed", f"must be at least 0, not {design.routing.seed}"))
-    if design.routing.hits and not math.isfinite(sum(design.routing.hits)):
-        out.append(("routing.hits", "must have a finite sum (scale the weights down)"))
-    return out
-
-
 class FpgaKind:
     """Points: the named configs, then a p x linear-size sweep (with/without reordering)."""
 
@@ -88,10 +56,9 @@ class FpgaKind:
         return design
 
     def problems(self, design: FpgaDesign) -> list[tuple[str, str]]:
-        """The kind's rules beyond the spec types': sweep lists are not empty and do not
-        repeat a value (`sweep_problems`), the routing can be drawn (`routing_problems`); then
-        every named config fits the board (`fit_problems`)."""
-        return sweep_problems(design) + routing_problems(design) or fit_problems(design)
+        """The kind's rule beyond the spec types': every named config fits the board
+        (`fit_problems`)."""
+        return fit_problems(design)
 
     def points(self, design: FpgaDesign) -> list[fx.Point]:
         """Every point, in a stable order."""

@@ -127,7 +127,7 @@ def test_a_grid_whose_variants_fit_runs(tmp_path):
     ("  linear_par: [8, 16, 32]", "  linear_par: []",
      "sweep.linear_par: must list at least one value"),
     ("  attn_p: [1, 2, 4, 8, 16]", "  attn_p: [1, 4, 4]",
-     "sweep.attn_p[2]: repeats 4 (sweep.attn_p[1])"),
+     "sweep.attn_p[2]: repeats 4, already at index 1"),
 ])
 def test_empty_or_repeating_sweep_lists(tmp_path, old, new, expected):
     # An empty list silently dropped the sweep; a repeated value wrote the same rows twice.
@@ -155,14 +155,21 @@ def test_report_page_leaves_impossible_points_out_of_the_front():
 
 
 @pytest.mark.parametrize("routing, expected", [
-    ("{seed: -1}", "d.yaml:4:17: routing.seed: must be at least 0, not -1"),
-    ("{hits: [1e308, 1e308" + ", 1" * 14 + "]}", "d.yaml:4:17: routing.hits: must have a finite sum"),
+    ("{seed: -1}", "d.yaml:5:17: routing.seed: must be at least 0, not -1"),
+    ("{hits: [1e308, 1e308" + ", 1" * 14 + "]}", "d.yaml:5:17: routing.hits: must have a finite sum"),
 ])
 def test_routing_the_seeded_draw_cannot_use(tmp_path, routing, expected):
     # Both used to pass the loader and crash in the worker with a traceback (NumPy rejects a
     # negative seed; the weights' sum overflowed to inf and the draw's probabilities to NaN).
-    message = one_error(explore(tmp_path, HEAD + f"routing: {routing}\n"), tmp_path)
+    message = one_error(explore(tmp_path, HEAD + f"board: zcu102\nrouting: {routing}\n"),
+                        tmp_path)
     assert message.startswith(expected)
+
+
+def test_a_design_must_name_its_board(tmp_path):
+    # Leaving `board:` out silently modelled a ZCU102.
+    message = one_error(explore(tmp_path, HEAD + "units: {attn_p: 4}\n"), tmp_path)
+    assert message.startswith("d.yaml:") and "board" in message
 
 
 def test_a_problem_inside_a_swept_list_gets_no_tied_fields_hint(tmp_path):
@@ -170,7 +177,7 @@ def test_a_problem_inside_a_swept_list_gets_no_tied_fields_hint(tmp_path):
     message = one_error(explore(tmp_path, DESIGN.read_text()
                                 + "\ngrid:\n  sweep.attn_p: [[1, 2], [4, 4]]\n"), tmp_path)
     assert message.endswith("grid.sweep.attn_p: with sweep.attn_p=(4, 4): sweep.attn_p[1]: "
-                            "repeats 4 (sweep.attn_p[0])")
+                            "repeats 4, already at index 0")
 
 
 def test_a_sweep_where_nothing_fits_says_so(tmp_path):

@@ -16,7 +16,7 @@ from fpga.model import evaluate
 from fpga.spec import FpgaDesign, Techniques, Units
 from fpga.workload import Routing, ViTSpec, route
 
-DESIGN = FpgaDesign(name="test")
+DESIGN = FpgaDesign(name="test", board="zcu102")
 # edgemoe.md §4: 34.64 ms per image, 14.54 W, 0.504 J; the cumulative ablation in the paper's order
 PAPER_LATENCY_MS = 34.64
 PAPER_ABLATION_MS = {"baseline": 650.3, "patch_reorder": 433.4, "single_pass_softmax": 353.4,
