@@ -17,6 +17,7 @@ import click
 from attnforge.paths import output_directory
 from rtl.errors import RtlParamError
 from rtl.synth import FAMILIES, SynthError, estimate, require_tools, shim
+from rtl.units import unit_names
 
 from .verilog import directory_option, select_units
 
@@ -27,7 +28,8 @@ MAX_SEED = 2**31 - 1
 @click.command("synth")
 @click.argument("design", required=False, type=click.Path(exists=True, dir_okay=False,
                                                           path_type=Path))
-@click.option("--unit", help="Synthesize one unit instead of a design file.")
+@click.option("--unit", help=f"Synthesize this one unit instead of a design file: "
+                                f"{', '.join(unit_names())}.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
               help="A unit parameter (with --unit; repeatable).")
 @click.option("--freq", "freq_mhz", type=click.FloatRange(min=0, min_open=True), default=100.0,
@@ -43,7 +45,11 @@ def synth(design: Path | None, unit: str | None, params: tuple[str, ...], freq_m
           seed: int, family: str, work_dir: Path | None) -> None:
     """Print a table of LUT/FF/DSP/BRAM and Fmax per unit (ECP5 by default); a unit the tools
     fail on (e.g. too large for the device) is a FAILED row naming its log, and the exit code
-    is then 1."""
+    is then 1.
+
+    The units are those of DESIGN (a `kind: rtl` file, e.g. designs/rtl-edge-moe.yaml) or the
+    one --unit NAME with its --param values (defaults: the Edge-MoE formats).
+    """
     if not math.isfinite(freq_mhz):
         raise RtlParamError(f"--freq must be a finite number of MHz, not {freq_mhz}")
     if not 0 <= seed <= MAX_SEED:

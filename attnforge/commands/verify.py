@@ -17,7 +17,7 @@ import click
 from attnforge.paths import output_directory
 from rtl.errors import RtlParamError
 from rtl.runner import SIMULATORS, missing_tools
-from rtl.units import check_unit
+from rtl.units import check_unit, unit_names
 
 from .verilog import directory_option, select_units
 
@@ -25,7 +25,8 @@ from .verilog import directory_option, select_units
 @click.command("verify")
 @click.argument("design", required=False, type=click.Path(exists=True, dir_okay=False,
                                                           path_type=Path))
-@click.option("--unit", help="Verify one unit instead of a design file.")
+@click.option("--unit", help=f"Verify this one unit instead of a design file: "
+                                f"{', '.join(unit_names())}.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
               help="A unit parameter (with --unit; repeatable).")
 @click.option("--sim", "sim_choice", type=click.Choice(["icarus", "verilator", "both"]),
@@ -36,7 +37,12 @@ from .verilog import directory_option, select_units
               help="Where to build and run (default: a new temporary directory).")
 def verify(design: Path | None, unit: str | None, params: tuple[str, ...], sim_choice: str,
            waves: bool, build_dir: Path | None) -> None:
-    """Check each unit's emitted Verilog bit-exactly against the golden models."""
+    """Check each unit's emitted Verilog bit-exactly against the golden models under cocotb;
+    print one row per unit and simulator; exit 1 if any fails.
+
+    The units are those of DESIGN (a `kind: rtl` file, e.g. designs/rtl-edge-moe.yaml) or the
+    one --unit NAME with its --param values (defaults: the Edge-MoE formats).
+    """
     selection = select_units(design, unit, params)
     sims = list(SIMULATORS) if sim_choice == "both" else [sim_choice]
     for sim in sims:

@@ -62,7 +62,11 @@ def select_units(design: Path | None, unit: str | None, params: tuple[str, ...])
 def verilog(design: Path | None, unit: str | None, params: tuple[str, ...], out_dir: Path
             ) -> None:
     """Write one Verilog module per unit (module and file named after it; same inputs, same
-    bytes; no absolute paths inside)."""
+    bytes; no absolute paths inside).
+
+    The units are those of DESIGN (a `kind: rtl` file, e.g. designs/rtl-edge-moe.yaml) or the
+    one --unit NAME with its --param values (defaults: the Edge-MoE formats).
+    """
     texts = [(module, verilog_text(factory(), module))
              for module, factory in select_units(design, unit, params)]
     out_dir = output_directory(out_dir, "--out")
