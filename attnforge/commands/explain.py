@@ -20,14 +20,12 @@ from einsum.errors import InputError
 def explain(design: Path, model: str | None, seq_len: int | None, config: str | None, scope: str,
             array_dim: int) -> None:
     """Print the chosen mapping of one point: loop nest, tiles, binding, buffer, bottleneck."""
-    from attnforge.kinds import kind_of
+    from attnforge.kinds import require_kind
     from mapper.evaluate import Point, architecture, evaluate
     from mapper.price import buffer_problem
     from mapper.report import MappingReport
 
-    if kind_of(design).name != "accelerator":
-        raise InputError(f"{design}: explain needs a design of kind 'accelerator'")
-    spec = kind_of(design).load(design)
+    spec = require_kind(design, "accelerator", "explain").load(design)
     sweep = spec.sweep
     model = pick_choice("model", model, sweep.models, spec.models)
     config = pick_choice("config", config, sweep.configs, spec.configs)

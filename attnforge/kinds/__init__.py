@@ -62,6 +62,16 @@ def get_kind(name: str) -> DesignKind:
     return importlib.import_module(_KIND_MODULES[name]).KIND
 
 
+def require_kind(path: Path, name: str, command: str) -> DesignKind:
+    """The kind of ``path``, which ``command`` accepts only if it is ``name``: any other kind is
+    a SpecError at the file's ``kind:`` value."""
+    found, where = read_kind(path)
+    if found != name:
+        raise SpecError([Problem(where.source, where.line, where.col, "kind",
+                                 f"{command} needs a design of kind {name!r}, not {found!r}")])
+    return kind_of(path)
+
+
 def kind_of(path: Path) -> DesignKind:
     """The kind a design file declares, with the file's position in the unknown-kind message."""
     name, where = read_kind(path)

@@ -66,3 +66,16 @@ def test_explore_pareto_design_writes_rows_and_plot(tmp_path, capsys):
     for column in ("model", "seq_len", "config", "scope", "latency_s", "energy_j",
                    "traffic_bytes", "util_2d", "util_1d", "area_mm2", "util_2d_BQK"):
         assert column in rows[0]
+
+
+def test_explain_on_a_design_of_another_kind_is_located_at_its_kind(capsys):
+    # It used to name only the file; simulate already pointed at the `kind:` value.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["explain", str(DESIGNS / "edge-moe-zcu102.yaml")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    kind_line = next(i for i, line in enumerate(
+        (DESIGNS / "edge-moe-zcu102.yaml").read_text().splitlines(), 1) if line.startswith("kind:"))
+    assert err.endswith(f"edge-moe-zcu102.yaml:{kind_line}:7: kind: explain needs a design of "
+                        "kind 'accelerator', not 'fpga'")
+    assert len(err.splitlines()) == 1
