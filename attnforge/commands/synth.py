@@ -67,10 +67,12 @@ def synth(design: Path | None, unit: str | None, params: tuple[str, ...], freq_m
                f"{fam.bram:>11} {'Fmax MHz':>9}")
     failures = 0
     for module, factory in selection:
+        unit, shimmed = factory(), shim(factory())
         try:
-            est = estimate(factory(), shim(factory()), module, root / module, freq_mhz, seed,
-                           family)
+            est = estimate(unit, shimmed, module, root / module, freq_mhz, seed, family)
         except SynthError as error:  # e.g. does not fit the device: report it, go on
+            for built in (unit, shimmed, shimmed.inner):  # not elaborated: no GC warning
+                built._MustUse__silence = True
             failures += 1
             click.echo(f"{module:<{width}} FAILED: {error}")
             continue
