@@ -58,6 +58,7 @@ class Outcome:
     reused: int
     csv_path: Path
     summary: str
+    search_note: str = ""  # a search's trials against its distinct variants (repeats run once)
 
 
 def model_version(kind: DesignKind) -> str:
@@ -122,8 +123,8 @@ def explore(
                 _evaluate(kind.name, design, keys, todo, store, backend, progress)
                 evaluated = len(todo)
             else:
-                keys, evaluated = _run_search(kind, design, search, store, backend,
-                                              on_progress, design_path)
+                keys, evaluated, variants = _run_search(kind, design, search, store, backend,
+                                                        on_progress, design_path)
             rows = tuple(store.rows(keys))
     except InputError:  # e.g. a search trial inside a range breaks a rule its ends keep
         _remove_if_empty(made, out_dir)
@@ -135,7 +136,10 @@ def explore(
     write_parquet(rows, out_dir / PARQUET_NAME)
     summary = kind.report(design, rows, out_dir)
     write_exploration_page(kind, design, rows, out_dir, summary, override_keys)
-    return Outcome(rows, evaluated, len(rows) - evaluated, csv_path, summary)
+    note = ("" if not search else
+            f"search: {search.trials} trials, {variants} distinct design variant(s)"
+            + ("" if variants == search.trials else "; a repeated trial is evaluated once"))
+    return Outcome(rows, evaluated, len(rows) - evaluated, csv_path, summary, note)
 
 
 def _first_missing(path: Path) -> Path | None:
@@ -192,14 +196,17 @@ def _evaluate(kind_name: str, design: Any, keys: Sequence[str], todo: Sequence[t
 
 
 def _run_search(kind: DesignKind, design: Any, search: Search, store: ResultStore,
-                backend: BackendChoice, on_progress, design_path: Path) -> tuple[list[str], int]:
-    """Run the seeded search; the keys of every evaluated point in trial order, and how many
-    points were evaluated now (the rest came from the store: a rerun replays the same trials)."""
+                backend: BackendChoice, on_progress, design_path: Path
+                ) -> tuple[list[str], int, int]:
+    """Run the seeded search; the keys of every evaluated point in trial order, how many
+    points were evaluated now (the rest came from the store: a rerun replays the same trials)
+    and how many distinct design variants the trials asked for."""
     objectives = objectives_of(kind, design)
     if not objectives:
         raise SpecError([Problem("<design>", 1, 1, "search", "the design names no objectives")])
     model = model_version(kind)
     keys: dict[str, None] = {}
+    variants: set[tuple[str, ...]] = set()
     progress = _Progress(on_progress, search.trials * len(kind.points(design)))
     evaluated = 0
 
@@ -211,6 +218,7 @@ def _run_search(kind: DesignKind, design: Any, search: Search, store: ResultStor
         for overrides in batch:
             points, point_keys = _variant(kind, design, overrides, model)
             per_trial.append(point_keys)
+            variants.add(tuple(point_keys))
             items += points
             batch_keys += point_keys
         done = store.done_keys(batch_keys)
@@ -223,7 +231,7 @@ def _run_search(kind: DesignKind, design: Any, search: Search, store: ResultStor
         return [_aggregate(store.rows(trial_keys), objectives) for trial_keys in per_trial]
 
     search_points(search, objectives, evaluate_batch)
-    return list(keys), evaluated
+    return list(keys), evaluated, len(variants)
 
 
 def _aggregate(rows: Sequence[dict], objectives: Sequence[str]) -> dict[str, float]:

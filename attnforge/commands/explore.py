@@ -55,6 +55,8 @@ def explore(design: Path, out_dir: Path, backend: str | None, workers: int | Non
                        f"{out_dir / STORE_NAME}: rerun the same command to resume", err=True)
             raise SystemExit(130) from None
     click.echo(outcome.summary)
+    if outcome.search_note:
+        click.echo(outcome.search_note)
     click.echo(f"wrote {outcome.csv_path}, pareto.png and report.html in {out_dir} "
                f"({len(outcome.rows)} points: {outcome.evaluated} evaluated, "
                f"{outcome.reused} reused from the store)")

@@ -228,3 +228,19 @@ def test_ctrl_c_stops_cleanly_with_finished_points_saved(tmp_path, backend):
     assert 0 < kept < total
     resumed = explore(path, out, BackendChoice("serial"))
     assert (resumed.evaluated, resumed.reused) == (total - kept, kept)
+
+
+def test_a_search_says_how_many_distinct_variants_its_trials_asked_for(tmp_path):
+    # 6 trials over 3 choices must repeat; the repeats were dropped without a word.
+    design = yaml.safe_load((Path(__file__).parents[2] / "designs"
+                             / "edge-moe-zcu102.yaml").read_text())
+    del design["sweep"]
+    design["configs"] = {"final": {}}
+    design["search"] = {"method": "random", "trials": 6, "seed": 0,
+                        "space": {"units.attn_p": {"choices": [1, 2, 4]}}}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(design))
+    outcome = explore(path, tmp_path / "out", BackendChoice("serial"))
+    distinct = len({row["attn_p"] for row in outcome.rows})
+    assert outcome.search_note.startswith(f"search: 6 trials, {distinct} distinct design variant")
+    assert distinct < 6 and outcome.search_note.endswith("a repeated trial is evaluated once")
