@@ -139,6 +139,19 @@ def _figure(width: float, height: float):
     return figure, figure.subplots()
 
 
+def coincident_labels(rows: Sequence[Mapping[str, object]], values: np.ndarray,
+                      label_keys: Sequence[str]) -> dict[int, str]:
+    """One label per distinct point: the first row at each (x, y) maps to a label naming every
+    row there, each key's distinct values joined by '|' (``1/16/True|False``): equal points
+    would otherwise print their labels over each other."""
+    at: dict[tuple[float, ...], list[int]] = {}
+    for index, point in enumerate(map(tuple, values)):
+        at.setdefault(point, []).append(index)
+    return {members[0]: "/".join("|".join(dict.fromkeys(str(rows[i][key]) for i in members))
+                                 for key in label_keys if key in rows[members[0]])
+            for members in at.values()}
+
+
 def front_figure(
     rows: Sequence[Mapping[str, object]],
     objectives: tuple[str, str],
@@ -157,13 +170,17 @@ def front_figure(
     shown = [key for key in label_keys if any(key in rows[i] for i in front)]
     named = f" (labels: {_keys_caption(shown)})" if shown else ""
     axes.plot(xs[front], ys[front], "o-", color=FRONT_COLOUR, label=f"Pareto front{named}")
+    labels = coincident_labels(rows, values, label_keys)
     for index in front[:MAX_LABELS]:
-        axes.annotate(row_label(rows[index], label_keys), (xs[index], ys[index]), fontsize=7,
-                      xytext=(4, 4), textcoords="offset points")
+        if index in labels:
+            axes.annotate(labels[index], (xs[index], ys[index]), fontsize=7, xytext=(4, 4),
+                          textcoords="offset points")
     if len(rows) <= MAX_LABELS:  # few points: name the dominated ones too, in grey
+        on_front = {tuple(values[i]) for i in front}
         for index in sorted(set(range(len(rows))) - set(front)):
-            axes.annotate(row_label(rows[index], label_keys), (xs[index], ys[index]),
-                          fontsize=6, color="0.45", xytext=(4, -9), textcoords="offset points")
+            if index in labels and tuple(values[index]) not in on_front:
+                axes.annotate(labels[index], (xs[index], ys[index]), fontsize=6, color="0.45",
+                              xytext=(4, -9), textcoords="offset points")
     if log and wide(xs):
         axes.set_xscale("log")
     if log and wide(ys):

@@ -53,3 +53,14 @@ def test_relative_plot_is_written_and_reproducible(tmp_path):
     second = pareto.plot_relative(rows, ("latency_s", "energy_j"), ("model", "seq_len", "scope"),
                                   "config", tmp_path / "b.png")
     assert first.read_bytes() == second.read_bytes() and first.stat().st_size > 1000
+
+
+def test_equal_points_share_one_label_naming_each_differing_value():
+    # p = 1 with and without attention reordering is the same design point: the two labels
+    # used to print over each other.
+    rows = [{"p": 1, "reorder": True, "x": 1.0, "y": 5.0},
+            {"p": 1, "reorder": False, "x": 1.0, "y": 5.0},
+            {"p": 2, "reorder": True, "x": 2.0, "y": 3.0}]
+    values = np.array([[1.0, 5.0], [1.0, 5.0], [2.0, 3.0]])
+    assert pareto.coincident_labels(rows, values, ("p", "reorder")) == {0: "1/True|False",
+                                                                 2: "2/True"}
