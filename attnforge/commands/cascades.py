@@ -4,6 +4,7 @@ its Einsums, per-rank pass counts, and optionally a run of the reference executo
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from einsum import Cascade, attention, library, parse, verify
+from einsum import Cascade, attention, library, parse, rank_extents, verify
 from einsum.errors import InputError
 from einsum.passes import pass_counts
 from einsum.verifier import bind_params, check_params
@@ -152,6 +153,7 @@ def _run(chosen: Cascade, run_path: Path, out_path: Path) -> None:
         raise InputError(f"--run: cascade {chosen.name} is not an attention cascade (inputs "
                          f"Q, K, V and output AV), so it cannot run on Q, K, V")
     arrays = _load_npz(run_path)
+    _check_tensor_sizes(chosen, arrays, run_path)
     try:
         av = attention(chosen, arrays["Q"], arrays["K"], arrays["V"])
     except InputError as error:
@@ -166,6 +168,58 @@ def _run(chosen: Cascade, run_path: Path, out_path: Path) -> None:
                          f"Q·K beyond float64's range); nothing written to {out_path}")
     _save_atomically(out_path, av)
     click.echo(f"wrote {out_path}: AV {tuple(av.shape)} float64 ({chosen.name})")
+
+
+#: Most values one Einsum's output may hold in the reference executor (1 GiB of float64).
+MAX_TENSOR_VALUES = 2**27
+#: Row-major (rows, columns) ranks of the arrays in the .npz: Q (P, E), K (M, E), V (M, F).
+_ARRAY_RANKS = {"Q": ("p", "e"), "K": ("m", "e"), "V": ("m", "f")}
+
+
+def _check_tensor_sizes(chosen: Cascade, arrays: dict[str, np.ndarray], path: Path) -> None:
+    """An InputError naming the Einsum whose output would exceed MAX_TENSOR_VALUES (e.g.
+    ``--param M0=100000000`` makes BK[e,m1,m0] 1e8 wide for any M): checked before the
+    executor allocates, where it would exhaust memory. Shapes it cannot read are left to
+    `einsum.attention` to report."""
+    found = _input_extents(chosen, arrays)
+    if found is None:
+        return
+    extents, batch = found
+    try:
+        ranks = rank_extents(chosen, extents)
+    except InputError:
+        return
+    for e in chosen.einsums:
+        values = batch * math.prod(ranks[r] for r in e.output_ranks)
+        if values > MAX_TENSOR_VALUES:
+            sizes = ", ".join(f"{r}={ranks[r]}" for r in e.output_ranks)
+            raise InputError(f"{path}: Einsum {e.name} ({e.text}) would hold {values} values "
+                             f"({sizes}); the reference executor takes at most "
+                             f"{MAX_TENSOR_VALUES}: use smaller arrays or parameters")
+
+
+def _input_extents(chosen: Cascade, arrays: dict[str, np.ndarray]
+                   ) -> tuple[dict[str, int], int] | None:
+    """Every input rank's extent from the arrays' shapes (head ranks: K's heads, and Q's heads
+    over the ranks K does not fix) and the largest batch (leading dims before those), or None
+    when a shape does not fit the declaration."""
+    decls = {t.name: t.ranks for t in chosen.inputs}
+    extents: dict[str, int] = {}
+    batch = 1
+    for name in ("K", "V", "Q"):
+        array, core = arrays[name], _ARRAY_RANKS[name]
+        heads = [r for r in decls[name] if r not in core]
+        if array.ndim < 2 + bool(heads):
+            return None
+        batch = max(batch, math.prod(array.shape[:array.ndim - 2 - bool(heads)]))
+        for rank, size in zip(core, array.shape[-2:], strict=True):
+            extents[rank] = max(extents.get(rank, 1), size)
+        if heads:
+            known = math.prod(extents[r] for r in heads if r in extents)
+            free = [r for r in heads if r not in extents]
+            for k, rank in enumerate(free):
+                extents[rank] = max(1, -(-array.shape[-3] // known)) if k == 0 else 1
+    return extents, batch
 
 
 def _save_atomically(out_path: Path, av: np.ndarray) -> None:

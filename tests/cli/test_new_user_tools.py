@@ -136,6 +136,40 @@ def test_arrays_too_large_for_the_executor(qkv: Path, monkeypatch, capsys) -> No
     assert not out.exists()
 
 
+@pytest.mark.parametrize("argv, fragments", [
+    # Both were killed by the kernel's OOM killer (dense BK[e,m1,m0] 1e8 wide; OM 1e8 x H x P).
+    (["attention-1pass", "--param", "M0=100000000"], ["Einsum BK", "m0=100000000"]),
+    (["lean-decode", "--param", "C=100000000"], ["Einsum", "c=100000000"]),
+])
+def test_tensors_too_large_are_refused_before_allocating(argv: list[str], fragments: list[str],
+                                                         tmp_path: Path, capsys) -> None:
+    rng = np.random.default_rng(2)
+    source = tmp_path / "heads.npz"
+    np.savez(source, Q=rng.standard_normal((2, 5, 4)), K=rng.standard_normal((2, 7, 4)),
+             V=rng.standard_normal((2, 7, 3)))
+    result = run(capsys, "cascade", *argv, "--run", str(source), "--out",
+                 str(tmp_path / "av.npz"))
+    assert_one_error(result, "heads.npz", "at most", *fragments)
+    assert not (tmp_path / "av.npz").exists()
+
+
+def test_grouped_query_heads_within_the_limit_still_run(tmp_path: Path, capsys) -> None:
+    # 4 query heads sharing 2 K/V heads: the size check reads Q's heads over K's groups.
+    rng = np.random.default_rng(3)
+    q, k, v = (rng.standard_normal(shape) for shape in ((4, 3, 8), (2, 6, 8), (2, 6, 5)))
+    source, out = tmp_path / "gqa.npz", tmp_path / "av.npz"
+    np.savez(source, Q=q, K=k, V=v)
+    code, _, err = run(capsys, "cascade", "attention-1pass-gqa", "--run", str(source), "--out",
+                       str(out))
+    assert code == 0, err
+    kv = np.repeat(np.arange(2), 2)  # query head h reads K/V head h // 2
+    logits = q @ np.swapaxes(k[kv], -1, -2) / np.sqrt(8)
+    weights = np.exp(logits - logits.max(-1, keepdims=True))
+    expected = weights / weights.sum(-1, keepdims=True) @ v[kv]
+    with np.load(out) as data:
+        np.testing.assert_allclose(data["AV"], expected, rtol=0, atol=1e-12)
+
+
 def test_json_with_run(qkv: Path, capsys) -> None:
     # --json was ignored silently with --run.
     result = run(capsys, "cascade", "attention-1pass", "--json", "--run", str(qkv), "--out",
