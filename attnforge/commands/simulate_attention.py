@@ -52,13 +52,14 @@ def run_design(path: Path, model: str | None, seq_len: int | None, config: str |
     check_array_dim(array_dim, seq_len, sweep.seq_lens[0])
     if heads < 1:
         raise InputError(f"--heads must be a positive integer, not {heads}")
+    seq_from = "--seq-len" if seq_len is not None else f"{path}: sweep.seq_lens[0]"
     seq_len = seq_len or sweep.seq_lens[0]
     if seq_len > MAX_SEQ_LEN:
         raise InputError(f"{path}: sweep.seq_lens[0] = {seq_len} is beyond the {MAX_SEQ_LEN} "
                          f"tokens the simulator takes; give --seq-len")
     point, mapping = _pick_mapping(spec, Point(model, seq_len, "", "attention", array_dim),
                                    config, path)
-    _check_work(mapping, heads, values)
+    _check_work(mapping, heads, values, seq_from)
     qkv = _random_qkv(mapping) if values else (None, None, None)
     with _progress() as progress:
         result = simulate_attention(mapping, *qkv, progress=progress,
@@ -114,16 +115,18 @@ def _covered(spec, point) -> bool:
     return True
 
 
-def _check_work(mapping, heads: int, values: bool) -> None:
+def _check_work(mapping, heads: int, values: bool, seq_from: str) -> None:
     """InputError before simulating a point whose task graph or value run would not finish
-    in minutes (see MAX_TILES, MAX_TILE_INSTANCES, MAX_VALUE_PE_CYCLES)."""
+    in minutes (see MAX_TILES, MAX_TILE_INSTANCES, MAX_VALUE_PE_CYCLES); ``seq_from`` names
+    where the sequence length came from."""
     ext = mapping.workload.extents()
     a2 = mapping.arch.array_2d
     tiles = -(-ext["p"] // a2.rows) * -(-ext["m"] // a2.cols)
     where = f"seq {ext['m']} on a {a2.rows}x{a2.cols} array"
     if tiles > MAX_TILES:
-        raise InputError(f"--seq-len: {where} is {tiles} tiles a head; the simulator takes at "
-                         f"most {MAX_TILES}: use a shorter --seq-len or a larger --array-dim")
+        raise InputError(f"{seq_from}: {where} is {tiles} tiles a head; the simulator takes "
+                         f"at most {MAX_TILES}: give a shorter --seq-len or a larger "
+                         f"--array-dim")
     if tiles * heads > MAX_TILE_INSTANCES:
         raise InputError(f"--heads {heads}: {tiles} tiles a head ({where}) make "
                          f"{tiles * heads} tiles; at most {MAX_TILE_INSTANCES}: use fewer heads")

@@ -353,6 +353,14 @@ def test_synth_bad_options_before_any_tool(option: list[str], fragments: list[st
     assert not (tmp_path / "w").exists()
 
 
+def test_simulate_names_the_sweep_when_its_length_is_too_long(capsys) -> None:
+    # fusemax-pareto.yaml's only length (256K tokens: 1M tiles a head on 256 x 256) was blamed
+    # on a --seq-len the user never gave.
+    result = run(capsys, "simulate", str(DESIGNS / "fusemax-pareto.yaml"))
+    assert_one_error(result, "fusemax-pareto.yaml: sweep.seq_lens[0]", "1048576 tiles",
+                     "--seq-len")
+
+
 def test_simulate_an_rtl_design_names_simulate(capsys) -> None:
     # Said "rtl designs are not explored" (the explore command's message) for `simulate`.
     result = run(capsys, "simulate", str(DESIGNS / "rtl-edge-moe.yaml"))
