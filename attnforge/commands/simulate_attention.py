@@ -18,6 +18,8 @@ MAX_TILE_INSTANCES = 2**21
 #: Most PE-cycles --values may simulate (every tile's kernels, cycle by cycle; ~4.6e8 a second
 #: measured on one core, so about a minute at most).
 MAX_VALUE_PE_CYCLES = 2**35
+#: Longest run --timeline plots (two int64 rows per cycle, then a moving average).
+MAX_TIMELINE_CYCLES = 2**24
 #: Longest --seq-len taken to the mapper (beyond it no point passes MAX_TILES anyway).
 MAX_SEQ_LEN = 2**24
 
@@ -60,6 +62,11 @@ def run_design(path: Path, model: str | None, seq_len: int | None, config: str |
     point, mapping = _pick_mapping(spec, Point(model, seq_len, "", "attention", array_dim),
                                    config, path)
     _check_work(mapping, heads, values, seq_from)
+    cycles = heads * int(mapping.phases[0].compute_cycles)
+    if timeline_png is not None and cycles > MAX_TIMELINE_CYCLES:
+        raise InputError(f"--timeline: the point runs about {cycles} cycles (the mapper's "
+                         f"estimate for {heads} head(s)); a timeline covers at most "
+                         f"{MAX_TIMELINE_CYCLES}: use fewer --heads or a shorter --seq-len")
     qkv = _random_qkv(mapping) if values else (None, None, None)
     with _progress() as progress:
         result = simulate_attention(mapping, *qkv, progress=progress,

@@ -241,6 +241,9 @@ def test_simulate_design_default_config_is_one_it_runs(capsys) -> None:
     (["--config", "fusemax", "--seq-len", "1048576"], ["--seq-len", "tiles"]),
     (["--config", "fusemax", "--heads", "100000000"], ["--heads", "tiles"]),
     (["--timeline", "occupancy.txt"], ["--timeline", ".txt"]),
+    # 36.5M cycles: two int64 rows of that length and their cumulative sum (~1.7 GB).
+    (["--config", "fusemax", "--seq-len", "2048", "--array-dim", "8", "--heads", "4",
+      "--timeline", "t.png"], ["--timeline", "cycles"]),
     (["--timeline", "missing/occupancy.png"], ["--timeline", "missing"]),
 ])
 def test_simulate_design_bad_input(argv: list[str], fragments: list[str], tmp_path: Path,
