@@ -28,8 +28,7 @@ def run_design(path: Path, model: str | None, seq_len: int | None, config: str |
                array_dim: int, values: bool, as_json: bool, timeline_png: Path | None,
                heads: int = 1) -> None:
     """Load, select, lower, simulate and print (see `attnforge simulate design --help`)."""
-    from attnforge.kinds import kind_of
-    from attnforge.specload import Problem, SpecError, read_kind
+    from attnforge.kinds import require_kind
     from mapper.evaluate import Point
     from sim.attention import simulate_attention
 
@@ -38,13 +37,7 @@ def run_design(path: Path, model: str | None, seq_len: int | None, config: str |
 
     if timeline_png is not None:
         check_plot_path(timeline_png)
-    name, where = read_kind(path)
-    if name != "accelerator":
-        raise SpecError([Problem(where.source, where.line, where.col, "kind",
-                                 f"simulate needs a design of kind 'accelerator', not "
-                                 f"{name!r}")])
-    kind = kind_of(path)
-    spec = kind.load(path)
+    spec = require_kind(path, "accelerator", "simulate").load(path)
     sweep = spec.sweep
     model = pick_choice("model", model, sweep.models, spec.models)
     if config is not None:
