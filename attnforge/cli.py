@@ -1,7 +1,8 @@
 """`attnforge` console script: a click group whose subcommands live in attnforge/commands/.
 
 Every user-facing error (`einsum.errors.InputError` and its subclasses) is printed as one line
-on stderr with exit code 2; click's own usage errors also exit 2, and so does an OSError on a
+on stderr with exit code 2; click's own usage errors also exit 2, as one line naming the
+command's --help, and so does an OSError on a
 path (one line naming it) that a subcommand did not turn into an InputError itself.
 """
 
@@ -26,6 +27,15 @@ for _command in COMMANDS:
     cli.add_command(_command)
 
 
+def usage_message(error: click.ClickException) -> str:
+    """Click's error as one line: its message, and for a usage error the command's help."""
+    message = " ".join(error.format_message().split())
+    context = getattr(error, "ctx", None)
+    if isinstance(error, click.UsageError) and context is not None:
+        message += f" (see '{context.command_path} --help')"
+    return message
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; turn InputError into one message and exit code 2."""
     try:
@@ -43,6 +53,6 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("attnforge: interrupted", err=True)
         sys.exit(130)
     except click.ClickException as error:
-        error.show()
+        click.echo(f"attnforge: error: {usage_message(error)}", err=True)
         sys.exit(EXIT_BAD_INPUT if error.exit_code == 2 else error.exit_code)
     sys.exit(status if isinstance(status, int) else 0)

@@ -471,3 +471,20 @@ def test_a_placement_failure_says_what_did_not_fit(tmp_path: Path) -> None:
     log.write_text("Info: \t         ICESTORM_LC:     250/   7680     3%\n")
     assert overused(log) == ""
     assert overused(tmp_path / "missing.log") == ""
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["simulate", "gemm", "--m", "1.5"],
+     "attnforge: error: Invalid value for '--m': '1.5' is not a valid integer. "
+     "(see 'attnforge simulate gemm --help')"),
+    (["nosuch"], "attnforge: error: No such command 'nosuch'. (see 'attnforge --help')"),
+    (["explore"], "attnforge: error: Missing argument 'DESIGN'. (see 'attnforge explore --help')"),
+])
+def test_click_usage_errors_are_one_line(argv, expected, capsys):
+    # They printed click's four lines (Usage / Try / blank / Error).
+    from attnforge.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == expected + "\n"
