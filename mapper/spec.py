@@ -232,12 +232,17 @@ class Sweep:
     buffer_reference_dim: int | None = field(default=None, metadata=ONE)
 
     def problems(self) -> list[tuple[str, str]]:
-        """Sequence lengths and array sizes must be positive."""
-        found = [(f"seq_lens[{i}]", f"must be a positive integer, not {n}")
-                 for i, n in enumerate(self.seq_lens) if n < 1]
+        """Sequence lengths in 1..MAX_SEQ_LEN; array sizes positive."""
+        found = [(f"seq_lens[{i}]", f"must be an integer in 1..{MAX_SEQ_LEN:,}, not {n}")
+                 for i, n in enumerate(self.seq_lens) if not 1 <= n <= MAX_SEQ_LEN]
         found += [(f"array_dims[{i}]", f"must be a positive integer, not {n}")
                   for i, n in enumerate(self.array_dims) if n < 1]
         return found
+
+
+MAX_SEQ_LEN = 2**24
+"""Longest sequence a design may sweep (16× FuseMax's 1M): per-head counts such as
+E·M·P MACs stay below 2**60, far from int64's limit (at 2**28 they overflow silently)."""
 
 
 Objective = Literal["latency_s", "energy_j", "area_mm2", "traffic_bytes"]

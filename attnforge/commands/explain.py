@@ -24,13 +24,14 @@ def explain(design: Path, model: str | None, seq_len: int | None, config: str | 
     from mapper.evaluate import Point, architecture, evaluate
     from mapper.price import buffer_problem
     from mapper.report import MappingReport
+    from mapper.spec import MAX_SEQ_LEN
 
     spec = require_kind(design, "accelerator", "explain").load(design)
     sweep = spec.sweep
     model = pick_choice("model", model, sweep.models, spec.models)
     config = pick_choice("config", config, sweep.configs, spec.configs)
-    if seq_len is not None and seq_len < 1:
-        raise InputError(f"--seq-len must be a positive integer, not {seq_len}")
+    if seq_len is not None and not 1 <= seq_len <= MAX_SEQ_LEN:
+        raise InputError(f"--seq-len must be an integer in 1..{MAX_SEQ_LEN:,}, not {seq_len}")
     check_array_dim(array_dim, seq_len, sweep.seq_lens[0])
     point = Point(model, seq_len or sweep.seq_lens[0], config, scope, array_dim)
     problem = buffer_problem(architecture(spec, point), spec.cost_table) if array_dim else None

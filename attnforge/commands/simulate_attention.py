@@ -9,6 +9,7 @@ import click
 import numpy as np
 
 from einsum.errors import InputError
+from mapper.spec import MAX_SEQ_LEN
 
 #: Most tiles of one head the task builder takes (~2 s per 65536 tiles for FuseMax's 1-pass
 #: mapping, ~30 s for FLAT's 3-pass one, one core).
@@ -20,8 +21,6 @@ MAX_TILE_INSTANCES = 2**21
 MAX_VALUE_PE_CYCLES = 2**35
 #: Longest run --timeline plots (two int64 rows per cycle, then a moving average).
 MAX_TIMELINE_CYCLES = 2**24
-#: Longest --seq-len taken to the mapper (beyond it no point passes MAX_TILES anyway).
-MAX_SEQ_LEN = 2**24
 
 
 def run_design(path: Path, model: str | None, seq_len: int | None, config: str | None,
@@ -49,9 +48,6 @@ def run_design(path: Path, model: str | None, seq_len: int | None, config: str |
         raise InputError(f"--heads must be a positive integer, not {heads}")
     seq_from = "--seq-len" if seq_len is not None else f"{path}: sweep.seq_lens[0]"
     seq_len = seq_len or sweep.seq_lens[0]
-    if seq_len > MAX_SEQ_LEN:
-        raise InputError(f"{path}: sweep.seq_lens[0] = {seq_len} is beyond the {MAX_SEQ_LEN} "
-                         f"tokens the simulator takes; give --seq-len")
     point, mapping = _pick_mapping(spec, Point(model, seq_len, "", "attention", array_dim),
                                    config, path)
     _check_work(mapping, heads, values, seq_from)

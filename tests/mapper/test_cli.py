@@ -79,3 +79,12 @@ def test_explain_on_a_design_of_another_kind_is_located_at_its_kind(capsys):
     assert err.endswith(f"edge-moe-zcu102.yaml:{kind_line}:7: kind: explain needs a design of "
                         "kind 'accelerator', not 'fpga'")
     assert len(err.splitlines()) == 1
+
+
+def test_explain_refuses_a_sequence_beyond_the_longest_a_design_may_sweep(capsys):
+    # --seq-len 99999999999 ended in an OverflowError traceback inside the GEMM search.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["explain", str(DESIGNS / "fusemax-paper.yaml"), "--seq-len", str(2**24 + 1)])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == ("attnforge: error: --seq-len must be an integer in "
+                                       "1..16,777,216, not 16777217\n")

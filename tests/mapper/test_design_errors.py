@@ -41,6 +41,9 @@ def _run(tmp_path: Path, text: str, capsys, command: str = "explore") -> tuple[i
      "architectures.fusemax.buffer.banks", ["no 3 banks", "1, 2, 4, 8, 16, 32, 64"]),
     ("buffer: {buffer_bytes: 33554432,", "buffer: {buffer_bytes: 335544320,",
      "architectures.flat.buffer.buffer_bytes", ["covers", "not 335544320"]),
+    # 2**28 tokens overflowed int64 counts silently (2D MACs 3% of the energy), 2**32 crashed
+    ("  seq_lens: [1024,", "  seq_lens: [268435456,", "sweep.seq_lens[0]",
+     ["must be an integer in 1..16,777,216, not 268435456"]),
 ])
 @pytest.mark.parametrize("command", ["explore", "explain"])
 def test_bad_design_gives_one_message_and_exit_2(tmp_path, capsys, old, new, line_part, words,
