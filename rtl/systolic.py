@@ -36,12 +36,17 @@ def _delayed(m: Module, signal, cycles: int, name: str):
     return signal
 
 
+MAX_SIDE = 32
+"""Largest rows or cols: 32 × 32 elaborates in about 25 s; Amaranth's RTLIL build grows faster
+than the PE count (64 × 64 ran for over 5 minutes)."""
+
+
 class SystolicArray(wiring.Component):
     """rows × cols array for signed ``in_width``-bit operands, ``acc_width``-bit results.
 
     Parameters
     ----------
-    rows, cols : array shape (1..64 each).
+    rows, cols : array shape (1..MAX_SIDE each).
     dataflow : "os" or "ws".
     in_width : operand width in bits (default 8). acc_width : accumulator width (default 32,
         at least 2·in_width); sums wrap modulo 2**acc_width.
@@ -50,8 +55,8 @@ class SystolicArray(wiring.Component):
     def __init__(self, rows: int = 8, cols: int = 8, dataflow: str = "os", in_width: int = 8,
                  acc_width: int = 32):
         with validating(self):
-            self.rows = check_int("rows", rows, 1, 64)
-            self.cols = check_int("cols", cols, 1, 64)
+            self.rows = check_int("rows", rows, 1, MAX_SIDE)
+            self.cols = check_int("cols", cols, 1, MAX_SIDE)
             self.dataflow = check_dataflow(dataflow)
             self.in_width = check_int("in_width", in_width, 1, 32)
             self.acc_width = check_int("acc_width", acc_width, 2 * in_width, 64)

@@ -264,7 +264,7 @@ RTL_HEAD = "version: 1\nkind: rtl\nname: x\n"
      ["2 problems", "d.yaml:4:20: gelu.total_bits: must be an integer in 2..48, not 0",
       "d.yaml:5:19: exp.total_bits:"]),
     ("systolic:\n  - {rows: 2, cols: 2}\n  - {rows: 0}\n",
-     ["d.yaml:6:12: systolic[1].rows: must be an integer in 1..64, not 0"]),
+     ["d.yaml:6:12: systolic[1].rows: must be an integer in 1..32, not 0"]),
     # Two entries made the same module; the second file silently replaced the first.
     ("systolic:\n  - {rows: 2, cols: 2}\n  - {rows: 2, cols: 2, dataflow: os}\n",
      ["d.yaml:6:5: systolic[1]: makes module systolic_2x2_os again"]),

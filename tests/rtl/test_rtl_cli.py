@@ -53,7 +53,7 @@ def test_verilog_unit_with_params(tmp_path, capsys):
     (["--unit", "gelu", "--param", "entry=3"], "has no parameter 'entry' (did you mean"),
     (["--unit", "gelu", "--param", "total_bits=0"], "total_bits must be an integer in 2..48, not 0"),
     (["--unit", "gelu", "--param", "range_max=5.51"], "the table cannot cover the range"),
-    (["--unit", "systolic", "--param", "rows=0"], "rows must be an integer in 1..64, not 0"),
+    (["--unit", "systolic", "--param", "rows=0"], "rows must be an integer in 1..32, not 0"),
     ([], "give either a DESIGN.yaml or --unit NAME"),
 ])
 def test_bad_arguments_one_line_exit_2(args, message, tmp_path, capsys):

@@ -19,8 +19,8 @@ from rtl.units import check_unit, toplevel, variant_key
 from sim.systolic import fold_latency
 
 BAD = [
-    ({"rows": 0}, "rows must be an integer in 1..64, not 0"),
-    ({"cols": -2}, "cols must be an integer in 1..64, not -2"),
+    ({"rows": 0}, "rows must be an integer in 1..32, not 0"),
+    ({"cols": -2}, "cols must be an integer in 1..32, not -2"),
     ({"dataflow": "xs"}, "dataflow must be one of os, ws, not 'xs'"),
     ({"in_width": 0}, "in_width must be an integer in 1..32, not 0"),
     ({"acc_width": 8}, "acc_width must be an integer in 16..64, not 8"),
