@@ -12,7 +12,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from attnforge.specload import Problem, SpecError, did_you_mean, read_kind, tree_problems
+from attnforge.specload import (
+    Problem,
+    SpecError,
+    did_you_mean,
+    load_spec,
+    located_error,
+    read_kind,
+    tree_problems,
+)
 
 
 class DesignKind(Protocol):
@@ -60,6 +68,16 @@ def kind_names() -> tuple[str, ...]:
 def get_kind(name: str) -> DesignKind:
     """The registered kind ``name`` (already validated by :func:`kind_of`)."""
     return importlib.import_module(_KIND_MODULES[name]).KIND
+
+
+def load_checked(kind: Any, path: Path, root_type: type) -> Any:
+    """The typed design of ``path`` for ``kind``: its types' problems (`load_spec`), then the
+    kind's own ``problems(design)``, each reported at its key; raises SpecError."""
+    design = load_spec(Path(path), root_type, kind=kind.name)
+    found = kind.problems(design)
+    if found:
+        raise located_error(Path(path), found)
+    return design
 
 
 def require_kind(path: Path, name: str, command: str) -> DesignKind:

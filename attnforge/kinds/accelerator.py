@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from attnforge.kinds import label_keys_of
+from attnforge.kinds import label_keys_of, load_checked
 from attnforge.pareto import plot_front, plot_relative
-from attnforge.specload import load_spec, located_error
 from mapper import evaluate as ev
 from mapper import summary
 from mapper.costs import unread_fields
@@ -32,11 +31,7 @@ class AcceleratorKind:
 
     def load(self, path: Path) -> Design:
         """The typed design; raises SpecError with every problem (each at its key)."""
-        design = load_spec(Path(path), Design, kind=self.name)
-        found = self.problems(design)
-        if found:
-            raise located_error(Path(path), found)
-        return design
+        return load_checked(self, path, Design)
 
     def problems(self, design: Design) -> list[tuple[str, str]]:
         """(dotted key, message) for a repeated objective and for each ``sweep.array_dims``

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from attnforge.kinds import load_checked
 from attnforge.pareto import plot_front
-from attnforge.specload import load_spec, located_error
 from fpga import explore as fx
 from fpga.board import get_board
 from fpga.fit import overflow, overflow_text, resources_of
@@ -49,11 +49,7 @@ class FpgaKind:
 
     def load(self, path: Path) -> FpgaDesign:
         """The typed design; raises SpecError with every problem (each at its key)."""
-        design = load_spec(Path(path), FpgaDesign, kind=self.name)
-        found = self.problems(design)
-        if found:
-            raise located_error(Path(path), found)
-        return design
+        return load_checked(self, path, FpgaDesign)
 
     def problems(self, design: FpgaDesign) -> list[tuple[str, str]]:
         """The kind's rule beyond the spec types': every named config fits the board
