@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from einsum.errors import InputError
@@ -24,3 +26,17 @@ def output_directory(path: Path, option: str) -> Path:
     if not os.access(path, os.W_OK | os.X_OK):
         raise InputError(f"{option} {path}: the directory is not writable")
     return path
+
+
+@contextmanager
+def replaced_atomically(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` (same suffix) to write to: on a clean exit it is renamed
+    over ``path``, on an error removed. A reader sees the old file (or none) or the whole new
+    one, never a part."""
+    path = Path(path)
+    temp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        yield temp
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import html
 import itertools
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from attnforge.pareto import (
     png_bytes,
     relative_figure,
 )
+from attnforge.paths import replaced_atomically
 from attnforge.results import columns_of
 
 PAGE_NAME = "report.html"
@@ -196,10 +196,9 @@ def write_html(rows: Sequence[Mapping[str, object]], objectives: Sequence[str],
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(page(rows, objectives, label_keys, title, summary, images,
-                              workload_keys, feasible_key), encoding="utf-8")
-    os.replace(temporary, path)
+    with replaced_atomically(path) as temporary:
+        temporary.write_text(page(rows, objectives, label_keys, title, summary, images,
+                                  workload_keys, feasible_key), encoding="utf-8")
     return path
 
 

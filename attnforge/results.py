@@ -8,6 +8,8 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from attnforge.paths import replaced_atomically
+
 
 def columns_of(rows: Sequence[Mapping[str, object]]) -> list[str]:
     """Every key of every row, in first-seen order."""
@@ -21,14 +23,13 @@ def write_csv(rows: Sequence[Mapping[str, object]], path: Path) -> Path:
     """Write rows to ``path`` atomically; a missing cell is left empty."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("w", newline="", encoding="utf-8") as handle:
+    with replaced_atomically(path) as temporary, \
+            temporary.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns_of(rows), restval="")
         writer.writeheader()
         writer.writerows(rows)
         handle.flush()
         os.fsync(handle.fileno())
-    os.replace(temporary, path)
     return path
 
 
@@ -56,9 +57,8 @@ def write_parquet(rows: Sequence[Mapping[str, object]], path: Path) -> Path | No
     frame = pandas.DataFrame({name: _parquet_column([row.get(name) for row in rows])
                               for name in names}, columns=names)
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp")
-    frame.to_parquet(temporary, index=False)
-    os.replace(temporary, path)
+    with replaced_atomically(path) as temporary:
+        frame.to_parquet(temporary, index=False)
     return path
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import zipfile
 from pathlib import Path
 
 import click
 import numpy as np
 
+from attnforge.paths import replaced_atomically
 from einsum import Cascade, attention, library, parse, rank_extents, verify
 from einsum.errors import InputError
 from einsum.passes import pass_counts
@@ -225,14 +225,9 @@ def _input_extents(chosen: Cascade, arrays: dict[str, np.ndarray]
 def _save_atomically(out_path: Path, av: np.ndarray) -> None:
     """Write ``AV`` as .npz to a temporary file beside ``out_path``, then rename it over
     ``out_path``: an error midway leaves no partial file."""
-    temp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
     try:
-        try:
-            with temp.open("xb") as handle:
-                np.savez(handle, AV=av)
-            temp.replace(out_path)
-        finally:
-            temp.unlink(missing_ok=True)
+        with replaced_atomically(out_path) as temp, temp.open("xb") as handle:
+            np.savez(handle, AV=av)
     except OSError as error:
         raise InputError(f"{out_path}: cannot write: {error.strerror or error}") from None
 

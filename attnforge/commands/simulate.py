@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from attnforge.paths import replaced_atomically
 from einsum.errors import InputError
 from sim.gemm import GemmResult, simulate_gemm
 from sim.spec import MAX_EXTENT, memory, parse_array, systolic_array
@@ -141,15 +142,12 @@ def save_figure(fig, path: Path) -> None:
     import matplotlib
 
     suffix = path.suffix.lower()
-    temp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{suffix}")
     try:
-        with matplotlib.rc_context({"svg.hashsalt": "attnforge"}):
+        with replaced_atomically(path) as temp, \
+                matplotlib.rc_context({"svg.hashsalt": "attnforge"}):
             fig.savefig(temp, dpi=120, format=suffix[1:], metadata=_UNDATED[suffix])
-        temp.replace(path)
     except OSError as error:
         raise InputError(f"--timeline {path}: cannot write: {error.strerror or error}") from None
-    finally:
-        temp.unlink(missing_ok=True)
 
 
 @simulate.command("design")

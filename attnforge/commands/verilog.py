@@ -8,14 +8,13 @@ attnforge verilog designs/rtl-edge-moe.yaml --out build/v
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import click
 from amaranth.lib import wiring
 
-from attnforge.paths import output_directory
+from attnforge.paths import output_directory, replaced_atomically
 from attnforge.specload import load_spec
 from rtl.emit import verilog_text
 from rtl.errors import RtlParamError
@@ -90,9 +89,5 @@ def directory_option(param: click.Parameter, value: str | None) -> Path | None:
 def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``: a
     failure midway leaves the old file (or none), never a truncated one."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with replaced_atomically(path) as temp:
         temp.write_text(text, encoding="utf-8")
-        temp.replace(path)
-    finally:
-        temp.unlink(missing_ok=True)

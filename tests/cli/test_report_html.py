@@ -167,7 +167,7 @@ def test_page_is_reproducible_and_two_objectives_have_no_parallel_plot(tmp_path)
     second = write_html(rows, ("lat", "dsp"), ["name"], tmp_path / "b.html", "t").read_bytes()
     assert first == second
     assert len(embedded_pngs(first.decode())) == 1
-    assert not list(tmp_path.glob(".*.tmp"))
+    assert not list(tmp_path.glob(".*.tmp*"))
 
 
 def test_page_without_objectives_says_so(tmp_path):
