@@ -101,20 +101,23 @@ class RtlDesign:
 
     def _keys(self) -> list[str]:
         """The dotted key of every selected unit, in the order of `selected`."""
-        keys = [u for u in ("gelu", "exp", "softmax", "normalise", "reciprocal")
-                if getattr(self, u) is not None]
+        keys = [u for u in SINGLE_UNITS if getattr(self, u) is not None]
         return keys + [f"systolic[{i}]" for i in range(len(self.systolic))]
 
     def selected(self) -> list[tuple[str, str, dict]]:
         """(module name, unit name, parameters) of every selected unit, in file order."""
         chosen = []
-        for unit in ("gelu", "exp", "softmax", "normalise", "reciprocal"):
+        for unit in SINGLE_UNITS:
             params = getattr(self, unit)
             if params is not None:
                 chosen.append((unit, unit, asdict(params)))
         for p in self.systolic:
             chosen.append((systolic_module(p), "systolic", asdict(p)))
         return chosen
+
+
+SINGLE_UNITS = ("gelu", "exp", "softmax", "normalise", "reciprocal")
+"""The units a design selects at most once, in the order `RtlDesign.selected` lists them."""
 
 
 def systolic_module(p: SystolicParams) -> str:
