@@ -20,8 +20,8 @@ from __future__ import annotations
 import math
 
 from fpga.resources import Resources, axi_masters, bram_buffer, dsp_per_mult, mac_array
-from fpga.schedule import Plan
-from fpga.spec import ConventionalMath, Techniques, Units
+from fpga.schedule import Plan, linear_shapes, plan
+from fpga.spec import ConventionalMath, FpgaDesign, Techniques, Units
 from fpga.workload import ViTSpec
 
 GELU_TABLE_ENTRIES = 177  # step 1/32 over [0, 5.5]
@@ -108,3 +108,13 @@ def design_resources(u: Units, spec: ViTSpec, t: Techniques, m: ConventionalMath
              "softmax": softmax(u, spec, t, m)}
     parts.update(others(u, spec))
     return parts
+
+
+def unit_resources(design: FpgaDesign, t: Techniques, u: Units | None = None
+                   ) -> dict[str, Resources]:
+    """`design_resources` of ``design`` with techniques ``t`` on units ``u`` (default the
+    design's): its engines planned as the schedule plans them."""
+    u = u or design.units
+    spec = design.workload
+    return design_resources(u, spec, t, design.math, plan(spec, u, t, design.math),
+                            linear_shapes(spec))

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from fpga import area
 from fpga.board import Board
 from fpga.resources import Resources, total
-from fpga.schedule import linear_shapes, plan
 from fpga.spec import FpgaDesign, Techniques, Units
 
 
@@ -65,11 +64,7 @@ def resources_of(design: FpgaDesign, techniques: Techniques, units: Units | None
                  ) -> Resources:
     """The resources ``design`` needs with ``techniques`` on ``units`` (default the design's):
     the sum ``fpga.model.evaluate`` reports, without timing the image."""
-    u = units or design.units
-    spec = design.workload
-    parts = area.design_resources(u, spec, techniques, design.math,
-                                  plan(spec, u, techniques, design.math), linear_shapes(spec))
-    return total(parts)
+    return total(area.unit_resources(design, techniques, units))
 
 
 def _number(value: float) -> str:

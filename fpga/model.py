@@ -14,7 +14,7 @@ from fpga import area
 from fpga.board import Board, get_board
 from fpga.fit import overflow
 from fpga.resources import Resources, total
-from fpga.schedule import CATEGORIES, cycles_to_ms, image_timing, linear_shapes, plan
+from fpga.schedule import CATEGORIES, cycles_to_ms, image_timing
 from fpga.spec import FpgaDesign, Techniques, Units
 
 
@@ -58,8 +58,7 @@ def evaluate(design: FpgaDesign, techniques: Techniques, units: Units | None = N
     spec, m = design.workload, design.math
     timing = image_timing(spec, board, u, techniques, m, design.routing)
     latency_ms = cycles_to_ms(timing.total, u.clock_mhz)
-    p = plan(spec, u, techniques, m)
-    parts = area.design_resources(u, spec, techniques, m, p, linear_shapes(spec))
+    parts = area.unit_resources(design, techniques, u)
     res = total(parts)
     seconds = latency_ms / 1e3
     power = power_w(design, board, res, timing.ddr_bytes, seconds)

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from attnforge.specload import load_spec
 from fpga.board import Board, get_board
-from fpga.fit import Excess, overflow, overflow_text, resources_of
-from fpga.model import evaluate
+from fpga.fit import Excess, overflow, overflow_text
 from fpga.resources import Resources
-from fpga.spec import FpgaDesign
 
-DESIGN = Path(__file__).parents[2] / "designs" / "edge-moe-zcu102.yaml"
 TINY = Board(name="tiny", device="TINY-1", dsp=100, bram36=10, uram=0, lut=1000, ff=2000,
              ddr_gbps=1.0, host_port_bits=64, host_ports=1, host_port_mhz=100.0,
              ddr_latency_ns=100.0, static_w=1.0, max_clock_mhz=300.0)
@@ -59,8 +53,3 @@ def test_overflow_names_exactly_the_resources_over_the_totals(dsp, bram18, lut, 
     over = {"DSP": dsp > 100, "BRAM36": bram18 > 20, "LUT": lut > 1000, "FF": ff > 2000}
     assert [e.resource for e in found] == [name for name, is_over in over.items() if is_over]
 
-
-def test_resources_of_each_config_are_the_models():
-    design = load_spec(DESIGN, FpgaDesign, kind="fpga")
-    for techniques in design.configs.values():
-        assert resources_of(design, techniques) == evaluate(design, techniques).resources
