@@ -1,5 +1,8 @@
 """Resources of each unit as functions of its parameters (see fpga/resources.py for primitives).
 
+Every unit is a tuple of labelled :class:`~fpga.resources.Item` s whose labels say how each
+count is built (what `attnforge explain` prints); a unit's resources are their sum.
+
 Unit by unit (defaults in brackets):
 - unified linear unit: in_par x out_par MACs of act_bits x weight_bits [256 x (32x16) = 2 DSP
   each]; ping + pong weight buffers sized for the largest layer and wide enough to feed every
@@ -19,7 +22,15 @@ from __future__ import annotations
 
 import math
 
-from fpga.resources import Resources, axi_masters, bram_buffer, dsp_per_mult, mac_array
+from fpga.resources import (
+    Item,
+    Resources,
+    axi_masters,
+    buffer_item,
+    dsp_per_mult,
+    mac_item,
+    total,
+)
 from fpga.schedule import Plan, linear_shapes, plan
 from fpga.spec import ConventionalMath, FpgaDesign, Techniques, Units
 from fpga.workload import ViTSpec
@@ -27,94 +38,134 @@ from fpga.workload import ViTSpec
 GELU_TABLE_ENTRIES = 177  # step 1/32 over [0, 5.5]
 DIVIDER_LUT = 400  # iterative restoring divider, ~62-bit datapath (estimate)
 
+Unit = tuple[Item, ...]
 
-def linear_engine(u: Units, spec: ViTSpec, engine: tuple[int, int], shapes, buffers: int,
-                  gelu_lanes: int, gelu: Resources) -> Resources:
+
+def linear_engine(u: Units, engine: tuple[int, int], shapes, buffers: int, gelu_lanes: int,
+                  gelu: Item, name: str = "") -> Unit:
     """One linear engine with ``buffers`` weight buffers for the largest of ``shapes``."""
     in_par, out_par = engine
-    macs = mac_array(in_par * out_par, u.act_bits, u.weight_bits, u.act_bits)
     words = max(k * n for k, n in shapes)
-    bram = buffers * bram_buffer(words, u.weight_bits, in_par * out_par)
-    row_cache = Resources(ff=max(k for k, _ in shapes) * u.act_bits)
-    return macs + Resources(bram18=bram) + row_cache + gelu.scaled(gelu_lanes)
+    biggest = max(shapes, key=lambda s: s[0] * s[1])
+    row = max(k for k, _ in shapes)
+    what = f"{name}: " if name else ""
+    items = (mac_item(f"{what}{in_par} x {out_par} MACs", in_par * out_par, u.act_bits,
+                      u.weight_bits, u.act_bits),
+             buffer_item(f"{what}{buffers} weight buffer{'s' if buffers > 1 else ''} "
+                         f"({biggest[0]} x {biggest[1]})", buffers, words, u.weight_bits,
+                         in_par * out_par),
+             Item(f"{what}input row cache: {row} x {u.act_bits} b in registers",
+                  Resources(ff=row * u.act_bits)))
+    if gelu_lanes:
+        items += (gelu.scaled(gelu_lanes, f"{gelu_lanes} fused GELU lanes"),)
+    return items
 
 
-def gelu_lane(u: Units, approx: bool, m: ConventionalMath) -> Resources:
+def gelu_lane(u: Units, approx: bool, m: ConventionalMath) -> Item:
     """One GELU lane: the table approximation or an exact float datapath."""
     if approx:
         table_lut = math.ceil(GELU_TABLE_ENTRIES * 22 / 64)  # LUT6 as 64x1 RAM
-        return Resources(dsp=dsp_per_mult(u.act_bits - 9, 17), lut=table_lut + 3 * u.act_bits,
-                         ff=4 * u.act_bits)
+        mult = dsp_per_mult(u.act_bits - 9, 17)
+        return Item(f"table GELU: {GELU_TABLE_ENTRIES} x 22 b table in LUT RAM, "
+                    f"{u.act_bits - 9} x 17 b interpolation multiply ({mult} DSP)",
+                    Resources(dsp=mult, lut=table_lut + 3 * u.act_bits, ff=4 * u.act_bits))
     fmul, fadd = 11, 7  # operators of erf (A&S 7.1.26) plus GELU's own
-    return Resources(dsp=fmul * m.fmul_dsp + fadd * m.fadd_dsp + m.fexp_dsp,
-                     lut=(fmul + fadd + 3) * m.fop_lut + m.fdiv_lut, ff=(fmul + fadd + 4) * 600)
+    return Item(f"exact float GELU: {fmul} fmul x {m.fmul_dsp} + {fadd} fadd x {m.fadd_dsp} + "
+                f"fexp {m.fexp_dsp} DSP, a divider",
+                Resources(dsp=fmul * m.fmul_dsp + fadd * m.fadd_dsp + m.fexp_dsp,
+                          lut=(fmul + fadd + 3) * m.fop_lut + m.fdiv_lut,
+                          ff=(fmul + fadd + 4) * 600))
 
 
-def attention(u: Units, spec: ViTSpec) -> Resources:
+def attention(u: Units, spec: ViTSpec) -> Unit:
     """Q·K and A·V arrays with their token caches."""
-    array = mac_array(u.attn_p * u.attn_lanes, u.act_bits, u.act_bits, u.act_bits)
     words = math.ceil(spec.d_model / u.attn_lanes)
-    cache = bram_buffer(words, u.attn_lanes * u.act_bits, 1) * (u.attn_p + 1)
-    return (array + Resources(bram18=cache)).scaled(2)
+    width = u.attn_lanes * u.act_bits
+    out: Unit = ()
+    for product in ("Q·K", "A·V"):
+        out += (mac_item(f"{product}: p x lanes = {u.attn_p} x {u.attn_lanes} MACs",
+                         u.attn_p * u.attn_lanes, u.act_bits, u.act_bits, u.act_bits),
+                buffer_item(f"{product}: p + 1 = {u.attn_p + 1} token caches", u.attn_p + 1,
+                            words, width, 1))
+    return out
 
 
-def softmax(u: Units, spec: ViTSpec, t: Techniques, m: ConventionalMath) -> Resources:
+def softmax(u: Units, spec: ViTSpec, t: Techniques, m: ConventionalMath) -> Unit:
     """Single-pass units per (slot, head), or the conventional three-pass datapath."""
     if t.single_pass_softmax:
-        exp = Resources(dsp=dsp_per_mult(u.act_bits + 1, 31) + dsp_per_mult(31, 16),
-                        lut=6 * u.act_bits, ff=8 * u.act_bits)
+        exp_dsp = dsp_per_mult(u.act_bits + 1, 31) + dsp_per_mult(31, 16)
+        exp = Resources(dsp=exp_dsp, lut=6 * u.act_bits, ff=8 * u.act_bits)
         running = exp + Resources(dsp=dsp_per_mult(u.act_bits, 23), lut=DIVIDER_LUT + 64,
                                   ff=4 * u.act_bits)
         normalise = exp + Resources(dsp=dsp_per_mult(23, 31), ff=2 * u.act_bits)
-        return (running + normalise).scaled(u.attn_p * spec.heads)
+        units = u.attn_p * spec.heads
+        return (Item(f"running max and sum: p x heads = {units} x (exp {exp_dsp} + rescale "
+                     f"{running.dsp - exp_dsp} DSP, a reciprocal divider)",
+                     running.scaled(units)),
+                Item(f"normalise in A·V: {units} x (exp {exp_dsp} + x 1/sum "
+                     f"{normalise.dsp - exp_dsp} DSP)", normalise.scaled(units)))
     lane = Resources(dsp=2 * m.fadd_dsp + m.fexp_dsp + m.fmul_dsp,
                      lut=4 * m.fop_lut + m.fdiv_lut, ff=4000)
-    return lane.scaled(m.lanes)
+    return (Item(f"three-pass float datapath: {m.lanes} lane(s) x (2 fadd, fexp, fmul, fdiv)",
+                 lane.scaled(m.lanes)),)
 
 
-def others(u: Units, spec: ViTSpec) -> dict[str, Resources]:
+def others(u: Units, spec: ViTSpec) -> dict[str, Unit]:
     """Gate, LayerNorm, residual add, patch embedding, AXI masters."""
     d = spec.d_model
-    gate = mac_array(u.gate_macs, u.act_bits, u.weight_bits, u.act_bits) + Resources(
-        bram18=bram_buffer(spec.experts * d, u.weight_bits, u.gate_macs))
-    ln_lane = Resources(dsp=2 * dsp_per_mult(u.act_bits, u.act_bits)
-                        + dsp_per_mult(u.act_bits, u.weight_bits), lut=3 * u.act_bits,
+    gate = (mac_item(f"{u.gate_macs} MACs", u.gate_macs, u.act_bits, u.weight_bits, u.act_bits),
+            buffer_item(f"weights ({spec.experts} x {d})", 1, spec.experts * d, u.weight_bits,
+                        u.gate_macs))
+    sq = dsp_per_mult(u.act_bits, u.act_bits)
+    ln_lane = Resources(dsp=2 * sq + dsp_per_mult(u.act_bits, u.weight_bits), lut=3 * u.act_bits,
                         ff=6 * u.act_bits)
-    layernorm = ln_lane.scaled(u.layernorm_lanes) + Resources(
-        dsp=dsp_per_mult(u.act_bits, u.act_bits) * 3, lut=1500, ff=2000,
-        bram18=bram_buffer(d, u.act_bits, u.layernorm_lanes))
-    add = Resources(lut=u.add_lanes * u.act_bits, ff=3 * u.add_lanes * u.act_bits)
+    layernorm = (Item(f"{u.layernorm_lanes} lanes x (x², x·rstd, x γ: {ln_lane.dsp} DSP)",
+                      ln_lane.scaled(u.layernorm_lanes)),
+                 Item(f"statistics: mean, variance, rsqrt (3 x {sq} DSP)",
+                      Resources(dsp=3 * sq, lut=1500, ff=2000)),
+                 buffer_item(f"row buffer ({d} x {u.act_bits} b)", 1, d, u.act_bits,
+                             u.layernorm_lanes))
+    add = (Item(f"{u.add_lanes} adders of {u.act_bits} b",
+                Resources(lut=u.add_lanes * u.act_bits, ff=3 * u.add_lanes * u.act_bits)),)
     k = spec.image_c * spec.patch**2
-    patch = mac_array(u.patch_embed_macs, u.pixel_bits, u.weight_bits, u.act_bits) + Resources(
-        bram18=bram_buffer(k * d, u.weight_bits, u.patch_embed_macs))
-    return {"gate": gate, "layernorm": layernorm, "add": add, "patch_embed": patch,
-            "axi": axi_masters(u.axi_masters)}
+    patch = (mac_item(f"{u.patch_embed_macs} MACs", u.patch_embed_macs, u.pixel_bits,
+                      u.weight_bits, u.act_bits),
+             buffer_item(f"weights ({k} x {d})", 1, k * d, u.weight_bits, u.patch_embed_macs))
+    axi = (Item(f"{u.axi_masters} AXI masters", axi_masters(u.axi_masters)),)
+    return {"gate": gate, "layernorm": layernorm, "add": add, "patch_embed": patch, "axi": axi}
 
 
-def design_resources(u: Units, spec: ViTSpec, t: Techniques, m: ConventionalMath, p: Plan,
-                     shapes) -> dict[str, Resources]:
-    """Resources of every unit of the design, by unit name."""
+def design_items(u: Units, spec: ViTSpec, t: Techniques, m: ConventionalMath, p: Plan,
+                 shapes) -> dict[str, Unit]:
+    """The labelled resources of every unit of the design, by unit name."""
     gelu = gelu_lane(u, t.gelu_approx, m)
     if t.unified_linear:
-        linear = linear_engine(u, spec, (u.linear_in_par, u.linear_out_par), shapes,
+        linear = linear_engine(u, (u.linear_in_par, u.linear_out_par), shapes,
                                2 if u.ping_pong else 1, u.linear_out_par, gelu)
-        gelu_unit = Resources()
+        gelu_unit: Unit = ()
     else:
-        linear = Resources()
-        for shape in shapes:
-            linear = linear + linear_engine(u, spec, p.engines[shape], [shape], 1, 0, gelu)
-        gelu_unit = gelu.scaled(u.linear_out_par if t.gelu_approx else m.lanes)
+        linear = ()
+        for k, n in shapes:
+            linear += linear_engine(u, p.engines[(k, n)], [(k, n)], 1, 0, gelu,
+                                    f"{k}->{n} engine")
+        lanes = u.linear_out_par if t.gelu_approx else m.lanes
+        gelu_unit = (gelu.scaled(lanes, f"{lanes} separate GELU lane(s)"),)
     parts = {"linear": linear, "gelu": gelu_unit, "attention": attention(u, spec),
              "softmax": softmax(u, spec, t, m)}
     parts.update(others(u, spec))
     return parts
 
 
-def unit_resources(design: FpgaDesign, t: Techniques, u: Units | None = None
-                   ) -> dict[str, Resources]:
-    """`design_resources` of ``design`` with techniques ``t`` on units ``u`` (default the
-    design's): its engines planned as the schedule plans them."""
+def unit_items(design: FpgaDesign, t: Techniques, u: Units | None = None) -> dict[str, Unit]:
+    """`design_items` of ``design`` with techniques ``t`` on units ``u`` (default the design's):
+    its engines planned as the schedule plans them."""
     u = u or design.units
     spec = design.workload
-    return design_resources(u, spec, t, design.math, plan(spec, u, t, design.math),
-                            linear_shapes(spec))
+    return design_items(u, spec, t, design.math, plan(spec, u, t, design.math),
+                        linear_shapes(spec))
+
+
+def unit_resources(design: FpgaDesign, t: Techniques, u: Units | None = None
+                   ) -> dict[str, Resources]:
+    """The resources of every unit (the sum of its `unit_items`)."""
+    return {name: total(i.resources for i in items) for name, items in unit_items(design, t, u).items()}

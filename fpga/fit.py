@@ -64,7 +64,7 @@ def resources_of(design: FpgaDesign, techniques: Techniques, units: Units | None
                  ) -> Resources:
     """The resources ``design`` needs with ``techniques`` on ``units`` (default the design's):
     the sum ``fpga.model.evaluate`` reports, without timing the image."""
-    return total(area.unit_resources(design, techniques, units))
+    return total(area.unit_resources(design, techniques, units).values())
 
 
 def _number(value: float) -> str:

@@ -59,7 +59,7 @@ def evaluate(design: FpgaDesign, techniques: Techniques, units: Units | None = N
     timing = image_timing(spec, board, u, techniques, m, design.routing)
     latency_ms = cycles_to_ms(timing.total, u.clock_mhz)
     parts = area.unit_resources(design, techniques, u)
-    res = total(parts)
+    res = total(parts.values())
     seconds = latency_ms / 1e3
     power = power_w(design, board, res, timing.ddr_bytes, seconds)
     return Result(

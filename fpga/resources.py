@@ -45,10 +45,10 @@ class Resources:
         return self.bram18 / 2
 
 
-def total(parts: dict[str, Resources]) -> Resources:
-    """Sum of named parts."""
+def total(parts) -> Resources:
+    """Sum of ``parts`` (an iterable of Resources)."""
     out = Resources()
-    for part in parts.values():
+    for part in parts:
         out = out + part
     return out
 
@@ -85,3 +85,33 @@ def axi_masters(count: int) -> Resources:
     """``count`` AXI master interfaces."""
     return Resources(bram18=AXI_MASTER_BRAM18 * count, lut=AXI_MASTER_LUT * count,
                      ff=AXI_MASTER_FF * count)
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One labelled part of a unit: its resources and how they are counted (``label``)."""
+
+    label: str
+    resources: Resources
+
+    def scaled(self, k: int, label: str) -> Item:
+        """``k`` copies, labelled ``label: <this label>``."""
+        return Item(f"{label}: {self.label}", self.resources.scaled(k))
+
+
+def mac_item(label: str, macs: int, a_bits: int, b_bits: int, acc_bits: int) -> Item:
+    """`mac_array` labelled with its operand widths and DSPs per multiply."""
+    per = dsp_per_mult(a_bits, b_bits)
+    return Item(f"{label} of {a_bits} x {b_bits} b, {per} DSP each",
+                mac_array(macs, a_bits, b_bits, acc_bits))
+
+
+def buffer_item(label: str, count: int, words: int, word_bits: int, words_per_cycle: int) -> Item:
+    """``count`` copies of `bram_buffer`, labelled with what sizes each: its capacity or the
+    read width it must deliver per cycle."""
+    per = bram_buffer(words, word_bits, words_per_cycle)
+    capacity = math.ceil(words * word_bits / BRAM18_BITS)
+    why = (f"{words:,} x {word_bits} b" if per == capacity
+           else f"read width {words_per_cycle} x {word_bits} b per cycle")
+    each = " each" if count > 1 else ""
+    return Item(f"{label}: {per} BRAM18{each} ({why})", Resources(bram18=count * per))

@@ -125,13 +125,20 @@ def layer_calls(u, mem, spec, p: Plan, t, m, routing, layer: int) -> list[un.Cal
     return calls + [un.add_call(u, mem, spec)]
 
 
-def image_calls(spec, u, mem, t, m, routing) -> tuple[Plan, list[un.Call]]:
-    """The plan and every call of one image."""
+def image_stages(spec, u, mem, t, m, routing) -> tuple[Plan, list[tuple[str, list[un.Call]]]]:
+    """The plan and every call of one image, by stage: the patch embedding, then each layer
+    (named with its MLP kind; an MoE layer with its experts hit and token-expert pairs)."""
     p = plan(spec, u, t, m)
-    calls = [un.patch_embed_call(u, mem, spec)]
+    stages = [("patch embedding", [un.patch_embed_call(u, mem, spec)])]
     for layer in range(spec.layers):
-        calls += layer_calls(u, mem, spec, p, t, m, routing, layer)
-    return p, calls
+        if spec.is_moe(layer):
+            counts = route(spec, routing, layer)
+            kind = f"MoE, {sum(c > 0 for c in counts)} experts, {sum(counts)} pairs"
+        else:
+            kind = "dense"
+        stages.append((f"layer {layer} ({kind})",
+                       layer_calls(u, mem, spec, p, t, m, routing, layer)))
+    return p, stages
 
 
 def exposed_loads(calls: list[un.Call], ping_pong: bool) -> list[int]:
@@ -153,28 +160,55 @@ def exposed_loads(calls: list[un.Call], ping_pong: bool) -> list[int]:
 
 
 @dataclass(frozen=True, slots=True)
+class Stage:
+    """One stage of the image (the patch embedding or a layer): cycles by category (exposed
+    weight loads under ``weight_load``) and its DDR bytes."""
+
+    name: str
+    cycles: dict[str, int]
+    ddr_bytes: int
+
+    @property
+    def total(self) -> int:
+        """All cycles of the stage (its calls run one after another)."""
+        return sum(self.cycles.values())
+
+
+@dataclass(frozen=True, slots=True)
 class Timing:
-    """Cycles per image by category, total cycles, DDR bytes, peak attention demand."""
+    """Cycles per image by category, total cycles, DDR bytes, peak attention demand, and the
+    same by stage (the totals are the stages' sums)."""
 
     cycles: dict[str, int]
     total: int
     ddr_bytes: int
     attn_demand_bytes_per_cycle: float
+    stages: tuple[Stage, ...]
 
 
-def image_timing(spec: ViTSpec, board: Board, u: Units, t: Techniques, m: ConventionalMath,
-                 routing: Routing) -> Timing:
-    """Latency breakdown of one image."""
-    mem = un.memory(board, u)
-    p, calls = image_calls(spec, u, mem, t, m, routing)
-    loads = exposed_loads(calls, p.ping_pong)
+def _stage(name: str, calls: list[un.Call], loads: list[int]) -> Stage:
     by_cat = dict.fromkeys(CATEGORIES, 0)
     for call, load in zip(calls, loads, strict=True):
         by_cat[call.unit] += call.cycles
         by_cat["weight_load"] += load
-    ddr = sum(c.ddr_bytes + c.load_bytes for c in calls)
+    return Stage(name, by_cat, sum(c.ddr_bytes + c.load_bytes for c in calls))
+
+
+def image_timing(spec: ViTSpec, board: Board, u: Units, t: Techniques, m: ConventionalMath,
+                 routing: Routing) -> Timing:
+    """Latency breakdown of one image, by category and by stage."""
+    mem = un.memory(board, u)
+    p, named = image_stages(spec, u, mem, t, m, routing)
+    calls = [call for _, stage_calls in named for call in stage_calls]
+    loads = exposed_loads(calls, p.ping_pong)  # ping/pong hides loads across stage boundaries
+    stages, start = [], 0
+    for name, stage_calls in named:
+        stages.append(_stage(name, stage_calls, loads[start:start + len(stage_calls)]))
+        start += len(stage_calls)
+    by_cat = {cat: sum(s.cycles[cat] for s in stages) for cat in CATEGORIES}
     demand = max((c.demand for c in calls if c.unit in ("qk", "av")), default=0.0)
-    return Timing(by_cat, sum(by_cat.values()), ddr, demand)
+    return Timing(by_cat, sum(by_cat.values()), sum(s.ddr_bytes for s in stages), demand,
+                  tuple(stages))
 
 
 def cycles_to_ms(cycles: int, clock_mhz: float) -> float:

@@ -1,4 +1,8 @@
-"""`attnforge explain DESIGN.yaml --model M --seq-len N --config C --scope S`: one point's mapping."""
+"""`attnforge explain DESIGN.yaml [options]`: one point explained.
+
+Accelerator designs (``--model --seq-len --config --scope --array-dim``): the chosen mapping.
+FPGA designs (``--config --attn-p --linear-par``): `fpga.explain`.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,71 @@ import click
 from attnforge.specload import did_you_mean
 from einsum.errors import InputError
 
+ACCELERATOR_ONLY = ("--model", "--seq-len", "--scope", "--array-dim")
+FPGA_ONLY = ("--attn-p", "--linear-par")
+
 
 @click.command()
 @click.argument("design", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--model", default=None, help="Model name (default: the sweep's first).")
 @click.option("--seq-len", type=int, default=None, help="Tokens (default: the sweep's first).")
 @click.option("--config", "config", default=None, help="Configuration (default: the first).")
-@click.option("--scope", type=click.Choice(["attention", "end_to_end"]), default="attention")
-@click.option("--array-dim", type=int, default=0, help="Square array size (0: as designed).")
-def explain(design: Path, model: str | None, seq_len: int | None, config: str | None, scope: str,
-            array_dim: int) -> None:
-    """Print the chosen mapping of one point: loop nest, tiles, binding, buffer, bottleneck."""
+@click.option("--scope", type=click.Choice(["attention", "end_to_end"]), default=None,
+              help="Accelerator: attention only or the whole model (default: attention).")
+@click.option("--array-dim", type=int, default=None, help="Square array size (0: as designed).")
+@click.option("--attn-p", type=int, default=None,
+              help="FPGA: attention parallelism p (default: the design's units.attn_p).")
+@click.option("--linear-par", type=int, default=None,
+              help="FPGA: square linear-unit size (default: the design's).")
+def explain(design: Path, model: str | None, seq_len: int | None, config: str | None,
+            scope: str | None, array_dim: int | None, attn_p: int | None,
+            linear_par: int | None) -> None:
+    """Explain one point of DESIGN. An accelerator design: the chosen mapping (loop nest, tiles,
+    binding, buffer, bottleneck). An fpga design: latency by category and by layer, DDR traffic,
+    and the resources unit by unit against the board."""
+    from attnforge.kinds import require_kind
+
+    kind = require_kind(design, ("accelerator", "fpga"), "explain").name
+    if kind == "fpga":
+        given = (model, seq_len, scope, array_dim)
+        check_not_given(ACCELERATOR_ONLY, given, "accelerator")
+        click.echo(explain_fpga(design, config, attn_p, linear_par))
+        return
+    check_not_given(FPGA_ONLY, (attn_p, linear_par), "fpga")
+    click.echo(explain_accelerator(design, model, seq_len, config, scope or "attention",
+                                   array_dim or 0))
+
+
+def check_not_given(options: tuple[str, ...], values: tuple, kind: str) -> None:
+    """An InputError naming the first of ``options`` given (its value not None): it applies
+    only to designs of kind ``kind``."""
+    for option, value in zip(options, values, strict=True):
+        if value is not None:
+            raise InputError(f"{option} applies to {kind} designs only")
+
+
+def explain_fpga(design: Path, config: str | None, attn_p: int | None,
+                 linear_par: int | None) -> str:
+    """`fpga.explain.explain` of one config, at the design's units or the given p / size."""
+    from dataclasses import replace
+
+    from attnforge.kinds import require_kind
+    from fpga.explain import explain as explain_point
+
+    spec = require_kind(design, "fpga", "explain").load(design)
+    config = pick_choice("config", config, tuple(spec.configs), spec.configs)
+    u = spec.units
+    for option, value in (("--attn-p", attn_p), ("--linear-par", linear_par)):
+        if value is not None and value < 1:
+            raise InputError(f"{option} must be a positive integer, not {value}")
+    u = replace(u, attn_p=attn_p or u.attn_p, linear_in_par=linear_par or u.linear_in_par,
+                linear_out_par=linear_par or u.linear_out_par)
+    return explain_point(spec, config, u)
+
+
+def explain_accelerator(design: Path, model: str | None, seq_len: int | None,
+                        config: str | None, scope: str, array_dim: int) -> str:
+    """The chosen mapping of one accelerator point (`mapper.report.MappingReport`)."""
     from attnforge.kinds import require_kind
     from mapper.evaluate import Point, architecture, evaluate
     from mapper.price import buffer_problem
@@ -41,7 +99,7 @@ def explain(design: Path, model: str | None, seq_len: int | None, config: str | 
                          f"{name}: its buffer scaled to a {array_dim} × {array_dim} array "
                          f"({problem[0]}): {problem[1]}")
     mapping, actions, cost = evaluate(spec, point)
-    click.echo(str(MappingReport(mapping, actions, cost)))
+    return str(MappingReport(mapping, actions, cost))
 
 
 def check_array_dim(array_dim: int, seq_len: int | None, first_seq_len: int) -> None:

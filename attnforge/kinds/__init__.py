@@ -80,13 +80,15 @@ def load_checked(kind: Any, path: Path, root_type: type) -> Any:
     return design
 
 
-def require_kind(path: Path, name: str, command: str) -> DesignKind:
-    """The kind of ``path``, which ``command`` accepts only if it is ``name``: any other kind is
-    a SpecError at the file's ``kind:`` value."""
+def require_kind(path: Path, names: str | tuple[str, ...], command: str) -> DesignKind:
+    """The kind of ``path``, which ``command`` accepts only if it is one of ``names``: any other
+    kind is a SpecError at the file's ``kind:`` value."""
+    names = (names,) if isinstance(names, str) else names
     found, where = read_kind(path)
-    if found != name:
+    if found not in names:
+        wanted = " or ".join(map(repr, names))
         raise SpecError([Problem(where.source, where.line, where.col, "kind",
-                                 f"{command} needs a design of kind {name!r}, not {found!r}")])
+                                 f"{command} needs a design of kind {wanted}, not {found!r}")])
     return kind_of(path)
 
 

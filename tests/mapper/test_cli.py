@@ -71,13 +71,13 @@ def test_explore_pareto_design_writes_rows_and_plot(tmp_path, capsys):
 def test_explain_on_a_design_of_another_kind_is_located_at_its_kind(capsys):
     # It used to name only the file; simulate already pointed at the `kind:` value.
     with pytest.raises(SystemExit) as exit_info:
-        main(["explain", str(DESIGNS / "edge-moe-zcu102.yaml")])
+        main(["explain", str(DESIGNS / "rtl-edge-moe.yaml")])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     kind_line = next(i for i, line in enumerate(
-        (DESIGNS / "edge-moe-zcu102.yaml").read_text().splitlines(), 1) if line.startswith("kind:"))
-    assert err.endswith(f"edge-moe-zcu102.yaml:{kind_line}:7: kind: explain needs a design of "
-                        "kind 'accelerator', not 'fpga'")
+        (DESIGNS / "rtl-edge-moe.yaml").read_text().splitlines(), 1) if line.startswith("kind:"))
+    assert err.endswith(f"rtl-edge-moe.yaml:{kind_line}:7: kind: explain needs a design of "
+                        "kind 'accelerator' or 'fpga', not 'rtl'")
     assert len(err.splitlines()) == 1
 
 
