@@ -49,15 +49,15 @@ def linear_engine(u: Units, engine: tuple[int, int], shapes, buffers: int, gelu_
     biggest = max(shapes, key=lambda s: s[0] * s[1])
     row = max(k for k, _ in shapes)
     what = f"{name}: " if name else ""
-    items = (mac_item(f"{what}{in_par} x {out_par} MACs", in_par * out_par, u.act_bits,
-                      u.weight_bits, u.act_bits),
+    items = (mac_item(f"{what}in x out = {in_par:,} x {out_par:,} MACs", in_par * out_par,
+                      u.act_bits, u.weight_bits, u.act_bits),
              buffer_item(f"{what}{buffers} weight buffer{'s' if buffers > 1 else ''} "
                          f"({biggest[0]} x {biggest[1]})", buffers, words, u.weight_bits,
                          in_par * out_par),
              Item(f"{what}input row cache: {row} x {u.act_bits} b in registers",
                   Resources(ff=row * u.act_bits)))
     if gelu_lanes:
-        items += (gelu.scaled(gelu_lanes, f"{gelu_lanes} fused GELU lanes"),)
+        items += (gelu.scaled(gelu_lanes, f"{gelu_lanes:,} fused GELU lane{_s(gelu_lanes)}"),)
     return items
 
 
@@ -66,12 +66,12 @@ def gelu_lane(u: Units, approx: bool, m: ConventionalMath) -> Item:
     if approx:
         table_lut = math.ceil(GELU_TABLE_ENTRIES * 22 / 64)  # LUT6 as 64x1 RAM
         mult = dsp_per_mult(u.act_bits - 9, 17)
-        return Item(f"table GELU: {GELU_TABLE_ENTRIES} x 22 b table in LUT RAM, "
-                    f"{u.act_bits - 9} x 17 b interpolation multiply ({mult} DSP)",
+        return Item(f"{GELU_TABLE_ENTRIES} x 22 b LUT-RAM table, {u.act_bits - 9} x 17 b "
+                    f"multiply: {mult} DSP",
                     Resources(dsp=mult, lut=table_lut + 3 * u.act_bits, ff=4 * u.act_bits))
     fmul, fadd = 11, 7  # operators of erf (A&S 7.1.26) plus GELU's own
-    return Item(f"exact float GELU: {fmul} fmul x {m.fmul_dsp} + {fadd} fadd x {m.fadd_dsp} + "
-                f"fexp {m.fexp_dsp} DSP, a divider",
+    return Item(f"float: {fmul} fmul x {m.fmul_dsp} + {fadd} fadd x {m.fadd_dsp} + "
+                f"fexp {m.fexp_dsp} DSP, fdiv",
                 Resources(dsp=fmul * m.fmul_dsp + fadd * m.fadd_dsp + m.fexp_dsp,
                           lut=(fmul + fadd + 3) * m.fop_lut + m.fdiv_lut,
                           ff=(fmul + fadd + 4) * 600))
@@ -83,9 +83,9 @@ def attention(u: Units, spec: ViTSpec) -> Unit:
     width = u.attn_lanes * u.act_bits
     out: Unit = ()
     for product in ("Q·K", "A·V"):
-        out += (mac_item(f"{product}: p x lanes = {u.attn_p} x {u.attn_lanes} MACs",
+        out += (mac_item(f"{product}: p x lanes = {u.attn_p:,} x {u.attn_lanes:,} MACs",
                          u.attn_p * u.attn_lanes, u.act_bits, u.act_bits, u.act_bits),
-                buffer_item(f"{product}: p + 1 = {u.attn_p + 1} token caches", u.attn_p + 1,
+                buffer_item(f"{product}: p + 1 = {u.attn_p + 1:,} token caches", u.attn_p + 1,
                             words, width, 1))
     return out
 
@@ -99,39 +99,43 @@ def softmax(u: Units, spec: ViTSpec, t: Techniques, m: ConventionalMath) -> Unit
                                   ff=4 * u.act_bits)
         normalise = exp + Resources(dsp=dsp_per_mult(23, 31), ff=2 * u.act_bits)
         units = u.attn_p * spec.heads
-        return (Item(f"running max and sum: p x heads = {units} x (exp {exp_dsp} + rescale "
+        return (Item(f"running max and sum: p x heads = {units:,} x (exp {exp_dsp} + rescale "
                      f"{running.dsp - exp_dsp} DSP, a reciprocal divider)",
                      running.scaled(units)),
-                Item(f"normalise in A·V: {units} x (exp {exp_dsp} + x 1/sum "
+                Item(f"normalise in A·V: {units:,} x (exp {exp_dsp} + x 1/sum "
                      f"{normalise.dsp - exp_dsp} DSP)", normalise.scaled(units)))
     lane = Resources(dsp=2 * m.fadd_dsp + m.fexp_dsp + m.fmul_dsp,
                      lut=4 * m.fop_lut + m.fdiv_lut, ff=4000)
-    return (Item(f"three-pass float datapath: {m.lanes} lane(s) x (2 fadd, fexp, fmul, fdiv)",
+    return (Item(f"three-pass float: {m.lanes:,} lane{_s(m.lanes)} x (2 fadd x {m.fadd_dsp} + "
+                 f"fexp {m.fexp_dsp} + fmul {m.fmul_dsp} DSP, fdiv)",
                  lane.scaled(m.lanes)),)
 
 
 def others(u: Units, spec: ViTSpec) -> dict[str, Unit]:
     """Gate, LayerNorm, residual add, patch embedding, AXI masters."""
     d = spec.d_model
-    gate = (mac_item(f"{u.gate_macs} MACs", u.gate_macs, u.act_bits, u.weight_bits, u.act_bits),
+    gate = (mac_item(f"{u.gate_macs:,} MACs", u.gate_macs, u.act_bits, u.weight_bits, u.act_bits),
             buffer_item(f"weights ({spec.experts} x {d})", 1, spec.experts * d, u.weight_bits,
                         u.gate_macs))
     sq = dsp_per_mult(u.act_bits, u.act_bits)
     ln_lane = Resources(dsp=2 * sq + dsp_per_mult(u.act_bits, u.weight_bits), lut=3 * u.act_bits,
                         ff=6 * u.act_bits)
-    layernorm = (Item(f"{u.layernorm_lanes} lanes x (x², x·rstd, x γ: {ln_lane.dsp} DSP)",
+    layernorm = (Item(f"{u.layernorm_lanes:,} lane{_s(u.layernorm_lanes)} x (x² {sq} + x·rstd "
+                      f"{sq} + x·γ {ln_lane.dsp - 2 * sq} DSP)",
                       ln_lane.scaled(u.layernorm_lanes)),
                  Item(f"statistics: mean, variance, rsqrt (3 x {sq} DSP)",
                       Resources(dsp=3 * sq, lut=1500, ff=2000)),
                  buffer_item(f"row buffer ({d} x {u.act_bits} b)", 1, d, u.act_bits,
                              u.layernorm_lanes))
-    add = (Item(f"{u.add_lanes} adders of {u.act_bits} b",
+    add = (Item(f"{u.add_lanes:,} adder{_s(u.add_lanes)} of {u.act_bits} b",
                 Resources(lut=u.add_lanes * u.act_bits, ff=3 * u.add_lanes * u.act_bits)),)
     k = spec.image_c * spec.patch**2
-    patch = (mac_item(f"{u.patch_embed_macs} MACs", u.patch_embed_macs, u.pixel_bits,
+    patch = (mac_item(f"{u.patch_embed_macs:,} MACs", u.patch_embed_macs, u.pixel_bits,
                       u.weight_bits, u.act_bits),
              buffer_item(f"weights ({k} x {d})", 1, k * d, u.weight_bits, u.patch_embed_macs))
-    axi = (Item(f"{u.axi_masters} AXI masters", axi_masters(u.axi_masters)),)
+    one = axi_masters(1)
+    axi = (Item(f"{u.axi_masters:,} AXI master{_s(u.axi_masters)} x ({one.bram18} BRAM18, "
+                f"{one.lut:,} LUT, {one.ff:,} FF: estimates)", axi_masters(u.axi_masters)),)
     return {"gate": gate, "layernorm": layernorm, "add": add, "patch_embed": patch, "axi": axi}
 
 
@@ -149,11 +153,16 @@ def design_items(u: Units, spec: ViTSpec, t: Techniques, m: ConventionalMath, p:
             linear += linear_engine(u, p.engines[(k, n)], [(k, n)], 1, 0, gelu,
                                     f"{k}->{n} engine")
         lanes = u.linear_out_par if t.gelu_approx else m.lanes
-        gelu_unit = (gelu.scaled(lanes, f"{lanes} separate GELU lane(s)"),)
+        gelu_unit = (gelu.scaled(lanes, f"{lanes:,} separate GELU lane{_s(lanes)}"),)
     parts = {"linear": linear, "gelu": gelu_unit, "attention": attention(u, spec),
              "softmax": softmax(u, spec, t, m)}
     parts.update(others(u, spec))
     return parts
+
+
+def _s(count: int) -> str:
+    """The plural ending for ``count`` things."""
+    return "" if count == 1 else "s"
 
 
 def unit_items(design: FpgaDesign, t: Techniques, u: Units | None = None) -> dict[str, Unit]:

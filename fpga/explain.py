@@ -16,6 +16,9 @@ from fpga.resources import Resources
 from fpga.schedule import CATEGORIES, cycles_to_ms, image_timing, plan
 from fpga.spec import TECHNIQUES, FpgaDesign, Techniques, Units
 from fpga.units import memory
+from fpga.workload import route
+
+WIDTH = 100  # terminal columns the header and the stage table are laid out for
 
 
 def explain(design: FpgaDesign, config: str, units: Units) -> str:
@@ -30,32 +33,54 @@ def explain(design: FpgaDesign, config: str, units: Units) -> str:
 
 def header(design: FpgaDesign, config: str, t: Techniques, u: Units, board: Board) -> str:
     """Which design, board, techniques and unit parameters."""
-    on = ", ".join(f"{name} {'on' if getattr(t, name) else 'off'}" for name in TECHNIQUES)
+    on = [f"{name} {'on' if getattr(t, name) else 'off'}" for name in TECHNIQUES]
     port = memory(board, u).port_bytes * 8
     narrowed = f" (narrowed to {port:g} b by the board's host port)" if port < u.axi_bits else ""
+    units = (f"attention p = {u.attn_p:,} query slots x {u.attn_lanes:,} lanes",
+             f"gate {u.gate_macs:,} MACs", f"LayerNorm {u.layernorm_lanes:,} lanes",
+             f"add {u.add_lanes:,} lanes", f"patch embedding {u.patch_embed_macs:,} MACs",
+             f"AXI {u.axi_bits} b{narrowed}")
     return "\n".join((
         f"{design.name}: config {config} on {board.name} ({board.device}) at {u.clock_mhz:g} MHz",
-        f"techniques: {on}",
-        f"units: {linear_engines(design, t, u)}, attention p = {u.attn_p} x {u.attn_lanes} lanes,"
-        f" gate {u.gate_macs} MACs, LayerNorm {u.layernorm_lanes} lanes, add {u.add_lanes} lanes,"
-        f" patch embedding {u.patch_embed_macs} MACs, AXI {u.axi_bits} b{narrowed}"))
+        fill("techniques: ", on, ", "),
+        fill("linear: ", linear_engines(design, t, u).split(" "), ""),
+        fill("units: ", units, "; ")))
+
+
+def fill(first: str, parts, sep: str) -> str:
+    """``first`` then ``parts`` joined by ``sep`` (a space after each), wrapped at WIDTH columns
+    between parts only (continuation lines indented by two); a part longer than a line stays
+    whole."""
+    lines, line = [], first
+    for i, part in enumerate(parts):
+        piece = part + (sep.rstrip() if i < len(parts) - 1 else "")
+        if line.strip() and len(line) + len(piece) > WIDTH:
+            lines.append(line.rstrip())
+            line = "  "
+        line += piece + " "
+    return "\n".join([*lines, line.rstrip()])
 
 
 def linear_engines(design: FpgaDesign, t: Techniques, u: Units) -> str:
     """The unified linear unit, or the dedicated engines that replace it (one per shape)."""
     if t.unified_linear:
-        return (f"unified linear {u.linear_in_par} x {u.linear_out_par}"
-                f"{' ping/pong' if u.ping_pong else ''}")
+        return (f"unified unit of in x out = {u.linear_in_par:,} x {u.linear_out_par:,} MACs"
+                f"{', ping/pong weight buffers' if u.ping_pong else ''}")
     engines = plan(design.workload, u, t, design.math).engines
-    shapes = ", ".join(f"{k}->{n} on {e[0]} x {e[1]}" for (k, n), e in engines.items())
-    return f"{len(engines)} dedicated linear engines ({shapes})"
+    by_size: dict[tuple[int, int], list[str]] = {}
+    for (k, n), size in engines.items():
+        by_size.setdefault(size, []).append(f"{k}->{n}")
+    return ", ".join(f"{len(shapes)} dedicated engine{'s' if len(shapes) > 1 else ''} of "
+                     f"in x out = {size[0]:,} x {size[1]:,} MACs ({', '.join(shapes)})"
+                     for size, shapes in by_size.items())
 
 
 def latency(r: Result, u: Units) -> str:
     """Per-image latency by category (the results.csv ``t_<unit>_ms`` columns)."""
     cycles = round(r.latency_ms * u.clock_mhz * 1e3)
-    lines = [f"latency {r.latency_ms:.2f} ms per image ({cycles:,} cycles); DDR {r.ddr_mb:.1f} MB"
-             f" ({r.ddr_gbps:.2f} GB/s on average); {r.power_w:.2f} W, {r.energy_j:.4f} J",
+    lines = [f"latency {r.latency_ms:.2f} ms per image ({cycles:,} cycles), {r.power_w:.2f} W, "
+             f"{r.energy_j:.4f} J",
+             f"DDR {r.ddr_mb:.1f} MB per image ({r.ddr_gbps:.2f} GB/s on average)",
              "category         ms   share"]
     for cat in CATEGORIES:
         ms = r.breakdown_ms[cat]
@@ -65,43 +90,68 @@ def latency(r: Result, u: Units) -> str:
 
 
 def stages(design: FpgaDesign, t: Techniques, u: Units) -> str:
-    """Milliseconds per stage (patch embedding, each layer) and category, with DDR MB."""
+    """Milliseconds per stage (patch embedding, each layer) and category, with DDR MB.
+
+    A category with no time is left out, and so is one whose time is all in one stage that
+    does nothing else (the patch embedding): that stage's total says it. A cell with no cycles
+    is ``-`` (a nonzero cell below 0.0005 ms still shows ``0.000``).
+    """
     timing = image_timing(design.workload, get_board(design.board), u, t, design.math,
                           design.routing)
-    used = [c for c in CATEGORIES if timing.cycles[c]]
-    width = max(len(s.name) for s in timing.stages)
-    cols = [max(len(c), 7) for c in used]
-    head = (f"{'stage (ms)':<{width}}  {'total':>7}  "
-            + "  ".join(f"{c:>{w}}" for c, w in zip(used, cols, strict=True)) + "   DDR MB")
-    lines = [head]
-    for s in timing.stages:
-        cells = "  ".join(f"{cycles_to_ms(s.cycles[c], u.clock_mhz):>{w}.3f}"
-                          for c, w in zip(used, cols, strict=True))
-        lines.append(f"{s.name:<{width}}  {cycles_to_ms(s.total, u.clock_mhz):7.3f}  {cells}"
-                     f"  {s.ddr_bytes / 1e6:7.2f}")
+    used = [c for c in CATEGORIES if timing.cycles[c]
+            and not any(s.cycles[c] == s.total == timing.cycles[c] for s in timing.stages)]
+    names = stage_names(design, len(timing.stages))
+    head = ["stage (ms)", "total", *used, "DDR MB"]
+    rows = [[name, _ms(s.total, u), *(_ms(s.cycles[c], u) for c in used),
+             f"{s.ddr_bytes / 1e6:.2f}"] for name, s in zip(names, timing.stages, strict=True)]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    lines = [r[0].ljust(widths[0]) + " " + " ".join(
+        cell.rjust(w) for cell, w in zip(r[1:], widths[1:], strict=True)) for r in [head, *rows]]
+    if any(design.workload.is_moe(i) for i in range(design.workload.layers)):
+        lines.append("MoE e/p: e experts hit, p token-expert pairs run (tokens x top-k)")
     return "\n".join(lines)
 
 
+def stage_names(design: FpgaDesign, count: int) -> list[str]:
+    """Short names of the ``count`` stages (`fpga.schedule.image_stages`' order): the patch
+    embedding, then ``layer i dense`` or ``layer i MoE e/p`` (experts hit / pairs)."""
+    spec = design.workload
+    names = ["patch embedding"]
+    for i in range(count - 1):
+        counts = route(spec, design.routing, i) if spec.is_moe(i) else ()
+        kind = f"MoE {sum(c > 0 for c in counts)}/{sum(counts)}" if spec.is_moe(i) else "dense"
+        names.append(f"layer {i} {kind}")
+    return names
+
+
+def _ms(cycles: int, u: Units) -> str:
+    return f"{cycles_to_ms(cycles, u.clock_mhz):.3f}" if cycles else "-"
+
+
 def resources(design: FpgaDesign, t: Techniques, u: Units, board: Board, r: Result) -> str:
-    """Every unit's labelled items, the total, the board's totals and the share used."""
-    lines = ["resources, unit by unit:",
-             f"{'unit':<12} {'DSP':>6} {'BRAM36':>7} {'LUT':>8} {'FF':>8}  how"]
+    """Every unit's labelled items, the total, the board's totals and the share used; each
+    column as wide as its widest figure."""
+    rows = [("unit", "DSP", "BRAM36", "LUT", "FF", "how")]
     for name, items in area.unit_items(design, t, u).items():
         for i, item in enumerate(items):
-            lines.append(_resource_line(name if i == 0 else "", item.resources, item.label))
+            rows.append((name if i == 0 else "", *_figures(item.resources), item.label))
     total = r.resources
-    lines.append(_resource_line("total", total, ""))
-    lines.append(f"{board.name:<12} {board.dsp:6,d} {board.bram36:7,d} {board.lut:8,d} "
-                 f"{board.ff:8,d}  {board.device}")
+    rows.append(("total", *_figures(total), ""))
+    rows.append((board.name, f"{board.dsp:,d}", f"{board.bram36:,d}", f"{board.lut:,d}",
+                 f"{board.ff:,d}", board.device))
     shares = (total.dsp / board.dsp, total.bram36 / board.bram36, total.lut / board.lut,
               total.ff / board.ff)
-    lines.append(f"{'used':<12} " + " ".join(f"{100 * s:{w}.1f}%"
-                                             for s, w in zip(shares, (5, 6, 7, 7), strict=True)))
+    rows.append(("used", *(f"{100 * s:,.1f}%" for s in shares), ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = ["resources, unit by unit:"]
+    for row in rows:
+        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:5], widths[1:],
+                                                                          strict=True)]
+        lines.append(("  ".join([" ".join(cells), row[5]])).rstrip())
     text = overflow_text(overflow(total, board))
     lines.append(f"does not fit {board.name}: {text}" if text else f"fits {board.name}")
     return "\n".join(lines)
 
 
-def _resource_line(unit: str, res: Resources, label: str) -> str:
-    return (f"{unit:<12} {res.dsp:6,d} {res.bram36:7,.1f} {res.lut:8,d} {res.ff:8,d}  "
-            f"{label}").rstrip()
+def _figures(res: Resources) -> tuple[str, str, str, str]:
+    return f"{res.dsp:,d}", f"{res.bram36:,.1f}", f"{res.lut:,d}", f"{res.ff:,d}"

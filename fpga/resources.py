@@ -95,8 +95,8 @@ class Item:
     resources: Resources
 
     def scaled(self, k: int, label: str) -> Item:
-        """``k`` copies, labelled ``label: <this label>``."""
-        return Item(f"{label}: {self.label}", self.resources.scaled(k))
+        """``k`` copies, labelled ``label x (<this label>)``."""
+        return Item(f"{label} x ({self.label})", self.resources.scaled(k))
 
 
 def mac_item(label: str, macs: int, a_bits: int, b_bits: int, acc_bits: int) -> Item:
@@ -111,7 +111,8 @@ def buffer_item(label: str, count: int, words: int, word_bits: int, words_per_cy
     read width it must deliver per cycle."""
     per = bram_buffer(words, word_bits, words_per_cycle)
     capacity = math.ceil(words * word_bits / BRAM18_BITS)
+    per_cycle = f"{words_per_cycle:,} x {word_bits} b" if words_per_cycle > 1 else f"{word_bits} b"
     why = (f"{words:,} x {word_bits} b" if per == capacity
-           else f"read width {words_per_cycle} x {word_bits} b per cycle")
+           else f"read width {per_cycle} per cycle")
     each = " each" if count > 1 else ""
-    return Item(f"{label}: {per} BRAM18{each} ({why})", Resources(bram18=count * per))
+    return Item(f"{label}: {per:,} BRAM18{each} ({why})", Resources(bram18=count * per))

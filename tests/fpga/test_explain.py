@@ -19,16 +19,26 @@ DESIGN = FpgaDesign(name="t", board="zcu102", configs={"final": Techniques(),
 N, D, HEADS, LAYERS = 129, 192, 3, 12  # M3ViT (edgemoe.md §1)
 
 
-def resource_rows(text: str) -> dict[str, list[int]]:
-    """DSP of every item line, by unit (a unit's later lines have a blank unit column)."""
+def resource_lines(text: str) -> list[tuple[str, list[str], str]]:
+    """(unit, [DSP, BRAM36, LUT, FF], label) of every item line (a unit's later lines have a
+    blank unit column), up to the total."""
     block = text.split("resources, unit by unit:\n")[1].splitlines()[1:]
-    rows: dict[str, list[int]] = {}
-    unit = ""
+    out, unit = [], ""
     for line in block:
         if line.startswith("total"):
             break
-        unit = line[:12].strip() or unit
-        rows.setdefault(unit, []).append(int(line[12:19].replace(",", "")))
+        words = line.split()
+        if not line.startswith(" "):
+            unit, words = words[0], words[1:]
+        out.append((unit, words[:4], " ".join(words[4:])))
+    return out
+
+
+def resource_rows(text: str) -> dict[str, list[int]]:
+    """DSP of every item line, by unit."""
+    rows: dict[str, list[int]] = {}
+    for unit, figures, _ in resource_lines(text):
+        rows.setdefault(unit, []).append(int(figures[0].replace(",", "")))
     return rows
 
 
@@ -63,7 +73,9 @@ def stage_rows(text: str) -> list[tuple[str, float, float]]:
     lines = text.split("stage (ms)")[1].split("\n\n")[0].splitlines()[1:]
     out = []
     for line in lines:
-        name = re.match(r"(patch embedding|layer \d+ \([^)]*\))", line).group(1)
+        if line.startswith("MoE e/p"):
+            break
+        name = re.match(r"(patch embedding|layer \d+ (dense|MoE \d+/\d+))", line).group(1)
         numbers = line[len(name):].split()
         out.append((name, float(numbers[0]), float(numbers[-1])))
     return out
@@ -74,7 +86,7 @@ def test_stages_add_up_to_the_latency_and_traffic(config):
     text = explain(DESIGN, config, Units())
     r = evaluate(DESIGN, DESIGN.configs[config])
     rows = stage_rows(text)
-    assert [name.split(" (")[0] for name, _, _ in rows] == (
+    assert [" ".join(name.split()[:2]) for name, _, _ in rows] == (
         ["patch embedding"] + [f"layer {i}" for i in range(LAYERS)])
     # each stage is rounded to 0.001 ms and 0.01 MB
     assert sum(ms for _, ms, _ in rows) == pytest.approx(r.latency_ms, abs=0.001 * len(rows))
@@ -89,11 +101,11 @@ def test_moe_layers_name_their_experts_and_pairs():
             continue
         i = int(layer.group(1))
         if i % 2 == 0:
-            assert name.endswith("(dense)")
+            assert name.endswith(" dense")
         else:
             counts = route(spec, DESIGN.routing, i)
             hit = sum(1 for c in counts if c > 0)
-            assert name.endswith(f"(MoE, {hit} experts, {2 * N} pairs)")
+            assert name.endswith(f" MoE {hit}/{2 * N}")
 
 
 def test_a_dense_layers_qk_is_the_reordered_stream_over_the_narrowed_port():
@@ -103,8 +115,8 @@ def test_a_dense_layers_qk_is_the_reordered_stream_over_the_narrowed_port():
     # latency (200 ns = 60 cycles).
     text = explain(DESIGN, "final", Units())
     head = text.split("stage (ms)")[1].splitlines()[0].split()
-    layer0 = next(line for line in text.splitlines() if line.startswith("layer 0 (dense)"))
-    qk = float(layer0.split(")")[1].split()[head.index("qk")])
+    layer0 = next(line for line in text.splitlines() if line.startswith("layer 0 dense"))
+    qk = float(layer0.removeprefix("layer 0 dense").split()[head.index("qk")])
     cycles = math.ceil((N + 3) / 4) * N * D * 4 / 16 + 60
     assert qk == pytest.approx(cycles / 300e3, abs=0.0005)
 
@@ -118,8 +130,145 @@ def test_an_overflowing_point_says_what_overflows():
 
 
 def test_header_names_the_engines_that_replace_the_unified_unit():
-    text = explain(DESIGN, "baseline", Units())
+    text = " ".join(explain(DESIGN, "baseline", Units()).split())  # lines wrapped at 100
     # five distinct linear shapes (d->d, d->4d, 4d->d, d->2d, 2d->d) share 256 MACs: 32 each
-    assert "5 dedicated linear engines" in text
-    assert text.count("on 4 x 8") == 5
-    assert "unified linear 16 x 16 ping/pong" in explain(DESIGN, "final", Units())
+    assert "linear: 5 dedicated engines of in x out = 4 x 8 MACs (192->192, 192->768, " \
+        "768->192, 192->384, 384->192)" in text
+    assert "linear: unified unit of in x out = 16 x 16 MACs, ping/pong weight buffers" in \
+        explain(DESIGN, "final", Units())
+
+
+# --- found by trying `attnforge explain` as a new user -------------------------------------
+
+WIDTH = 100  # a common terminal
+
+
+@pytest.mark.parametrize("config", ["final", "baseline"])
+def test_header_latency_and_stage_table_fit_a_100_column_terminal(config):
+    # The units line ran to 195-280 columns and the stage table to 137-150.
+    text = explain(DESIGN, config, Units())
+    before = text.split("resources, unit by unit:")[0]
+    assert max(map(len, before.splitlines())) <= WIDTH
+
+
+def test_moe_stages_with_two_weighted_experts_hit_exactly_those_two():
+    # top-2 routing where only two experts have a positive weight: every token takes both, so
+    # each MoE layer hits 2 experts with 2 x 129 token-expert pairs.
+    from fpga.workload import Routing
+
+    design = FpgaDesign(name="t", board="zcu102", configs={"final": Techniques()},
+                        routing=Routing(hits=(3.0, 1.0) + (0.0,) * 14))
+    names = [name for name, _, _ in stage_rows(explain(design, "final", Units()))]
+    assert [n for n in names if "MoE" in n] == [f"layer {i} MoE 2/{2 * N}"
+                                                for i in range(1, LAYERS, 2)]
+
+
+def aligned_columns(text: str) -> None:
+    """Every row of the resource table from its header to ``used`` ends its four figures
+    where the header's DSP, BRAM36, LUT, FF end, and starts its label under ``how``."""
+    lines = text.split("resources, unit by unit:\n")[1].splitlines()
+    header = lines[0]
+    how = header.index("how")
+    ends = [m.end() for m in re.finditer(r"\S+", header[:how])][1:]
+    for line in lines[1:-1]:
+        figures = [m.end() for m in re.finditer(r"\S+", line[:how])][-4:]
+        assert figures == ends, line
+        assert len(line) <= how or (line[how - 2:how] == "  " and line[how] != " "), line
+
+
+def test_absurd_parallelism_is_answered_with_the_columns_aligned():
+    # p = 10**9 used to push every figure out of its 6-8 character column.
+    p = 10**9
+    text = explain(DESIGN, "final", Units(attn_p=p))
+    aligned_columns(text)
+    # Q·K and A·V: p x 8 MACs x 4 DSP each; softmax p x 3 heads x 20; the rest as at p = 4
+    dsp = 2 * p * 8 * 4 + p * HEADS * 20 + 16 * 16 * 2 + 16 + 256 + 256 + 92
+    assert total_line(text)[1] == f"{dsp:,}"
+    assert f"Q·K: p x lanes = {p:,} x 8 MACs of 32 x 32 b, 4 DSP each" in text
+    aligned_columns(explain(DESIGN, "baseline", Units(linear_in_par=10**6,
+                                                        linear_out_par=10**6)))
+
+
+def test_one_of_a_kind_is_singular():
+    text = explain(DESIGN, "final", Units(linear_in_par=1, linear_out_par=1, add_lanes=1))
+    assert "1 fused GELU lane x (" in text and "1 fused GELU lanes" not in text
+    assert "1 adder of 32 b" in text
+
+
+def ints(*groups: str) -> list[int]:
+    return [int(g.replace(",", "")) for g in groups]
+
+
+# Operand widths -> DSP48E2 slices (27 x 18 signed multiplier): 32 x 16 needs two (32 > 27),
+# 32 x 32 four (2 x 2 tiles), 8 x 16 and 23 x 17 one.
+DSP_PER = {(32, 16): 2, (32, 32): 4, (8, 16): 1}
+
+# Each label shape, and the DSP its arithmetic gives (from the label's own numbers).
+DSP_LABELS = (
+    (r"(?:in x out|p x lanes) = ([\d,]+) x ([\d,]+) MACs of (\d+) x (\d+) b, (\d+) DSP each",
+     lambda a, b, x, y, per: (a * b * per, per == DSP_PER[(x, y)])),
+    (r"^([\d,]+) MACs of (\d+) x (\d+) b, (\d+) DSP each",
+     lambda n, x, y, per: (n * per, per == DSP_PER[(x, y)])),
+    (r"^([\d,]+) lanes? x \(x² (\d+) \+ x·rstd (\d+) \+ x·γ (\d+) DSP\)$",
+     lambda n, a, b, c: (n * (a + b + c), (a, b, c) == (4, 4, 2))),
+    (r"^statistics: mean, variance, rsqrt \((\d+) x (\d+) DSP\)$",
+     lambda n, per: (n * per, (n, per) == (3, 4))),
+    (r"^([\d,]+) (?:fused|separate) GELU lanes? x \(177 x 22 b LUT-RAM table, 23 x 17 b "
+     r"multiply: (\d+) DSP\)$", lambda n, per: (n * per, per == 1)),
+    (r"^([\d,]+) separate GELU lanes? x \(float: (\d+) fmul x (\d+) \+ (\d+) fadd x (\d+) \+ "
+     r"fexp (\d+) DSP, fdiv\)$", lambda n, a, b, c, d, e: (n * (a * b + c * d + e), True)),
+    (r"^running max and sum: p x heads = ([\d,]+) x \(exp (\d+) \+ rescale (\d+) DSP, a "
+     r"reciprocal divider\)$", lambda n, e, r: (n * (e + r), True)),
+    (r"^normalise in A·V: ([\d,]+) x \(exp (\d+) \+ x 1/sum (\d+) DSP\)$",
+     lambda n, e, r: (n * (e + r), True)),
+    (r"^three-pass float: ([\d,]+) lanes? x \(2 fadd x (\d+) \+ fexp (\d+) \+ fmul (\d+) DSP, "
+     r"fdiv\)$", lambda n, a, b, c: (n * (2 * a + b + c), True)),
+)
+
+
+def bram18_of_label(label: str) -> int | None:
+    """BRAM18 a buffer label's arithmetic gives, checking its reason against the BRAM18 facts
+    (18 Kib; one port reads at most 36 bits a cycle); None if the label is not a buffer."""
+    m = re.search(r"(?:(\d+) weight buffers? .*|p \+ 1 = ([\d,]+) token caches|weights \(.*\)"
+                  r"|row buffer \(.*\)): ([\d,]+) BRAM18( each)? \((.*)\)$", label)
+    if not m:
+        return None
+    count = int((m.group(1) or m.group(2) or "1").replace(",", ""))
+    per = ints(m.group(3))[0]
+    reason = m.group(5)
+    if capacity := re.fullmatch(r"([\d,]+) x (\d+) b", reason):
+        words, bits = ints(*capacity.groups())
+        assert per == math.ceil(words * bits / (18 * 1024)), label
+    else:
+        width = re.fullmatch(r"read width (?:([\d,]+) x )?(\d+) b per cycle", reason)
+        words, bits = ints(width.group(1) or "1", width.group(2))
+        assert per == math.ceil(words * bits / 36), label
+    return count * per
+
+
+@pytest.mark.parametrize("units", [
+    Units(), Units(linear_in_par=12, linear_out_par=7, attn_p=3, attn_lanes=5),
+    Units(linear_in_par=1, linear_out_par=1, attn_p=1, layernorm_lanes=1, axi_masters=1),
+    Units(linear_in_par=32, linear_out_par=32, attn_p=16, clock_mhz=200)])
+@pytest.mark.parametrize("config", ["final", "baseline"])
+def test_every_labels_arithmetic_gives_the_figures_on_its_line(units, config):
+    for unit, figures, label in resource_lines(explain(DESIGN, config, units)):
+        dsp, lut, ff = ints(figures[0], figures[2], figures[3])
+        bram36 = float(figures[1].replace(",", ""))
+        label = re.sub(r"^\d+->\d+ engine: ", "", label)
+        found = [(rx, f) for rx, f in DSP_LABELS if re.search(rx, label)]
+        if found:
+            rx, f = found[0]
+            value, widths_ok = f(*ints(*re.search(rx, label).groups()))
+            assert (value, widths_ok) == (dsp, True), (unit, label)
+        else:
+            assert dsp == 0, (unit, label)
+        bram18 = bram18_of_label(label)
+        if axi := re.fullmatch(r"([\d,]+) AXI masters? x \((\d+) BRAM18, ([\d,]+) LUT, "
+                               r"([\d,]+) FF: estimates\)", label):
+            n, b, lut1, ff1 = ints(*axi.groups())
+            bram18 = n * b
+            assert (lut, ff) == (n * lut1, n * ff1)
+        if regs := re.fullmatch(r"input row cache: (\d+) x (\d+) b in registers", label):
+            assert ff == math.prod(ints(*regs.groups()))
+        assert bram36 == (bram18 or 0) / 2, (unit, label)
