@@ -58,13 +58,20 @@ def check_not_given(options: tuple[str, ...], values: tuple, kind: str) -> None:
 
 def explain_fpga(design: Path, config: str | None, attn_p: int | None,
                  linear_par: int | None) -> str:
-    """`fpga.explain.explain` of one config, at the design's units or the given p / size."""
+    """`fpga.explain.explain` of one config, at the design's units or the given p / size.
+
+    The design is loaded with its types' rules only: a config that overflows the board (which
+    ``explore`` refuses as an impossible design) is explained, its last line naming what
+    overflows, so the user can see which unit takes the resources."""
     from dataclasses import replace
 
     from attnforge.kinds import require_kind
+    from attnforge.specload import load_spec
     from fpga.explain import explain as explain_point
+    from fpga.spec import FpgaDesign
 
-    spec = require_kind(design, "fpga", "explain").load(design)
+    require_kind(design, "fpga", "explain")
+    spec = load_spec(design, FpgaDesign, kind="fpga")
     config = pick_choice("config", config, tuple(spec.configs), spec.configs)
     u = spec.units
     for option, value in (("--attn-p", attn_p), ("--linear-par", linear_par)):

@@ -213,3 +213,18 @@ def test_explain_an_fpga_point_and_its_option_errors(tmp_path):
     result = run_cli("explain", str(pareto), "--linear-par", "8", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip() == "attnforge: error: --linear-par applies to fpga designs only"
+
+
+def test_explain_shows_why_a_design_does_not_fit_instead_of_refusing_it(tmp_path):
+    # explain refused such a design with explore's "impossible design" error, so the one
+    # command that shows where the resources go was unavailable exactly when they overflow.
+    (tmp_path / "d.yaml").write_text(HEAD + "board: zcu102\nunits: {attn_p: 16}\n")
+    result = run_cli("explain", "d.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    dsp = final_dsp(16, 16)
+    assert result.stdout.rstrip().endswith(
+        f"does not fit zcu102: DSP {dsp:,} > 2,520 (+{dsp - 2520:,})")
+    # the types' own rules still apply
+    (tmp_path / "d.yaml").write_text(HEAD + "board: zcu102\nunits: {attn_p: 0}\n")
+    assert one_error(run_cli("explain", "d.yaml", cwd=tmp_path), tmp_path) == \
+        "d.yaml:5:17: units.attn_p: must be at least 1, not 0"
