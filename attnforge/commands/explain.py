@@ -6,6 +6,7 @@ FPGA designs (``--config --attn-p --linear-par``): `fpga.explain`.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import click
@@ -72,6 +73,7 @@ def explain_fpga(design: Path, config: str | None, attn_p: int | None,
 
     require_kind(design, "fpga", "explain")
     spec = load_spec(design, FpgaDesign, kind="fpga")
+    note = explorer_note(design, spec)
     config = pick_choice("config", config, tuple(spec.configs), spec.configs)
     u = spec.units
     for option, value in (("--attn-p", attn_p), ("--linear-par", linear_par)):
@@ -79,7 +81,26 @@ def explain_fpga(design: Path, config: str | None, attn_p: int | None,
             raise InputError(f"{option} must be a positive integer, not {value}")
     u = replace(u, attn_p=attn_p or u.attn_p, linear_in_par=linear_par or u.linear_in_par,
                 linear_out_par=linear_par or u.linear_out_par)
-    return explain_point(spec, config, u)
+    return note + explain_point(spec, config, u)
+
+
+def explorer_note(path: Path, spec) -> str:
+    """A first line saying the design's ``grid`` or ``search`` section is not applied (explain
+    shows the design as written), once the section is valid by its types' rules (an invalid one
+    is a SpecError here as in ``explore``); empty without such a section."""
+    from attnforge.sweep_file import load_grid, load_search
+
+    grid = load_grid(path, type(spec), spec)
+    search = load_search(path, type(spec), spec)
+    if search is not None:
+        what = f"search (over {', '.join(search.space)})"
+    elif grid != ((),):
+        keys = dict.fromkeys(key for point in grid for key, _ in point)
+        what = f"grid ({len(grid)} variants over {', '.join(keys)})"
+    else:
+        return ""
+    return textwrap.fill(f"note: the design as written; explore runs its {what}", 100,
+                         subsequent_indent="  ") + "\n"
 
 
 def explain_accelerator(design: Path, model: str | None, seq_len: int | None,

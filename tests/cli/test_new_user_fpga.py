@@ -228,3 +228,26 @@ def test_explain_shows_why_a_design_does_not_fit_instead_of_refusing_it(tmp_path
     (tmp_path / "d.yaml").write_text(HEAD + "board: zcu102\nunits: {attn_p: 0}\n")
     assert one_error(run_cli("explain", "d.yaml", cwd=tmp_path), tmp_path) == \
         "d.yaml:5:17: units.attn_p: must be at least 1, not 0"
+
+
+@pytest.mark.parametrize("section, note", [
+    ("grid:\n  units.attn_p: [2, 16]\n", "explore runs its grid (2 variants over units.attn_p)"),
+    ("search:\n  trials: 2\n  space:\n    units.attn_p: {low: 1, high: 8}\n",
+     "explore runs its search (over units.attn_p)"),
+])
+def test_explain_says_it_does_not_apply_the_grid_or_search(tmp_path, section, note):
+    # explain silently showed the design as written, as if the grid did not exist.
+    (tmp_path / "d.yaml").write_text(ONE_CONFIG + section)
+    result = run_cli("explain", "d.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    first, second = result.stdout.splitlines()[:2]
+    assert first == f"note: the design as written; {note}"
+    assert second.startswith("big: config final on zcu102")
+
+
+def test_explain_rejects_a_grid_that_explore_rejects(tmp_path):
+    # A misspelt grid field was ignored by explain (and refused by explore).
+    (tmp_path / "d.yaml").write_text(ONE_CONFIG + "grid:\n  units.attn_pp: [2, 8]\n")
+    message = one_error(run_cli("explain", "d.yaml", cwd=tmp_path), tmp_path)
+    assert message.startswith("d.yaml:7:3: grid.units.attn_pp: unknown field 'attn_pp'")
+    assert "did you mean 'attn_p'?" in message
