@@ -20,12 +20,17 @@ FPGA_ONLY = ("--attn-p", "--linear-par")
 
 @click.command()
 @click.argument("design", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--model", default=None, help="Model name (default: the sweep's first).")
-@click.option("--seq-len", type=int, default=None, help="Tokens (default: the sweep's first).")
-@click.option("--config", "config", default=None, help="Configuration (default: the first).")
+@click.option("--model", default=None,
+              help="Accelerator: model name (default: the sweep's first).")
+@click.option("--seq-len", type=int, default=None,
+              help="Accelerator: tokens (default: the sweep's first).")
+@click.option("--config", "config", default=None,
+              help="Configuration (default: an accelerator sweep's first; an fpga design's "
+                   "first config).")
 @click.option("--scope", type=click.Choice(["attention", "end_to_end"]), default=None,
               help="Accelerator: attention only or the whole model (default: attention).")
-@click.option("--array-dim", type=int, default=None, help="Square array size (0: as designed).")
+@click.option("--array-dim", type=int, default=None,
+              help="Accelerator: square array size (0: as designed).")
 @click.option("--attn-p", type=int, default=None,
               help="FPGA: attention parallelism p (default: the design's units.attn_p).")
 @click.option("--linear-par", type=int, default=None,
@@ -50,11 +55,13 @@ def explain(design: Path, model: str | None, seq_len: int | None, config: str | 
 
 
 def check_not_given(options: tuple[str, ...], values: tuple, kind: str) -> None:
-    """An InputError naming the first of ``options`` given (its value not None): it applies
+    """An InputError naming every one of ``options`` given (its value not None): they apply
     only to designs of kind ``kind``."""
-    for option, value in zip(options, values, strict=True):
-        if value is not None:
-            raise InputError(f"{option} applies to {kind} designs only")
+    given = [option for option, value in zip(options, values, strict=True) if value is not None]
+    if given:
+        names = given[0] if len(given) == 1 else f"{', '.join(given[:-1])} and {given[-1]}"
+        verb = "applies" if len(given) == 1 else "apply"
+        raise InputError(f"{names} {verb} to {kind} designs only")
 
 
 def explain_fpga(design: Path, config: str | None, attn_p: int | None,

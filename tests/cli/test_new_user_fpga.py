@@ -251,3 +251,14 @@ def test_explain_rejects_a_grid_that_explore_rejects(tmp_path):
     message = one_error(run_cli("explain", "d.yaml", cwd=tmp_path), tmp_path)
     assert message.startswith("d.yaml:7:3: grid.units.attn_pp: unknown field 'attn_pp'")
     assert "did you mean 'attn_p'?" in message
+
+
+def test_explain_names_every_option_of_the_other_kind(tmp_path):
+    # Only the first was named: a user fixing it met the next one on the following run.
+    result = run_cli("explain", str(DESIGN), "--array-dim", "4", "--model", "x", "--seq-len", "3",
+                     cwd=tmp_path)
+    assert one_error(result, tmp_path) == \
+        "--model, --seq-len and --array-dim apply to accelerator designs only"
+    pareto = DESIGN.parent / "fusemax-pareto.yaml"
+    result = run_cli("explain", str(pareto), "--attn-p", "2", "--linear-par", "8", cwd=tmp_path)
+    assert one_error(result, tmp_path) == "--attn-p and --linear-par apply to fpga designs only"
