@@ -105,22 +105,24 @@ def stages(design: FpgaDesign, t: Techniques, u: Units) -> str:
     rows = [[name, _ms(s.total, u), *(_ms(s.cycles[c], u) for c in used),
              f"{s.ddr_bytes / 1e6:.2f}"] for name, s in zip(names, timing.stages, strict=True)]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    lines = [r[0].ljust(widths[0]) + " " + " ".join(
+    lines = [r[0].ljust(widths[0]) + "  " + " ".join(
         cell.rjust(w) for cell, w in zip(r[1:], widths[1:], strict=True)) for r in [head, *rows]]
-    if any(design.workload.is_moe(i) for i in range(design.workload.layers)):
-        lines.append("MoE e/p: e experts hit, p token-expert pairs run (tokens x top-k)")
+    spec = design.workload
+    if any(spec.is_moe(i) for i in range(spec.layers)):
+        lines.append(f"MoE e: e of {spec.experts} experts hit; {spec.tokens} tokens x top-"
+                     f"{spec.top_k} = {spec.tokens * spec.top_k} token-expert pairs per MoE layer")
     return "\n".join(lines)
 
 
 def stage_names(design: FpgaDesign, count: int) -> list[str]:
     """Short names of the ``count`` stages (`fpga.schedule.image_stages`' order): the patch
-    embedding, then ``layer i dense`` or ``layer i MoE e/p`` (experts hit / pairs)."""
+    embedding, then ``layer i dense`` or ``layer i MoE e`` (e experts hit; every MoE layer runs
+    tokens x top_k token-expert pairs, `fpga.workload.route`)."""
     spec = design.workload
     names = ["patch embedding"]
     for i in range(count - 1):
-        counts = route(spec, design.routing, i) if spec.is_moe(i) else ()
-        kind = f"MoE {sum(c > 0 for c in counts)}/{sum(counts)}" if spec.is_moe(i) else "dense"
-        names.append(f"layer {i} {kind}")
+        hit = sum(c > 0 for c in route(spec, design.routing, i)) if spec.is_moe(i) else 0
+        names.append(f"layer {i} MoE {hit}" if spec.is_moe(i) else f"layer {i} dense")
     return names
 
 
