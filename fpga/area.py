@@ -21,6 +21,7 @@ Unit by unit (defaults in brackets):
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from fpga.resources import (
     Item,
@@ -33,6 +34,7 @@ from fpga.resources import (
 )
 from fpga.schedule import Plan, linear_shapes, plan
 from fpga.spec import ConventionalMath, FpgaDesign, Techniques, Units
+from fpga.synthesized import synthesized
 from fpga.workload import ViTSpec
 
 GELU_TABLE_ENTRIES = 177  # step 1/32 over [0, 5.5]
@@ -61,14 +63,30 @@ def linear_engine(u: Units, engine: tuple[int, int], shapes, buffers: int, gelu_
     return items
 
 
+SYNTHESIZED = "LUT/FF synthesized"  # an Item.source: rtl/'s unit, yosys, UltraScale+
+
+
+def synthesized_or_estimated(estimate: Resources, unit: str, act_bits: int
+                             ) -> tuple[Resources, str]:
+    """``estimate`` with its LUTs and flip-flops replaced by those of rtl/'s ``unit``
+    synthesized for UltraScale+ when tabulated at ``act_bits`` (`fpga.synthesized`), and the
+    Item source saying so ("" for the estimate). DSPs and BRAM stay as counted."""
+    found = synthesized(unit, act_bits)
+    if found is None:
+        return estimate, ""
+    return replace(estimate, lut=found.lut, ff=found.ff), SYNTHESIZED
+
+
 def gelu_lane(u: Units, approx: bool, m: ConventionalMath) -> Item:
-    """One GELU lane: the table approximation or an exact float datapath."""
+    """One GELU lane: the table approximation (rtl ``gelu``) or an exact float datapath."""
     if approx:
         table_lut = math.ceil(GELU_TABLE_ENTRIES * 22 / 64)  # LUT6 as 64x1 RAM
         mult = dsp_per_mult(u.act_bits - 9, 17)
+        lane, source = synthesized_or_estimated(
+            Resources(dsp=mult, lut=table_lut + 3 * u.act_bits, ff=4 * u.act_bits), "gelu",
+            u.act_bits)
         return Item(f"{GELU_TABLE_ENTRIES} x 22 b LUT-RAM table, {u.act_bits - 9} x 17 b "
-                    f"multiply: {mult} DSP",
-                    Resources(dsp=mult, lut=table_lut + 3 * u.act_bits, ff=4 * u.act_bits))
+                    f"multiply: {mult} DSP", lane, source)
     fmul, fadd = 11, 7  # operators of erf (A&S 7.1.26) plus GELU's own
     return Item(f"float: {fmul} fmul x {m.fmul_dsp} + {fadd} fadd x {m.fadd_dsp} + "
                 f"fexp {m.fexp_dsp} DSP, fdiv",
@@ -90,20 +108,37 @@ def attention(u: Units, spec: ViTSpec) -> Unit:
     return out
 
 
+def exp_dsp(u: Units) -> int:
+    """DSPs of one fixed-point exp: z x log2 e and the table interpolation multiply."""
+    return dsp_per_mult(u.act_bits + 1, 31) + dsp_per_mult(31, 16)
+
+
+def running_softmax_unit(u: Units) -> Item:
+    """One single-pass unit (rtl ``softmax``): exp, the rescale multiply of the running sum,
+    and the reciprocal divider at the row's end."""
+    rescale = dsp_per_mult(u.act_bits, 23)
+    res, source = synthesized_or_estimated(
+        Resources(dsp=exp_dsp(u) + rescale, lut=6 * u.act_bits + DIVIDER_LUT + 64,
+                  ff=12 * u.act_bits), "softmax", u.act_bits)
+    return Item(f"exp {exp_dsp(u)} + rescale {rescale} DSP, a reciprocal divider", res, source)
+
+
+def normalise_unit(u: Units) -> Item:
+    """One normaliser in A·V (rtl ``normalise``): exp(s - b) times 1/sum."""
+    times = dsp_per_mult(23, 31)
+    res, source = synthesized_or_estimated(
+        Resources(dsp=exp_dsp(u) + times, lut=6 * u.act_bits, ff=10 * u.act_bits), "normalise",
+        u.act_bits)
+    return Item(f"exp {exp_dsp(u)} + x 1/sum {times} DSP", res, source)
+
+
 def softmax(u: Units, spec: ViTSpec, t: Techniques, m: ConventionalMath) -> Unit:
     """Single-pass units per (slot, head), or the conventional three-pass datapath."""
     if t.single_pass_softmax:
-        exp_dsp = dsp_per_mult(u.act_bits + 1, 31) + dsp_per_mult(31, 16)
-        exp = Resources(dsp=exp_dsp, lut=6 * u.act_bits, ff=8 * u.act_bits)
-        running = exp + Resources(dsp=dsp_per_mult(u.act_bits, 23), lut=DIVIDER_LUT + 64,
-                                  ff=4 * u.act_bits)
-        normalise = exp + Resources(dsp=dsp_per_mult(23, 31), ff=2 * u.act_bits)
         units = u.attn_p * spec.heads
-        return (Item(f"running max and sum: p x heads = {units:,} x (exp {exp_dsp} + rescale "
-                     f"{running.dsp - exp_dsp} DSP, a reciprocal divider)",
-                     running.scaled(units)),
-                Item(f"normalise in A·V: {units:,} x (exp {exp_dsp} + x 1/sum "
-                     f"{normalise.dsp - exp_dsp} DSP)", normalise.scaled(units)))
+        return (running_softmax_unit(u).scaled(units, f"running max and sum: p x heads = "
+                                                      f"{units:,}"),
+                normalise_unit(u).scaled(units, f"normalise in A·V: {units:,}"))
     lane = Resources(dsp=2 * m.fadd_dsp + m.fexp_dsp + m.fmul_dsp,
                      lut=4 * m.fop_lut + m.fdiv_lut, ff=4000)
     return (Item(f"three-pass float: {m.lanes:,} lane{_s(m.lanes)} x (2 fadd x {m.fadd_dsp} + "

@@ -9,6 +9,7 @@ design). Every figure comes from the same functions ``attnforge explore`` prices
 from __future__ import annotations
 
 from fpga import area
+from fpga.area import SYNTHESIZED
 from fpga.board import Board, get_board
 from fpga.fit import overflow, overflow_text
 from fpga.model import Result, evaluate
@@ -134,9 +135,11 @@ def resources(design: FpgaDesign, t: Techniques, u: Units, board: Board, r: Resu
     """Every unit's labelled items, the total, the board's totals and the share used; each
     column as wide as its widest figure."""
     rows = [("unit", "DSP", "BRAM36", "LUT", "FF", "how")]
-    for name, items in area.unit_items(design, t, u).items():
+    parts = area.unit_items(design, t, u)
+    for name, items in parts.items():
         for i, item in enumerate(items):
-            rows.append((name if i == 0 else "", *_figures(item.resources), item.label))
+            label = f"{item.label} [{item.source}]" if item.source else item.label
+            rows.append((name if i == 0 else "", *_figures(item.resources), label))
     total = r.resources
     rows.append(("total", *_figures(total), ""))
     rows.append((board.name, f"{board.dsp:,d}", f"{board.bram36:,d}", f"{board.lut:,d}",
@@ -150,6 +153,9 @@ def resources(design: FpgaDesign, t: Techniques, u: Units, board: Board, r: Resu
         cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:5], widths[1:],
                                                                           strict=True)]
         lines.append(("  ".join([" ".join(cells), row[5]])).rstrip())
+    if any(item.source == SYNTHESIZED for items in parts.values() for item in items):
+        lines.append(f"[{SYNTHESIZED}]: rtl/'s unit synthesized for UltraScale+ by yosys "
+                     "(fpga/data/xcup_units.csv); other LUT/FF are per-bit estimates")
     text = overflow_text(overflow(total, board))
     lines.append(f"does not fit {board.name}: {text}" if text else f"fits {board.name}")
     return "\n".join(lines)

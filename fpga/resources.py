@@ -89,14 +89,16 @@ def axi_masters(count: int) -> Resources:
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    """One labelled part of a unit: its resources and how they are counted (``label``)."""
+    """One labelled part of a unit: its resources and how they are counted (``label``);
+    ``source`` names where its LUT/FF come from when not the per-bit estimate."""
 
     label: str
     resources: Resources
+    source: str = ""
 
     def scaled(self, k: int, label: str) -> Item:
         """``k`` copies, labelled ``label x (<this label>)``."""
-        return Item(f"{label} x ({self.label})", self.resources.scaled(k))
+        return Item(f"{label} x ({self.label})", self.resources.scaled(k), self.source)
 
 
 def mac_item(label: str, macs: int, a_bits: int, b_bits: int, acc_bits: int) -> Item:

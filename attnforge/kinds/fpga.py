@@ -45,7 +45,7 @@ class FpgaKind:
     """Points: the named configs, then a p x linear-size sweep (with/without reordering)."""
 
     name = "fpga"
-    model_version = "2"  # 2: the board and overflow columns, paper latency only as published
+    model_version = "3"  # 3: LUT/FF of units with RTL from their UltraScale+ synthesis
 
     def load(self, path: Path) -> FpgaDesign:
         """The typed design; raises SpecError with every problem (each at its key)."""

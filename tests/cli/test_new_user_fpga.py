@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from attnforge.report_html import page
+from fpga.synthesized import table
 
 DESIGN = Path(__file__).parents[2] / "designs" / "edge-moe-zcu102.yaml"
 HEAD = "version: 1\nkind: fpga\nname: big\n"
@@ -59,10 +60,18 @@ def test_a_named_config_that_does_not_fit_is_a_located_error(tmp_path):
     assert (dsp, bram36) == (4668, 698.5)
     message = one_error(result, tmp_path)
     assert message.startswith("d.yaml:5:8: units: config 'edge_moe' does not fit zcu104")
-    # LUT and FF fit the ZCU104 (230,400 and 460,800): only DSP and BRAM are named
-    assert f": DSP {dsp:,} > 1,728 (+{dsp - 1728:,}), BRAM36 {bram36} > 312 (+{bram36 - 312});" \
-        in message
-    assert "LUT " not in message and "FF " not in message
+    # LUTs: one per accumulator bit of every 32-bit MAC (32 x 32 linear, 2 x 16 x 8 attention,
+    # 128 gate, 256 patch), the 32 GELU lanes and 16 x 3 (running, normalise) softmax pairs as
+    # synthesized (fpga/data/xcup_units.csv), LayerNorm 8 x 3 x 32 + 1,500, the adders 8 x 32,
+    # 5 AXI masters x 2,500: over the ZCU104's 230,400. FFs fit its 460,800.
+    xcup = table()
+    lut = (32 * (32 * 32 + 2 * 16 * 8 + 128 + 256) + 32 * xcup["gelu"].lut
+           + 16 * 3 * (xcup["softmax"].lut + xcup["normalise"].lut) + 8 * 3 * 32 + 1500 + 8 * 32
+           + 5 * 2500)
+    assert lut > 230_400
+    assert (f": DSP {dsp:,} > 1,728 (+{dsp - 1728:,}), BRAM36 {bram36} > 312 "
+            f"(+{bram36 - 312}), LUT {lut:,} > 230,400 (+{lut - 230_400:,});") in message
+    assert "FF " not in message
 
 
 def test_configs_overflowing_alike_share_one_message(tmp_path):

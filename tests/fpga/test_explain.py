@@ -30,7 +30,8 @@ def resource_lines(text: str) -> list[tuple[str, list[str], str]]:
         words = line.split()
         if not line.startswith(" "):
             unit, words = words[0], words[1:]
-        out.append((unit, words[:4], " ".join(words[4:])))
+        label = re.sub(r" \[LUT/FF synthesized\]$", "", " ".join(words[4:]))  # test_synthesized
+        out.append((unit, words[:4], label))
     return out
 
 
@@ -173,7 +174,8 @@ def aligned_columns(text: str) -> None:
     header = lines[0]
     how = header.index("how")
     ends = [m.end() for m in re.finditer(r"\S+", header[:how])][1:]
-    for line in lines[1:-1]:
+    used = next(i for i, line in enumerate(lines) if line.startswith("used"))
+    for line in lines[1:used + 1]:
         figures = [m.end() for m in re.finditer(r"\S+", line[:how])][-4:]
         assert figures == ends, line
         assert len(line) <= how or (line[how - 2:how] == "  " and line[how] != " "), line
