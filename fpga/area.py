@@ -10,8 +10,10 @@ Unit by unit (defaults in brackets):
 - dedicated engines (no unified unit): one MAC array and one weight buffer per linear shape.
 - attention: a Q·K array and an A·V array of p x lanes MACs of act_bits x act_bits [32 x (32x32)
   = 4 DSP each]; p + 1 cached tokens per array.
-- single-pass softmax: one running (max, sum) unit per (query slot, head) — exp (two multiplies),
-  rescale multiply, reciprocal divider — and in A·V one exp plus one multiply per (slot, head).
+- single-pass softmax: running (max, sum) units — exp (two multiplies), rescale multiply,
+  reciprocal divider — and normalisers in A·V (exp + one multiply), as many per query slot as
+  head scores it can finish in a cycle (`heads_per_cycle`: one at 8 lanes and 64-dim heads); the
+  other heads' running state in registers.
 - three-pass softmax: ``math.lanes`` conventional exp + add + divide datapaths.
 - GELU: approximate lanes (one small multiply + a 177-entry table) or exact float lanes.
 - gate (gate_macs MACs), LayerNorm (lanes x three multiplies + one rsqrt), residual add (adders),
@@ -132,13 +134,28 @@ def normalise_unit(u: Units) -> Item:
     return Item(f"exp {exp_dsp(u)} + x 1/sum {times} DSP", res, source)
 
 
+def heads_per_cycle(u: Units, spec: ViTSpec) -> int:
+    """Most head scores one query slot completes in a cycle: its ``attn_lanes`` dimensions a
+    cycle hold at most ceil(lanes / head_dim) ends of heads (heads are head_dim apart)."""
+    return min(spec.heads, math.ceil(u.attn_lanes / spec.head_dim))
+
+
 def softmax(u: Units, spec: ViTSpec, t: Techniques, m: ConventionalMath) -> Unit:
-    """Single-pass units per (slot, head), or the conventional three-pass datapath."""
+    """Single-pass units sized to the scores' arrival rate (`heads_per_cycle` per query slot,
+    the other heads' running state in registers beside them), or the three-pass datapath."""
     if t.single_pass_softmax:
-        units = u.attn_p * spec.heads
-        return (running_softmax_unit(u).scaled(units, f"running max and sum: p x heads = "
-                                                      f"{units:,}"),
-                normalise_unit(u).scaled(units, f"normalise in A·V: {units:,}"))
+        per_slot = heads_per_cycle(u, spec)
+        units = u.attn_p * per_slot
+        share = (f"p x ceil(lanes / head dim) = {u.attn_p:,} x ceil({u.attn_lanes:,} / "
+                 f"{spec.head_dim}) = {units:,}")
+        items = (running_softmax_unit(u).scaled(units, f"running max and sum: {share}"),
+                 normalise_unit(u).scaled(units, f"normalise in A·V: {units:,}"))
+        shared = spec.heads - per_slot
+        if shared:
+            items += (Item(f"running (max, sum) of the other {shared} head{_s(shared)} of each "
+                           f"slot: {u.attn_p:,} x {shared} x 2 x {u.act_bits} b in registers",
+                           Resources(ff=u.attn_p * shared * 2 * u.act_bits)),)
+        return items
     lane = Resources(dsp=2 * m.fadd_dsp + m.fexp_dsp + m.fmul_dsp,
                      lut=4 * m.fop_lut + m.fdiv_lut, ff=4000)
     return (Item(f"three-pass float: {m.lanes:,} lane{_s(m.lanes)} x (2 fadd x {m.fadd_dsp} + "

@@ -54,7 +54,8 @@ def linear_shapes(spec: ViTSpec) -> tuple[tuple[int, int], ...]:
 
 
 def dedicated_engine(u: Units, engines: int) -> tuple[int, int]:
-    """(in_par, out_par) of one of ``engines`` dedicated engines sharing the unified budget."""
+    """(in_par, out_par) of one of ``engines`` dedicated engines sharing the unified budget
+    (each has at least one MAC: with fewer MACs than engines they exceed the budget)."""
     budget = max(1, (u.linear_in_par * u.linear_out_par) // engines)
     macs = 1 << (budget.bit_length() - 1)
     out_par = 1 << ((macs.bit_length() - 1 + 1) // 2)

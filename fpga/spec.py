@@ -111,6 +111,23 @@ class Sweep:
         return out
 
 
+def parallelism_limits(w: ViTSpec) -> dict[str, tuple[int, str]]:
+    """The largest useful value of each parallelism parameter of `Units` on workload ``w``,
+    with why: beyond it the extra hardware has nothing to do."""
+    widest = max(w.d_model, w.mlp_hidden, w.expert_hidden)
+    return {"attn_p": (w.tokens, f"query slots beyond the {w.tokens} tokens stay empty"),
+            "attn_lanes": (w.d_model, f"lanes beyond d_model {w.d_model} stay idle"),
+            "linear_in_par": (widest, f"beyond the widest linear layer ({widest}) MACs idle"),
+            "linear_out_par": (widest, f"beyond the widest linear layer ({widest}) MACs idle")}
+
+
+def limit_problem(name: str, value: int, w: ViTSpec) -> str:
+    """The message for parallelism parameter ``name`` = ``value`` beyond its limit on ``w``,
+    else ''."""
+    limit, why = parallelism_limits(w)[name]
+    return f"must be at most {limit:,} ({why}), not {value:,}" if value > limit else ""
+
+
 @dataclass(frozen=True, slots=True)
 class FpgaDesign:
     """A whole ``kind: fpga`` design file."""
@@ -142,6 +159,14 @@ class FpgaDesign:
         elif hits and sum(h > 0 for h in hits) < self.workload.top_k:
             out.append(("routing.hits", f"must give at least top_k = {self.workload.top_k} "
                                         f"experts a positive weight"))
+        for name in parallelism_limits(self.workload):
+            if message := limit_problem(name, getattr(self.units, name), self.workload):
+                out.append((f"units.{name}", message))
+        if self.sweep is not None:
+            for key, name in (("attn_p", "attn_p"), ("linear_par", "linear_in_par")):
+                for i, value in enumerate(getattr(self.sweep, key)):
+                    if message := limit_problem(name, value, self.workload):
+                        out.append((f"sweep.{key}[{i}]", message))
         if not self.configs:
             out.append(("configs", "must name at least one config"))
         if self.sweep is not None and self.sweep.config not in self.configs:

@@ -76,7 +76,7 @@ def explain_fpga(design: Path, config: str | None, attn_p: int | None,
     from attnforge.kinds import require_kind
     from attnforge.specload import load_spec
     from fpga.explain import explain as explain_point
-    from fpga.spec import FpgaDesign
+    from fpga.spec import FpgaDesign, limit_problem
 
     require_kind(design, "fpga", "explain")
     spec = load_spec(design, FpgaDesign, kind="fpga")
@@ -86,6 +86,10 @@ def explain_fpga(design: Path, config: str | None, attn_p: int | None,
     for option, value in (("--attn-p", attn_p), ("--linear-par", linear_par)):
         if value is not None and value < 1:
             raise InputError(f"{option} must be a positive integer, not {value}")
+    for option, name, value in (("--attn-p", "attn_p", attn_p),
+                                ("--linear-par", "linear_in_par", linear_par)):
+        if value is not None and (message := limit_problem(name, value, spec.workload)):
+            raise InputError(f"{option} {message}")
     u = replace(u, attn_p=attn_p or u.attn_p, linear_in_par=linear_par or u.linear_in_par,
                 linear_out_par=linear_par or u.linear_out_par)
     return note + explain_point(spec, config, u)
