@@ -27,12 +27,19 @@ for _command in COMMANDS:
     cli.add_command(_command)
 
 
-def usage_message(error: click.ClickException) -> str:
-    """Click's error as one line: its message, and for a usage error the command's help."""
+def usage_message(error: click.ClickException, argv: list[str] | None = None) -> str:
+    """Click's error as one line: its message, and for a usage error the command's help (the
+    subcommand named in ``argv`` when click's parser gives no context, e.g. an option left
+    without its value)."""
     message = " ".join(error.format_message().split())
+    if not isinstance(error, click.UsageError):
+        return message
     context = getattr(error, "ctx", None)
-    if isinstance(error, click.UsageError) and context is not None:
-        message += f" (see '{context.command_path} --help')"
+    if context is not None:
+        return message + f" (see '{context.command_path} --help')"
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in cli.commands:
+        return message + f" (see 'attnforge {args[0]} --help')"
     return message
 
 
@@ -53,6 +60,6 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("attnforge: interrupted", err=True)
         sys.exit(130)
     except click.ClickException as error:
-        click.echo(f"attnforge: error: {usage_message(error)}", err=True)
+        click.echo(f"attnforge: error: {usage_message(error, argv)}", err=True)
         sys.exit(EXIT_BAD_INPUT if error.exit_code == 2 else error.exit_code)
     sys.exit(status if isinstance(status, int) else 0)

@@ -138,7 +138,7 @@ def explain_accelerator(design: Path, model: str | None, seq_len: int | None,
                          f"{name}: its buffer scaled to a {array_dim} × {array_dim} array "
                          f"({problem[0]}): {problem[1]}")
     mapping, actions, cost = evaluate(spec, point)
-    return str(MappingReport(mapping, actions, cost))
+    return explorer_note(design, spec) + str(MappingReport(mapping, actions, cost))
 
 
 def check_array_dim(array_dim: int, seq_len: int | None, first_seq_len: int) -> None:

@@ -87,8 +87,10 @@ def require_kind(path: Path, names: str | tuple[str, ...], command: str) -> Desi
     found, where = read_kind(path)
     if found not in names:
         wanted = " or ".join(map(repr, names))
+        use = f"; {found} designs are for {OTHER_COMMANDS[found]}" if found in OTHER_COMMANDS else ""
         raise SpecError([Problem(where.source, where.line, where.col, "kind",
-                                 f"{command} needs a design of kind {wanted}, not {found!r}")])
+                                 f"{command} needs a design of kind {wanted}, not {found!r}"
+                                 f"{use}")])
     return kind_of(path)
 
 

@@ -77,7 +77,8 @@ def test_explain_on_a_design_of_another_kind_is_located_at_its_kind(capsys):
     kind_line = next(i for i, line in enumerate(
         (DESIGNS / "rtl-edge-moe.yaml").read_text().splitlines(), 1) if line.startswith("kind:"))
     assert err.endswith(f"rtl-edge-moe.yaml:{kind_line}:7: kind: explain needs a design of "
-                        "kind 'accelerator' or 'fpga', not 'rtl'")
+                        "kind 'accelerator' or 'fpga', not 'rtl'; rtl designs are for attnforge "
+                        "verilog, attnforge verify or attnforge synth")
     assert len(err.splitlines()) == 1
 
 
@@ -88,3 +89,24 @@ def test_explain_refuses_a_sequence_beyond_the_longest_a_design_may_sweep(capsys
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == ("attnforge: error: --seq-len must be an integer in "
                                        "1..16,777,216, not 16777217\n")
+
+
+def test_an_option_left_without_its_value_points_at_the_commands_help(capsys):
+    # click's parser gives no context there: the hint every other usage error has was missing.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["explain", str(DESIGNS / "fusemax-pareto.yaml"), "--config"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == ("attnforge: error: Option '--config' requires an "
+                                               "argument. (see 'attnforge explain --help')")
+
+
+def test_explain_says_it_shows_an_accelerator_design_as_written(tmp_path, capsys):
+    path = tmp_path / "g.yaml"
+    path.write_text((DESIGNS / "fusemax-pareto.yaml").read_text()
+                    + "\ngrid:\n  architectures.fusemax.clock_mhz: [500, 940]\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["explain", str(path)])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith(
+        "note: the design as written; explore runs its grid (2 variants over "
+        "architectures.fusemax.clock_mhz)\n")
