@@ -17,7 +17,6 @@ from fpga.resources import Resources
 from fpga.schedule import CATEGORIES, cycles_to_ms, image_timing, plan
 from fpga.spec import TECHNIQUES, FpgaDesign, Techniques, Units
 from fpga.units import memory
-from fpga.workload import route
 
 WIDTH = 100  # terminal columns the header and the stage table are laid out for
 
@@ -101,10 +100,9 @@ def stages(design: FpgaDesign, t: Techniques, u: Units) -> str:
                           design.routing)
     used = [c for c in CATEGORIES if timing.cycles[c]
             and not any(s.cycles[c] == s.total == timing.cycles[c] for s in timing.stages)]
-    names = stage_names(design, len(timing.stages))
     head = ["stage (ms)", "total", *used, "DDR MB"]
-    rows = [[name, _ms(s.total, u), *(_ms(s.cycles[c], u) for c in used),
-             f"{s.ddr_bytes / 1e6:.2f}"] for name, s in zip(names, timing.stages, strict=True)]
+    rows = [[s.name, _ms(s.total, u), *(_ms(s.cycles[c], u) for c in used),
+             f"{s.ddr_bytes / 1e6:.2f}"] for s in timing.stages]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = [r[0].ljust(widths[0]) + "  " + " ".join(
         cell.rjust(w) for cell, w in zip(r[1:], widths[1:], strict=True)) for r in [head, *rows]]
@@ -113,18 +111,6 @@ def stages(design: FpgaDesign, t: Techniques, u: Units) -> str:
         lines.append(f"MoE e: e of {spec.experts} experts hit; {spec.tokens} tokens x top-"
                      f"{spec.top_k} = {spec.tokens * spec.top_k} token-expert pairs per MoE layer")
     return "\n".join(lines)
-
-
-def stage_names(design: FpgaDesign, count: int) -> list[str]:
-    """Short names of the ``count`` stages (`fpga.schedule.image_stages`' order): the patch
-    embedding, then ``layer i dense`` or ``layer i MoE e`` (e experts hit; every MoE layer runs
-    tokens x top_k token-expert pairs, `fpga.workload.route`)."""
-    spec = design.workload
-    names = ["patch embedding"]
-    for i in range(count - 1):
-        hit = sum(c > 0 for c in route(spec, design.routing, i)) if spec.is_moe(i) else 0
-        names.append(f"layer {i} MoE {hit}" if spec.is_moe(i) else f"layer {i} dense")
-    return names
 
 
 def _ms(cycles: int, u: Units) -> str:

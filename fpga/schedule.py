@@ -127,17 +127,16 @@ def layer_calls(u, mem, spec, p: Plan, t, m, routing, layer: int) -> list[un.Cal
 
 
 def image_stages(spec, u, mem, t, m, routing) -> tuple[Plan, list[tuple[str, list[un.Call]]]]:
-    """The plan and every call of one image, by stage: the patch embedding, then each layer
-    (named with its MLP kind; an MoE layer with its experts hit and token-expert pairs)."""
+    """The plan and every call of one image, by stage: ``patch embedding``, then each layer,
+    ``layer i dense`` or ``layer i MoE e`` (e experts hit by the routing)."""
     p = plan(spec, u, t, m)
     stages = [("patch embedding", [un.patch_embed_call(u, mem, spec)])]
     for layer in range(spec.layers):
         if spec.is_moe(layer):
-            counts = route(spec, routing, layer)
-            kind = f"MoE, {sum(c > 0 for c in counts)} experts, {sum(counts)} pairs"
+            kind = f"MoE {sum(c > 0 for c in route(spec, routing, layer))}"
         else:
             kind = "dense"
-        stages.append((f"layer {layer} ({kind})",
+        stages.append((f"layer {layer} {kind}",
                        layer_calls(u, mem, spec, p, t, m, routing, layer)))
     return p, stages
 
