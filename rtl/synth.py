@@ -97,12 +97,6 @@ class Estimate:
     fmax_mhz: float
     device: str
 
-    def row(self) -> dict[str, object]:
-        return {"LUT4": self.luts, "carry": self.carries, "FF": self.ffs, "DSP": self.dsps,
-                "BRAM": self.brams, "Fmax MHz": round(self.fmax_mhz, 1)}
-
-
-Ecp5Estimate = Estimate  # the ECP5 estimate is an Estimate on family "ecp5"
 
 
 class SynthError(InputError):
