@@ -147,7 +147,7 @@ def softmax(u: Units, spec: ViTSpec, t: Techniques, m: ConventionalMath) -> Unit
         per_slot = heads_per_cycle(u, spec)
         units = u.attn_p * per_slot
         share = (f"p x ceil(lanes / head dim) = {u.attn_p:,} x ceil({u.attn_lanes:,} / "
-                 f"{spec.head_dim}) = {units:,}")
+                 f"{spec.head_dim}) = {units:,} unit{_s(units)}")
         items = (running_softmax_unit(u).scaled(units, f"running max and sum: {share}"),
                  normalise_unit(u).scaled(units, f"normalise in A·V: {units:,}"))
         shared = spec.heads - per_slot

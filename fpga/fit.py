@@ -3,7 +3,7 @@
 ``overflow(resources, board)`` lists every resource the design uses beyond the device's total
 (DSP, BRAM36, LUT, FF — in that order); ``overflow_text`` renders them on one line::
 
-    DSP 4,668 > 1,728 (+2,940), BRAM36 698.5 > 312 (+386.5)
+    DSP 4,028 > 1,728 (+2,300), BRAM36 698.5 > 312 (+386.5)
 
 An empty overflow means the design fits (the same test as ``fpga.model.fits``). BRAM is compared
 in BRAM18 blocks (what the design counts) and shown in BRAM36 equivalents (what a device table
@@ -55,7 +55,7 @@ def overflow(r: Resources, board: Board) -> tuple[Excess, ...]:
 
 
 def overflow_text(excesses: tuple[Excess, ...]) -> str:
-    """One line, e.g. ``DSP 4,668 > 1,728 (+2,940), BRAM36 698.5 > 312 (+386.5)``; empty if
+    """One line, e.g. ``DSP 4,028 > 1,728 (+2,300), BRAM36 698.5 > 312 (+386.5)``; empty if
     nothing overflows."""
     return ", ".join(map(str, excesses))
 
@@ -68,5 +68,5 @@ def resources_of(design: FpgaDesign, techniques: Techniques, units: Units | None
 
 
 def _number(value: float) -> str:
-    """``4,668`` for a whole number, ``698.5`` for a fraction (thousands separated)."""
+    """``4,028`` for a whole number, ``698.5`` for a fraction (thousands separated)."""
     return f"{int(value):,}" if float(value).is_integer() else f"{value:,.1f}"

@@ -115,10 +115,10 @@ def parallelism_limits(w: ViTSpec) -> dict[str, tuple[int, str]]:
     """The largest useful value of each parallelism parameter of `Units` on workload ``w``,
     with why: beyond it the extra hardware has nothing to do."""
     widest = max(w.d_model, w.mlp_hidden, w.expert_hidden)
+    linear = f"MACs beyond the widest linear layer, {widest}, stay idle"
     return {"attn_p": (w.tokens, f"query slots beyond the {w.tokens} tokens stay empty"),
-            "attn_lanes": (w.d_model, f"lanes beyond d_model {w.d_model} stay idle"),
-            "linear_in_par": (widest, f"beyond the widest linear layer ({widest}) MACs idle"),
-            "linear_out_par": (widest, f"beyond the widest linear layer ({widest}) MACs idle")}
+            "attn_lanes": (w.d_model, f"lanes beyond d_model, {w.d_model}, stay idle"),
+            "linear_in_par": (widest, linear), "linear_out_par": (widest, linear)}
 
 
 def limit_problem(name: str, value: int, w: ViTSpec) -> str:

@@ -24,6 +24,9 @@ from rtl.units import unit_names
 
 from .verilog import directory_option, select_units
 
+#: Options that only nextpnr reads (parameter name: flag): refused on a synthesis-only family.
+PLACE_AND_ROUTE_OPTIONS = {"freq_mhz": "--freq", "seed": "--seed"}
+
 #: Largest nextpnr placer seed taken (a 32-bit signed integer).
 MAX_SEED = 2**31 - 1
 
@@ -54,6 +57,14 @@ def synth(design: Path | None, unit: str | None, params: tuple[str, ...], freq_m
     The units are those of DESIGN (a `kind: rtl` file, e.g. designs/rtl-edge-moe.yaml) or the
     one --unit NAME with its --param values (defaults: the Edge-MoE formats).
     """
+    fam = FAMILIES[family]
+    if fam.nextpnr is None:
+        ctx = click.get_current_context()
+        given = [flag for name, flag in PLACE_AND_ROUTE_OPTIONS.items()
+                 if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
+        if given:
+            raise RtlParamError(f"{' and '.join(given)} set place and route, which --family "
+                                f"{family} does not run (synthesis only: no Fmax)")
     if not math.isfinite(freq_mhz):
         raise RtlParamError(f"--freq must be a finite number of MHz, not {freq_mhz}")
     if not 0 <= seed <= MAX_SEED:
@@ -64,7 +75,6 @@ def synth(design: Path | None, unit: str | None, params: tuple[str, ...], freq_m
         work_dir = output_directory(work_dir, "--work-dir")
     root = (work_dir or Path(tempfile.mkdtemp(prefix="attnforge-synth-"))).resolve()
     click.echo(f"work dir: {root}")
-    fam = FAMILIES[family]
     click.echo(f"device: {fam.device}")
     width = max(22, *(len(module) for module, _ in selection))
     click.echo(f"{'unit':<{width}} {fam.lut:>7} {fam.carry:>8} {'FF':>6} {fam.dsp:>10} "

@@ -293,10 +293,10 @@ def test_parallelism_beyond_what_the_workload_can_use_is_refused(tmp_path):
     assert lines[1:] == [
         "  d.yaml:5:17: units.attn_p: must be at most 129 (query slots beyond the 129 tokens "
         "stay empty), not 130",
-        "  d.yaml:5:34: units.attn_lanes: must be at most 192 (lanes beyond d_model 192 stay "
+        "  d.yaml:5:34: units.attn_lanes: must be at most 192 (lanes beyond d_model, 192, stay "
         "idle), not 193",
-        "  d.yaml:5:54: units.linear_in_par: must be at most 768 (beyond the widest linear layer "
-        "(768) MACs idle), not 769",
+        "  d.yaml:5:54: units.linear_in_par: must be at most 768 (MACs beyond the widest linear "
+        "layer, 768, stay idle), not 769",
         "  d.yaml:6:41: sweep.attn_p[1]: must be at most 129 (query slots beyond the 129 tokens "
         "stay empty), not 130"]
     result = run_cli("explain", str(DESIGN), "--attn-p", "130", cwd=tmp_path)

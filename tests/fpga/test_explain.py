@@ -225,7 +225,7 @@ DSP_LABELS = (
     (r"^([\d,]+) separate GELU lanes? x \(float: (\d+) fmul x (\d+) \+ (\d+) fadd x (\d+) \+ "
      r"fexp (\d+) DSP, fdiv\)$", lambda n, a, b, c, d, e: (n * (a * b + c * d + e), True)),
     (r"^running max and sum: p x ceil\(lanes / head dim\) = [\d,]+ x ceil\([\d,]+ / \d+\) = "
-     r"([\d,]+) x \(exp (\d+) \+ rescale (\d+) DSP, a "
+     r"([\d,]+) units? x \(exp (\d+) \+ rescale (\d+) DSP, a "
      r"reciprocal divider\)$", lambda n, e, r: (n * (e + r), True)),
     (r"^normalise in A·V: ([\d,]+) x \(exp (\d+) \+ x 1/sum (\d+) DSP\)$",
      lambda n, e, r: (n * (e + r), True)),

@@ -50,3 +50,15 @@ def test_ultrascale_plus_is_synthesis_only_with_dsp48e2_cells(tmp_path, capsys):
     assert (name, int(dsps), int(brams), fmax) == ("gelu", 1, 0, "-")
     assert int(ffs) >= 32 + 32  # the registered input and output words at least
     assert "UnusedElaboratable" not in err
+
+
+def test_place_and_route_options_are_refused_on_a_synthesis_only_family(capsys):
+    # --freq 200 on xcup exited 0 and was ignored: nothing reads it without place and route.
+    from attnforge.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["synth", "--unit", "reciprocal", "--family", "xcup", "--freq", "200", "--seed", "3"])
+    assert done.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "attnforge: error: --freq and --seed set place and route, which --family xcup does not "
+        "run (synthesis only: no Fmax)")
