@@ -21,9 +21,15 @@ from fpga.units import memory
 WIDTH = 100  # terminal columns the header and the stage table are laid out for
 
 
-def explain(design: FpgaDesign, config: str, units: Units) -> str:
-    """The explanation of config ``config`` of ``design`` on ``units``."""
-    t = design.configs[config]
+def explain(design: FpgaDesign, config: str, units: Units,
+            techniques: Techniques | None = None) -> str:
+    """The explanation of config ``config`` of ``design`` on ``units``, with ``techniques`` in
+    place of the config's if given (the header names the ones that differ)."""
+    t = techniques or design.configs[config]
+    changed = [f"{name} {'on' if getattr(t, name) else 'off'}" for name in TECHNIQUES
+               if getattr(t, name) != getattr(design.configs[config], name)]
+    if changed:
+        config += f" with {', '.join(changed)}"
     board = get_board(design.board)
     r = evaluate(design, t, units)
     parts = (header(design, config, t, units, board), latency(r, units),

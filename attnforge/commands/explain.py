@@ -15,7 +15,7 @@ from attnforge.specload import did_you_mean
 from einsum.errors import InputError
 
 ACCELERATOR_ONLY = ("--model", "--seq-len", "--scope", "--array-dim")
-FPGA_ONLY = ("--attn-p", "--linear-par")
+FPGA_ONLY = ("--attn-p", "--linear-par", "--attention-reorder/--no-attention-reorder")
 
 
 @click.command()
@@ -35,9 +35,12 @@ FPGA_ONLY = ("--attn-p", "--linear-par")
               help="FPGA: attention parallelism p (default: the design's units.attn_p).")
 @click.option("--linear-par", type=int, default=None,
               help="FPGA: square linear-unit size (default: the design's).")
+@click.option("--attention-reorder/--no-attention-reorder", "reorder", default=None,
+              help="FPGA: attention reordering on or off (default: the config's), as the "
+                   "sweep varies it.")
 def explain(design: Path, model: str | None, seq_len: int | None, config: str | None,
             scope: str | None, array_dim: int | None, attn_p: int | None,
-            linear_par: int | None) -> None:
+            linear_par: int | None, reorder: bool | None) -> None:
     """Explain one point of DESIGN. An accelerator design: the chosen mapping (loop nest, tiles,
     binding, buffer, bottleneck). An fpga design: latency by category and by layer, DDR traffic,
     and the resources unit by unit against the board."""
@@ -47,9 +50,9 @@ def explain(design: Path, model: str | None, seq_len: int | None, config: str | 
     if kind == "fpga":
         given = (model, seq_len, scope, array_dim)
         check_not_given(ACCELERATOR_ONLY, given, "accelerator")
-        click.echo(explain_fpga(design, config, attn_p, linear_par))
+        click.echo(explain_fpga(design, config, attn_p, linear_par, reorder))
         return
-    check_not_given(FPGA_ONLY, (attn_p, linear_par), "fpga")
+    check_not_given(FPGA_ONLY, (attn_p, linear_par, reorder), "fpga")
     click.echo(explain_accelerator(design, model, seq_len, config, scope or "attention",
                                    array_dim or 0))
 
@@ -65,8 +68,9 @@ def check_not_given(options: tuple[str, ...], values: tuple, kind: str) -> None:
 
 
 def explain_fpga(design: Path, config: str | None, attn_p: int | None,
-                 linear_par: int | None) -> str:
-    """`fpga.explain.explain` of one config, at the design's units or the given p / size.
+                 linear_par: int | None, reorder: bool | None = None) -> str:
+    """`fpga.explain.explain` of one config, at the design's units or the given p / size, with
+    attention reordering as the config has it or as ``reorder`` says (the sweep's three axes).
 
     The design is loaded with its types' rules only: a config that overflows the board (which
     ``explore`` refuses as an impossible design) is explained, its last line naming what
@@ -92,7 +96,9 @@ def explain_fpga(design: Path, config: str | None, attn_p: int | None,
             raise InputError(f"{option} {message}")
     u = replace(u, attn_p=attn_p or u.attn_p, linear_in_par=linear_par or u.linear_in_par,
                 linear_out_par=linear_par or u.linear_out_par)
-    return note + explain_point(spec, config, u)
+    t = spec.configs[config]
+    t = t if reorder is None else replace(t, attention_reorder=reorder)
+    return note + explain_point(spec, config, u, t)
 
 
 def explorer_note(path: Path, spec) -> str:

@@ -5,6 +5,7 @@ sweep lists are errors too."""
 
 from __future__ import annotations
 
+import csv
 import re
 import subprocess
 import sys
@@ -302,3 +303,22 @@ def test_parallelism_beyond_what_the_workload_can_use_is_refused(tmp_path):
     result = run_cli("explain", str(DESIGN), "--attn-p", "130", cwd=tmp_path)
     assert one_error(result, tmp_path) == ("--attn-p must be at most 129 (query slots beyond the "
                                            "129 tokens stay empty), not 130")
+
+
+def test_explain_reaches_the_sweeps_points_without_reordering(tmp_path):
+    # The sweep varies p, the linear size and attention reordering; explain could set the first
+    # two only, so a point without reordering could not be explained unless a config had it.
+    result = run_cli("explore", str(DESIGN), "--out", "o", "--backend", "serial", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    with (tmp_path / "o" / "results.csv").open() as f:
+        row = next(r for r in csv.DictReader(f) if r["group"] == "sweep" and r["attn_p"] == "8"
+                   and r["linear_in_par"] == "16" and r["attention_reorder"] == "False")
+    result = run_cli("explain", str(DESIGN), "--config", "attention_reorder", "--attn-p", "8",
+                     "--no-attention-reorder", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    first, *_ = result.stdout.splitlines()
+    assert first.startswith("edge-moe-zcu102: config attention_reorder with attention_reorder "
+                            "off on zcu102")
+    assert f"latency {float(row['latency_ms']):.2f} ms per image" in result.stdout
+    total = next(line for line in result.stdout.splitlines() if line.startswith("total "))
+    assert total.split()[1] == f"{int(row['dsp']):,}"
