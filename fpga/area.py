@@ -55,7 +55,7 @@ def linear_engine(u: Units, engine: tuple[int, int], shapes, buffers: int, gelu_
     what = f"{name}: " if name else ""
     items = (mac_item(f"{what}in x out = {in_par:,} x {out_par:,} MACs", in_par * out_par,
                       u.act_bits, u.weight_bits, u.act_bits),
-             buffer_item(f"{what}{buffers} weight buffer{'s' if buffers > 1 else ''} "
+             buffer_item(f"{what}{buffers} weight buffer{_s(buffers)} "
                          f"({biggest[0]} x {biggest[1]})", buffers, words, u.weight_bits,
                          in_par * out_par),
              Item(f"{what}input row cache: {row} x {u.act_bits} b in registers",
@@ -229,4 +229,5 @@ def unit_items(design: FpgaDesign, t: Techniques, u: Units | None = None) -> dic
 def unit_resources(design: FpgaDesign, t: Techniques, u: Units | None = None
                    ) -> dict[str, Resources]:
     """The resources of every unit (the sum of its `unit_items`)."""
-    return {name: total(i.resources for i in items) for name, items in unit_items(design, t, u).items()}
+    items = unit_items(design, t, u)
+    return {name: total(item.resources for item in unit) for name, unit in items.items()}
