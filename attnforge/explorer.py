@@ -59,6 +59,7 @@ class Outcome:
     csv_path: Path
     summary: str
     search_note: str = ""  # a search's trials against its distinct variants (repeats run once)
+    parquet_path: Path | None = None  # None without pyarrow
 
 
 def model_version(kind: DesignKind) -> str:
@@ -133,13 +134,13 @@ def explore(
                  dict.fromkeys(key for item, _ in the_plan.points for key, _ in item))
     override_keys = tuple(dict.fromkeys(f for key in overrides for f in split_key(key)))
     csv_path = write_csv(rows, out_dir / CSV_NAME)
-    write_parquet(rows, out_dir / PARQUET_NAME)
+    parquet_path = write_parquet(rows, out_dir / PARQUET_NAME)
     summary = kind.report(design, rows, out_dir)
     write_exploration_page(kind, design, rows, out_dir, summary, override_keys)
     note = ("" if not search else
             f"search: {search.trials} trials, {variants} distinct design variant(s)"
             + ("" if variants == search.trials else "; a repeated trial is evaluated once"))
-    return Outcome(rows, evaluated, len(rows) - evaluated, csv_path, summary, note)
+    return Outcome(rows, evaluated, len(rows) - evaluated, csv_path, summary, note, parquet_path)
 
 
 def _first_missing(path: Path) -> Path | None:

@@ -135,6 +135,10 @@ def summary(design: FpgaDesign, rows) -> str:
     lines = [f"{design.name} on {boards_of(rows)}: {len(rows)} points", head]
     lines += [(f"{label:<{width}}  " if keys else "") + _config_line(r)
               for label, r in zip(labels, configs, strict=True)]
+    if any(r["paper_latency_ms"] != "" for r in configs):
+        lines += ["paper_ms: Edge-MoE's published cumulative ablation (ZCU102, 300 MHz); ratio "
+                  "= latency_ms / paper_ms;",
+                  "  docs/fpga.md, 'Ablation', says where the model and the paper differ"]
     return "\n".join(lines)
 
 

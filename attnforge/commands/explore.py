@@ -27,8 +27,8 @@ from einsum.errors import InputError
 def explore(design: Path, out_dir: Path, backend: str | None, workers: int | None,
             scheduler: str | None, quiet: bool) -> None:
     """Evaluate every point of DESIGN's sweep (its grid or its seeded search); write
-    OUT/results.csv (and the same rows as OUT/results.parquet), OUT/pareto.png and
-    OUT/report.html.
+    OUT/results.csv (and, with pyarrow, the same rows as OUT/results.parquet), OUT/pareto.png
+    and OUT/report.html.
 
     Finished points are stored in OUT/results.sqlite as they complete: rerunning the same
     command after an interruption evaluates only the missing points.
@@ -58,7 +58,8 @@ def explore(design: Path, out_dir: Path, backend: str | None, workers: int | Non
     click.echo(outcome.summary)
     if outcome.search_note:
         click.echo(outcome.search_note)
-    click.echo(f"wrote {outcome.csv_path}, results.parquet, pareto.png and report.html in "
+    parquet = ", results.parquet" if outcome.parquet_path else ""
+    click.echo(f"wrote {outcome.csv_path}{parquet}, pareto.png and report.html in "
                f"{out_dir}, the store results.sqlite beside them "
                f"({len(outcome.rows)} points: {outcome.evaluated} evaluated, "
                f"{outcome.reused} reused from the store)")

@@ -10,6 +10,8 @@ import pytest
 
 from attnforge.cli import main
 from attnforge.kinds import kind_of
+from fpga.explore import points, row, summary
+from fpga.spec import FpgaDesign, Techniques
 
 DESIGN = Path(__file__).parents[2] / "designs" / "edge-moe-zcu102.yaml"
 REQUIRED = ("config", "latency_ms", "dsp", "bram36", "lut", "ff", "power_w", "energy_j",
@@ -180,3 +182,14 @@ def test_a_grid_prints_its_variant_on_each_config_line(tmp_path, capsys):
     # the paper's figures sit beside the 300 MHz rows only
     paper = [line.split()[3] for line in out if line.startswith("units.clock_mhz=")]
     assert paper == ["-"] * 6 + ["650.3", "433.4", "353.4", "212.9", "104.3", "34.6"]
+
+
+def test_the_config_table_says_what_paper_ms_and_ratio_are(explored):
+    # the ratio column of 0.38-0.85 was printed without a word on what it compares
+    page = (explored / "report.html").read_text()
+    assert "paper_ms: Edge-MoE's published cumulative ablation (ZCU102, 300 MHz); ratio = " \
+        "latency_ms / paper_ms;" in page
+    design = FpgaDesign(name="t", board="zcu104", configs={"final": Techniques()})
+    rows = [row(design, point) for point in points(design)]
+    assert rows[0]["paper_latency_ms"] == ""  # not the paper's board: nothing to compare with
+    assert "paper_ms:" not in summary(design, rows)
