@@ -32,7 +32,7 @@ def explain(design: FpgaDesign, config: str, units: Units,
         config += f" with {', '.join(changed)}"
     board = get_board(design.board)
     r = evaluate(design, t, units)
-    parts = (header(design, config, t, units, board), latency(r, units),
+    parts = (header(design, config, t, units, board), latency(r, units, board),
              stages(design, t, units), resources(design, t, units, board, r))
     return "\n\n".join(parts)
 
@@ -81,12 +81,16 @@ def linear_engines(design: FpgaDesign, t: Techniques, u: Units) -> str:
                      for size, shapes in by_size.items())
 
 
-def latency(r: Result, u: Units) -> str:
-    """Per-image latency by category (the results.csv ``t_<unit>_ms`` columns)."""
+def latency(r: Result, u: Units, board: Board) -> str:
+    """Per-image latency by category (the results.csv ``t_<unit>_ms`` columns), DDR traffic,
+    and what the attention stream asks of one AXI port against what the port gives."""
     cycles = round(r.latency_ms * u.clock_mhz * 1e3)
+    port_gbps = memory(board, u).port_bytes * u.clock_mhz * 1e6 / 1e9
     lines = [f"latency {r.latency_ms:.2f} ms per image ({cycles:,} cycles), {r.power_w:.2f} W, "
              f"{r.energy_j:.4f} J",
              f"DDR {r.ddr_mb:.1f} MB per image ({r.ddr_gbps:.2f} GB/s on average)",
+             f"attention stream: asks {r.attn_demand_gbps:.2f} GB/s of one AXI port, which gives "
+             f"{port_gbps:.2f} GB/s",
              "category         ms   share"]
     for cat in CATEGORIES:
         ms = r.breakdown_ms[cat]

@@ -280,3 +280,15 @@ def test_every_labels_arithmetic_gives_the_figures_on_its_line(units, config):
         if regs := re.fullmatch(r"input row cache: (\d+) x (\d+) b in registers", label):
             assert ff == math.prod(ints(*regs.groups()))
         assert bram36 == (bram18 or 0) / 2, (unit, label)
+
+
+@pytest.mark.parametrize("techniques, asks", [
+    (Techniques(), 32 * 300e6 / 1e9),  # reordered: one 256-bit beat per 300 MHz cycle
+    # not reordered: each of p = 4 slots streams its own keys, ceil(N / 4) x N x 24 compute
+    # cycles for N x N tokens of 768 B
+    (Techniques(attention_reorder=False), N * N * D * 4 / (math.ceil(N / 4) * N * 24) * 0.3)])
+def test_explain_says_what_the_attention_stream_asks_of_the_port(techniques, asks):
+    design = FpgaDesign(name="t", board="zcu102", configs={"c": techniques})
+    text = explain(design, "c", Units())
+    # ZCU102's HP ports are 128 bits wide: 16 B per 300 MHz cycle = 4.8 GB/s
+    assert f"attention stream: asks {asks:.2f} GB/s of one AXI port, which gives 4.80 GB/s" in text
