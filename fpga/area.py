@@ -83,11 +83,12 @@ def gelu_lane(u: Units, approx: bool, m: ConventionalMath) -> Item:
     """One GELU lane: the table approximation (rtl ``gelu``) or an exact float datapath."""
     if approx:
         table_lut = math.ceil(GELU_TABLE_ENTRIES * 22 / 64)  # LUT6 as 64x1 RAM
-        mult = dsp_per_mult(u.act_bits - 9, 17)
+        width = max(1, u.act_bits - 9)  # never below one bit (act_bits < 10)
+        mult = dsp_per_mult(width, 17)
         lane, source = synthesized_or_estimated(
             Resources(dsp=mult, lut=table_lut + 3 * u.act_bits, ff=4 * u.act_bits), "gelu",
             u.act_bits)
-        return Item(f"{GELU_TABLE_ENTRIES} x 22 b LUT-RAM table, {u.act_bits - 9} x 17 b "
+        return Item(f"{GELU_TABLE_ENTRIES} x 22 b LUT-RAM table, {width} x 17 b "
                     f"multiply: {mult} DSP", lane, source)
     fmul, fadd = 11, 7  # operators of erf (A&S 7.1.26) plus GELU's own
     return Item(f"float: {fmul} fmul x {m.fmul_dsp} + {fadd} fadd x {m.fadd_dsp} + "
@@ -164,11 +165,14 @@ def softmax(u: Units, spec: ViTSpec, t: Techniques, m: ConventionalMath) -> Unit
 
 
 def others(u: Units, spec: ViTSpec) -> dict[str, Unit]:
-    """Gate, LayerNorm, residual add, patch embedding, AXI masters."""
+    """Gate (none without MoE layers), LayerNorm, residual add, patch embedding, AXI masters."""
     d = spec.d_model
-    gate = (mac_item(f"{u.gate_macs:,} MACs", u.gate_macs, u.act_bits, u.weight_bits, u.act_bits),
-            buffer_item(f"weights ({spec.experts} x {d})", 1, spec.experts * d, u.weight_bits,
-                        u.gate_macs))
+    gate: Unit = ()  # a workload without MoE layers (moe_every > layers) has no gate
+    if any(spec.is_moe(i) for i in range(spec.layers)):
+        gate = (mac_item(f"{u.gate_macs:,} MACs", u.gate_macs, u.act_bits, u.weight_bits,
+                         u.act_bits),
+                buffer_item(f"weights ({spec.experts} x {d})", 1, spec.experts * d,
+                            u.weight_bits, u.gate_macs))
     sq = dsp_per_mult(u.act_bits, u.act_bits)
     ln_lane = Resources(dsp=2 * sq + dsp_per_mult(u.act_bits, u.weight_bits), lut=3 * u.act_bits,
                         ff=6 * u.act_bits)

@@ -42,15 +42,20 @@ def header(design: FpgaDesign, config: str, t: Techniques, u: Units, board: Boar
     on = [f"{name} {'on' if getattr(t, name) else 'off'}" for name in TECHNIQUES]
     port = memory(board, u).port_bytes * 8
     narrowed = f" (narrowed to {port:g} b by the board's host port)" if port < u.axi_bits else ""
-    units = (f"attention p = {u.attn_p:,} query slots x {u.attn_lanes:,} lanes",
-             f"gate {u.gate_macs:,} MACs", f"LayerNorm {u.layernorm_lanes:,} lanes",
-             f"add {u.add_lanes:,} lanes", f"patch embedding {u.patch_embed_macs:,} MACs",
-             f"AXI {u.axi_bits} b{narrowed}")
+    units = (f"attention p = {count(u.attn_p, 'query slot')} x {count(u.attn_lanes, 'lane')}",
+             f"gate {count(u.gate_macs, 'MAC')}", f"LayerNorm {count(u.layernorm_lanes, 'lane')}",
+             f"add {count(u.add_lanes, 'lane')}",
+             f"patch embedding {count(u.patch_embed_macs, 'MAC')}", f"AXI {u.axi_bits} b{narrowed}")
     return "\n".join((
         f"{design.name}: config {config} on {board.name} ({board.device}) at {u.clock_mhz:g} MHz",
         fill("techniques: ", on, ", "),
         fill("linear: ", linear_engines(design, t, u).split(" "), ""),
         fill("units: ", units, "; ")))
+
+
+def count(n: int, thing: str) -> str:
+    """``n`` things, e.g. ``1 lane``, ``8 lanes``, ``1,024 MACs``."""
+    return f"{n:,} {thing}{'' if n == 1 else 's'}"
 
 
 def fill(first: str, parts, sep: str) -> str:
@@ -118,7 +123,7 @@ def stages(design: FpgaDesign, t: Techniques, u: Units) -> str:
         cell.rjust(w) for cell, w in zip(r[1:], widths[1:], strict=True)) for r in [head, *rows]]
     spec = design.workload
     if any(spec.is_moe(i) for i in range(spec.layers)):
-        lines.append(f"MoE e: e of {spec.experts} experts hit; {spec.tokens} tokens x top-"
+        lines.append(f"MoE e: e of {count(spec.experts, 'expert')} hit; {spec.tokens} tokens x top-"
                      f"{spec.top_k} = {spec.tokens * spec.top_k} token-expert pairs per MoE layer")
     return "\n".join(lines)
 

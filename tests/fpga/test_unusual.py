@@ -1,0 +1,143 @@
+"""Unusual but valid fpga designs: workloads and units far from M3ViT's defaults are explained
+with the figures explore writes for them, their counts follow the parameters they depend on, and
+their labels stay sensible (found by trying them, see each test's comment)."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import replace
+
+import pytest
+
+from fpga import area
+from fpga.explain import explain
+from fpga.explore import Point, row
+from fpga.spec import FpgaDesign, Techniques, Units
+from fpga.workload import ViTSpec
+
+FINAL = Techniques()
+BASELINE = Techniques(False, False, False, False, False)
+
+
+def design(workload: ViTSpec | None = None, units: Units | None = None) -> FpgaDesign:
+    return FpgaDesign(name="u", board="zcu102", workload=workload or ViTSpec(),
+                      units=units or Units(),
+                      configs={"final": FINAL, "baseline": BASELINE})
+
+
+def figures(text: str) -> dict[str, float]:
+    """The headline figures and the resource total an explanation prints."""
+    head = re.search(r"^latency ([\d.]+) ms per image .*, ([\d.]+) W, ([\d.]+) J$", text, re.M)
+    ddr = re.search(r"^DDR ([\d.]+) MB per image \(([\d.]+) GB/s", text, re.M)
+    total = next(line for line in text.splitlines() if line.startswith("total ")).split()[1:5]
+    dsp, bram36, lut, ff = (float(x.replace(",", "")) for x in total)
+    return {"latency_ms": float(head[1]), "power_w": float(head[2]), "energy_j": float(head[3]),
+            "ddr_mb": float(ddr[1]), "dsp": dsp, "bram36": bram36, "lut": lut, "ff": ff}
+
+
+UNUSUAL = {
+    "no MoE layer": (ViTSpec(moe_every=13), Units()),
+    "every layer MoE": (ViTSpec(moe_every=1), Units()),
+    "one layer": (ViTSpec(layers=1, moe_every=1), Units()),
+    "one head": (ViTSpec(heads=1), Units()),
+    "4 heads of 48": (ViTSpec(heads=4), Units(attn_lanes=40)),
+    "192 heads of 1": (ViTSpec(heads=192), Units()),
+    "top_k = experts": (ViTSpec(experts=4, top_k=4), Units()),
+    "one expert": (ViTSpec(experts=1, top_k=1), Units()),
+    "one patch": (ViTSpec(image_h=16, image_w=16), Units(attn_p=2)),
+    "d_model 190": (ViTSpec(d_model=190, heads=5), Units(attn_lanes=7)),
+    "hidden < d_model": (ViTSpec(mlp_hidden=64, expert_hidden=32), Units()),
+    "16-bit activations": (ViTSpec(), Units(act_bits=16)),
+    "64-bit AXI, no ping/pong": (ViTSpec(), Units(axi_bits=64, ping_pong=False)),
+    "1 MHz": (ViTSpec(), Units(clock_mhz=1)),
+}
+
+
+@pytest.mark.parametrize("name", list(UNUSUAL))
+@pytest.mark.parametrize("config", ["final", "baseline"])
+def test_explain_prints_the_row_explore_writes(name, config):
+    workload, units = UNUSUAL[name]
+    d = design(workload, units)
+    t = d.configs[config]
+    r = row(d, Point("config", config, t, units.attn_p, (units.linear_in_par,
+                                                          units.linear_out_par)))
+    shown = figures(explain(d, config, units, t))
+    assert shown["latency_ms"] == pytest.approx(r["latency_ms"], abs=0.006)
+    assert shown["power_w"] == pytest.approx(r["power_w"], abs=0.006)
+    assert shown["energy_j"] == pytest.approx(r["energy_j"], abs=6e-5)
+    assert shown["ddr_mb"] == pytest.approx(r["ddr_mb"], abs=0.06)
+    assert (shown["dsp"], shown["bram36"], shown["lut"], shown["ff"]) == (
+        r["dsp"], r["bram36"], r["lut"], r["ff"])
+
+
+def test_a_workload_without_moe_layers_has_no_gate():
+    # moe_every 13 > 12 layers: no layer routes tokens, yet the 128-MAC gate (256 DSP) and its
+    # 16 x 192 weights (57 BRAM18) were counted. Without it the final design has
+    # linear 16 x 16 x 2 + 16 GELU lanes, attention 2 x 4 x 8 x 4, softmax 4 x 20, patch 256
+    # and LayerNorm 92 DSP; BRAM18: linear 2 x 128, patch 128, token caches 2 x 5 x 8, five AXI
+    # masters x 4, LayerNorm 8.
+    d = design(ViTSpec(moe_every=13))
+    text = explain(d, "final", d.units)
+    assert figures(text)["dsp"] == 512 + 16 + 256 + 80 + 256 + 92 == 1212
+    assert figures(text)["bram36"] == (2 * 128 + 128 + 2 * 5 * 8 + 5 * 4 + 8) / 2 == 246
+    assert not re.search(r"^gate ", text, re.M)
+    assert area.unit_resources(d, FINAL)["gate"].dsp == 0
+    # one MoE layer is enough to need it
+    with_moe = design(ViTSpec(moe_every=12))
+    assert area.unit_resources(with_moe, FINAL)["gate"].dsp == 128 * 2
+
+
+def test_gelu_multiply_width_is_never_negative():
+    # act_bits 8 printed a "-1 x 17 b multiply" in the GELU lane's label
+    for bits in (2, 8, 9, 10):
+        lane = area.gelu_lane(Units(act_bits=bits, weight_bits=8), True, design().math)
+        width = int(re.search(r"(-?\d+) x 17 b multiply", lane.label)[1])
+        assert width == max(1, bits - 9) and lane.resources.dsp == 1
+
+
+def test_sixteen_bit_activations_are_estimated_not_marked_synthesized():
+    # xcup_units.csv holds the 32-bit (Q10.22) units only; at 16 bits a GELU lane is the per-bit
+    # estimate: a 177 x 22 b LUT6-RAM table (ceil(177 x 22 / 64) = 61 LUT) + 3 LUT per bit.
+    d = design(units=Units(act_bits=16))
+    text = explain(d, "final", d.units)
+    assert "synthesized" not in text
+    gelu = next(line for line in text.splitlines() if "fused GELU lanes" in line).split()
+    assert gelu[2] == f"{16 * (math.ceil(177 * 22 / 64) + 3 * 16):,}"
+
+
+def test_the_header_counts_one_of_a_thing_in_the_singular():
+    # "1 query slots x 1 lanes; gate 1 MACs", "e of 1 experts hit"
+    units = Units(attn_p=1, attn_lanes=1, gate_macs=1, layernorm_lanes=1, add_lanes=1,
+                  patch_embed_macs=1)
+    d = design(ViTSpec(experts=1, top_k=1), units)
+    text = explain(d, "final", units)
+    assert ("units: attention p = 1 query slot x 1 lane; gate 1 MAC; LayerNorm 1 lane; add 1 "
+            "lane;\n  patch embedding 1 MAC;") in text
+    assert "MoE e: e of 1 expert hit; 129 tokens x top-1 = 129 token-expert pairs" in text
+
+
+@pytest.mark.parametrize("heads", [1, 2, 3, 4, 6, 12, 48, 192])
+def test_softmax_units_follow_the_heads_a_slot_finishes_per_cycle(heads):
+    # a slot's 8 lanes cover 8 of the d_model = 192 dimensions a cycle: they end at most
+    # ceil(8 / head_dim) heads (heads head_dim apart), and never more than there are heads
+    head_dim = 192 // heads
+    per_slot = min(heads, -(-8 // head_dim))
+    d = design(ViTSpec(heads=heads))
+    softmax = area.unit_resources(d, FINAL)["softmax"]
+    assert softmax.dsp == 4 * per_slot * (10 + 10)
+
+
+def test_more_parallelism_is_never_slower_on_unusual_workloads():
+    for workload in (ViTSpec(heads=4), ViTSpec(image_h=32, image_w=32), ViTSpec(moe_every=1)):
+        d = design(workload)
+        for field, values in (("attn_lanes", (1, 3, 8, 13, 48)), ("attn_p", (1, 2, 3, 5)),
+                              ("linear_in_par", (1, 3, 16, 17))):
+            latency = []
+            for v in values:
+                u = replace(d.units, **{field: v})
+                point = Point("config", "final", FINAL, u.attn_p,
+                              (u.linear_in_par, u.linear_out_par))
+                latency.append(row(replace(d, units=u), point)["latency_ms"])
+            assert all(b <= a for a, b in zip(latency, latency[1:], strict=False)), (field,
+                                                                                      latency)
