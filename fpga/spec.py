@@ -128,6 +128,13 @@ def limit_problem(name: str, value: int, w: ViTSpec) -> str:
     return f"must be at most {limit:,} ({why}), not {value:,}" if value > limit else ""
 
 
+def _if_default(spec, name: str, what: str = "default") -> str:
+    """`` (the default)`` when ``spec.name`` has its type's default value: a workload can rule
+    out a default the file never wrote (a value at a key absent from the file is reported at
+    the file's top or at the section)."""
+    return f" (the {what})" if getattr(spec, name) == getattr(type(spec)(), name) else ""
+
+
 @dataclass(frozen=True, slots=True)
 class FpgaDesign:
     """A whole ``kind: fpga`` design file."""
@@ -161,12 +168,13 @@ class FpgaDesign:
                                         f"experts a positive weight"))
         for name in parallelism_limits(self.workload):
             if message := limit_problem(name, getattr(self.units, name), self.workload):
-                out.append((f"units.{name}", message))
+                out.append((f"units.{name}", message + _if_default(self.units, name)))
         if self.sweep is not None:
             for key, name in (("attn_p", "attn_p"), ("linear_par", "linear_in_par")):
                 for i, value in enumerate(getattr(self.sweep, key)):
                     if message := limit_problem(name, value, self.workload):
-                        out.append((f"sweep.{key}[{i}]", message))
+                        out.append((f"sweep.{key}[{i}]", message + _if_default(self.sweep, key,
+                                                                                "default list")))
         if not self.configs:
             out.append(("configs", "must name at least one config"))
         if self.sweep is not None and self.sweep.config not in self.configs:

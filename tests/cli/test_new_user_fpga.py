@@ -322,3 +322,39 @@ def test_explain_reaches_the_sweeps_points_without_reordering(tmp_path):
     assert f"latency {float(row['latency_ms']):.2f} ms per image" in result.stdout
     total = next(line for line in result.stdout.splitlines() if line.startswith("total "))
     assert total.split()[1] == f"{int(row['dsp']):,}"
+
+
+def test_a_workload_that_rules_out_a_default_says_it_is_the_default(tmp_path):
+    # A 16 x 16 image is one 16 x 16 patch: 2 tokens with the class token, so the default
+    # attn_p = 4 and the default sweep's p = 4, 8, 16 leave query slots empty. The file never
+    # wrote a 4 (units is absent: reported at the file's top), so the message says whose it is.
+    result = explore(tmp_path, HEAD + "board: zcu102\nworkload: {image_h: 16, image_w: 16}\n"
+                     "sweep: {config: edge_moe, attn_p: [1, 3]}\n")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    why = "must be at most 2 (query slots beyond the 2 tokens stay empty)"
+    assert result.stderr.strip().splitlines()[1:] == [
+        f"  d.yaml:1:1: units.attn_p: {why}, not 4 (the default)",
+        f"  d.yaml:6:39: sweep.attn_p[1]: {why}, not 3"]
+    result = explore(tmp_path, HEAD + "board: zcu102\nworkload: {image_h: 16, image_w: 16}\n"
+                     "units: {attn_p: 2}\nsweep: {config: edge_moe}\n")
+    lines = result.stderr.strip().splitlines()
+    assert lines[1:] == [f"  d.yaml:7:8: sweep.attn_p[{i}]: {why}, not {p} (the default list)"
+                         for i, p in ((2, 4), (3, 8), (4, 16))]
+
+
+def test_a_grid_over_image_sizes_checks_p_against_each_sizes_tokens(tmp_path):
+    # 128 x 256 has 8 x 16 + 1 = 129 tokens, 32 x 32 has 2 x 2 + 1 = 5: p = 8 fits the first
+    # only; varying p with the size keeps every variant valid and both run.
+    grid = "grid:\n  workload.image_h, workload.image_w{}: [[128, 256{}], [32, 32{}]]\n"
+    result = explore(tmp_path, HEAD + "board: zcu102\nunits: {attn_p: 8}\n"
+                     + grid.format("", "", ""))
+    assert one_error(result, tmp_path) == (
+        "d.yaml:7:3: grid.workload.image_h, workload.image_w: with workload.image_h=32, "
+        "workload.image_w=32: units.attn_p: must be at most 5 (query slots beyond the 5 tokens "
+        "stay empty), not 8; fields tied by a rule vary together under one comma-joined key")
+    result = explore(tmp_path, HEAD + "board: zcu102\n"
+                     + grid.format(", units.attn_p", ", 8", ", 5"))
+    assert result.returncode == 0, result.stderr
+    with (tmp_path / "o" / "results.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["workload.image_h"], r["attn_p"]) for r in rows] == [("128", "8"), ("32", "5")]
