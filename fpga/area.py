@@ -127,8 +127,9 @@ def running_softmax_unit(u: Units) -> Item:
 
 
 def normalise_unit(u: Units) -> Item:
-    """One normaliser in A·V (rtl ``normalise``): exp(s - b) times 1/sum."""
-    times = dsp_per_mult(23, 31)
+    """One normaliser in A·V (rtl ``normalise``): exp(s - b), a fraction in [0, 1] of the
+    activation format (act_bits - 9 bits: 23 for Q10.22), times 1/sum (31 bits)."""
+    times = dsp_per_mult(max(1, u.act_bits - 9), 31)
     res, source = synthesized_or_estimated(
         Resources(dsp=exp_dsp(u) + times, lut=6 * u.act_bits, ff=10 * u.act_bits), "normalise",
         u.act_bits)

@@ -141,3 +141,25 @@ def test_more_parallelism_is_never_slower_on_unusual_workloads():
                 latency.append(row(replace(d, units=u), point)["latency_ms"])
             assert all(b <= a for a, b in zip(latency, latency[1:], strict=False)), (field,
                                                                                       latency)
+
+
+def test_the_normalisers_multiply_follows_the_activation_width():
+    # p = exp(s - b) x 1/sum: exp(s - b) is a fraction in [0, 1] of the activation format, 1 +
+    # (act_bits - 10) bits (23 for Q10.22), 1/sum 31 bits. It stayed 23 x 31 (2 x 2 = 4 DSP) at
+    # 16-bit activations, where it is 7 x 31: one 18-bit column, two 27-bit rows = 2 DSP.
+    # exp: z x log2 e 33 x 31 (2 x 2) at 32 bits, 17 x 31 (2) at 16; interpolation 31 x 16 (2).
+    assert area.normalise_unit(Units()).resources.dsp == (2 * 2 + 2) + 2 * 2
+    assert area.normalise_unit(Units(act_bits=16)).resources.dsp == (2 + 2) + 2
+
+
+@pytest.mark.slow
+def test_the_sixteen_bit_normaliser_has_the_dsps_yosys_infers(tmp_path):
+    # rtl's normaliser at 16 bits with 10 fraction bits: exp(s - b) is 11 bits, 1/sum 31; the
+    # model's 16-bit format keeps 10 integer bits (7-bit fraction); both fit one 18-bit column
+    # of the 27 x 18 DSP48E2, so the multiply is 2 DSP either way and the unit 4 + 2.
+    from rtl.synth import estimate
+    from rtl.units import build_unit
+
+    unit = build_unit("normalise", {"total_bits": 16, "frac_bits": 10})
+    found = estimate(unit, None, "normalise", tmp_path, family="xcup")
+    assert found.dsps == area.normalise_unit(Units(act_bits=16)).resources.dsp == 6
