@@ -116,10 +116,16 @@ def exp_dsp(u: Units) -> int:
     return dsp_per_mult(u.act_bits + 1, 31) + dsp_per_mult(31, 16)
 
 
+def exp_out_bits(u: Units) -> int:
+    """Bits of an exp result, a fraction in [0, 1] of the activation format with Edge-MoE's 10
+    integer bits: 1 + (act_bits - 10) (23 for Q10.22), at least 1."""
+    return max(1, u.act_bits - 9)
+
+
 def running_softmax_unit(u: Units) -> Item:
-    """One single-pass unit (rtl ``softmax``): exp, the rescale multiply of the running sum,
-    and the reciprocal divider at the row's end."""
-    rescale = dsp_per_mult(u.act_bits, 23)
+    """One single-pass unit (rtl ``softmax``): exp, the rescale multiply of the running sum
+    (act_bits x `exp_out_bits`), and the reciprocal divider at the row's end."""
+    rescale = dsp_per_mult(u.act_bits, exp_out_bits(u))
     res, source = synthesized_or_estimated(
         Resources(dsp=exp_dsp(u) + rescale, lut=6 * u.act_bits + DIVIDER_LUT + 64,
                   ff=12 * u.act_bits), "softmax", u.act_bits)
@@ -127,9 +133,9 @@ def running_softmax_unit(u: Units) -> Item:
 
 
 def normalise_unit(u: Units) -> Item:
-    """One normaliser in A·V (rtl ``normalise``): exp(s - b), a fraction in [0, 1] of the
-    activation format (act_bits - 9 bits: 23 for Q10.22), times 1/sum (31 bits)."""
-    times = dsp_per_mult(max(1, u.act_bits - 9), 31)
+    """One normaliser in A·V (rtl ``normalise``): exp(s - b) (`exp_out_bits`) times 1/sum
+    (31 bits)."""
+    times = dsp_per_mult(exp_out_bits(u), 31)
     res, source = synthesized_or_estimated(
         Resources(dsp=exp_dsp(u) + times, lut=6 * u.act_bits, ff=10 * u.act_bits), "normalise",
         u.act_bits)

@@ -45,7 +45,7 @@ class FpgaKind:
     """Points: the named configs, then a p x linear-size sweep (with/without reordering)."""
 
     name = "fpga"
-    model_version = "5"  # 5: normaliser DSP by act_bits; 4: no gate without MoE layers
+    model_version = "6"  # 5-6: softmax units DSP by act_bits; 4: no gate without MoE layers
 
     def load(self, path: Path) -> FpgaDesign:
         """The typed design; raises SpecError with every problem (each at its key)."""

@@ -143,23 +143,29 @@ def test_more_parallelism_is_never_slower_on_unusual_workloads():
                                                                                       latency)
 
 
-def test_the_normalisers_multiply_follows_the_activation_width():
-    # p = exp(s - b) x 1/sum: exp(s - b) is a fraction in [0, 1] of the activation format, 1 +
-    # (act_bits - 10) bits (23 for Q10.22), 1/sum 31 bits. It stayed 23 x 31 (2 x 2 = 4 DSP) at
-    # 16-bit activations, where it is 7 x 31: one 18-bit column, two 27-bit rows = 2 DSP.
-    # exp: z x log2 e 33 x 31 (2 x 2) at 32 bits, 17 x 31 (2) at 16; interpolation 31 x 16 (2).
-    assert area.normalise_unit(Units()).resources.dsp == (2 * 2 + 2) + 2 * 2
-    assert area.normalise_unit(Units(act_bits=16)).resources.dsp == (2 + 2) + 2
+def test_the_softmax_multiplies_follow_the_activation_width():
+    # exp(s - b) is a fraction in [0, 1] of the activation format: 1 + (act_bits - 10) bits
+    # (23 for Q10.22). The normaliser multiplies it by 1/sum (31 bits), the running unit's
+    # rescale multiplies the act_bits-wide sum by it; both stayed 23 bits wide at any act_bits.
+    # On the 27 x 18 DSP48E2: 23 x 31 = 2 x 2, 7 x 31 and 15 x 31 = 2, 32 x 23 = 2 x 2,
+    # 24 x 15 and 16 x 7 = 1. exp: z x log2 e (act_bits + 1) x 31 = 2 x 2 at 32 and 24 bits,
+    # 2 at 16; the interpolation 31 x 16 = 2.
+    for bits, exp, rescale, times in ((32, 4 + 2, 4, 4), (24, 4 + 2, 1, 2), (16, 2 + 2, 1, 2)):
+        u = Units(act_bits=bits)
+        assert area.running_softmax_unit(u).resources.dsp == exp + rescale, bits
+        assert area.normalise_unit(u).resources.dsp == exp + times, bits
 
 
 @pytest.mark.slow
-def test_the_sixteen_bit_normaliser_has_the_dsps_yosys_infers(tmp_path):
-    # rtl's normaliser at 16 bits with 10 fraction bits: exp(s - b) is 11 bits, 1/sum 31; the
-    # model's 16-bit format keeps 10 integer bits (7-bit fraction); both fit one 18-bit column
-    # of the 27 x 18 DSP48E2, so the multiply is 2 DSP either way and the unit 4 + 2.
+@pytest.mark.parametrize("bits", [16, 24])
+@pytest.mark.parametrize("unit, lane", [("softmax", area.running_softmax_unit),
+                                        ("normalise", area.normalise_unit)])
+def test_narrower_softmax_units_have_the_dsps_yosys_infers(tmp_path, unit, lane, bits):
+    # rtl's units at act_bits with Edge-MoE's 10 integer bits: the DSP48E2 cells yosys infers
+    # for them equal the model's operand tiling (8 and 10 normaliser DSP were counted before).
     from rtl.synth import estimate
     from rtl.units import build_unit
 
-    unit = build_unit("normalise", {"total_bits": 16, "frac_bits": 10})
-    found = estimate(unit, None, "normalise", tmp_path, family="xcup")
-    assert found.dsps == area.normalise_unit(Units(act_bits=16)).resources.dsp == 6
+    built = build_unit(unit, {"total_bits": bits, "frac_bits": bits - 10})
+    found = estimate(built, None, unit, tmp_path, family="xcup")
+    assert found.dsps == lane(Units(act_bits=bits)).resources.dsp
