@@ -132,7 +132,8 @@ def summary(design: FpgaDesign, rows) -> str:
     labels = [variant_label(r, keys) for r in configs]
     width = max(map(len, labels), default=0)
     head = f"{'variant':<{width}}  {CONFIG_HEAD}" if keys else CONFIG_HEAD
-    lines = [f"{design.name} on {boards_of(rows)}: {len(rows)} points", head]
+    points = f"{len(rows)} point{'' if len(rows) == 1 else 's'}"
+    lines = [f"{design.name} on {boards_of(rows)}: {points}", head]
     lines += [(f"{label:<{width}}  " if keys else "") + _config_line(r)
               for label, r in zip(labels, configs, strict=True)]
     if any(r["paper_latency_ms"] != "" for r in configs):

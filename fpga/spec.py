@@ -114,7 +114,9 @@ class Sweep:
 def parallelism_limits(w: ViTSpec) -> dict[str, tuple[int, str]]:
     """The largest useful value of each parallelism parameter of `Units` on workload ``w``,
     with why: beyond it the extra hardware has nothing to do."""
-    widest = max(w.d_model, w.mlp_hidden, w.expert_hidden)
+    moe = [w.is_moe(i) for i in range(w.layers)]
+    widest = max(w.d_model, w.mlp_hidden if not all(moe) else 0,
+                 w.expert_hidden if any(moe) else 0)  # only the MLPs the layers have
     linear = f"MACs beyond the widest linear layer, {widest}, stay idle"
     return {"attn_p": (w.tokens, f"query slots beyond the {w.tokens} tokens stay empty"),
             "attn_lanes": (w.d_model, f"lanes beyond d_model, {w.d_model}, stay idle"),

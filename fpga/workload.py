@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -25,6 +25,11 @@ output Y[n,p]
 
 Y[n,p] = X[k,p] * W[k,n]
 """
+
+
+#: Most patches a workload may have: `route` draws each token's experts one by one (about a
+#: second per 65,536 tokens and MoE layer), so a 4,096 x 4,096 image of 16 x 16 patches at most.
+MAX_PATCHES = 2**16
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +58,11 @@ class ViTSpec:
             out.append(("top_k", f"must be <= experts {self.experts}, not {self.top_k}"))
         if self.image_h % self.patch or self.image_w % self.patch:
             out.append(("patch", f"must divide image_h and image_w, not {self.patch}"))
+        elif self.patches > MAX_PATCHES:
+            out.append(("patch", f"gives {self.patches:,} patches of {self.image_h} x "
+                                 f"{self.image_w}; at most {MAX_PATCHES:,} (the routing model "
+                                 f"draws every token's experts): use larger patches or a "
+                                 f"smaller image"))
         return out
 
     @property
@@ -125,6 +135,7 @@ class Routing:
         return []
 
 
+@cache  # pure, drawn token by token: the sweep points of a workload share the draws
 def route(spec: ViTSpec, routing: Routing, layer: int) -> tuple[int, ...]:
     """Tokens queued per expert in MoE ``layer``: each token draws top_k distinct experts.
 

@@ -169,3 +169,24 @@ def test_narrower_softmax_units_have_the_dsps_yosys_infers(tmp_path, unit, lane,
     built = build_unit(unit, {"total_bits": bits, "frac_bits": bits - 10})
     found = estimate(built, None, unit, tmp_path, family="xcup")
     assert found.dsps == lane(Units(act_bits=bits)).resources.dsp
+
+
+def test_a_workload_too_large_to_route_is_refused_and_routing_is_drawn_once():
+    # image_h: 100000000 ran for ever: the routing model draws every token's experts.
+    from fpga.workload import MAX_PATCHES, Routing, route
+
+    big = ViTSpec(image_h=4096 * 2, image_w=4096)  # 512 x 256 = 131,072 patches of 16 x 16
+    assert big.patches == 2 * MAX_PATCHES
+    assert [key for key, _ in big.problems()] == ["patch"]
+    assert ViTSpec(image_h=4096, image_w=4096).problems() == []
+    spec = ViTSpec()
+    assert route(spec, Routing(), 1) is route(spec, Routing(), 1)  # every point shares it
+
+
+def test_the_linear_limit_counts_only_the_mlps_the_layers_have():
+    # with every layer MoE the widest linear layer is the expert's 384, not the dense 768
+    from fpga.spec import parallelism_limits
+
+    assert parallelism_limits(ViTSpec(moe_every=1))["linear_in_par"][0] == 384
+    assert parallelism_limits(ViTSpec(moe_every=13))["linear_in_par"][0] == 768  # no MoE layer
+    assert parallelism_limits(ViTSpec())["linear_in_par"][0] == 768
