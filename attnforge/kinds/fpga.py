@@ -18,7 +18,7 @@ from attnforge.pareto import plot_front
 from fpga import explore as fx
 from fpga.board import get_board
 from fpga.fit import overflow, overflow_text, resources_of
-from fpga.spec import FpgaDesign
+from fpga.spec import FpgaDesign, Units
 
 FIT_HINT = "only sweep points may overflow the board (they are kept, with their overflow)"
 
@@ -34,10 +34,13 @@ def fit_problems(design: FpgaDesign) -> list[tuple[str, str]]:
         if text:
             by_text.setdefault(text, []).append(name)
     out = []
+    # at the units that size the design; at the board when they are all defaults (a file
+    # that leaves `units` out has no such key to point at)
+    key = "units" if design.units != Units() else "board"
     for text, names in by_text.items():
         which = (f"config {names[0]!r} does not" if len(names) == 1
                  else f"configs {', '.join(map(repr, names))} do not")
-        out.append(("units", f"{which} fit {board.name} ({board.device}): {text}; {FIT_HINT}"))
+        out.append((key, f"{which} fit {board.name} ({board.device}): {text}; {FIT_HINT}"))
     return out
 
 

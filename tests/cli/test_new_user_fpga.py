@@ -358,3 +358,12 @@ def test_a_grid_over_image_sizes_checks_p_against_each_sizes_tokens(tmp_path):
     with (tmp_path / "o" / "results.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [(r["workload.image_h"], r["attn_p"]) for r in rows] == [("128", "8"), ("32", "5")]
+
+
+def test_a_config_that_does_not_fit_default_units_is_located_at_the_board(tmp_path):
+    # With no `units:` in the file the error pointed at 1:1. The baseline's dedicated engines
+    # keep one weight buffer per linear shape: 354.5 BRAM36 against the ZCU104's 312.
+    result = explore(tmp_path, HEAD + "board: zcu104\n"
+                     "configs: {a: {gelu_approx: false, unified_linear: false}}\n")
+    assert one_error(result, tmp_path).startswith(
+        "d.yaml:4:8: board: config 'a' does not fit zcu104 (XCZU7EV-2FFVC1156): BRAM36 ")
