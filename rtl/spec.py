@@ -96,7 +96,7 @@ class RtlDesign:
             try:
                 validate_unit(unit, params)
             except RtlParamError as error:
-                found.append(_located(key, params, str(error)))
+                found.append(_located(key, params, str(error), _defaults(unit)))
         return found
 
     def _keys(self) -> list[str]:
@@ -130,9 +130,20 @@ def systolic_module(p: SystolicParams) -> str:
     return name
 
 
-def _located(key: str, params: dict, message: str) -> tuple[str, str]:
-    """A unit's parameter message ("total_bits must be ...") at that parameter's key."""
+def _located(key: str, params: dict, message: str, defaults: dict) -> tuple[str, str]:
+    """A unit's parameter message ("total_bits must be ...") at that parameter's key, saying
+    when the value is the parameter's default (the file may not have written it: e.g.
+    ``total_bits: 16`` rules out the default ``frac_bits`` 22)."""
     name, _, rest = message.partition(" ")
     if name in params and rest:
+        if name in defaults and params[name] == defaults[name]:
+            rest += f" ({params[name]} is the default; it does not fit the other parameters)"
         return f"{key}.{name}", rest
     return key, message
+
+
+def _defaults(unit: str) -> dict:
+    """The default parameters of ``unit``."""
+    from rtl.units import unit_kind
+
+    return asdict(unit_kind(unit).params())

@@ -101,3 +101,14 @@ def test_synth_prints_a_table(tmp_path, capsys):
     assert name == "reciprocal" and int(dsps) == 0 and int(brams) == 0
     assert int(ffs) >= 55 + 33  # quotient (55 bits) and divisor (33 bits) registers
     assert float(fmax) > 0
+
+
+def test_a_design_files_default_that_no_longer_fits_says_it_is_the_default(tmp_path, capsys):
+    # `--param total_bits=16` said frac_bits' default 22 does not fit; the design file did not,
+    # so `gelu: {total_bits: 16}` read as if the user had written frac_bits 22.
+    design = tmp_path / "r.yaml"
+    design.write_text("version: 1\nkind: rtl\nname: x\ngelu: {total_bits: 16}\n")
+    code, _, err = run(["verilog", str(design), "--out", str(tmp_path / "v")], capsys)
+    assert code == 2
+    assert err.strip().endswith("r.yaml:4:7: gelu.frac_bits: must be an integer in 0..15, not 22 "
+                                "(22 is the default; it does not fit the other parameters)")
