@@ -120,6 +120,13 @@ SINGLE_UNITS = ("gelu", "exp", "softmax", "normalise", "reciprocal")
 """The units a design selects at most once, in the order `RtlDesign.selected` lists them."""
 
 
+def module_name(unit: str, params: dict) -> str:
+    """The Verilog module (and file) name of ``unit`` with ``params`` (given ones; the rest
+    default): the unit's name, or for a systolic array `systolic_module` (its size and
+    dataflow), the same from a design file and from ``--unit``."""
+    return systolic_module(SystolicParams(**params)) if unit == "systolic" else unit
+
+
 def systolic_module(p: SystolicParams) -> str:
     """``systolic_<rows>x<cols>_<dataflow>``, plus ``_in<w>_acc<w>`` for widths other than the
     defaults (two arrays differing only in width are two modules)."""

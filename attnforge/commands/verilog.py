@@ -18,7 +18,7 @@ from attnforge.paths import output_directory, replaced_atomically
 from attnforge.specload import load_spec
 from rtl.emit import verilog_text
 from rtl.errors import RtlParamError
-from rtl.spec import RtlDesign
+from rtl.spec import RtlDesign, module_name
 from rtl.units import build_unit, parse_param, unit_kind, unit_names, validate_unit
 
 Selection = list[tuple[str, Callable[[], wiring.Component]]]
@@ -46,7 +46,7 @@ def select_units(design: Path | None, unit: str | None, params: tuple[str, ...])
             raise RtlParamError(f"--param {key}: given twice ({key}={values[key]} and {item})")
         values[key] = value
     validate_unit(unit, values)  # fail before any tool runs; build later
-    return [(unit, lambda: build_unit(unit, values))]
+    return [(module_name(unit, values), lambda: build_unit(unit, values))]
 
 
 @click.command("verilog")

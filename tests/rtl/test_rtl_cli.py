@@ -43,8 +43,9 @@ def test_verilog_from_design_is_byte_identical(tmp_path, capsys):
 def test_verilog_unit_with_params(tmp_path, capsys):
     code, out, _ = run(["verilog", "--unit", "systolic", "--param", "rows=2", "--param", "cols=3",
                         "--param", "dataflow=ws", "--out", str(tmp_path)], capsys)
-    assert code == 0 and out.strip().endswith("systolic.v")
-    assert "input [15:0] x;" in (tmp_path / "systolic.v").read_text()  # 2 rows × int8
+    # named by size and dataflow as from a design file (it was plain "systolic")
+    assert code == 0 and out.strip().endswith("systolic_2x3_ws.v")
+    assert "input [15:0] x;" in (tmp_path / "systolic_2x3_ws.v").read_text()  # 2 rows × int8
 
 
 @pytest.mark.parametrize(("args", "message"), [
