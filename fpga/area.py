@@ -79,11 +79,17 @@ def synthesized_or_estimated(estimate: Resources, unit: str, act_bits: int
     return replace(estimate, lut=found.lut, ff=found.ff), SYNTHESIZED
 
 
+def fraction_bits(u: Units) -> int:
+    """Bits of a value in [0, 1] in the activation format with Edge-MoE's 10 integer bits
+    (an exp result, a GELU table step): 1 + (act_bits - 10), 23 for Q10.22, at least 1."""
+    return max(1, u.act_bits - 9)
+
+
 def gelu_lane(u: Units, approx: bool, m: ConventionalMath) -> Item:
     """One GELU lane: the table approximation (rtl ``gelu``) or an exact float datapath."""
     if approx:
         table_lut = math.ceil(GELU_TABLE_ENTRIES * 22 / 64)  # LUT6 as 64x1 RAM
-        width = max(1, u.act_bits - 9)  # never below one bit (act_bits < 10)
+        width = fraction_bits(u)
         mult = dsp_per_mult(width, 17)
         lane, source = synthesized_or_estimated(
             Resources(dsp=mult, lut=table_lut + 3 * u.act_bits, ff=4 * u.act_bits), "gelu",
@@ -116,16 +122,10 @@ def exp_dsp(u: Units) -> int:
     return dsp_per_mult(u.act_bits + 1, 31) + dsp_per_mult(31, 16)
 
 
-def exp_out_bits(u: Units) -> int:
-    """Bits of an exp result, a fraction in [0, 1] of the activation format with Edge-MoE's 10
-    integer bits: 1 + (act_bits - 10) (23 for Q10.22), at least 1."""
-    return max(1, u.act_bits - 9)
-
-
 def running_softmax_unit(u: Units) -> Item:
     """One single-pass unit (rtl ``softmax``): exp, the rescale multiply of the running sum
-    (act_bits x `exp_out_bits`), and the reciprocal divider at the row's end."""
-    rescale = dsp_per_mult(u.act_bits, exp_out_bits(u))
+    (act_bits x `fraction_bits`), and the reciprocal divider at the row's end."""
+    rescale = dsp_per_mult(u.act_bits, fraction_bits(u))
     res, source = synthesized_or_estimated(
         Resources(dsp=exp_dsp(u) + rescale, lut=6 * u.act_bits + DIVIDER_LUT + 64,
                   ff=12 * u.act_bits), "softmax", u.act_bits)
@@ -133,9 +133,9 @@ def running_softmax_unit(u: Units) -> Item:
 
 
 def normalise_unit(u: Units) -> Item:
-    """One normaliser in A·V (rtl ``normalise``): exp(s - b) (`exp_out_bits`) times 1/sum
+    """One normaliser in A·V (rtl ``normalise``): exp(s - b) (`fraction_bits`) times 1/sum
     (31 bits)."""
-    times = dsp_per_mult(exp_out_bits(u), 31)
+    times = dsp_per_mult(fraction_bits(u), 31)
     res, source = synthesized_or_estimated(
         Resources(dsp=exp_dsp(u) + times, lut=6 * u.act_bits, ff=10 * u.act_bits), "normalise",
         u.act_bits)

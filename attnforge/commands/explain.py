@@ -87,11 +87,10 @@ def explain_fpga(design: Path, config: str | None, attn_p: int | None,
     note = explorer_note(design, spec)
     config = pick_choice("config", config, tuple(spec.configs), spec.configs)
     u = spec.units
-    for option, value in (("--attn-p", attn_p), ("--linear-par", linear_par)):
-        if value is not None and value < 1:
-            raise InputError(f"{option} must be a positive integer, not {value}")
     for option, name, value in (("--attn-p", "attn_p", attn_p),
                                 ("--linear-par", "linear_in_par", linear_par)):
+        if value is not None and value < 1:
+            raise InputError(f"{option} must be a positive integer, not {value}")
         if value is not None and (message := limit_problem(name, value, spec.workload)):
             raise InputError(f"{option} {message}")
     u = replace(u, attn_p=attn_p or u.attn_p, linear_in_par=linear_par or u.linear_in_par,
