@@ -7,10 +7,12 @@ and the explorer sorts rows back into point order.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,10 +29,19 @@ class BackendError(InputError):
     """A backend cannot be used as asked (bad worker count, unreachable scheduler...)."""
 
 
+class Interrupted(Exception):
+    """A worker stopped its chunk between two points because the run was interrupted."""
+
+
+# In a pool worker: set by the parent when the run is interrupted (see _run_process_pool).
+_stop: Any = None
+
+
 def evaluate_chunk(kind_name: str, design: Any, chunk: Chunk) -> ChunkResult:
     """Evaluate (position, (grid overrides, point)) items with the named kind, in the worker.
 
-    A row starts with the overrides (dotted key → value), then the kind's columns.
+    A row starts with the overrides (dotted key → value), then the kind's columns. In a pool
+    worker whose run was interrupted, stops between two points with :class:`Interrupted`.
     """
     from attnforge.kinds import get_kind
     from attnforge.sweep import apply_overrides
@@ -39,6 +50,8 @@ def evaluate_chunk(kind_name: str, design: Any, chunk: Chunk) -> ChunkResult:
     variants: dict[Any, Any] = {}
     results = []
     for position, (overrides, point) in chunk:
+        if _stop is not None and _stop.is_set():
+            raise Interrupted
         if overrides not in variants:
             variants[overrides] = apply_overrides(design, overrides)
         row = dict(overrides)
@@ -83,26 +96,57 @@ def _run_serial(choice, kind_name, design, chunks) -> Iterator[ChunkResult]:
 
 
 def _run_process_pool(choice, kind_name, design, chunks) -> Iterator[ChunkResult]:
+    """Chunks on a local process pool. On Ctrl-C (or any exit before the end) the parent sets
+    the shared stop event, so running chunks end at their next point, and joins the pool.
+
+    Invariant: no worker dies while the pool runs. One killed while sending its result leaves
+    half a message in the result pipe, and the pool's reader thread waits for the rest for
+    ever; so workers ignore SIGINT (a terminal's Ctrl-C reaches the whole process group) and
+    the parent alone decides to stop.
+    """
     workers = choice.worker_count()
     if workers == 1:
         yield from _run_serial(choice, kind_name, design, chunks)
         return
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_exit_quietly_on_ctrl_c)
+    stop = multiprocessing.get_context().Event()
+    with _sigint_held():  # a worker forked here starts with SIGINT held until it ignores it
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_join_the_run,
+                                   initargs=(stop,))
+        try:
+            pending = {pool.submit(evaluate_chunk, kind_name, design, chunk) for chunk in chunks}
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     try:
-        pending = {pool.submit(evaluate_chunk, kind_name, design, chunk) for chunk in chunks}
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 yield future.result()
     finally:
+        stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _exit_quietly_on_ctrl_c() -> None:
-    """In a pool worker: Ctrl-C (SIGINT to the process group) ends the worker at once and
-    silently. The parent reports the interruption; a worker idle in the pool's queue would
-    otherwise print a KeyboardInterrupt traceback."""
-    signal.signal(signal.SIGINT, lambda signum, frame: os._exit(128 + signum))
+@contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Hold SIGINT in this thread (delivered on exit) where the platform can."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _join_the_run(stop: Any) -> None:
+    """Pool worker initialiser: keep the run's stop event and ignore Ctrl-C (see above)."""
+    global _stop
+    _stop = stop
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _run_dask(choice, kind_name, design, chunks) -> Iterator[ChunkResult]:

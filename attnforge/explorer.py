@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import shutil
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from functools import partial
 from importlib.metadata import version
@@ -191,9 +192,11 @@ def _evaluate(kind_name: str, design: Any, keys: Sequence[str], todo: Sequence[t
         return
     size = chunk_size(len(todo), backend.worker_count())
     chunks = [todo[start : start + size] for start in range(0, len(todo), size)]
-    for results in run_chunks(backend, kind_name, design, chunks):
-        store.put_many([(keys[position], position, row) for position, row in results])
-        progress.advance(len(results))
+    # closing: an interruption here (Ctrl-C while storing) still stops the backend's workers
+    with closing(run_chunks(backend, kind_name, design, chunks)) as finished:
+        for results in finished:
+            store.put_many([(keys[position], position, row) for position, row in results])
+            progress.advance(len(results))
 
 
 def _run_search(kind: DesignKind, design: Any, search: Search, store: ResultStore,
