@@ -66,6 +66,20 @@ class SystolicParams:
 
 
 @dataclass(frozen=True, slots=True)
+class LinearParams:
+    """The unified linear unit's MAC block (rtl/linear.py); ``acc_bits`` None means
+    act_bits + weight_bits + 10."""
+
+    in_par: int = 16
+    out_par: int = 16
+    act_bits: int = 32
+    act_frac: int = 22
+    weight_bits: int = 16
+    weight_frac: int = 14
+    acc_bits: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RtlDesign:
     """The units a design selects (``None``/empty: not selected)."""
 
@@ -75,6 +89,7 @@ class RtlDesign:
     softmax: SoftmaxParams | None = None
     normalise: SoftmaxParams | None = None
     reciprocal: ReciprocalParams | None = None
+    linear: LinearParams | None = None
     systolic: tuple[SystolicParams, ...] = field(default_factory=tuple)
 
     def problems(self) -> list[tuple[str, str]]:
@@ -116,7 +131,7 @@ class RtlDesign:
         return chosen
 
 
-SINGLE_UNITS = ("gelu", "exp", "softmax", "normalise", "reciprocal")
+SINGLE_UNITS = ("gelu", "exp", "softmax", "normalise", "reciprocal", "linear")
 """The units a design selects at most once, in the order `RtlDesign.selected` lists them."""
 
 

@@ -31,6 +31,7 @@ def _registry() -> dict[str, UnitKind]:
     from rtl import spec
     from rtl.exp import ExpUnit
     from rtl.gelu import GeluUnit
+    from rtl.linear import LinearUnit
     from rtl.normalise import NormaliseUnit
     from rtl.reciprocal import ReciprocalUnit
     from rtl.softmax import SoftmaxUnit
@@ -47,6 +48,9 @@ def _registry() -> dict[str, UnitKind]:
                               spec.SoftmaxParams),
         "reciprocal": UnitKind(ReciprocalUnit, "rtl.tb.stream_tb",
                                "restoring divider, round(2**F / s)", spec.ReciprocalParams),
+        "linear": UnitKind(LinearUnit, "rtl.tb.linear_tb",
+                           "in_par x out_par output-stationary MAC block (unified linear unit)",
+                           spec.LinearParams),
         "systolic": UnitKind(SystolicArray, "rtl.tb.systolic_tb",
                              "rows x cols int MAC array, OS or WS, skewed feed",
                              spec.SystolicParams),
