@@ -287,3 +287,35 @@ def test_design_file_locates_a_bad_parameter(tmp_path):
         load_spec(path, RtlDesign)
     assert ("linear.act_frac: must be an integer in 0..15, not 22 (22 is the default; it does "
             "not fit the other parameters)") in str(err.value)
+
+
+def test_cli_verilog_same_bytes_twice(tmp_path, capsys):
+    from attnforge.cli import main
+
+    texts = []
+    for out in (tmp_path / "a", tmp_path / "b"):
+        with pytest.raises(SystemExit) as exited:
+            main(["verilog", "--unit", "linear", "--param", "in_par=8", "--param", "out_par=1",
+                  "--param", "weight_bits=32", "--param", "weight_frac=22", "--out", str(out)])
+        assert exited.value.code == 0
+        texts.append((out / "linear.v").read_text())
+    capsys.readouterr()
+    assert texts[0] == texts[1] and "module linear(" in texts[0]
+    assert "input [255:0] w;" in texts[0]  # 8 x 1 weights of 32 bits
+
+
+# ---- synthesis (UltraScale+, yosys) ---------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("act_bits", "dsps_per_product"), [(24, 1), (32, 2)])
+def test_xcup_one_lane_dsp_count(act_bits, dsps_per_product, tmp_path):
+    """16 products per lane; a DSP48E2 multiplies 27 x 18 signed, so a 24 x 16 product takes one
+    and a 32 x 16 product two (the 32-bit operand is split); adders and the accumulator are
+    fabric, and at least the accumulator and tree-sum registers are flip-flops."""
+    from rtl.synth import estimate
+
+    unit = LinearUnit(in_par=16, out_par=1, act_bits=act_bits, act_frac=act_bits - 10)
+    est = estimate(unit, None, "linear", tmp_path, family="xcup")
+    assert est.dsps == 16 * dsps_per_product
+    assert est.ffs >= unit.acc_bits + act_bits + 16 and est.brams == 0
