@@ -123,14 +123,12 @@ class LinearUnit(wiring.Component):
         product_bits = self.act_bits + self.weight_bits
         # the tree's exact width, or fewer bits: only the sum modulo 2**acc_bits matters
         sum_bits = min(product_bits + (self.in_par - 1).bit_length(), self.acc_bits)
-        flags = [self.valid, self.first, self.last]
-        stage = []
-        for n in (1, 2):
-            regs = [Signal(name=f"{f}_{n}") for f in ("valid", "first", "last")]
+        flags = (self.valid, self.first, self.last)
+        for n in (1, 2):  # beside the product and the tree-sum registers
+            regs = tuple(Signal(name=f"{f}_{n}") for f in ("valid", "first", "last"))
             m.d.sync += [r.eq(f) for r, f in zip(regs, flags, strict=True)]
-            stage.append(regs)
             flags = regs
-        (valid2, first2, last2) = stage[1]
+        valid2, first2, last2 = flags
         m.d.sync += self.y_valid.eq(valid2 & last2)
         for j in range(self.out_par):
             products = []

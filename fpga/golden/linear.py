@@ -106,10 +106,11 @@ def accumulate(x, w, fmt: LinearFormat) -> np.ndarray:
     Raises ValueError on a shape or value outside the format, TypeError on non-integers.
     """
     xs, ws = _exact(x, fmt.act_bits, "x"), _exact(w, fmt.weight_bits, "w")
-    k, p = xs.shape[0] if xs.ndim == 1 else -1, fmt.in_par
-    if xs.ndim != 1 or k == 0 or k % p:
+    p = fmt.in_par
+    if xs.ndim != 1 or xs.shape[0] == 0 or xs.shape[0] % p:
         raise ValueError(f"x must have shape (K,) with K a positive multiple of in_par {p}, "
                          f"not {xs.shape}")
+    k = xs.shape[0]
     if ws.shape != (k, fmt.out_par):
         raise ValueError(f"w must have shape ({k}, {fmt.out_par}), not {ws.shape}")
     acc = np.zeros(fmt.out_par, dtype=object)
