@@ -36,33 +36,13 @@ from fpga.resources import (
 )
 from fpga.schedule import Plan, linear_shapes, plan
 from fpga.spec import ConventionalMath, FpgaDesign, Techniques, Units
-from fpga.synthesized import synthesized
+from fpga.synthesized import mac_block_lut_ff, synthesized
 from fpga.workload import ViTSpec
 
 GELU_TABLE_ENTRIES = 177  # step 1/32 over [0, 5.5]
 DIVIDER_LUT = 400  # iterative restoring divider, ~62-bit datapath (estimate)
 
 Unit = tuple[Item, ...]
-
-
-def linear_engine(u: Units, engine: tuple[int, int], shapes, buffers: int, gelu_lanes: int,
-                  gelu: Item, name: str = "") -> Unit:
-    """One linear engine with ``buffers`` weight buffers for the largest of ``shapes``."""
-    in_par, out_par = engine
-    words = max(k * n for k, n in shapes)
-    biggest = max(shapes, key=lambda s: s[0] * s[1])
-    row = max(k for k, _ in shapes)
-    what = f"{name}: " if name else ""
-    items = (mac_item(f"{what}in x out = {in_par:,} x {out_par:,} MACs", in_par * out_par,
-                      u.act_bits, u.weight_bits, u.act_bits),
-             buffer_item(f"{what}{buffers} weight buffer{_s(buffers)} "
-                         f"({biggest[0]} x {biggest[1]})", buffers, words, u.weight_bits,
-                         in_par * out_par),
-             Item(f"{what}input row cache: {row} x {u.act_bits} b in registers",
-                  Resources(ff=row * u.act_bits)))
-    if gelu_lanes:
-        items += (gelu.scaled(gelu_lanes, f"{gelu_lanes:,} fused GELU lane{_s(gelu_lanes)}"),)
-    return items
 
 
 SYNTHESIZED = "LUT/FF synthesized"  # an Item.source: rtl/'s unit, yosys, UltraScale+
@@ -77,6 +57,40 @@ def synthesized_or_estimated(estimate: Resources, unit: str, act_bits: int
     if found is None:
         return estimate, ""
     return replace(estimate, lut=found.lut, ff=found.ff), SYNTHESIZED
+
+
+def mac_block_item(label: str, in_par: int, out_par: int, a_bits: int, b_bits: int,
+                   copies: int = 1) -> Item:
+    """`mac_item` of ``copies`` blocks of ``in_par x out_par`` MACs (in_par inputs broadcast
+    to out_par adder-tree columns: rtl ``linear``), its LUTs and flip-flops synthesized when
+    the block is tabulated (`fpga.synthesized.mac_block_lut_ff`)."""
+    item = mac_item(label, copies * in_par * out_par, a_bits, b_bits, a_bits)
+    found = mac_block_lut_ff(in_par, out_par, a_bits, b_bits)
+    if found is None:
+        return item
+    lut, ff = found
+    return Item(item.label, replace(item.resources, lut=copies * lut, ff=copies * ff),
+                SYNTHESIZED)
+
+
+def linear_engine(u: Units, engine: tuple[int, int], shapes, buffers: int, gelu_lanes: int,
+                  gelu: Item, name: str = "") -> Unit:
+    """One linear engine with ``buffers`` weight buffers for the largest of ``shapes``."""
+    in_par, out_par = engine
+    words = max(k * n for k, n in shapes)
+    biggest = max(shapes, key=lambda s: s[0] * s[1])
+    row = max(k for k, _ in shapes)
+    what = f"{name}: " if name else ""
+    items = (mac_block_item(f"{what}in x out = {in_par:,} x {out_par:,} MACs", in_par, out_par,
+                            u.act_bits, u.weight_bits),
+             buffer_item(f"{what}{buffers} weight buffer{_s(buffers)} "
+                         f"({biggest[0]} x {biggest[1]})", buffers, words, u.weight_bits,
+                         in_par * out_par),
+             Item(f"{what}input row cache: {row} x {u.act_bits} b in registers",
+                  Resources(ff=row * u.act_bits)))
+    if gelu_lanes:
+        items += (gelu.scaled(gelu_lanes, f"{gelu_lanes:,} fused GELU lane{_s(gelu_lanes)}"),)
+    return items
 
 
 def fraction_bits(u: Units) -> int:
@@ -109,9 +123,14 @@ def attention(u: Units, spec: ViTSpec) -> Unit:
     words = math.ceil(spec.d_model / u.attn_lanes)
     width = u.attn_lanes * u.act_bits
     out: Unit = ()
-    for product in ("Q·K", "A·V"):
-        out += (mac_item(f"{product}: p x lanes = {u.attn_p:,} x {u.attn_lanes:,} MACs",
-                         u.attn_p * u.attn_lanes, u.act_bits, u.act_bits, u.act_bits),
+    macs = f"p x lanes = {u.attn_p:,} x {u.attn_lanes:,} MACs"
+    a = u.act_bits
+    # Q·K: the streamed key's lanes feed one adder tree per query slot (p columns);
+    # A·V: per slot, each of the value's lanes accumulates probability x value (no tree).
+    arrays = {"Q·K": mac_block_item(f"Q·K: {macs}", u.attn_lanes, u.attn_p, a, a),
+              "A·V": mac_block_item(f"A·V: {macs}", 1, u.attn_lanes, a, a, copies=u.attn_p)}
+    for product, array in arrays.items():
+        out += (array,
                 buffer_item(f"{product}: p + 1 = {u.attn_p + 1:,} token caches", u.attn_p + 1,
                             words, width, 1))
     return out

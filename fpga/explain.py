@@ -156,7 +156,7 @@ def resources(design: FpgaDesign, t: Techniques, u: Units, board: Board, r: Resu
         lines.append(("  ".join([" ".join(cells), row[5]])).rstrip())
     if any(item.source == SYNTHESIZED for items in parts.values() for item in items):
         lines.append(f"[{SYNTHESIZED}]: rtl/'s unit synthesized for UltraScale+ by yosys "
-                     "(fpga/data/xcup_units.csv); other LUT/FF are per-bit estimates")
+                     "(fpga/data/xcup_*.csv); other LUT/FF are per-bit estimates")
     text = overflow_text(overflow(total, board))
     lines.append(f"does not fit {board.name}: {text}" if text else f"fits {board.name}")
     return "\n".join(lines)
