@@ -190,13 +190,23 @@ def softmax(u: Units, spec: ViTSpec, t: Techniques, m: ConventionalMath) -> Unit
                  lane.scaled(m.lanes)),)
 
 
+def _gate_macs(u: Units, spec: ViTSpec) -> Item:
+    """The gate's MACs: a block of gate_macs / experts inputs x one column per expert (each
+    token's logits in ceil(d x experts / gate_macs) cycles) when the experts divide them."""
+    inputs, rest = divmod(u.gate_macs, spec.experts)
+    if rest or not inputs:
+        return mac_item(f"{u.gate_macs:,} MACs", u.gate_macs, u.act_bits, u.weight_bits,
+                        u.act_bits)
+    return mac_block_item(f"{u.gate_macs:,} MACs ({inputs} inputs x {spec.experts} experts)",
+                          inputs, spec.experts, u.act_bits, u.weight_bits)
+
+
 def others(u: Units, spec: ViTSpec) -> dict[str, Unit]:
     """Gate (none without MoE layers), LayerNorm, residual add, patch embedding, AXI masters."""
     d = spec.d_model
     gate: Unit = ()  # a workload without MoE layers (moe_every > layers) has no gate
     if any(spec.is_moe(i) for i in range(spec.layers)):
-        gate = (mac_item(f"{u.gate_macs:,} MACs", u.gate_macs, u.act_bits, u.weight_bits,
-                         u.act_bits),
+        gate = (_gate_macs(u, spec),
                 buffer_item(f"weights ({spec.experts} x {d})", 1, spec.experts * d,
                             u.weight_bits, u.gate_macs))
     sq = dsp_per_mult(u.act_bits, u.act_bits)

@@ -64,15 +64,15 @@ def test_a_named_config_that_does_not_fit_is_a_located_error(tmp_path):
     message = one_error(result, tmp_path)
     assert message.startswith("d.yaml:5:8: units: config 'edge_moe' does not fit zcu104")
     # LUTs: the MAC arrays as synthesized rtl linear blocks (fpga/data/xcup_mac_blocks.csv:
-    # 32 x 32 linear, Q·K 16 slots of 8 lanes, A·V 16 x 8 single-input columns), one per
-    # accumulator bit of the gate's 128 and the patch embedding's 256 MACs, the 32 GELU lanes
-    # and 16 (running, normalise) softmax pairs as synthesized (fpga/data/xcup_units.csv),
+    # 32 x 32 linear, Q·K 16 slots of 8 lanes, A·V 16 x 8 single-input columns, the gate's
+    # 8 inputs x 16 experts), one per accumulator bit of the patch embedding's 256 MACs, the
+    # 32 GELU lanes and 16 (running, normalise) softmax pairs as synthesized (xcup_units.csv),
     # LayerNorm 8 x 3 x 32 + 1,500, the adders 8 x 32, 5 AXI masters x 2,500: more than the
     # ZCU104's 230,400.
     xcup = table()
     arrays = (mac_block_lut_ff(32, 32, 32, 16)[0] + mac_block_lut_ff(8, 16, 32, 32)[0]
-              + 16 * mac_block_lut_ff(1, 8, 32, 32)[0])
-    lut = (arrays + 32 * (128 + 256) + 32 * xcup["gelu"].lut
+              + 16 * mac_block_lut_ff(1, 8, 32, 32)[0] + mac_block_lut_ff(8, 16, 32, 16)[0])
+    lut = (arrays + 32 * 256 + 32 * xcup["gelu"].lut
            + 16 * (xcup["softmax"].lut + xcup["normalise"].lut) + 8 * 3 * 32 + 1500 + 8 * 32
            + 5 * 2500)
     assert (f": DSP {dsp:,} > 1,728 (+{dsp - 1728:,}), BRAM36 {bram36} > 312 "

@@ -216,6 +216,8 @@ DSP_LABELS = (
      lambda a, b, x, y, per: (a * b * per, per == DSP_PER[(x, y)])),
     (r"^([\d,]+) MACs of (\d+) x (\d+) b, (\d+) DSP each",
      lambda n, x, y, per: (n * per, per == DSP_PER[(x, y)])),
+    (r"^([\d,]+) MACs \((\d+) inputs x (\d+) experts\) of (\d+) x (\d+) b, (\d+) DSP each",
+     lambda n, i, e, x, y, per: (n * per, per == DSP_PER[(x, y)] and i * e == n)),
     (r"^([\d,]+) lanes? x \(x² (\d+) \+ x·rstd (\d+) \+ x·γ (\d+) DSP\)$",
      lambda n, a, b, c: (n * (a + b + c), (a, b, c) == (4, 4, 2))),
     (r"^statistics: mean, variance, rsqrt \((\d+) x (\d+) DSP\)$",

@@ -85,6 +85,10 @@ def test_arrays_are_priced_from_the_synthesized_blocks():
     assert (av.resources.lut, av.resources.ff) == tuple(4 * v for v in columns(1, 8, 32))
     assert {linear.source, qk.source, av.source} == {area.SYNTHESIZED}
     assert (linear.resources.dsp, qk.resources.dsp, av.resources.dsp) == (512, 128, 128)
+    # the gate's 128 MACs: 8 inputs x one column per expert (16)
+    gate = area.others(u, M3VIT)["gate"][0]
+    assert (gate.resources.lut, gate.resources.ff) == columns(8, 16, 16)
+    assert gate.resources.dsp == 256 and gate.source == area.SYNTHESIZED
 
 
 def test_an_untabulated_block_falls_back_to_the_per_bit_estimate():
