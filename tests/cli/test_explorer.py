@@ -206,8 +206,11 @@ def test_parquet_export_and_dataframe_equal_the_csv(tmp_path):
     assert results_frame(tmp_path / "out").equals(from_csv)
 
 
-@pytest.mark.parametrize("backend", ["serial", "process"])
-def test_ctrl_c_stops_cleanly_with_finished_points_saved(tmp_path, backend):
+@pytest.mark.parametrize(("backend", "to_group"), [("serial", True), ("process", True),
+                                                   ("process", False)])
+def test_ctrl_c_stops_cleanly_with_finished_points_saved(tmp_path, backend, to_group):
+    # to_group: a terminal's Ctrl-C reaches the command and its workers; otherwise only the
+    # command is signalled (`kill -INT`) and must stop its workers itself
     grid = "  architectures.fusemax.clock_mhz: [500, 600, 700, 800, 900, 940, 1000, 1100]\n"
     path = design_with(tmp_path, grid + "  architectures.flat.clock_mhz: [500, 940]\n")
     total = len(plan(path).points)
@@ -220,7 +223,7 @@ def test_ctrl_c_stops_cleanly_with_finished_points_saved(tmp_path, backend):
     deadline = time.monotonic() + 120
     while _stored(out / STORE_NAME) == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
-    os.killpg(process.pid, signal.SIGINT)
+    (os.killpg if to_group else os.kill)(process.pid, signal.SIGINT)
     _, err = process.communicate(timeout=60)
     kept = _stored(out / STORE_NAME)
     assert process.returncode == 130, err
