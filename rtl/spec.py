@@ -80,6 +80,20 @@ class LinearParams:
 
 
 @dataclass(frozen=True, slots=True)
+class LayerNormParams:
+    """The single-pass LayerNorm unit (rtl/layernorm.py); ``lanes`` must divide ``d``."""
+
+    d: int = 192
+    lanes: int = 8
+    total_bits: int = 32
+    frac_bits: int = 22
+    param_bits: int = 16
+    param_frac: int = 11
+    eps: float = 1e-6
+    rsqrt_bits: int = 30
+
+
+@dataclass(frozen=True, slots=True)
 class RtlDesign:
     """The units a design selects (``None``/empty: not selected)."""
 
@@ -90,6 +104,7 @@ class RtlDesign:
     normalise: SoftmaxParams | None = None
     reciprocal: ReciprocalParams | None = None
     linear: LinearParams | None = None
+    layernorm: LayerNormParams | None = None
     systolic: tuple[SystolicParams, ...] = field(default_factory=tuple)
 
     def problems(self) -> list[tuple[str, str]]:
@@ -131,7 +146,7 @@ class RtlDesign:
         return chosen
 
 
-SINGLE_UNITS = ("gelu", "exp", "softmax", "normalise", "reciprocal", "linear")
+SINGLE_UNITS = ("gelu", "exp", "softmax", "normalise", "reciprocal", "linear", "layernorm")
 """The units a design selects at most once, in the order `RtlDesign.selected` lists them."""
 
 

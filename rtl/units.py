@@ -31,6 +31,7 @@ def _registry() -> dict[str, UnitKind]:
     from rtl import spec
     from rtl.exp import ExpUnit
     from rtl.gelu import GeluUnit
+    from rtl.layernorm import LayerNormUnit
     from rtl.linear import LinearUnit
     from rtl.normalise import NormaliseUnit
     from rtl.reciprocal import ReciprocalUnit
@@ -51,6 +52,9 @@ def _registry() -> dict[str, UnitKind]:
         "linear": UnitKind(LinearUnit, "rtl.tb.linear_tb",
                            "in_par x out_par output-stationary MAC block (unified linear unit)",
                            spec.LinearParams),
+        "layernorm": UnitKind(LayerNormUnit, "rtl.tb.stream_tb",
+                              "single-pass LayerNorm, lanes per beat, exact sums, rsqrt recurrence",
+                              spec.LayerNormParams),
         "systolic": UnitKind(SystolicArray, "rtl.tb.systolic_tb",
                              "rows x cols int MAC array, OS or WS, skewed feed",
                              spec.SystolicParams),

@@ -143,3 +143,12 @@ def reciprocal_stimulus(config: dict, count: int, seed: int):
 
 STIMULUS.update(softmax=softmax_stimulus, normalise=normalise_stimulus,
                 reciprocal=reciprocal_stimulus)
+
+
+def layernorm_stimulus(config: dict, count: int, seed: int):
+    from rtl.tb.layernorm_vectors import layernorm_stimulus as rows
+
+    return rows(config, count, seed)
+
+
+STIMULUS.update(layernorm=layernorm_stimulus)
