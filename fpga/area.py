@@ -62,8 +62,9 @@ def synthesized_or_estimated(estimate: Resources, unit: str, act_bits: int
 def mac_block_item(label: str, in_par: int, out_par: int, a_bits: int, b_bits: int,
                    copies: int = 1) -> Item:
     """`mac_item` of ``copies`` blocks of ``in_par x out_par`` MACs (in_par inputs broadcast
-    to out_par adder-tree columns: rtl ``linear``), its LUTs and flip-flops synthesized when
-    the block is tabulated (`fpga.synthesized.mac_block_lut_ff`)."""
+    to out_par adder-tree columns: rtl ``linear``), its LUTs and flip-flops those of the
+    synthesized blocks when its operand widths were tabulated (at any in_par and out_par: see
+    `fpga.synthesized.mac_block_lut_ff`), else the per-bit estimate."""
     item = mac_item(label, copies * in_par * out_par, a_bits, b_bits, a_bits)
     found = mac_block_lut_ff(in_par, out_par, a_bits, b_bits)
     if found is None:

@@ -75,19 +75,54 @@ def mac_blocks() -> dict[tuple[int, int, int, int], MacBlock]:
 
 def mac_block_lut_ff(in_par: int, out_par: int, act_bits: int, weight_bits: int
                      ) -> tuple[int, int] | None:
-    """(LUT, FF) of an ``in_par x out_par`` block, or None if its operands were not tabulated.
+    """(LUT, FF) of an ``in_par x out_par`` block, or None if its operand widths were not
+    tabulated (or at fewer than two input counts).
 
     A tabulated shape is used as is. Otherwise the block is its ``out_par`` output columns
     (each its own multipliers, tree and accumulator) plus what they share (the broadcast input
-    registers, control): from the synthesized widths 1 and 2, a column costs
-    ``two - one`` and the shared part ``one - column``, so ``shared + out_par x column``.
+    registers, control): from the synthesized widths 1 and 2, a column costs ``two - one`` and
+    the shared part ``one - column``, so ``shared + out_par x column``. A column's cost grows
+    with its inputs (one multiplier and one tree adder each): at an input count between two
+    synthesized ones both parts are interpolated linearly, beyond them extrapolated from the
+    nearest two, so more inputs never cost fewer LUTs or FFs.
     """
     blocks = mac_blocks()
     exact = blocks.get((in_par, out_par, act_bits, weight_bits))
     if exact is not None:
         return exact.lut, exact.ff
-    one = blocks.get((in_par, 1, act_bits, weight_bits))
-    two = blocks.get((in_par, 2, act_bits, weight_bits))
-    if one is None or two is None:
+    parts = _column_parts(act_bits, weight_bits)
+    if len(parts) < 2:
         return None
-    return tuple(2 * a - b + out_par * (b - a) for a, b in ((one.lut, two.lut), (one.ff, two.ff)))
+    inputs = sorted(parts)
+    right = next((k for k, n in enumerate(inputs) if n >= in_par), len(inputs) - 1)
+    lo, hi = inputs[max(right - 1, 0)], inputs[max(right, 1)]
+    if in_par in parts:
+        lo = hi = in_par
+    lut_ff = []
+    for k in (0, 1):  # LUT, FF
+        shared, column = _line(lo, parts[lo][k], hi, parts[hi][k], in_par)
+        lut_ff.append(max(0, round(shared + out_par * column)))
+    return lut_ff[0], lut_ff[1]
+
+
+def _column_parts(act_bits: int, weight_bits: int
+                  ) -> dict[int, tuple[tuple[int, int], tuple[int, int]]]:
+    """Per input count with blocks 1 and 2 columns wide at these widths: ((LUT shared, LUT per
+    column), (FF shared, FF per column))."""
+    blocks = mac_blocks()
+    parts = {}
+    for (n, out, a, w), one in blocks.items():
+        two = blocks.get((n, 2, a, w))
+        if out == 1 and (a, w) == (act_bits, weight_bits) and two is not None:
+            parts[n] = tuple((2 * x - y, y - x) for x, y in ((one.lut, two.lut), (one.ff, two.ff)))
+    return parts
+
+
+def _line(n0: int, part0: tuple[int, int], n1: int, part1: tuple[int, int], n: int
+          ) -> tuple[float, float]:
+    """(shared, column) at ``n`` inputs on the line through their values at ``n0`` and ``n1``
+    (the values at ``n0`` when ``n0 == n1``)."""
+    if n0 == n1:
+        return part0
+    t = (n - n0) / (n1 - n0)
+    return tuple(a + t * (b - a) for a, b in zip(part0, part1, strict=True))

@@ -370,3 +370,19 @@ def test_a_config_that_does_not_fit_default_units_is_located_at_the_board(tmp_pa
                      "configs: {a: {gelu_approx: false, unified_linear: false}}\n")
     assert one_error(result, tmp_path).startswith(
         "d.yaml:4:8: board: config 'a' does not fit zcu104 (XCZU7EV-2FFVC1156): BRAM36 ")
+
+
+def test_a_sweep_over_linear_sizes_never_prices_a_bigger_unit_with_fewer_luts(tmp_path):
+    # Found by QA: 17 x 17 and 24 x 24 were not synthesized and fell back to the per-bit
+    # estimate (about a third of the synthesized LUTs per MAC), so explore reported a 17 x 17
+    # design with fewer LUTs than the 16 x 16 one. Everything but the linear unit (and its
+    # GELU lanes, one per column) is the same across the sweep, so LUT and FF must grow with size.
+    result = explore(tmp_path, HEAD + "board: zcu102\nsweep: {config: edge_moe, attn_p: [4], "
+                     "linear_par: [8, 12, 16, 17, 24], with_and_without_attention_reorder: false}\n")
+    assert result.returncode == 0, result.stderr
+    with (tmp_path / "o" / "results.csv").open() as f:
+        rows = [r for r in csv.DictReader(f) if r["group"] == "sweep"]
+    assert [int(r["linear_in_par"]) for r in rows] == [8, 12, 16, 17, 24]
+    for column in ("lut", "ff"):
+        values = [int(r[column]) for r in rows]
+        assert values == sorted(values) and len(set(values)) == 5, (column, values)

@@ -91,10 +91,10 @@ def test_arrays_are_priced_from_the_synthesized_blocks():
     assert gate.resources.dsp == 256 and gate.source == area.SYNTHESIZED
 
 
-def test_an_untabulated_block_falls_back_to_the_per_bit_estimate():
-    # in_par 3 was not synthesized: 3 x 5 MACs at 32 LUT (one per accumulator bit) and
-    # 2 x (32 + 32) FF each
-    item = area.mac_block_item("x", 3, 5, 32, 16)
+def test_untabulated_widths_fall_back_to_the_per_bit_estimate():
+    # 32 x 8-bit operands were not synthesized at any input count: 3 x 5 MACs at 32 LUT (one
+    # per accumulator bit) and 2 x (32 + 32) FF each
+    item = area.mac_block_item("x", 3, 5, 32, 8)
     assert (item.resources.lut, item.resources.ff, item.source) == (15 * 32, 15 * 128, "")
 
 
@@ -111,3 +111,46 @@ def test_columns_predict_a_wider_block_synthesized_on_its_own(tmp_path):
     assert (8, 4, 32, 16) not in mac_blocks()
     assert abs(lut - est.luts) <= 0.02 * est.luts and abs(ff - est.ffs) <= 0.02 * est.ffs
     assert est.dsps == 32 * dsp_per_mult(32, 16)
+
+
+# Found by QA: an input count between the synthesized ones fell back to the per-bit estimate
+# (32 LUT per MAC against ~100 synthesized), so a 17 x 16 unified unit priced 8,704 LUT and
+# the 16 x 16 one 26,612: more MACs, a third of the LUTs.
+@pytest.mark.parametrize("a_bits, b_bits, out_par", [(32, 16, 1), (32, 16, 16), (32, 32, 4)])
+def test_more_inputs_or_columns_never_cost_fewer_luts_or_ffs(a_bits, b_bits, out_par):
+    def cost(in_par, out):
+        item = area.mac_block_item("x", in_par, out, a_bits, b_bits)
+        return item.resources.lut, item.resources.ff
+
+    for in_par in range(1, 64):
+        narrow, wide = cost(in_par, out_par), cost(in_par + 1, out_par)
+        assert wide[0] >= narrow[0] and wide[1] >= narrow[1], (in_par, narrow, wide)
+        assert cost(in_par, out_par + 1)[0] >= narrow[0], in_par
+
+
+def test_an_input_count_between_synthesized_ones_is_interpolated_by_hand():
+    # 12 inputs x 2 columns of 32 x 16 b from the CSV rows at 8 and 16 inputs (1 and 2 columns):
+    # column LUT (1550 - 776 = 774, 3330 - 1667 = 1663) -> 1218.5, shared (2, 4) -> 3;
+    # column FF (480, 864) -> 672, shared (7, 7) -> 7. yosys on the 12 x 2 block: 2427 / 1351.
+    assert mac_block_lut_ff(12, 2, 32, 16) == (3 + 2 * 1218.5, 7 + 2 * 672)
+    item = area.mac_block_item("x", 12, 2, 32, 16)
+    assert item.source == area.SYNTHESIZED and item.resources.dsp == 24 * 2
+    # beyond the largest (32): on along the line through 16 and 32 inputs, column LUT (1663,
+    # 3423) -> 3423 + 1760 = 5183 at 48, shared LUT (4, 0) -> -4: 5179 (yosys: 5124)
+    assert mac_block_lut_ff(48, 1, 32, 16)[0] == 1663 + 2 * 1760 - 4
+    # below the smallest (2 at 32 x 16): through 2 and 4 inputs, column LUT 158 - 161 / 2
+    assert mac_block_lut_ff(1, 1, 32, 16)[0] == round(1 + 158 - 161 / 2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("in_par, out_par", [(12, 2), (48, 1)])
+def test_interpolated_input_counts_predict_the_block_synthesized_on_its_own(tmp_path, in_par,
+                                                                            out_par):
+    from rtl.synth import estimate
+    from rtl.units import build_unit
+
+    est = estimate(build_unit("linear", {"in_par": in_par, "out_par": out_par}), None,
+                   "linear", tmp_path, family="xcup")
+    lut, ff = mac_block_lut_ff(in_par, out_par, 32, 16)
+    assert in_par not in {n for n, *_ in mac_blocks()}
+    assert abs(lut - est.luts) <= 0.02 * est.luts and abs(ff - est.ffs) <= 0.02 * est.ffs
