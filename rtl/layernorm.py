@@ -22,6 +22,8 @@ output beat is taken ``i.ready`` is low: 3 cycles of statistics (sums settle, ``
 normalisation), ``rsqrt_bits + 2`` cycles of the rsqrt recurrence, then the output pass reads
 the row memory again and emits one beat per cycle unless ``o.ready`` is low (pipeline of
 :data:`OUT_STAGES` registers, advancing as a whole when ``~o.valid | o.ready``).
+:func:`first_output_delay` (41 cycles by default) and :func:`row_period` (``2 d / lanes +
+rsqrt_bits + 10``: 88 cycles for the default row of 192) state the timing.
 """
 
 from __future__ import annotations
@@ -48,6 +50,23 @@ class Phase(enum.Enum, shape=3):
 
 OUT_STAGES = 5
 """Output-pass registers: memory read, D*r, n, n*gamma, output."""
+
+
+
+def first_output_delay(rsqrt_bits: int) -> int:
+    """Cycles from a row's last input beat (its handshake cycle) to its first output beat at
+    full rate: SUM, VAR, NORM (3), the recurrence (``rsqrt_bits + 2``), the read-issue
+    register (1) and the :data:`OUT_STAGES` output registers."""
+    return 3 + rsqrt_bits + 2 + 1 + OUT_STAGES
+
+
+def row_period(d: int, lanes: int, rsqrt_bits: int) -> int:
+    """Cycles per row at full rate (never back-pressured, input always valid): ``d / lanes``
+    input beats, the delay, ``d / lanes`` output beats; the next row's first beat is taken in
+    the cycle after the last output beat."""
+    beats = d // lanes
+    return (beats - 1) + first_output_delay(rsqrt_bits) + (beats - 1) + 1
+
 
 MAX_D = 4096
 MAX_LANES = 64
@@ -137,15 +156,14 @@ class LayerNormUnit(wiring.Component):
                      par_w.data.eq(Cat(self._field(k, 0, 2 * pb) for k in range(lanes)))]
         s1 = Signal(signed(f.s1_bits))
         r = Signal(f.rsqrt_bits + 2)
-        sh = Signal(range(f.rsqrt_shift + f.v_bits))  # the row's rounding shift of D r
-        half = Signal(f.rsqrt_shift + f.v_bits)         # 2**(sh - 1)
+        sh1 = Signal(range(f.rsqrt_shift + f.v_bits))  # the row's rounding shift of D r, - 1
         start, done = Signal(), Signal()  # the output pass starts / took its last beat
-        self._collect(m, row_w, par_w, s1, r, sh, half, start, done)
-        self._output(m, row_r, par_r, s1, r, sh, half, start, done)
+        self._collect(m, row_w, par_w, s1, r, sh1, start, done)
+        self._output(m, row_r, par_r, s1, r, sh1, start, done)
         return m
 
-    def _collect(self, m, row_w, par_w, s1, r, sh, half, start, done):
-        """Input pass, statistics, rsqrt recurrence (the phases); ``r``, ``sh`` for the row."""
+    def _collect(self, m, row_w, par_w, s1, r, sh1, start, done):
+        """Input pass, statistics, rsqrt recurrence (the phases); ``r``, ``sh1`` for the row."""
         f = self.fmt
         beats, lanes, tb = f.d // f.lanes, f.lanes, f.total_bits
         in_ptr, par_ptr = Signal(range(beats)), Signal(range(beats))
@@ -183,7 +201,8 @@ class LayerNormUnit(wiring.Component):
         with m.Elif(state == Phase.VAR):
             m.d.sync += [v.eq(f.d * s2 - s1 * s1 + f.eps_fixed), state.eq(Phase.NORM)]
         with m.Elif(state == Phase.NORM):
-            self._normalise(m, v, mant, sh, half)
+            mant_next, zeros = self._normalise(m, v)
+            m.d.sync += [mant.eq(mant_next), sh1.eq(self._sh1_base() - (zeros >> 1))]
             m.d.sync += [t.eq(1 << 2 * f.rsqrt_bits), u.eq(0), r.eq(0),
                          count.eq(f.rsqrt_bits + 2), state.eq(Phase.RSQRT)]
         with m.Elif(state == Phase.RSQRT):  # fpga.golden.layernorm.rsqrt_recurrence
@@ -197,20 +216,39 @@ class LayerNormUnit(wiring.Component):
         with m.Elif(done):  # OUT: the last output beat is taken
             m.d.sync += state.eq(Phase.IN)
 
-    def _normalise(self, m, v, mant, sh, half):
-        """``mant = V >> s`` (even ``s``, into ``[2^(P-2), 2^P)``) and the row's output shift
-        ``sh = F + s/2 - nf``, by a priority chain on V's leading one (V >= E >= 1)."""
+    def _norm_width(self) -> int:
+        """``W``: even, at least ``v_bits`` and ``P``; V is left-aligned in W bits."""
         f = self.fmt
-        for length in range(f.v_bits, 0, -1):
-            excess = length - f.norm_bits
-            s = excess + (excess & 1)
-            shifted = v >> s if s >= 0 else v << -s
-            shift = f.rsqrt_shift + s // 2 - f.n_frac  # >= 1: rsqrt_bits >= n_frac
-            stmts = [mant.eq(shifted), sh.eq(shift), half.eq(1 << (shift - 1))]
-            with (m.If if length == f.v_bits else m.Elif)(v[length - 1]):
-                m.d.sync += stmts
+        return max(f.v_bits + (f.v_bits & 1), f.norm_bits)
 
-    def _output(self, m, row_r, par_r, s1, r, sh, half, start, done):
+    def _sh1_base(self) -> int:
+        """``sh - 1`` for zero leading zeros: with ``z`` even leading zeros of V in W bits,
+        ``s = W - P - z`` and ``sh = F + s/2 - nf`` (>= 1 as ``rsqrt_bits >= nf``)."""
+        f = self.fmt
+        return f.rsqrt_shift + (self._norm_width() - f.norm_bits) // 2 - f.n_frac - 1
+
+    def _normalise(self, m, v):
+        """(``M``, ``z``): V shifted left by the even ``z`` (stages of 2^k zero checks, a
+        logarithmic shifter) until one of its top two bits is set; ``M`` its top P bits, i.e.
+        ``floor(V / 2^s)`` with ``s = W - P - z`` even (fpga.golden.layernorm.normalise)."""
+        f, width = self.fmt, self._norm_width()
+        a = v
+        zeros = []
+        step = 1 << (width.bit_length() - 1)
+        while step >= 2:
+            top_zero = Signal(name=f"lz_{step}")
+            m.d.comb += top_zero.eq(a[width - step:] == 0) if step < width else top_zero.eq(0)
+            nxt = Signal(width, name=f"norm_{step}")
+            m.d.comb += nxt.eq(Mux(top_zero, a << step, a))
+            a = nxt
+            zeros.append(top_zero)
+            step >>= 1
+        z = Signal(range(width + 1))
+        weights = [1 << (len(zeros) - k) for k in range(len(zeros))]
+        m.d.comb += z.eq(sum(b * w for b, w in zip(zeros, weights, strict=True)))
+        return a[width - f.norm_bits:], z
+
+    def _output(self, m, row_r, par_r, s1, r, sh1, start, done):
         """The output pass: read the row again, ``y = sat(round(round(D r) G) + B)``."""
         f = self.fmt
         beats, lanes, tb, pb = f.d // f.lanes, f.lanes, f.total_bits, f.param_bits
@@ -242,7 +280,7 @@ class LayerNormUnit(wiring.Component):
             for k in range(lanes):
                 y = shift_round(q4[k], f.out_shift) + (b4[k] << (f.frac_bits - f.param_frac))
                 m.d.sync += [p2[k].eq((f.d * x[k] - s1) * r), g2[k].eq(g[k]), b2[k].eq(b[k]),
-                             n3[k].eq((p2[k] + half) >> sh), g3[k].eq(g2[k]), b3[k].eq(b2[k]),
+                             n3[k].eq(((p2[k] >> sh1) + 1) >> 1), g3[k].eq(g2[k]), b3[k].eq(b2[k]),
                              q4[k].eq(n3[k] * g3[k]), b4[k].eq(b3[k]),
                              self.o.payload.data[k].eq(saturate(y, tb))]
         with m.If(start):  # the pipeline is empty and rd_ptr is 0 here
