@@ -41,6 +41,12 @@ def _extremes(fmt: LinearFormat) -> list[tuple[int, int, int]]:
             (longest, alo, wlo), (longest + 1, alo, wlo)]
 
 
+def _near(limit: int, frac: int) -> tuple[int, int]:
+    """``[-limit, limit)`` in a format of ``frac`` fraction bits, cut to int64 (what the
+    generator draws; a 64-bit word with 60 or more fraction bits would overflow it)."""
+    return max(-limit << frac, -(1 << 63)), min(limit << frac, (1 << 63) - 1)
+
+
 def linear_tokens(config: dict, seed: int, count: int = 24, max_blocks: int = 6) -> list[Token]:
     """Constant extreme tokens, then ``count`` random ones of 1..``max_blocks`` blocks: full-range
     operands (outputs and, in narrow accumulators, sums wrap) or operands near one (Q-format
@@ -58,9 +64,9 @@ def linear_tokens(config: dict, seed: int, count: int = 24, max_blocks: int = 6)
             xs = rng.integers(alo, ahi, size=k, endpoint=True)
             ws = rng.integers(wlo, whi, size=(k, fmt.out_par), endpoint=True)
         else:  # |x| < 8, |w| < 2 in their formats, clipped to the ranges
-            xs = np.clip(rng.integers(-8 << fmt.act_frac, 8 << fmt.act_frac, size=k), alo, ahi)
-            ws = np.clip(rng.integers(-2 << fmt.weight_frac, 2 << fmt.weight_frac,
-                                      size=(k, fmt.out_par)), wlo, whi)
+            xs = np.clip(rng.integers(*_near(8, fmt.act_frac), size=k), alo, ahi)
+            ws = np.clip(rng.integers(*_near(2, fmt.weight_frac), size=(k, fmt.out_par)),
+                         wlo, whi)
         tokens.append((xs.astype(object), ws.astype(object)))
     return tokens
 

@@ -319,3 +319,18 @@ def test_xcup_one_lane_dsp_count(act_bits, dsps_per_product, tmp_path):
     est = estimate(unit, None, "linear", tmp_path, family="xcup")
     assert est.dsps == 16 * dsps_per_product
     assert est.ffs >= unit.acc_bits + act_bits + 16 and est.brams == 0
+
+
+# Found by QA: `verify --unit linear --param act_bits=64 --param act_frac=63 ...` failed both
+# simulators before any cycle ran: the operands near one (8 << act_frac) overflowed NumPy's int64.
+@pytest.mark.parametrize(("act_frac", "weight_frac"), [(63, 63), (61, 0), (0, 63), (59, 0)])
+def test_widest_fraction_formats_are_driven_and_bit_exact(act_frac, weight_frac):
+    params = {"in_par": 2, "out_par": 2, "act_bits": 64, "act_frac": act_frac,
+              "weight_bits": 64, "weight_frac": weight_frac}
+    unit = LinearUnit(**params)
+    tokens = linear_tokens(unit.config(), seed=3)
+    lo, hi = -(1 << 63), (1 << 63) - 1
+    assert all(lo <= int(v) <= hi for xs, ws in tokens for v in (*xs, *ws.flat))
+    # half of the random tokens are the near-one ones: |x| < 8 in Q0.63 is the whole range
+    assert len({int(v) for xs, _ in tokens for v in xs}) > 40
+    assert run_amaranth(unit, seed=6, p_idle=0.4) > 60
