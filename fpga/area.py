@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from fractions import Fraction
 
 from fpga.resources import (
     Item,
@@ -192,14 +193,26 @@ def softmax(u: Units, spec: ViTSpec, t: Techniques, m: ConventionalMath) -> Unit
 
 
 def _gate_macs(u: Units, spec: ViTSpec) -> Item:
-    """The gate's MACs: a block of gate_macs / experts inputs x one column per expert (each
-    token's logits in ceil(d x experts / gate_macs) cycles) when the experts divide them."""
-    inputs, rest = divmod(u.gate_macs, spec.experts)
-    if rest or not inputs:
-        return mac_item(f"{u.gate_macs:,} MACs", u.gate_macs, u.act_bits, u.weight_bits,
-                        u.act_bits)
-    return mac_block_item(f"{u.gate_macs:,} MACs ({inputs} inputs x {spec.experts} experts)",
-                          inputs, spec.experts, u.act_bits, u.weight_bits)
+    """The gate's MACs: one adder-tree column per expert, the gate_macs inputs dealt among them
+    as evenly as they go (gate_macs mod experts columns have one input more; each token's
+    logits in ceil(d x experts / gate_macs) cycles); fewer MACs than experts are single-input
+    columns, each serving several experts in turn. A column's synthesized cost is linear in its
+    inputs between the tabulated counts (`fpga.synthesized.mac_block_lut_ff`), so columns of
+    n and n + 1 inputs cost what that many columns of their mean, gate_macs / experts, do."""
+    e = spec.experts
+    inputs, rest = divmod(u.gate_macs, e)
+    if not inputs:
+        return mac_block_item(f"{u.gate_macs:,} MACs (1 input x {u.gate_macs} columns, "
+                              f"{e} experts in turn)", 1, u.gate_macs, u.act_bits, u.weight_bits)
+    if not rest:
+        return mac_block_item(f"{u.gate_macs:,} MACs ({inputs} input{_s(inputs)} x {e} experts)",
+                              inputs, e, u.act_bits, u.weight_bits)
+    item = mac_item(f"{u.gate_macs:,} MACs ({inputs + 1} inputs x {rest} + {inputs} x {e - rest} "
+                    f"experts)", u.gate_macs, u.act_bits, u.weight_bits, u.act_bits)
+    found = mac_block_lut_ff(Fraction(u.gate_macs, e), e, u.act_bits, u.weight_bits)
+    if found is None:
+        return item
+    return Item(item.label, replace(item.resources, lut=found[0], ff=found[1]), SYNTHESIZED)
 
 
 def others(u: Units, spec: ViTSpec) -> dict[str, Unit]:

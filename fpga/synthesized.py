@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import cache
 from pathlib import Path
 
@@ -73,7 +74,7 @@ def mac_blocks() -> dict[tuple[int, int, int, int], MacBlock]:
     return {(b.in_par, b.out_par, b.act_bits, b.weight_bits): b for b in blocks}
 
 
-def mac_block_lut_ff(in_par: int, out_par: int, act_bits: int, weight_bits: int
+def mac_block_lut_ff(in_par: int | Fraction, out_par: int, act_bits: int, weight_bits: int
                      ) -> tuple[int, int] | None:
     """(LUT, FF) of an ``in_par x out_par`` block, or None if its operand widths were not
     tabulated (or at fewer than two input counts).
@@ -84,7 +85,9 @@ def mac_block_lut_ff(in_par: int, out_par: int, act_bits: int, weight_bits: int
     the shared part ``one - column``, so ``shared + out_par x column``. A column's cost grows
     with its inputs (one multiplier and one tree adder each): at an input count between two
     synthesized ones both parts are interpolated linearly, beyond them extrapolated from the
-    nearest two, so more inputs never cost fewer LUTs or FFs.
+    nearest two, so more inputs never cost fewer LUTs or FFs. ``in_par`` may be a Fraction:
+    columns of ``floor(in_par)`` and ``ceil(in_par)`` inputs averaging it, which cost what as
+    many columns of ``in_par`` inputs do (both counts lie on one line segment).
     """
     blocks = mac_blocks()
     exact = blocks.get((in_par, out_par, act_bits, weight_bits))

@@ -154,3 +154,29 @@ def test_interpolated_input_counts_predict_the_block_synthesized_on_its_own(tmp_
     lut, ff = mac_block_lut_ff(in_par, out_par, 32, 16)
     assert in_par not in {n for n, *_ in mac_blocks()}
     assert abs(lut - est.luts) <= 0.02 * est.luts and abs(ff - est.ffs) <= 0.02 * est.ffs
+
+
+# Found by QA: a gate whose MACs the experts do not divide fell back to the per-bit estimate, so
+# 129 MACs priced 4,128 LUT against 12,386 for 128.
+@pytest.mark.parametrize("experts", [16, 12])
+def test_more_gate_macs_never_cost_fewer_luts_or_ffs(experts):
+    def gate(macs):
+        item = area._gate_macs(Units(gate_macs=macs), ViTSpec(experts=experts))
+        return item.resources.lut, item.resources.ff, item.resources.dsp
+
+    for macs in range(1, 300):
+        fewer, more = gate(macs), gate(macs + 1)
+        assert all(m >= f for f, m in zip(fewer, more, strict=True)), (macs, fewer, more)
+        assert more[2] == (macs + 1) * dsp_per_mult(32, 16)
+
+
+def test_a_gate_of_uneven_columns_is_priced_column_by_column_by_hand():
+    # 100 MACs over 16 experts: 4 columns of 7 inputs and 12 of 6. From the 4- and 8-input rows
+    # (32 x 16 b): column LUT 319 at 4, 774 at 8 (+113.75 per input), shared 1 and 2; column FF
+    # 288 and 480 (+48 per input), shared 7 and 7. Shared part at the mean 6.25 inputs.
+    lut = 4 * (319 + 3 * 113.75) + 12 * (319 + 2 * 113.75) + (1 + 2.25 / 4)
+    ff = 4 * (288 + 3 * 48) + 12 * (288 + 2 * 48) + 7
+    item = area._gate_macs(Units(gate_macs=100), M3VIT)
+    assert (item.resources.lut, item.resources.ff) == (round(lut), ff)
+    assert item.source == area.SYNTHESIZED and item.resources.dsp == 200
+    assert "7 inputs x 4 + 6 x 12 experts" in item.label
