@@ -1,11 +1,5 @@
-"""``python -m attnforge``: the CLI (a Ctrl-C while it is still being imported ends quietly too)."""
+"""``python -m attnforge``: the same entry as the ``attnforge`` console script."""
 
-try:
-    from attnforge.cli import main
-except KeyboardInterrupt:
-    import sys
-
-    sys.stderr.write("attnforge: interrupted\n")
-    raise SystemExit(130) from None
+from attnforge.entry import main
 
 main()
