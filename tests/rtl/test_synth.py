@@ -36,3 +36,22 @@ def test_ecp5_estimate_counts_one_multiplier_per_pe(tmp_path):
     assert est.ffs >= 6 * 32  # every PE's accumulator is a register
     assert est.brams == 0
     assert math.isfinite(est.fmax_mhz) and est.fmax_mhz > 10
+
+
+def test_a_unit_needing_more_dsp_blocks_than_the_device_has_is_refused_before_pnr():
+    # LFE5U-85F: 156 18x18 multipliers (Lattice ECP5 family datasheet)
+    from rtl.synth import FAMILIES, SynthError, _check_dsps
+
+    _check_dsps({"MULT18X18D": 156, "LUT4": 10}, FAMILIES["ecp5"], "linear")  # fits
+    with pytest.raises(SynthError, match="^linear does not fit LFE5U-85F: needs 157 of the "
+                                         "156 MULT18X18D$"):
+        _check_dsps({"MULT18X18D": 157}, FAMILIES["ecp5"], "linear")
+    _check_dsps({"DSP48E2": 10**6}, FAMILIES["xcup"], "linear")  # no device: no limit
+
+
+def test_a_failed_tool_names_its_last_words():
+    from rtl.synth import _last_line
+
+    assert _last_line("ok\n\n  wasm trap:   call stack exhausted \n\n") == \
+        "wasm trap: call stack exhausted"
+    assert _last_line("") == "" and _last_line(None) == ""
