@@ -18,12 +18,12 @@ Ports (``clk``, ``rst``: synchronous, active high), both ``amaranth.lib.stream``
 
 Schedule: one row at a time. ``i.ready`` is high while the unit collects a row (one beat per
 cycle, data written to the row memory and summed); from the row's last data beat until its last
-output beat is taken ``i.ready`` is low: 3 cycles of statistics (sums settle, ``V``,
-normalisation), ``rsqrt_bits + 2`` cycles of the rsqrt recurrence, then the output pass reads
+output beat is taken ``i.ready`` is low: 4 cycles of statistics (sums settle, ``d S2`` and
+``S1^2``, ``V``, normalisation), ``rsqrt_bits + 2`` cycles of the rsqrt recurrence, then the output pass reads
 the row memory again and emits one beat per cycle unless ``o.ready`` is low (pipeline of
 :data:`OUT_STAGES` registers, advancing as a whole when ``~o.valid | o.ready``).
-:func:`first_output_delay` (41 cycles by default) and :func:`row_period` (``2 d / lanes +
-rsqrt_bits + 10``: 88 cycles for the default row of 192) state the timing.
+:func:`first_output_delay` (43 cycles by default) and :func:`row_period` (``2 d / lanes +
+rsqrt_bits + 12``: 90 cycles for the default row of 192) state the timing.
 """
 
 from __future__ import annotations
@@ -42,22 +42,23 @@ class Phase(enum.Enum, shape=3):
 
     IN = 0
     SUM = 1
-    VAR = 2
-    NORM = 3
-    RSQRT = 4
-    OUT = 5
+    SQUARE = 2
+    VAR = 3
+    NORM = 4
+    RSQRT = 5
+    OUT = 6
 
 
-OUT_STAGES = 5
-"""Output-pass registers: memory read, D*r, n, n*gamma, output."""
+OUT_STAGES = 6
+"""Output-pass registers: memory read, D, D*r, n, n*gamma, output."""
 
 
 
 def first_output_delay(rsqrt_bits: int) -> int:
     """Cycles from a row's last input beat (its handshake cycle) to its first output beat at
-    full rate: SUM, VAR, NORM (3), the recurrence (``rsqrt_bits + 2``), the read-issue
+    full rate: SUM, SQUARE, VAR, NORM (4), the recurrence (``rsqrt_bits + 2``), the read-issue
     register (1) and the :data:`OUT_STAGES` output registers."""
-    return 3 + rsqrt_bits + 2 + 1 + OUT_STAGES
+    return 4 + rsqrt_bits + 2 + 1 + OUT_STAGES
 
 
 def row_period(d: int, lanes: int, rsqrt_bits: int) -> int:
@@ -171,6 +172,7 @@ class LayerNormUnit(wiring.Component):
         acc_v, acc_first = Signal(), Signal()
         s2 = Signal(f.s2_bits)
         v = Signal(f.v_bits)
+        ds2, s1sq = Signal(f.v_bits), Signal(2 * f.s1_bits)  # d S2 >= S1^2: V fits v_bits
         mant = Signal(f.norm_bits)
         t = Signal(2 * f.rsqrt_shift + 1)
         u = Signal(f.rsqrt_bits + f.norm_bits + 2)
@@ -197,9 +199,11 @@ class LayerNormUnit(wiring.Component):
                 with m.If(in_ptr == beats - 1):
                     m.d.sync += state.eq(Phase.SUM)
         with m.Elif(state == Phase.SUM):  # the last beat is being summed
-            m.d.sync += state.eq(Phase.VAR)
+            m.d.sync += state.eq(Phase.SQUARE)
+        with m.Elif(state == Phase.SQUARE):
+            m.d.sync += [ds2.eq(f.d * s2), s1sq.eq(s1 * s1), state.eq(Phase.VAR)]
         with m.Elif(state == Phase.VAR):
-            m.d.sync += [v.eq(f.d * s2 - s1 * s1 + f.eps_fixed), state.eq(Phase.NORM)]
+            m.d.sync += [v.eq(ds2 - s1sq + f.eps_fixed), state.eq(Phase.NORM)]
         with m.Elif(state == Phase.NORM):
             mant_next, zeros = self._normalise(m, v)
             m.d.sync += [mant.eq(mant_next), sh1.eq(self._sh1_base() - (zeros >> 1))]
@@ -257,17 +261,19 @@ class LayerNormUnit(wiring.Component):
         m.d.comb += [row_r.addr.eq(rd_ptr), par_r.addr.eq(rd_ptr), row_r.en.eq(adv),
                      par_r.en.eq(adv),
                      done.eq(self.o.valid & self.o.ready & self.o.payload.last)]
-        v = [Signal(name=f"v{k}") for k in range(1, OUT_STAGES)]  # beside memory data, p, n, q
+        v = [Signal(name=f"v{k}") for k in range(1, OUT_STAGES)]  # beside data, D, p, n, q
         last = [Signal(name=f"last{k}") for k in range(1, OUT_STAGES)]
         x = [row_r.data[k * tb:(k + 1) * tb].as_signed() for k in range(lanes)]
         g = [par_r.data[2 * k * pb:(2 * k + 1) * pb].as_signed() for k in range(lanes)]
         b = [par_r.data[(2 * k + 1) * pb:(2 * k + 2) * pb].as_signed() for k in range(lanes)]
-        p2 = [Signal(signed(f.diff_bits + f.rsqrt_bits + 2), name=f"p_{k}") for k in range(lanes)]
-        n3 = [Signal(signed(f.n_bits), name=f"n_{k}") for k in range(lanes)]
-        q4 = [Signal(signed(f.n_bits + pb), name=f"q_{k}") for k in range(lanes)]
-        g2, g3 = ([Signal(signed(pb), name=f"g{s}_{k}") for k in range(lanes)] for s in (2, 3))
-        b2, b3, b4 = ([Signal(signed(pb), name=f"b{s}_{k}") for k in range(lanes)]
+        d2 = [Signal(signed(f.diff_bits), name=f"d_{k}") for k in range(lanes)]
+        p3 = [Signal(signed(f.diff_bits + f.rsqrt_bits + 2), name=f"p_{k}") for k in range(lanes)]
+        n4 = [Signal(signed(f.n_bits), name=f"n_{k}") for k in range(lanes)]
+        q5 = [Signal(signed(f.n_bits + pb), name=f"q_{k}") for k in range(lanes)]
+        g2, g3, g4 = ([Signal(signed(pb), name=f"g{s}_{k}") for k in range(lanes)]
                       for s in (2, 3, 4))
+        b2, b3, b4, b5 = ([Signal(signed(pb), name=f"b{s}_{k}") for k in range(lanes)]
+                          for s in (2, 3, 4, 5))
         with m.If(adv):
             m.d.sync += [v[0].eq(issuing), last[0].eq(issuing & (rd_ptr == beats - 1))]
             m.d.sync += [v[k].eq(v[k - 1]) for k in range(1, len(v))]
@@ -278,10 +284,11 @@ class LayerNormUnit(wiring.Component):
                 with m.If(rd_ptr == beats - 1):
                     m.d.sync += issuing.eq(0)
             for k in range(lanes):
-                y = shift_round(q4[k], f.out_shift) + (b4[k] << (f.frac_bits - f.param_frac))
-                m.d.sync += [p2[k].eq((f.d * x[k] - s1) * r), g2[k].eq(g[k]), b2[k].eq(b[k]),
-                             n3[k].eq(((p2[k] >> sh1) + 1) >> 1), g3[k].eq(g2[k]), b3[k].eq(b2[k]),
-                             q4[k].eq(n3[k] * g3[k]), b4[k].eq(b3[k]),
+                y = shift_round(q5[k], f.out_shift) + (b5[k] << (f.frac_bits - f.param_frac))
+                m.d.sync += [d2[k].eq(f.d * x[k] - s1), g2[k].eq(g[k]), b2[k].eq(b[k]),
+                             p3[k].eq(d2[k] * r), g3[k].eq(g2[k]), b3[k].eq(b2[k]),
+                             n4[k].eq(((p3[k] >> sh1) + 1) >> 1), g4[k].eq(g3[k]),
+                             b4[k].eq(b3[k]), q5[k].eq(n4[k] * g4[k]), b5[k].eq(b4[k]),
                              self.o.payload.data[k].eq(saturate(y, tb))]
         with m.If(start):  # the pipeline is empty and rd_ptr is 0 here
             m.d.sync += issuing.eq(1)
