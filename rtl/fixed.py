@@ -23,3 +23,11 @@ def saturate(value, bits: int):
     ``signed(bits)`` signal (the value then fits exactly)."""
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     return Mux(value > hi, hi, Mux(value < lo, lo, value))
+
+
+def adder_tree(terms: list):
+    """Exact sum of ``terms`` as a balanced tree of two-input adders (each level one bit wider)."""
+    while len(terms) > 1:
+        terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k]
+                 for k in range(0, len(terms), 2)]
+    return terms[0]

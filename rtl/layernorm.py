@@ -34,7 +34,7 @@ from amaranth.lib.wiring import In, Out
 
 from fpga.golden.layernorm import LayerNormFormat
 from rtl.errors import RtlParamError, check_int, validating
-from rtl.fixed import saturate, shift_round
+from rtl.fixed import adder_tree, saturate, shift_round
 
 
 class Phase(enum.Enum, shape=3):
@@ -95,14 +95,6 @@ def layernorm_format(d: int = 192, lanes: int = 8, total_bits: int = 32, frac_bi
         raise RtlParamError(f"eps {eps!r} is below the format's resolution: eps * d**2 * "
                             f"2**(2 * frac_bits) rounds to 0 (a constant row would divide by 0)")
     return fmt
-
-
-def _tree(terms: list):
-    """Exact sum as a balanced tree of two-input adders."""
-    while len(terms) > 1:
-        terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k]
-                 for k in range(0, len(terms), 2)]
-    return terms[0]
 
 
 class LayerNormUnit(wiring.Component):
@@ -180,8 +172,8 @@ class LayerNormUnit(wiring.Component):
 
         m.d.sync += acc_v.eq(0)
         with m.If(acc_v):  # exact sums of the beat registered in the previous cycle
-            m.d.sync += [s1.eq(Mux(acc_first, 0, s1) + _tree(list(xr))),
-                         s2.eq(Mux(acc_first, 0, s2) + _tree([x * x for x in xr]))]
+            m.d.sync += [s1.eq(Mux(acc_first, 0, s1) + adder_tree(list(xr))),
+                         s2.eq(Mux(acc_first, 0, s2) + adder_tree([x * x for x in xr]))]
         trial = 4 * u + mant
         # explicit state register compared by If/Elif: no case statement (Verilator's
         # CASEINCOMPLETE) and i.ready a continuous assignment (valid from time 0 in Icarus)

@@ -41,6 +41,7 @@ from amaranth.lib.wiring import In, Out
 
 from fpga.golden.linear import GUARD_BITS
 from rtl.errors import RtlParamError, check_int, validating
+from rtl.fixed import adder_tree
 
 LATENCY = 3
 """Cycles from presenting a token's ``last`` block to its ``y_valid`` pulse (three registers:
@@ -58,14 +59,6 @@ MAX_GUARD = 64
 MAX_INPUT_BITS = (1 << 16) - 5
 """Most bits of ``x`` and ``w`` together: Amaranth 0.5 numbers the top module's input bits
 (these plus clk, rst, valid, first, last) with 16 bits."""
-
-
-def adder_tree(terms: list):
-    """Exact sum of ``terms`` as a balanced tree of two-input adders (each level one bit wider)."""
-    while len(terms) > 1:
-        terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k]
-                 for k in range(0, len(terms), 2)]
-    return terms[0]
 
 
 class LinearUnit(wiring.Component):
