@@ -109,15 +109,13 @@ def _run_process_pool(choice, kind_name, design, chunks) -> Iterator[ChunkResult
         yield from _run_serial(choice, kind_name, design, chunks)
         return
     stop = multiprocessing.get_context().Event()
-    with _sigint_held():  # a worker forked here starts with SIGINT held until it ignores it
-        pool = ProcessPoolExecutor(max_workers=workers, initializer=_join_the_run,
-                                   initargs=(stop,))
-        try:
-            pending = {pool.submit(evaluate_chunk, kind_name, design, chunk) for chunk in chunks}
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+    # no process starts before the first submit
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_join_the_run, initargs=(stop,))
     try:
+        # a worker forked here starts with SIGINT held until it ignores it; a Ctrl-C held
+        # meanwhile is raised on leaving the block, inside this try
+        with _sigint_held():
+            pending = {pool.submit(evaluate_chunk, kind_name, design, chunk) for chunk in chunks}
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
