@@ -152,8 +152,30 @@ def _synth(verilog: str, top: str, work: Path, json_name: str, family: Family) -
 def estimate(unit: wiring.Component, shimmed: wiring.Component | None, top: str, work: Path,
              freq_mhz: float = 100.0, seed: int = 1, family: str = "ecp5") -> Estimate:
     """Resources of ``unit`` and Fmax of ``shimmed`` (``IoShim(unit)``, a separate instance;
-    None, and not used, on a synthesis-only family)."""
+    None, and not used, on a synthesis-only family). Components a run did not elaborate (a
+    synthesis-only family's shim; all of them after a SynthError) are dropped without
+    Amaranth's "created but never used" warning."""
     fam = FAMILIES[family]
+    try:
+        return _estimate_on(fam, unit, shimmed, top, work, freq_mhz, seed)
+    except SynthError:
+        _silence(unit, shimmed)
+        raise
+    finally:
+        if fam.nextpnr is None:
+            _silence(shimmed)
+
+
+def _silence(*components: wiring.Component | None) -> None:
+    """Mark components (and a shim's inner unit) as deliberately not elaborated."""
+    for component in components:
+        if component is not None:
+            component._MustUse__silence = True
+            _silence(getattr(component, "inner", None))
+
+
+def _estimate_on(fam: Family, unit, shimmed, top: str, work: Path, freq_mhz: float,
+                 seed: int) -> Estimate:
     work.mkdir(parents=True, exist_ok=True)
     cells = _synth(verilog_text(unit, top), top, work, f"{top}_net.json", fam)
     _check_dsps(cells, fam, top)

@@ -86,9 +86,6 @@ def synth(design: Path | None, unit: str | None, params: tuple[str, ...], freq_m
         try:
             est = estimate(unit, shimmed, module, root / module, freq_mhz, seed, family)
         except SynthError as error:  # e.g. does not fit the device: report it, go on
-            built = (unit, shimmed, shimmed.inner) if shimmed else (unit,)
-            for component in built:  # not elaborated: no GC warning
-                component._MustUse__silence = True
             failures += 1
             click.echo(f"{module:<{width}} FAILED: {error}")
             continue
