@@ -12,10 +12,10 @@ import os
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, RisingEdge
 
 from rtl.linear import LATENCY
 from rtl.runner import CONFIG_ENV
+from rtl.tb.drive import drive_schedule
 from rtl.tb.linear_vectors import Scoreboard, linear_tokens, schedule
 
 
@@ -24,20 +24,11 @@ def _config() -> dict:
 
 
 async def run_tokens(dut, config: dict, tokens, seed: int, p_idle: float) -> None:
-    """Reset, drive the schedule (inputs change on the falling edge), check every cycle."""
+    """Reset, drive the schedule, check every cycle."""
     cycles, last = schedule(config, tokens, seed, p_idle)
-    for name, word in cycles[-1].items():  # idle inputs during reset
-        getattr(dut, name).value = word
-    dut.rst.value = 1
-    await RisingEdge(dut.clk)
-    await RisingEdge(dut.clk)
-    dut.rst.value = 0
     board = Scoreboard(config, tokens, last, LATENCY)
-    for cycle, inputs in enumerate(cycles):
-        await FallingEdge(dut.clk)  # registers updated at this cycle's rising edge
-        board.observe(cycle, int(dut.y.value), int(dut.y_valid.value))
-        for name, word in inputs.items():
-            getattr(dut, name).value = word
+    await drive_schedule(dut, cycles, lambda cycle: board.observe(
+        cycle, int(dut.y.value), int(dut.y_valid.value)))
     board.finish()
 
 

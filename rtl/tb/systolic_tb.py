@@ -12,9 +12,9 @@ from pathlib import Path
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, RisingEdge
 
 from rtl.runner import CONFIG_ENV
+from rtl.tb.drive import drive_schedule
 from rtl.tb.systolic_vectors import Scoreboard, gemm_cases, schedule
 
 OUTPUTS = {"os": ("result", "done"), "ws": ("y", "y_valid")}
@@ -22,22 +22,13 @@ LATENCY_FILE = "latency.json"
 
 
 async def run_gemms(dut, config: dict, gemms) -> list[int]:
-    """Reset, drive the schedule (inputs change on the falling edge), check, return each
-    GEMM's last-result cycle. The clock must be running."""
+    """Reset, drive the schedule, check, return each GEMM's last-result cycle. The clock must
+    be running."""
     cycles = schedule(config, gemms)
-    for name, word in cycles[-1].items():  # idle inputs during reset
-        getattr(dut, name).value = word
-    dut.rst.value = 1
-    await RisingEdge(dut.clk)
-    await RisingEdge(dut.clk)
-    dut.rst.value = 0
     board = Scoreboard(config, gemms)
-    for cycle, inputs in enumerate(cycles):
-        await FallingEdge(dut.clk)  # registers updated at this cycle's rising edge
-        board.observe(cycle, {name: int(getattr(dut, name).value)
-                              for name in OUTPUTS[config["dataflow"]]})
-        for name, word in inputs.items():
-            getattr(dut, name).value = word
+    outputs = OUTPUTS[config["dataflow"]]
+    await drive_schedule(dut, cycles, lambda cycle: board.observe(
+        cycle, {name: int(getattr(dut, name).value) for name in outputs}))
     board.finish()
     return board.last_cycle
 
