@@ -56,3 +56,21 @@ def run_stream(component, inputs, expected, p_valid=0.7, p_ready=0.6, seed=0,
     sim.add_testbench(bench)
     sim.run()
     return out
+
+
+def run_schedule(component, cycles, observe) -> None:
+    """Drive a cycle schedule (port name -> word per cycle) into ``component`` under
+    Amaranth's simulator: each cycle ``observe(ctx, cycle)`` samples the outputs, then the
+    cycle's inputs are applied and the clock ticks (the Amaranth twin of
+    `rtl.tb.drive.drive_schedule`, without its reset)."""
+    async def bench(ctx):
+        for cycle, inputs in enumerate(cycles):
+            observe(ctx, cycle)
+            for name, word in inputs.items():
+                ctx.set(Value.cast(getattr(component, name)), word)
+            await ctx.tick()
+
+    sim = Simulator(component)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from amaranth.hdl import Value
-from amaranth.sim import Simulator
 
+from rtl.tb.amsim import run_schedule
 from rtl.tb.systolic_vectors import Scoreboard, schedule
 
 OUTPUTS = {"os": ("result", "done"), "ws": ("y", "y_valid")}
@@ -16,17 +16,8 @@ def run_gemms(array, gemms) -> list[int]:
     board = Scoreboard(config, gemms)
     cycles = schedule(config, gemms)
 
-    async def bench(ctx):
-        for cycle, inputs in enumerate(cycles):
-            board.observe(cycle, {name: ctx.get(Value.cast(getattr(array, name)))
-                                  for name in OUTPUTS[config["dataflow"]]})
-            for name, word in inputs.items():
-                ctx.set(Value.cast(getattr(array, name)), word)
-            await ctx.tick()
-
-    sim = Simulator(array)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    outputs = OUTPUTS[config["dataflow"]]
+    run_schedule(array, cycles, lambda ctx, cycle: board.observe(
+        cycle, {name: ctx.get(Value.cast(getattr(array, name))) for name in outputs}))
     board.finish()
     return board.last_cycle

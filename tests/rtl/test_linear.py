@@ -10,7 +10,6 @@ import json
 import numpy as np
 import pytest
 from amaranth.hdl import Value
-from amaranth.sim import Simulator
 
 from attnforge.specload import SpecError, load_spec
 from fpga.golden.linear import LinearFormat, accumulate, linear_block, no_wrap_terms
@@ -19,6 +18,7 @@ from rtl.errors import RtlParamError
 from rtl.linear import LATENCY, LinearUnit
 from rtl.runner import missing_tools, run_cocotb
 from rtl.spec import LinearParams, RtlDesign
+from rtl.tb.amsim import run_schedule
 from rtl.tb.linear_vectors import Scoreboard, linear_tokens, schedule
 from rtl.tb.systolic_vectors import pack_vector
 from rtl.units import build_unit, check_unit, toplevel, variant_key
@@ -207,17 +207,8 @@ def run_amaranth(unit: LinearUnit, seed: int, p_idle: float, **token_args) -> in
     cycles, last = schedule(config, tokens, seed, p_idle)
     board = Scoreboard(config, tokens, last, LATENCY)
 
-    async def bench(ctx):
-        for cycle, inputs in enumerate(cycles):
-            board.observe(cycle, ctx.get(Value.cast(unit.y)), ctx.get(unit.y_valid))
-            for name, word in inputs.items():
-                ctx.set(Value.cast(getattr(unit, name)), word)
-            await ctx.tick()
-
-    sim = Simulator(unit)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    run_schedule(unit, cycles, lambda ctx, cycle: board.observe(
+        cycle, ctx.get(Value.cast(unit.y)), ctx.get(unit.y_valid)))
     board.finish()
     return len(cycles)
 
