@@ -15,6 +15,11 @@ subclasses (by value), ``tuple[X, ...]``, ``tuple[X, Y]``, nested dataclasses, `
 (dotted key relative to itself, message) pairs for cross-field rules; they are reported at that
 key's position.
 
+A null value (``key:`` with nothing after it, ``null``, ``~``) is ``None`` only for a scalar
+field whose type allows it (``acc_bits: int | None``); for a section (a nested dataclass, even
+an optional one, whose ``None`` means "not given") it is a problem: the user meant ``key: {}``
+or left an entry unfinished, and reading it as absent would silently drop it.
+
 Every design file starts with ``version: 1`` and ``kind: <name>``; :func:`load_spec` checks the
 version and strips both keys. Every problem reads
 ``designs/x.yaml:14:9: arch.pe_array.rows: must be a positive integer, not -4``.
@@ -242,8 +247,8 @@ def check_bounds(value: Any, metadata: typing.Mapping, node, key: str, ctx: Cont
 
 
 def _build_scalar(node: yaml.Node, tp: type, key: str, ctx: Context) -> Any:
-    if not isinstance(node, yaml.ScalarNode):
-        return ctx.report(node, key, f"must be {_type_name(tp)}, not a {_node_kind(node)}")
+    if not isinstance(node, yaml.ScalarNode) or _is_null(node):
+        return ctx.report(node, key, f"must be {_type_name(tp)}, not {_node_kind(node)}")
     value = _scalar(node)
     if tp is bool:
         ok = isinstance(value, bool)
@@ -260,11 +265,25 @@ def _build_scalar(node: yaml.Node, tp: type, key: str, ctx: Context) -> Any:
 
 
 def _node_kind(node: yaml.Node) -> str:
+    """What the node holds, for "must be X, not ...": "a mapping", "a list", "a scalar", or
+    "empty (null)" for a key with nothing after its colon (``null``, ``~``)."""
     if isinstance(node, yaml.MappingNode):
-        return "mapping"
+        return "a mapping"
     if isinstance(node, yaml.SequenceNode):
-        return "list"
-    return "scalar"
+        return "a list"
+    return "empty (null)" if _is_null(node) else "a scalar"
+
+
+def _is_null(node: yaml.Node) -> bool:
+    """Whether ``node`` is YAML null: ``key:`` with nothing after it, ``null`` or ``~``."""
+    return isinstance(node, yaml.ScalarNode) and _scalar(node) is None
+
+
+def _is_section(tp: Any) -> bool:
+    """Whether ``tp`` is a dataclass, or a union of one with None (an optional section)."""
+    options = typing.get_args(tp) if typing.get_origin(tp) in (types.UnionType, typing.Union) \
+        else (tp,)
+    return any(dataclasses.is_dataclass(option) for option in options)
 
 
 def _build_choice(node: yaml.Node, choices: tuple, key: str, ctx: Context) -> Any:
@@ -284,7 +303,7 @@ def _build_enum(node: yaml.Node, tp: type[enum.Enum], key: str, ctx: Context) ->
 
 def _build_tuple(node: yaml.Node, tp: Any, key: str, ctx: Context) -> Any:
     if not isinstance(node, yaml.SequenceNode):
-        return ctx.report(node, key, f"must be a list, not a {_node_kind(node)}")
+        return ctx.report(node, key, f"must be a list, not {_node_kind(node)}")
     args = typing.get_args(tp)
     if len(args) == 2 and args[1] is Ellipsis:
         element_types = [args[0]] * len(node.value)
@@ -301,7 +320,7 @@ def _build_tuple(node: yaml.Node, tp: Any, key: str, ctx: Context) -> Any:
 
 def _build_dict(node: yaml.Node, tp: Any, key: str, ctx: Context) -> Any:
     if not isinstance(node, yaml.MappingNode):
-        return ctx.report(node, key, f"must be a mapping, not a {_node_kind(node)}")
+        return ctx.report(node, key, f"must be a mapping, not {_node_kind(node)}")
     _, value_type = typing.get_args(tp)
     items = mapping_items(node, key, ctx)
     built = {
@@ -313,7 +332,7 @@ def _build_dict(node: yaml.Node, tp: Any, key: str, ctx: Context) -> Any:
 
 def _build_dataclass(node: yaml.Node, tp: type, key: str, ctx: Context) -> Any:
     if not isinstance(node, yaml.MappingNode):
-        return ctx.report(node, key, f"must be a mapping, not a {_node_kind(node)}")
+        return ctx.report(node, key, f"must be a mapping, not {_node_kind(node)}")
     fields = {field.name: field for field in dataclasses.fields(tp) if field.init}
     hints = typing.get_type_hints(tp)
     items = mapping_items(node, key, ctx)
@@ -326,6 +345,12 @@ def _build_dataclass(node: yaml.Node, tp: type, key: str, ctx: Context) -> Any:
     for name, field in fields.items():
         if name in items:
             value_node = items[name][1]
+            if _is_null(value_node) and _is_section(hints[name]):
+                # None of an optional section means "absent": a null there is an unfinished
+                # entry (`linear:` meant to select the unit), never silently "not given".
+                values[name] = ctx.report(value_node, _join(key, name),
+                                          _empty_section(name, hints[name]))
+                continue
             values[name] = build_value(value_node, hints[name], _join(key, name), field.metadata, ctx)
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             values[name] = ctx.report(node, _join(key, name), "missing required key")
@@ -336,6 +361,17 @@ def _build_dataclass(node: yaml.Node, tp: type, key: str, ctx: Context) -> Any:
     except (ValueError, TypeError) as error:
         return ctx.report(node, key, str(error))
     return _cross_check(built, node, key, ctx)
+
+
+def _empty_section(name: str, tp: Any) -> str:
+    """The message for a section (a nested mapping of type ``tp``) left empty; it shows
+    ``name: {}`` when every field of the section has a default."""
+    section = next(t for t in (tp, *typing.get_args(tp)) if dataclasses.is_dataclass(t))
+    if any(f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+           for f in dataclasses.fields(section)):
+        return "must be a mapping, not empty (null)"
+    return (f"must be a mapping, not empty (null): write `{name}: {{}}` for the defaults, or "
+            f"leave the key out")
 
 
 def _cross_check(built: Any, node: yaml.Node, key: str, ctx: Context) -> Any:
@@ -401,8 +437,8 @@ def _build_scalar_union(node: yaml.Node, options: tuple, key: str, ctx: Context)
         if option is float and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
     names = " or ".join(_type_name(option) for option in options)
-    shown = value if isinstance(node, yaml.ScalarNode) else f"a {_node_kind(node)}"
-    return ctx.report(node, key, f"must be {names}, not {shown!r}")
+    shown = repr(value) if isinstance(node, yaml.ScalarNode) else _node_kind(node)
+    return ctx.report(node, key, f"must be {names}, not {shown}")
 
 
 def build_value(node: yaml.Node, tp: Any, key: str, metadata: typing.Mapping, ctx: Context) -> Any:

@@ -1,0 +1,124 @@
+"""A key left empty (`linear:` with nothing after it, YAML null) in a design file: a section
+(a nested mapping) left empty is an error at its line, never read as "not given"; a scalar whose
+type allows None (``acc_bits``, ``buffer_reference_dim``) still takes null as its "automatic"
+value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from attnforge.cli import main
+from attnforge.specload import SpecError, load_spec_text
+from rtl.spec import SINGLE_UNITS
+
+DESIGNS = Path(__file__).parents[2] / "designs"
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    """`attnforge ARGV` in this process: (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as info:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    return info.value.code, out, err
+
+
+def one_error(result: tuple[int, str, str]) -> str:
+    """The single `attnforge: error:` line of a run that exited 2."""
+    code, _, err = result
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("attnforge: error:"), err
+    return lines[0]
+
+
+@pytest.mark.parametrize("unit", SINGLE_UNITS)
+def test_an_rtl_unit_left_empty_is_an_error_not_unselected(unit, tmp_path, capsys):
+    design = tmp_path / "units.yaml"
+    design.write_text(f"version: 1\nkind: rtl\nname: x\nsystolic: [{{rows: 2, cols: 2}}]\n"
+                      f"{unit}:\n")
+    out = tmp_path / "v"
+    line = one_error(run(capsys, "verilog", str(design), "--out", str(out)))
+    assert f"{design}:5:" in line and f" {unit}: " in line, line
+    assert f"`{unit}: {{}}`" in line, line  # says how to select it with the defaults
+    assert not out.exists()
+
+
+def test_an_rtl_unit_that_is_the_only_one_and_empty_names_its_key(tmp_path, capsys):
+    # was "name: the design selects no unit", pointing away from the line the user wrote
+    design = tmp_path / "gelu.yaml"
+    design.write_text("version: 1\nkind: rtl\nname: x\ngelu:\n")
+    line = one_error(run(capsys, "verilog", str(design), "--out", str(tmp_path / "v")))
+    assert f"{design}:4:" in line and " gelu: " in line and "selects no unit" not in line, line
+
+
+def test_an_fpga_sweep_left_empty_is_an_error(tmp_path, capsys):
+    text = (DESIGNS / "edge-moe-zcu102.yaml").read_text()
+    head, _, _ = text.partition("\nsweep:\n")
+    design = tmp_path / "fpga.yaml"
+    design.write_text(head + "\nsweep:\n")
+    line_no = len((head + "\n").splitlines()) + 1
+    line = one_error(run(capsys, "explore", str(design), "--out", str(tmp_path / "o")))
+    assert f"{design}:{line_no}:" in line and " sweep: " in line and "empty" in line, line
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_required_section_left_empty_says_empty_not_scalar(tmp_path, capsys):
+    text = (DESIGNS / "edge-moe-zcu102.yaml").read_text()
+    design = tmp_path / "fpga.yaml"
+    design.write_text(text.replace("workload: {}", "workload:"))
+    line_no = next(i for i, row in enumerate(text.splitlines(), 1) if row.startswith("workload:"))
+    line = one_error(run(capsys, "explore", str(design), "--out", str(tmp_path / "o")))
+    assert f"{design}:{line_no}:" in line and "workload: must be a mapping" in line, line
+    assert "empty" in line and "scalar" not in line, line
+
+
+def test_an_accelerator_section_left_empty_is_an_error(tmp_path, capsys):
+    text = (DESIGNS / "fusemax-pareto.yaml").read_text()
+    design = tmp_path / "acc.yaml"
+    design.write_text(text.replace("cost_table: {preset: cacti-45nm}", "cost_table:"))
+    line = one_error(run(capsys, "explore", str(design), "--out", str(tmp_path / "o")))
+    assert " cost_table: " in line and "empty" in line, line
+
+
+def test_a_scalar_left_empty_says_empty_not_none(tmp_path, capsys):
+    design = tmp_path / "gelu.yaml"
+    design.write_text("version: 1\nkind: rtl\nname: x\ngelu: {total_bits: }\n")
+    line = one_error(run(capsys, "verilog", str(design), "--out", str(tmp_path / "v")))
+    assert f"{design}:4:" in line and "gelu.total_bits: must be an integer, not empty" in line
+
+
+def test_null_still_means_automatic_where_the_type_allows_it(tmp_path, capsys):
+    design = tmp_path / "linear.yaml"
+    design.write_text("version: 1\nkind: rtl\nname: x\nlinear: {in_par: 2, out_par: 2, "
+                      "acc_bits: null}\n")
+    code, out, err = run(capsys, "verilog", str(design), "--out", str(tmp_path / "v"))
+    assert code == 0, err
+    assert (tmp_path / "v" / "linear.v").is_file()
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    size: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Whole:
+    part: Part | None = None
+    limit: int | None = field(default=None, metadata={"min": 1})
+
+
+@pytest.mark.parametrize("body", ["part:\n", "part: null\n", "part: ~\n"])
+def test_loader_refuses_an_optional_section_given_as_null(body):
+    with pytest.raises(SpecError) as caught:
+        load_spec_text("version: 1\nkind: t\n" + body, Whole, "w.yaml")
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.key) == (3, "part")
+    assert "`part: {}`" in problem.message
+
+
+def test_loader_keeps_null_for_an_optional_scalar_and_absence_for_a_section():
+    assert load_spec_text("version: 1\nkind: t\nlimit:\n", Whole, "w.yaml") == Whole()
+    assert load_spec_text("version: 1\nkind: t\npart: {}\n", Whole, "w.yaml") == Whole(Part())
