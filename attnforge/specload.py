@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import math
 import re
 import types
 import typing
@@ -261,6 +262,14 @@ def _build_scalar(node: yaml.Node, tp: type, key: str, ctx: Context) -> Any:
         ok = isinstance(value, str)
     if not ok:
         return ctx.report(node, key, f"must be {_type_name(tp)}, not {value!r}")
+    return _finite(value, node, key, ctx)
+
+
+def _finite(value: Any, node: yaml.Node, key: str, ctx: Context) -> Any:
+    """``value``, or INVALID with a problem when it is a float YAML read as infinite or NaN
+    (``.inf``, ``.nan``, an overflowing ``1e400``): no field takes one."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return ctx.report(node, key, f"must be a finite number, not {value!r}")
     return value
 
 
@@ -433,7 +442,7 @@ def _build_scalar_union(node: yaml.Node, options: tuple, key: str, ctx: Context)
     value = _scalar(node) if isinstance(node, yaml.ScalarNode) else None
     for option in options:
         if isinstance(value, option) and not (option is int and isinstance(value, bool)):
-            return value
+            return _finite(value, node, key, ctx)
         if option is float and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
     names = " or ".join(_type_name(option) for option in options)

@@ -122,3 +122,34 @@ def test_loader_refuses_an_optional_section_given_as_null(body):
 def test_loader_keeps_null_for_an_optional_scalar_and_absence_for_a_section():
     assert load_spec_text("version: 1\nkind: t\nlimit:\n", Whole, "w.yaml") == Whole()
     assert load_spec_text("version: 1\nkind: t\npart: {}\n", Whole, "w.yaml") == Whole(Part())
+
+
+# ----------------------------------------------------------------------------- non-finite numbers
+# YAML reads `.inf`, `.nan` and an overflowing `1e400` as floats; a field with only a lower bound
+# took inf (a clock of .inf MHz wrote a results.csv of NaN latencies, exit 0).
+
+
+@pytest.mark.parametrize(("old", "new", "key"), [
+    ("clock_mhz: 940", "clock_mhz: .inf", "architectures.fusemax.clock_mhz"),
+    ("{bandwidth_bytes_per_s: 429496729600}", "{bandwidth_bytes_per_s: 1e400}",
+     "architectures.fusemax.dram.bandwidth_bytes_per_s"),
+    ("{preset: cacti-45nm}", "{preset: cacti-45nm, mac_pj: .inf}", "cost_table.mac_pj"),
+    ("{preset: cacti-45nm}", "{preset: cacti-45nm, mac_pj: .nan}", "cost_table.mac_pj"),
+])
+def test_a_number_that_is_not_finite_is_an_error(old, new, key, tmp_path, capsys):
+    text = (DESIGNS / "fusemax-pareto.yaml").read_text()
+    design = tmp_path / "acc.yaml"
+    design.write_text(text.replace(old, new, 1))
+    line_no = next(i for i, row in enumerate(text.splitlines(), 1) if old in row)
+    line = one_error(run(capsys, "explore", str(design), "--out", str(tmp_path / "o")))
+    assert f"{design}:{line_no}:" in line and f" {key}: must be a finite number" in line, line
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_search_range_end_that_is_not_finite_is_an_error(tmp_path, capsys):
+    text = (DESIGNS / "fusemax-pareto.yaml").read_text()
+    design = tmp_path / "acc.yaml"
+    design.write_text(text + "search:\n  method: random\n  trials: 2\n  seed: 0\n  space:\n"
+                      "    architectures.fusemax.clock_mhz: {low: 100, high: .inf}\n")
+    line = one_error(run(capsys, "explore", str(design), "--out", str(tmp_path / "o")))
+    assert "search.space.architectures.fusemax.clock_mhz.high: must be a finite number" in line
