@@ -10,6 +10,10 @@ from pathlib import Path
 
 from attnforge.paths import replaced_atomically
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+"""Parquet's widest integers; a Python int beyond them is stored as a float (the CSV keeps it
+exact)."""
+
 
 def columns_of(rows: Sequence[Mapping[str, object]]) -> list[str]:
     """Every key of every row, in first-seen order."""
@@ -47,7 +51,8 @@ def write_parquet(rows: Sequence[Mapping[str, object]], path: Path) -> Path | No
 
     List-valued cells (e.g. a swept list field) are stored as their text, as in the CSV. A
     column holds one type: numbers with empty cells ('' or missing) become floats with nulls;
-    any other mix of types becomes text.
+    an integer column with a value beyond 64 bits becomes floats; any other mix of types
+    becomes text.
     """
     if not parquet_available():
         return None
@@ -69,6 +74,8 @@ def _parquet_column(values: list[object]) -> list[object]:
     if all(isinstance(cell, bool) for cell in present):
         return cells
     if all(isinstance(cell, int | float) and not isinstance(cell, bool) for cell in present):
+        if any(isinstance(cell, int) and not INT64_MIN <= cell <= INT64_MAX for cell in present):
+            return [None if cell is None else float(cell) for cell in cells]
         return cells
     return [None if cell is None else (cell if isinstance(cell, str) else str(cell))
             for cell in cells]
