@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from amaranth.back import rtlil
 from amaranth.lib import wiring
 
 from einsum.errors import InputError
@@ -177,6 +178,8 @@ def _silence(*components: wiring.Component | None) -> None:
 def _estimate_on(fam: Family, unit, shimmed, top: str, work: Path, freq_mhz: float,
                  seed: int) -> Estimate:
     work.mkdir(parents=True, exist_ok=True)
+    if fam.dsp_capacity is not None:  # refuse in seconds what synthesis would refuse in minutes
+        _check_dsps({fam.dsp: multiplier_lower_bound(unit, top)}, fam, top, at_least=True)
     cells = _synth(verilog_text(unit, top), top, work, f"{top}_net.json", fam)
     _check_dsps(cells, fam, top)
     if fam.nextpnr is None:
@@ -202,14 +205,37 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
-def _check_dsps(cells: dict[str, int], fam: Family, top: str) -> None:
+def _check_dsps(cells: dict[str, int], fam: Family, top: str, at_least: bool = False) -> None:
     """SynthError when the bare unit already needs more DSP blocks than the device has (the
     place-and-route of a unit that cannot fit is not worth running, and yosys may fail on it
-    first without saying why)."""
+    first without saying why). ``at_least``: the count is a lower bound, said so."""
     dsps = sum(n for cell, n in cells.items() if cell.startswith(fam.dsp))
     if fam.dsp_capacity is not None and dsps > fam.dsp_capacity:
-        raise SynthError(f"{top} does not fit {fam.device}: needs {dsps} of the "
-                         f"{fam.dsp_capacity} {fam.dsp}")
+        raise SynthError(f"{top} does not fit {fam.device}: needs {'at least ' * at_least}"
+                         f"{dsps} of the {fam.dsp_capacity} {fam.dsp}"
+                         f"{' (one per multiplier)' * at_least}")
+
+
+_MODULE = re.compile(r"^module (\S+)\n(.*?)^end$", re.MULTILINE | re.DOTALL)
+_MUL_CELL = re.compile(r"^\s*cell \$mul \S+\n(.*?)^\s*end$", re.MULTILINE | re.DOTALL)
+_WIDTH = re.compile(r"parameter \\([AB])_WIDTH (\d+)")
+_CONSTANT_OPERAND = re.compile(r"connect \\[AB] \d+'[01xz]+\s*$", re.MULTILINE)
+_OUTPUT = re.compile(r"^.*(?:connect \\Y|parameter \\Y_WIDTH) .*$", re.MULTILINE)
+
+
+def multiplier_lower_bound(unit: wiring.Component, top: str) -> int:
+    """Multipliers of ``unit`` that a DSP-mapping synthesis gives a DSP block each, at least:
+    the ``$mul`` cells of its RTLIL with two non-constant operands, both at least 2 bits wide
+    (yosys maps narrower or constant ones to logic or shifts), counting cells with the same
+    operands once (yosys merges them). A lower bound: a wide product takes several blocks."""
+    distinct = set()  # Amaranth writes every instance as its own module
+    for module, text in _MODULE.findall(rtlil.convert(unit, name=top, emit_src=False)):
+        for body in _MUL_CELL.findall(text):
+            widths = dict(_WIDTH.findall(body))
+            if not _CONSTANT_OPERAND.search(body) and min(int(widths.get(k, "0"))
+                                                          for k in "AB") >= 2:
+                distinct.add((module, _OUTPUT.sub("", body)))
+    return len(distinct)
 
 
 def _estimate(cells: dict[str, int], fam: Family, fmax: float) -> Estimate:

@@ -10,7 +10,8 @@ import math
 
 import pytest
 
-from rtl.synth import ecp5_estimate, shim, yosys_check
+from rtl import synth
+from rtl.synth import ecp5_estimate, multiplier_lower_bound, shim, yosys_check
 from rtl.units import build_unit
 
 UNITS = [("gelu", {}), ("exp", {}), ("softmax", {}), ("normalise", {}), ("reciprocal", {}),
@@ -33,6 +34,7 @@ def test_ecp5_estimate_counts_one_multiplier_per_pe(tmp_path):
     est = ecp5_estimate(build_unit("systolic", params), shim(build_unit("systolic", params)),
                         "systolic", tmp_path)
     assert est.dsps == 6
+    assert multiplier_lower_bound(build_unit("systolic", params), "systolic") == 6 <= est.dsps
     assert est.ffs >= 6 * 32  # every PE's accumulator is a register
     assert est.brams == 0
     assert math.isfinite(est.fmax_mhz) and est.fmax_mhz > 10
@@ -55,3 +57,26 @@ def test_a_failed_tool_names_its_last_words():
     assert _last_line("ok\n\n  wasm trap:   call stack exhausted \n\n") == \
         "wasm trap: call stack exhausted"
     assert _last_line("") == "" and _last_line(None) == ""
+
+
+@pytest.mark.parametrize(("name", "params", "products"), [
+    ("systolic", {"rows": 3, "cols": 5, "dataflow": "os"}, 15),  # one product per PE
+    ("systolic", {"rows": 4, "cols": 2, "dataflow": "ws"}, 8),
+    ("linear", {"in_par": 3, "out_par": 4}, 12),  # in_par x out_par weight products
+    ("reciprocal", {}, 0),  # restoring division: no multiplier
+])
+def test_the_multiplier_bound_counts_the_units_products(name, params, products):
+    assert multiplier_lower_bound(build_unit(name, params), name) == products
+
+
+def test_a_unit_with_more_multipliers_than_the_device_has_is_refused_before_synthesis(
+        tmp_path, monkeypatch):
+    def no_yosys(*args, **kwargs):
+        raise AssertionError("yosys ran")
+
+    monkeypatch.setattr(synth, "_synth", no_yosys)
+    unit = build_unit("linear", {"in_par": 16, "out_par": 10})  # 160 products > 156
+    with pytest.raises(synth.SynthError, match=r"^linear does not fit LFE5U-85F: needs at least "
+                                               r"160 of the 156 MULT18X18D \(one per multiplier\)$"):
+        ecp5_estimate(unit, shim(build_unit("linear", {"in_par": 16, "out_par": 10})), "linear",
+                      tmp_path)
