@@ -18,6 +18,8 @@ def output_directory(path: Path, option: str) -> Path:
     without permission, is one error line, not a half-printed table followed by an error.
     """
     path = Path(path)
+    if path.exists() and not path.is_dir():  # mkdir's "File exists" would not say what is wrong
+        raise InputError(f"{option} {path}: exists and is not a directory")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -14,10 +14,13 @@ from attnforge.explorer import STORE_NAME
 from attnforge.explorer import explore as run_exploration
 from einsum.errors import InputError
 
+from .verilog import directory_option
+
 
 @click.command()
 @click.argument("design", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              callback=lambda ctx, param, value: directory_option(param, value),
               help="Directory for results.csv, results.sqlite (resumable store) and plots.")
 @click.option("--backend", type=click.Choice(BACKENDS), default=None,
               help="serial, process (default: a local process pool) or dask.")

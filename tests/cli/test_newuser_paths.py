@@ -1,0 +1,58 @@
+"""Output paths as users mistype them: an empty --out (a shell variable that was not set) is an
+error naming the option, never the working directory and never a traceback; a --out that
+exists but is not a directory says so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from attnforge.cli import main
+
+DESIGNS = Path(__file__).parents[2] / "designs"
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    """`attnforge ARGV` in this process: (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as info:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    return info.value.code, out, err
+
+
+def one_error(result: tuple[int, str, str]) -> str:
+    """The single `attnforge: error:` line of a run that exited 2."""
+    code, _, err = result
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("attnforge: error:"), err
+    return lines[0]
+
+
+def test_explore_with_an_empty_out_writes_nothing_in_the_working_directory(
+        tmp_path, monkeypatch, capsys):
+    # `--out ""` meant the working directory: results.csv, pareto.png, ... landed there.
+    monkeypatch.chdir(tmp_path)
+    design = DESIGNS / "fusemax-pareto.yaml"
+    line = one_error(run(capsys, "explore", str(design), "--out", "", "--backend", "serial"))
+    assert "--out" in line and "''" in line, line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cascade_run_with_an_empty_out(tmp_path, monkeypatch, capsys):
+    # was a ValueError traceback from pathlib ("PosixPath('.') has an empty name")
+    monkeypatch.chdir(tmp_path)
+    np.savez(tmp_path / "qkv.npz", Q=np.ones((2, 4)), K=np.ones((3, 4)), V=np.ones((3, 4)))
+    line = one_error(run(capsys, "cascade", "attention-1pass", "--run", "qkv.npz", "--out", ""))
+    assert "--out" in line and "''" in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["qkv.npz"]
+
+
+def test_out_that_exists_and_is_not_a_directory(tmp_path, capsys):
+    # /dev/full, a FIFO, ...: was "cannot create the directory: File exists"
+    target = Path("/dev/null")
+    line = one_error(run(capsys, "verilog", "--unit", "reciprocal", "--out", str(target)))
+    assert f"--out {target}: " in line and "not a directory" in line, line
+    assert "File exists" not in line
