@@ -55,8 +55,10 @@ def explore(design: Path, out_dir: Path, backend: str | None, workers: int | Non
             outcome = run_exploration(design, out_dir, choice, on_progress)
         except KeyboardInterrupt:
             progress.stop()
-            click.echo(f"attnforge: interrupted; finished points are kept in "
-                       f"{out_dir / STORE_NAME}: rerun the same command to resume", err=True)
+            store = out_dir / STORE_NAME
+            kept = (f"; finished points are kept in {store}: rerun the same command to resume"
+                    if store.exists() else " before any point was stored")
+            click.echo(f"attnforge: interrupted{kept}", err=True)
             raise SystemExit(130) from None
     click.echo(outcome.summary)
     if outcome.search_note:

@@ -4,6 +4,7 @@ exists but is not a directory says so."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import numpy as np
@@ -56,3 +57,23 @@ def test_out_that_exists_and_is_not_a_directory(tmp_path, capsys):
     line = one_error(run(capsys, "verilog", "--unit", "reciprocal", "--out", str(target)))
     assert f"--out {target}: " in line and "not a directory" in line, line
     assert "File exists" not in line
+
+
+@pytest.mark.parametrize("stored", [False, True])
+def test_ctrl_c_names_the_store_only_when_it_exists(stored, tmp_path, monkeypatch, capsys):
+    # A Ctrl-C while the design loaded said "finished points are kept in OUT/results.sqlite"
+    # about a directory that was never made.
+    command = importlib.import_module("attnforge.commands.explore")  # the module, not the command
+    out = tmp_path / "o"
+    if stored:
+        out.mkdir()
+        (out / "results.sqlite").write_bytes(b"")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command, "run_exploration", interrupted)
+    code, _, err = run(capsys, "explore", str(DESIGNS / "fusemax-pareto.yaml"), "--out", str(out))
+    assert code == 130
+    assert ("results.sqlite" in err) == stored, err
+    assert "Traceback" not in err and err.startswith("attnforge: interrupted"), err
