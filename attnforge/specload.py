@@ -266,11 +266,17 @@ def _build_scalar(node: yaml.Node, tp: type, key: str, ctx: Context) -> Any:
 
 
 def _finite(value: Any, node: yaml.Node, key: str, ctx: Context) -> Any:
-    """``value``, or INVALID with a problem when it is a float YAML read as infinite or NaN
-    (``.inf``, ``.nan``, an overflowing ``1e400``): no field takes one."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return ctx.report(node, key, f"must be a finite number, not {value!r}")
+    """``value``, with a problem recorded when it is a float YAML read as infinite or NaN
+    (``.inf``, ``.nan``, an overflowing ``1e400``): no field takes one. The value is kept (the
+    load fails anyway) so that the sections' cross-field ``problems()`` still run and every
+    other problem of the file is reported with it."""
+    if _is_number(value) and not math.isfinite(value):
+        ctx.report(node, key, f"must be a finite number, not {value!r}")
     return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _node_kind(node: yaml.Node) -> str:
@@ -473,7 +479,9 @@ def build_value(node: yaml.Node, tp: Any, key: str, metadata: typing.Mapping, ct
         return _build_dict(node, tp, key, ctx)
     if tp in (int, float, str, bool):
         value = _build_scalar(node, tp, key, ctx)
-        return value if value is INVALID else check_bounds(value, metadata, node, key, ctx)
+        if value is INVALID or (_is_number(value) and not math.isfinite(value)):
+            return value  # a non-finite number is reported once, not against each bound too
+        return check_bounds(value, metadata, node, key, ctx)
     raise TypeError(f"specload does not support the field type {tp!r} (at {key})")
 
 
@@ -482,7 +490,9 @@ def build(node: yaml.Node, root_type: type[T], source: str) -> T:
     ctx = Context(source, [])
     value = build_value(node, root_type, "", {}, ctx)
     if ctx.problems or value is INVALID:
-        raise SpecError(sorted(ctx.problems, key=lambda p: (p.line, p.col)))
+        # a problem found by the loader and again by a section's problems() is listed once
+        unique = dict.fromkeys(ctx.problems)
+        raise SpecError(sorted(unique, key=lambda p: (p.line, p.col)))
     return value
 
 

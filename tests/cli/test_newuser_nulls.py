@@ -153,3 +153,28 @@ def test_a_search_range_end_that_is_not_finite_is_an_error(tmp_path, capsys):
                       "    architectures.fusemax.clock_mhz: {low: 100, high: .inf}\n")
     line = one_error(run(capsys, "explore", str(design), "--out", str(tmp_path / "o")))
     assert "search.space.architectures.fusemax.clock_mhz.high: must be a finite number" in line
+
+
+def test_a_number_that_is_not_finite_does_not_hide_the_files_other_problems(tmp_path, capsys):
+    # docs/rtl.md's example: the units' own checks (problems()) still run beside the loader's
+    design = tmp_path / "bad-rtl.yaml"
+    design.write_text("version: 1\nkind: rtl\nname: bad\n"
+                      "gelu: {total_bits: 32, frac_bits: 22, range_max: .inf}\n"
+                      "exp: {total_bits: 1}\n"
+                      "systolic:\n  - {rows: 8, cols: 8, dataflow: os}\n  - {rows: 0, cols: 8}\n"
+                      "  - {rows: 8, cols: 8}\n")
+    code, _, err = run(capsys, "verilog", str(design), "--out", str(tmp_path / "v"))
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert lines[0] == f"attnforge: error: 4 problems in {design}:", err
+    assert [line.split(": ")[1] for line in lines[1:]] == [
+        "gelu.range_max", "exp.total_bits", "systolic[1].rows", "systolic[2]"]
+    assert lines[1].endswith("gelu.range_max: must be a finite number, not inf")
+
+
+def test_a_nan_with_a_bound_is_reported_once(tmp_path, capsys):
+    text = (DESIGNS / "fusemax-pareto.yaml").read_text()
+    design = tmp_path / "acc.yaml"
+    design.write_text(text.replace("{preset: cacti-45nm}", "{preset: cacti-45nm, mac_pj: .nan}"))
+    line = one_error(run(capsys, "explore", str(design), "--out", str(tmp_path / "o")))
+    assert line.endswith("cost_table.mac_pj: must be a finite number, not nan"), line
