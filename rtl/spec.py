@@ -94,6 +94,21 @@ class LayerNormParams:
 
 
 @dataclass(frozen=True, slots=True)
+class AttentionParams:
+    """Edge-MoE's reordered Q·K core (rtl/attention.py): ``p`` query slots of ``lanes`` MACs,
+    ``n`` tokens of ``d`` elements (``lanes`` divides ``d``); ``scale_shift`` None means
+    log2(sqrt(d)) (d a power of 4)."""
+
+    p: int = 4
+    lanes: int = 8
+    d: int = 64
+    n: int = 129
+    act_bits: int = 32
+    act_frac: int = 22
+    scale_shift: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RtlDesign:
     """The units a design selects (``None``/empty: not selected)."""
 
@@ -105,6 +120,7 @@ class RtlDesign:
     reciprocal: ReciprocalParams | None = None
     linear: LinearParams | None = None
     layernorm: LayerNormParams | None = None
+    attention: AttentionParams | None = None
     systolic: tuple[SystolicParams, ...] = field(default_factory=tuple)
 
     def problems(self) -> list[tuple[str, str]]:
@@ -146,7 +162,8 @@ class RtlDesign:
         return chosen
 
 
-SINGLE_UNITS = ("gelu", "exp", "softmax", "normalise", "reciprocal", "linear", "layernorm")
+SINGLE_UNITS = ("gelu", "exp", "softmax", "normalise", "reciprocal", "linear", "layernorm",
+                "attention")
 """The units a design selects at most once, in the order `RtlDesign.selected` lists them."""
 
 

@@ -29,6 +29,7 @@ class UnitKind:
 
 def _registry() -> dict[str, UnitKind]:
     from rtl import spec
+    from rtl.attention import AttentionUnit
     from rtl.exp import ExpUnit
     from rtl.gelu import GeluUnit
     from rtl.layernorm import LayerNormUnit
@@ -55,6 +56,9 @@ def _registry() -> dict[str, UnitKind]:
         "layernorm": UnitKind(LayerNormUnit, "rtl.tb.stream_tb",
                               "single-pass LayerNorm, lanes per beat, exact sums, rsqrt recurrence",
                               spec.LayerNormParams),
+        "attention": UnitKind(AttentionUnit, "rtl.tb.attention_tb",
+                              "reordered Q.K: p staggered query slots, one key beat per cycle",
+                              spec.AttentionParams),
         "systolic": UnitKind(SystolicArray, "rtl.tb.systolic_tb",
                              "rows x cols int MAC array, OS or WS, skewed feed",
                              spec.SystolicParams),
