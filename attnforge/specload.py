@@ -105,8 +105,11 @@ def _position(node: yaml.Node | None) -> tuple[int, int]:
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """``"; did you mean 'x'?"`` for the closest choice, or ``""``."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    """``"; did you mean 'x'?"`` for the choice equal to ``word`` but for case (``OS`` → ``os``,
+    which difflib rates too far apart), else the closest choice, or ``""``."""
+    choices = list(choices)
+    close = [c for c in choices if c.casefold() == word.casefold()]
+    close = close or difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 

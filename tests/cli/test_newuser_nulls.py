@@ -178,3 +178,23 @@ def test_a_nan_with_a_bound_is_reported_once(tmp_path, capsys):
     design.write_text(text.replace("{preset: cacti-45nm}", "{preset: cacti-45nm, mac_pj: .nan}"))
     line = one_error(run(capsys, "explore", str(design), "--out", str(tmp_path / "o")))
     assert line.endswith("cost_table.mac_pj: must be a finite number, not nan"), line
+
+
+# ----------------------------------------------------------------------------- did-you-mean
+# difflib compares case-sensitively: 'OS' got no hint towards 'os', 'FPGA' none towards 'fpga'.
+
+
+def test_a_choice_in_the_wrong_case_gets_a_hint(tmp_path, capsys):
+    design = tmp_path / "case.yaml"
+    design.write_text("version: 1\nkind: rtl\nname: x\n"
+                      "systolic: [{rows: 2, cols: 2, dataflow: OS}]\n")
+    line = one_error(run(capsys, "verilog", str(design), "--out", str(tmp_path / "v")))
+    assert line.endswith("systolic[0].dataflow: must be one of 'os', 'ws', not 'OS'; "
+                         "did you mean 'os'?"), line
+
+
+def test_a_kind_in_the_wrong_case_gets_a_hint(tmp_path, capsys):
+    design = tmp_path / "kind.yaml"
+    design.write_text("version: 1\nkind: FPGA\nname: x\nboard: zcu102\n")
+    line = one_error(run(capsys, "explore", str(design), "--out", str(tmp_path / "o")))
+    assert "unknown kind 'FPGA'; did you mean 'fpga'?" in line, line
