@@ -64,7 +64,8 @@ def explore(design: Path, out_dir: Path, backend: str | None, workers: int | Non
     if outcome.search_note:
         click.echo(outcome.search_note)
     parquet = ", results.parquet" if outcome.parquet_path else ""
+    count = len(outcome.rows)
     click.echo(f"wrote {outcome.csv_path}{parquet}, pareto.png and report.html in "
                f"{out_dir}, the store results.sqlite beside them "
-               f"({len(outcome.rows)} points: {outcome.evaluated} evaluated, "
+               f"({count} point{'' if count == 1 else 's'}: {outcome.evaluated} evaluated, "
                f"{outcome.reused} reused from the store)")

@@ -19,6 +19,9 @@ from mapper.costs import unread_fields
 from mapper.price import buffer_problem
 from mapper.spec import Design
 
+MAX_LISTED = 40
+"""Points a summary lists one by one when it has no other table (results.csv has them all)."""
+
 WORKLOAD = ("model", "seq_len", "scope")
 """Row fields that fix the work done; configs and array sizes are the design alternatives."""
 
@@ -86,7 +89,7 @@ class AcceleratorKind:
                           f"{len(workloads)} workloads (model × seq_len × scope)")
         else:
             plot_front(rows, design.objectives, labels, Path(out_dir) / "pareto.png", title)
-        parts = [f"{design.name}: {len(rows)} points"]
+        parts = [f"{design.name}: {plural(len(rows), 'point')}"]
         overrides = _override_keys(rows)
         variants: dict[str, list[Mapping[str, object]]] = {}
         for row in rows:  # a grid's variants are summarised one by one, never averaged together
@@ -98,7 +101,9 @@ class AcceleratorKind:
                 tables.append(summary.headline_table(design, members))
                 tables.append(summary.util_table(members, design.sweep.configs))
             if design.sweep.array_dims:
-                tables.append(_sweep_table(members))
+                tables.append(_points_table(members, with_array=True))
+            elif not tables:  # a design of its own: no FuseMax comparison to print
+                tables.append(_points_table(members, with_array=False, limit=MAX_LISTED))
             parts += [f"with {name}:", *tables] if overrides and tables else tables
         return "\n\n".join(parts)
 
@@ -152,15 +157,27 @@ def square_array_problem(array_dim: int, seq_len: int, where: str) -> str | None
             f"columns beyond {seq_len} could never be used")
 
 
-def _sweep_table(rows: Sequence[Mapping[str, object]]) -> str:
-    lines = ["array   model   seq_len  config       scope         latency_s    energy_j   "
-             "area_mm2  util_2d"]
-    for r in rows:
-        lines.append(f"{r['array_dim']:>5}   {r['model']:<6} {r['seq_len']:>8}  "
+def _points_table(rows: Sequence[Mapping[str, object]], with_array: bool,
+                  limit: int | None = None) -> str:
+    """One line per point (at most ``limit``, then how many more results.csv holds): its
+    array size if swept, workload, config and results."""
+    array = "array   " if with_array else ""
+    lines = [f"{array}model   seq_len  config       scope         latency_s    energy_j   "
+             f"area_mm2  util_2d"]
+    for r in rows[:limit]:
+        array = f"{r['array_dim']:>5}   " if with_array else ""
+        lines.append(f"{array}{r['model']:<6} {r['seq_len']:>8}  "
                      f"{r['config']:<12} {r['scope']:<12} "
                      f"{float(r['latency_s']):10.4g} {float(r['energy_j']):10.4g} "
                      f"{float(r['area_mm2']):9.1f} {100 * float(r['util_2d']):6.1f}%")
+    if limit is not None and len(rows) > limit:
+        lines.append(f"... and {plural(len(rows) - limit, 'more point')} in results.csv")
     return "\n".join(lines)
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 point``, ``2 points``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 KIND = AcceleratorKind()

@@ -245,13 +245,19 @@ def test_repeated_objective_is_an_error(tmp_path):
 
 
 def test_grid_summary_prints_no_empty_variant_headings(tmp_path):
-    # One config and no array sweep: no table to print, so no bare "with ...:" lines either.
+    # One config and no array sweep: each variant's heading is followed by its own points
+    # (the table of a design without FuseMax's configurations), never left bare.
     from attnforge.backends import BackendChoice
     from attnforge.explorer import explore
 
     outcome = explore(write_design(tmp_path, f"grid:\n  {BANKS}: [1, 8]\n"), tmp_path / "o",
                       BackendChoice("serial"))
-    assert outcome.summary == "mine: 2 points"
+    blocks = outcome.summary.split("\n\n")
+    assert blocks[0] == "mine: 2 points"
+    headings = [i for i, block in enumerate(blocks) if block.startswith("with ")]
+    assert [blocks[i] for i in headings] == [f"with {BANKS}=1:", f"with {BANKS}=8:"]
+    for i in headings:
+        assert blocks[i + 1].startswith("model ") and len(blocks[i + 1].splitlines()) == 2
 
 
 def test_front_figure_names_dominated_points_when_few():
