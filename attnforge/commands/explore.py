@@ -38,6 +38,8 @@ def explore(design: Path, out_dir: Path, backend: str | None, workers: int | Non
     """
     if scheduler and backend not in (None, "dask"):
         raise InputError(f"--scheduler {scheduler} needs --backend dask, not --backend {backend}")
+    if scheduler:
+        check_scheduler(scheduler)
     name = backend or ("dask" if scheduler else "process")
     choice = BackendChoice(name, workers, scheduler)
     columns = ["[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
@@ -69,3 +71,22 @@ def explore(design: Path, out_dir: Path, backend: str | None, workers: int | Non
                f"{out_dir}, the store results.sqlite beside them "
                f"({count} point{'' if count == 1 else 's'}: {outcome.evaluated} evaluated, "
                f"{outcome.reused} reused from the store)")
+
+
+#: Protocols of a Dask scheduler address taken by --scheduler.
+SCHEDULER_PROTOCOLS = ("tcp", "tls")
+
+
+def check_scheduler(address: str) -> None:
+    """InputError unless ``address`` reads as a Dask scheduler address, ``[tcp://]HOST:PORT``
+    (or ``tls://``), port 1..65535: checked before anything runs, not by the client."""
+    protocol, _, location = address.rpartition("://")
+    host, _, port = location.rpartition(":")
+    problem = ""
+    if (protocol or "tcp") not in SCHEDULER_PROTOCOLS:
+        problem = f"protocol {protocol!r} is not one of {', '.join(SCHEDULER_PROTOCOLS)}"
+    elif not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        problem = "needs a host and a port in 1..65535"
+    if problem:
+        raise InputError(f"--scheduler {address!r}: a Dask scheduler address is "
+                         f"tcp://HOST:PORT; {problem}")

@@ -77,3 +77,15 @@ def test_ctrl_c_names_the_store_only_when_it_exists(stored, tmp_path, monkeypatc
     assert code == 130
     assert ("results.sqlite" in err) == stored, err
     assert "Traceback" not in err and err.startswith("attnforge: interrupted"), err
+
+
+@pytest.mark.parametrize("address", ["nonsense", "tcp://host", "tcp://host:abc", "tcp://host:99999",
+                                     "foo://host:1"])
+def test_a_malformed_scheduler_address_is_one_error_before_any_output(address, tmp_path, capsys):
+    # 'nonsense' was a ValueError traceback from distributed, after OUT/results.sqlite was made
+    pytest.importorskip("distributed")
+    out = tmp_path / "o"
+    line = one_error(run(capsys, "explore", str(DESIGNS / "fusemax-pareto.yaml"), "--out",
+                         str(out), "--backend", "dask", "--scheduler", address))
+    assert f"--scheduler {address!r}" in line and "tcp://HOST:PORT" in line, line
+    assert not out.exists()
