@@ -24,7 +24,9 @@ all ``p`` slots in one cycle. So one head reads ``beats = (key_positions + n) d 
 (:func:`fpga.golden.attention.beats`) and, with no stall anywhere, takes
 ``mem_latency + beats + 4`` cycles from the first request to the last score
 (:func:`fpga.golden.attention.cycles`): one beat per cycle whatever ``p`` is, as long as
-``p <= d / lanes`` (a key position's scores leave one per cycle while its next beats arrive).
+``p <= d / lanes`` (a key position's scores leave one per cycle while its next beats arrive;
+with more live queries than beats the score port sets the pace, and the golden ``cycles``
+counts that exactly).
 
 Pipeline (advances as a whole; it holds while a key position's scores wait for the score buffer
 to empty): key beat and slot reads registered, products registered, per-slot block sums

@@ -118,7 +118,7 @@ def request_order(fmt: AttentionFormat) -> list[tuple[int, int, int]]:
     """Every ``(tensor, token, block)`` request the unit issues, in order (module docstring)."""
     order = []
     for base, k in positions(fmt):
-        load = k < fmt.p and base + k < fmt.n
+        load = position_beats(fmt, base, k) > fmt.blocks
         for e in range(fmt.blocks):
             if load:
                 order.append((Q, base + k, e))
@@ -173,19 +173,31 @@ def beats(fmt: AttentionFormat) -> int:
     return (key_positions(fmt.n, fmt.p) + fmt.n) * fmt.blocks
 
 
+def position_beats(fmt: AttentionFormat, base: int, k: int) -> int:
+    """Beats of one key position: its ``d / lanes`` key beats, twice that when it loads a
+    query."""
+    return fmt.blocks * (2 if k < fmt.p and base + k < fmt.n else 1)
+
+
 def cycles(fmt: AttentionFormat, mem_latency: int = 1) -> int:
     """Cycles from the first request's handshake to the last score's handshake, both
     counted, with no stall anywhere (memory accepts every request and returns its beat
-    ``mem_latency`` cycles later; the score sink always ready) and ``p <= d / lanes``:
+    ``mem_latency`` cycles later; the score sink always ready).
 
-    ``mem_latency + beats + SCORE_STAGES + 1``.
+    For ``p <= d / lanes`` (Edge-MoE: 4 <= 64 / 8) the closed form is
+    ``mem_latency + beats + SCORE_STAGES + 1``: the port delivers one beat per cycle and the
+    unit takes one per cycle, so the last beat is taken in cycle ``mem_latency + beats - 1``;
+    its scores are in the buffer ``SCORE_STAGES + 1`` cycles later, and the last key position
+    has exactly one existing query (query ``n - 1``, in slot ``(n - 1) mod p``; ``n >= p``),
+    whose score leaves in that cycle.
 
-    The port delivers one beat per cycle and the unit takes one per cycle, so the last beat
-    is taken in cycle ``mem_latency + beats - 1``; its scores are in the buffer
-    ``SCORE_STAGES + 1`` cycles later, and the last key position has exactly one existing
-    query (query ``n - 1``, in slot ``(n - 1) mod p``; ``n >= p``), whose score leaves in
-    that cycle. With
-    ``p > d / lanes`` the ``p`` scores of a key position need more cycles than its beats and
-    the output port sets the pace: this formula is then a lower bound."""
-    return mem_latency + beats(fmt) + SCORE_STAGES + 1
-
+    In general the buffer takes key position j's ``v_j`` scores ``max(b_j, v_(j-1))``
+    cycles after position j-1's (``b_j`` its beats: the pipeline holds while the previous
+    scores drain, one per cycle), so the count is ``mem_latency + SCORE_STAGES +
+    sum_j max(b_j, v_(j-1)) + v_last`` (``v_(-1) = 0``): with ``p > d / lanes`` the score port
+    sets the pace whenever more than ``b_j`` queries are live."""
+    total, live = 0, 0
+    for base, k in positions(fmt):
+        total += max(position_beats(fmt, base, k), live)
+        live = sum(slot_query(fmt.n, fmt.p, base, k, s) is not None for s in range(fmt.p))
+    return mem_latency + SCORE_STAGES + total + live
