@@ -145,7 +145,54 @@ def parse_yaml(text: str, source: str) -> yaml.Node:
         raise SpecError([Problem(source, 1, 1, "", f"malformed YAML: {error}")]) from None
     if node is None:
         raise SpecError([Problem(source, 1, 1, "", "the file is empty")])
+    ctx = Context(source, [])
+    _merge_keys(node, "", ctx, set())
+    if ctx.problems:
+        raise SpecError(ctx.problems)
     return node
+
+
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _merge_keys(node: yaml.Node, key: str, ctx: Context, seen: set[int]) -> None:
+    """Resolve YAML merge keys (``<<: *base``, ``<<: [*a, *b]``) in place, as YAML 1.1 does:
+    a mapping gets each merged entry it does not write itself (the first source wins). The
+    merged nodes keep their own positions, so a problem inside one is reported where it is
+    written. A merge of anything but mappings is a problem at the ``<<`` key."""
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.SequenceNode):
+        for index, child in enumerate(node.value):
+            _merge_keys(child, f"{key}[{index}]", ctx, seen)
+    if not isinstance(node, yaml.MappingNode):
+        return
+    own = [(k, v) for k, v in node.value if k.tag != MERGE_TAG]
+    sources = []
+    for key_node, value_node in node.value:
+        if key_node.tag != MERGE_TAG:
+            _merge_keys(value_node, _join(key, str(key_node.value)), ctx, seen)
+            continue
+        found = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+        if not all(isinstance(source, yaml.MappingNode) for source in found):
+            ctx.report(value_node, _join(key, "<<"), "a merge key takes a mapping or a list of "
+                       f"mappings (e.g. <<: *base), not {_node_kind(value_node)}")
+            continue
+        for source in found:
+            _merge_keys(source, key, ctx, seen)
+        sources += found
+    if len(own) == len(node.value):
+        return
+    names = {k.value for k, _ in own if isinstance(k, yaml.ScalarNode)}
+    merged = []
+    for source in sources:
+        for key_node, value_node in source.value:
+            name = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if name is None or name not in names:  # a non-scalar key: mapping_items reports it
+                names.add(name)
+                merged.append((key_node, value_node))
+    node.value = merged + own
 
 
 def read_text(path: Path) -> str:
@@ -168,7 +215,8 @@ def mapping_items(node: yaml.MappingNode, key: str, ctx: Context) -> dict[str, t
     for key_node, value_node in node.value:
         name = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
         if not isinstance(name, str):
-            ctx.report(key_node, key, f"keys must be strings, not {name!r}")
+            shown = repr(name) if isinstance(key_node, yaml.ScalarNode) else _node_kind(key_node)
+            ctx.report(key_node, key, f"keys must be strings, not {shown}")
         elif name in items:
             ctx.report(key_node, _join(key, name), "duplicate key")
         else:
