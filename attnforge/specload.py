@@ -147,12 +147,35 @@ def parse_yaml(text: str, source: str) -> yaml.Node:
         raise SpecError([Problem(source, 1, 1, "", "the file is empty")])
     ctx = Context(source, [])
     _merge_keys(node, "", ctx, set())
+    _unreadable_scalars(node, "", ctx, set())
     if ctx.problems:
         raise SpecError(ctx.problems)
     return node
 
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _unreadable_scalars(node: yaml.Node, key: str, ctx: Context, seen: set[int]) -> None:
+    """A problem for each scalar (key or value) the safe loader cannot construct: an unknown
+    tag (``!foo 1``, ``!!python/object:...``) or YAML 1.1's ``=`` value key. Tags on mappings
+    and lists are never constructed, so they are left alone."""
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.ScalarNode):
+        try:
+            _scalar(node)
+        except yaml.YAMLError as error:
+            what = getattr(error, "problem", None) or str(error)
+            ctx.report(node, key, f"cannot read {node.value!r}: {what}")
+    elif isinstance(node, yaml.SequenceNode):
+        for index, child in enumerate(node.value):
+            _unreadable_scalars(child, f"{key}[{index}]", ctx, seen)
+    else:
+        for key_node, value_node in node.value:
+            _unreadable_scalars(key_node, key, ctx, seen)
+            _unreadable_scalars(value_node, _join(key, str(key_node.value)), ctx, seen)
 
 
 def _merge_keys(node: yaml.Node, key: str, ctx: Context, seen: set[int]) -> None:

@@ -71,3 +71,31 @@ def test_explore_an_fpga_design_with_a_merge_key(tmp_path: Path, capsys) -> None
     out, err = capsys.readouterr()
     assert info.value.code == 0, err
     assert "merge on zcu102: 2 points" in out
+
+
+# ----------------------------------------------------------------------------- unreadable values
+# A tag PyYAML's safe loader cannot construct (`!foo`, `!!python/object`, the `=` value key)
+# was a ConstructorError traceback wherever the value was first read.
+
+
+@pytest.mark.parametrize(("body", "col"), [("configs:\n  x: !foo {a: true}\n  y: {a: !bar 1}\n", 10),
+                                           ("configs: {x: {a: =}}\n", 18),
+                                           ("configs: {x: {a: !!python/object:os.system x}}\n", 18),
+                                           ("!k configs: {}\n", 1)])
+def test_a_value_with_an_unknown_tag_is_one_problem(body, col):
+    with pytest.raises(SpecError) as caught:
+        load(body)
+    (problem,) = caught.value.problems
+    assert (problem.line - 2, problem.col) == (body.count("\n"), col), problem
+    assert "cannot read" in problem.message
+    assert problem.key in ("configs.y.a", "configs.x.a", "")  # "" for a key that is unreadable
+
+
+def test_explore_a_design_with_an_unknown_tag(tmp_path: Path, capsys) -> None:
+    design = tmp_path / "tag.yaml"
+    design.write_text("version: 1\nkind: fpga\nname: !custom x\nboard: zcu102\n")
+    with pytest.raises(SystemExit) as info:
+        main(["explore", str(design), "--out", str(tmp_path / "o")])
+    _, err = capsys.readouterr()
+    assert info.value.code == 2 and err.startswith(f"attnforge: error: {design}:3:7: "), err
+    assert len(err.strip().splitlines()) == 1
