@@ -7,6 +7,7 @@ path (one line naming it) that a subcommand did not turn into an InputError itse
 """
 
 import sys
+import warnings
 
 import click
 
@@ -57,6 +58,9 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"attnforge: error: {where}{error.strerror or error}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     except click.exceptions.Abort:
+        # What the interrupted run left half-built (e.g. Amaranth components never elaborated)
+        # would warn as it is collected, after this line: nothing of it matters any more.
+        warnings.simplefilter("ignore")
         click.echo("attnforge: interrupted", err=True)
         sys.exit(130)
     except click.ClickException as error:

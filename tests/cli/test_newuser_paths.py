@@ -5,6 +5,10 @@ exists but is not a directory says so."""
 from __future__ import annotations
 
 import importlib
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +93,22 @@ def test_a_malformed_scheduler_address_is_one_error_before_any_output(address, t
                          str(out), "--backend", "dask", "--scheduler", address))
     assert f"--scheduler {address!r}" in line and "tcp://HOST:PORT" in line, line
     assert not out.exists()
+
+
+def test_ctrl_c_during_synth_prints_one_line_and_no_amaranth_warnings(tmp_path):
+    # The components a Ctrl-C left unelaborated warned "created but never used" (two warnings
+    # of three lines each) as the interpreter collected them. A real SIGINT, sent once the
+    # table's header is printed (the first unit is then in yosys).
+    argv = [sys.executable, "-m", "attnforge", "synth", "--unit", "softmax", "--work-dir",
+            str(tmp_path / "w")]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    for line in process.stdout:
+        if line.startswith("unit "):
+            break
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert err.strip() == "attnforge: interrupted", err
