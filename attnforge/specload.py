@@ -413,7 +413,9 @@ def _build_dict(node: yaml.Node, tp: Any, key: str, ctx: Context) -> Any:
     _, value_type = typing.get_args(tp)
     items = mapping_items(node, key, ctx)
     built = {
-        name: build_value(value_node, value_type, _join(key, name), {}, ctx)
+        name: (ctx.report(value_node, _join(key, name), _empty_section(name, value_type))
+               if _is_null(value_node) and _is_section(value_type)
+               else build_value(value_node, value_type, _join(key, name), {}, ctx))
         for name, (_, value_node) in items.items()
     }
     return INVALID if any(value is INVALID for value in built.values()) else built

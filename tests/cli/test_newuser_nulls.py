@@ -198,3 +198,12 @@ def test_a_kind_in_the_wrong_case_gets_a_hint(tmp_path, capsys):
     design.write_text("version: 1\nkind: FPGA\nname: x\nboard: zcu102\n")
     line = one_error(run(capsys, "explore", str(design), "--out", str(tmp_path / "o")))
     assert "unknown kind 'FPGA'; did you mean 'fpga'?" in line, line
+
+
+def test_an_entry_of_a_named_section_left_empty_gets_the_same_hint(tmp_path, capsys):
+    text = (DESIGNS / "edge-moe-zcu102.yaml").read_text()
+    design = tmp_path / "fpga.yaml"
+    head, _, _ = text.partition("\nconfigs:")
+    design.write_text(head + "\nconfigs:\n  mine:\n")
+    line = one_error(run(capsys, "explore", str(design), "--out", str(tmp_path / "o")))
+    assert "configs.mine: must be a mapping, not empty (null): write `mine: {}`" in line, line
