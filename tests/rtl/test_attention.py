@@ -333,3 +333,30 @@ def test_cli_verify_small(tmp_path, capsys):
     out = capsys.readouterr().out
     assert exited.value.code == 0, out
     assert "attention" in out and "icarus" in out
+
+
+# ---- synthesis (yosys) ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_synthesis_check_and_xcup_dsp_count(tmp_path, capsys):
+    """p 2 x 4 lanes: 8 products of 32 x 32 bits (the only multipliers); a DSP48E2 multiplies
+    27 x 18 signed, so each product takes four (both operands split in two); the product
+    registers (8 x 64 bits) at least are flip-flops; the slot memories are not block RAM.
+    Through ``attnforge synth --unit attention --family xcup``."""
+    from attnforge.cli import main
+    from rtl.synth import multiplier_lower_bound, yosys_check
+
+    params = {**SMALL, "p": 2}
+    check = yosys_check(AttentionUnit(**params), "attention", tmp_path / "check")
+    assert check.passed, check.log.read_text()[-3000:]
+    assert multiplier_lower_bound(AttentionUnit(**params), "attention") == 8
+    args = [arg for key, value in params.items() for arg in ("--param", f"{key}={value}")]
+    with pytest.raises(SystemExit) as exited:
+        main(["synth", "--unit", "attention", *args, "--family", "xcup",
+              "--work-dir", str(tmp_path / "xcup")])
+    out = capsys.readouterr().out
+    assert exited.value.code == 0, out
+    [row] = [line.split() for line in out.splitlines() if line.startswith("attention ")]
+    lut, carry, ff, dsp, ramb = (int(v) for v in row[1:6])
+    assert dsp == 8 * 4 and ff >= 8 * 64 and ramb == 0 and lut > 0
