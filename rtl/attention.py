@@ -69,7 +69,7 @@ def attention_format(p: int = 4, lanes: int = 8, d: int = 64, n: int = 129, act_
     check_int("d", d, 1, MAX_D)
     if d % lanes:
         raise RtlParamError(f"lanes must divide d ({d}), not {lanes}")
-    check_int("n", n, p, MAX_N)
+    check_int("n", n, max(p, 2), MAX_N)
     check_int("act_bits", act_bits, 2, MAX_BITS)
     check_int("act_frac", act_frac, 0, act_bits - 1)
     if scale_shift is None:
@@ -101,7 +101,7 @@ def _walk(m: Module, f: AttentionFormat, name: str, step) -> _Walk:
     last_base = (nb - 1) * f.p
     base = Signal(range(last_base + 1), name=f"{name}_base")
     k = Signal(range(f.n), name=f"{name}_k")
-    block = Signal(range(blocks), name=f"{name}_block")
+    block = Signal(_bits(blocks), name=f"{name}_block")
     is_q = Signal(name=f"{name}_is_q", init=1)  # position (0, 0) loads query 0
     final = Signal(name=f"{name}_final")
     last_k = Mux(base == last_base, keys_in_batch(f.n, f.p, nb - 1) - 1, f.n - 1)
@@ -130,7 +130,8 @@ class AttentionUnit(wiring.Component):
     Parameters
     ----------
     p : query slots 1..16 (default 4). lanes : MACs per slot, elements per beat 1..64 (8).
-    d : elements per token 1..4096, a multiple of ``lanes`` (64). n : tokens p..65536 (129).
+    d : elements per token 1..4096, a multiple of ``lanes`` (64).
+    n : tokens max(p, 2)..65536 (129).
     act_bits, act_frac : Q, K and score format, 2..64 and 0..act_bits-1 (32, 22: Q10.22).
     scale_shift : scores are ``Q·K * 2**-scale_shift``; None (default): log2(sqrt(d)), d a
         power of 4 (3 for d = 64).
@@ -188,7 +189,8 @@ class AttentionUnit(wiring.Component):
         taken = self.data.valid & self.data.ready
         slots = []
         for s in range(f.p):
-            mem = memory.Memory(shape=unsigned(width), depth=f.blocks, init=[])
+            # at least 2 words: a 1-word memory has a 0-bit address (Verilator ASCRANGE)
+            mem = memory.Memory(shape=unsigned(width), depth=max(f.blocks, 2), init=[])
             m.submodules[f"slot_{s}"] = mem
             w, r = mem.write_port(), mem.read_port()
             m.d.comb += [w.addr.eq(walk.block), w.data.eq(self.data.payload.as_value()),

@@ -44,6 +44,7 @@ BAD = [
     ({"d": 0}, "d must be an integer in 1..4096, not 0"),
     ({"lanes": 6}, "lanes must divide d (64), not 6"),
     ({"n": 3}, "n must be an integer in 4..65536, not 3"),
+    ({"p": 1, "n": 1}, "n must be an integer in 2..65536, not 1"),
     ({"act_bits": 1}, "act_bits must be an integer in 2..64, not 1"),
     ({"act_frac": 32}, "act_frac must be an integer in 0..31, not 32"),
     ({"d": 32}, "scale_shift must be given when d (32) is not a power of 4 (1/sqrt(d) is then "
@@ -273,9 +274,11 @@ def test_measured_cycles_against_closed_form_and_fpga_model(p):
 # ---- simulation: emitted Verilog on Icarus and Verilator ------------------------------------
 
 
+# one-block: d = lanes (a 1-word slot memory had a 0-bit address: Verilator ASCRANGE) and n = p
 @pytest.mark.parametrize("params", [{**SMALL, "p": p} for p in (1, 2, 3, 4)] + [
+    {"p": 4, "lanes": 4, "d": 4, "n": 4, "scale_shift": 1},
     pytest.param({}, marks=pytest.mark.slow)],  # 35k cycles a head: ~90 s on Icarus
-    ids=["p1", "p2", "p3", "p4", "default"])
+    ids=["p1", "p2", "p3", "p4", "one-block", "default"])
 def test_verilog_every_request_and_score(params, hdl_sim_ready, hdl_build_dir):
     """Both cocotb tests: no stalls (cycles and beats equal the closed form) and random
     stalls with back-pressure over two heads."""
