@@ -37,12 +37,13 @@ class AcceleratorKind:
         return load_checked(self, path, Design)
 
     def problems(self, design: Design) -> list[tuple[str, str]]:
-        """(dotted key, message) for a repeated objective and for each ``sweep.array_dims``
+        """(dotted key, message) for an empty or repeating sweep list
+        (`_sweep_list_problems`), a repeated objective and for each ``sweep.array_dims``
         entry larger than a sequence length of the sweep (every array size runs every length);
         if there is none, for each cost-table field the table's buffer model would ignore
         (`mapper.costs.unread_fields`), then for each buffer the cost table cannot price
         (`_buffer_problems`)."""
-        found = []
+        found = _sweep_list_problems(design)
         if len(set(design.objectives)) < len(design.objectives):
             found.append(("objectives[1]", f"must differ from objectives[0] "
                           f"({design.objectives[0]!r}): a front needs two different objectives"))
@@ -106,6 +107,27 @@ class AcceleratorKind:
                 tables.append(_points_table(members, with_array=False, limit=MAX_LISTED))
             parts += [f"with {name}:", *tables] if overrides and tables else tables
         return "\n\n".join(parts)
+
+
+SWEPT_LISTS = ("models", "seq_lens", "configs", "scopes", "array_dims")
+"""The sweep's lists whose product is the design's points (``array_dims`` may be empty: the
+architectures as designed)."""
+
+
+def _sweep_list_problems(design: Design) -> list[tuple[str, str]]:
+    """An empty sweep list (no points at all: results.csv would be empty) and a value repeated
+    in one (the same points twice), at the list's key."""
+    found = []
+    for name in SWEPT_LISTS:
+        values = getattr(design.sweep, name)
+        if not values and name != "array_dims":
+            found.append((f"sweep.{name}", "must list at least one value (an empty list makes "
+                          "no points)"))
+        for i, value in enumerate(values):
+            if value in values[:i]:
+                found.append((f"sweep.{name}[{i}]", f"repeats {value!r}, already at index "
+                              f"{values.index(value)}"))
+    return found
 
 
 def _override_keys(rows: Sequence[Mapping[str, object]]) -> tuple[str, ...]:

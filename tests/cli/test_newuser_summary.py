@@ -57,3 +57,43 @@ def test_summary_lists_each_points_latency_and_energy(configs, tmp_path, capsys)
 def test_one_point_is_not_points(tmp_path, capsys):
     out, _ = explore(tmp_path, capsys, "one")
     assert "1 points" not in out and "(1 point: 1 evaluated" in out, out
+
+
+# ----------------------------------------------------------------------------- sweep lists
+# An empty list wrote "mine: 0 points" and empty results with exit 0 (and made `explain` and
+# `simulate` fail with an IndexError traceback); a repeated value evaluated the same point twice.
+
+
+@pytest.mark.parametrize("key", ["models", "seq_lens", "configs", "scopes"])
+@pytest.mark.parametrize("command", ["explore", "explain", "simulate"])
+def test_an_empty_sweep_list_is_an_error_at_its_key(key, command, tmp_path, capsys):
+    text = DESIGN.replace("CONFIGS", "one")
+    line_no = next(i for i, row in enumerate(text.splitlines(), 1) if row.startswith(f"  {key}:"))
+    lines = text.splitlines()
+    lines[line_no - 1] = f"  {key}: []"
+    design = tmp_path / "mine.yaml"
+    design.write_text("\n".join(lines) + "\n")
+    argv = [command, str(design)] + (["--out", str(tmp_path / "o")] if command == "explore" else [])
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    _, err = capsys.readouterr()
+    assert info.value.code == 2, err
+    assert err.startswith(f"attnforge: error: {design}:{line_no}:") and f"sweep.{key}: " in err, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("old", "new", "key"), [
+    ("seq_lens: [1024]", "seq_lens: [1024, 2048, 1024]", "sweep.seq_lens[2]"),
+    ("configs: [CONFIGS]", "configs: [one, one]", "sweep.configs[1]"),
+    ("scopes: [attention]", "scopes: [attention, attention]", "sweep.scopes[1]"),
+    ("scopes: [attention]", "scopes: [attention]\n  array_dims: [64, 64]", "sweep.array_dims[1]"),
+])
+def test_a_repeated_sweep_value_is_an_error(old, new, key, tmp_path, capsys):
+    design = tmp_path / "mine.yaml"
+    design.write_text(DESIGN.replace(old, new).replace("CONFIGS", "one"))
+    with pytest.raises(SystemExit) as info:
+        main(["explore", str(design), "--out", str(tmp_path / "o")])
+    _, err = capsys.readouterr()
+    assert info.value.code == 2, err
+    assert f" {key}: repeats " in err and len(err.strip().splitlines()) == 1, err
