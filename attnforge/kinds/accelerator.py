@@ -13,6 +13,7 @@ from pathlib import Path
 
 from attnforge.kinds import label_keys_of, load_checked
 from attnforge.pareto import plot_front, plot_relative
+from attnforge.specload import did_you_mean
 from mapper import evaluate as ev
 from mapper import summary
 from mapper.costs import unread_fields
@@ -38,12 +39,13 @@ class AcceleratorKind:
 
     def problems(self, design: Design) -> list[tuple[str, str]]:
         """(dotted key, message) for an empty or repeating sweep list
-        (`_sweep_list_problems`), a repeated objective and for each ``sweep.array_dims``
+        (`_sweep_list_problems`), a paper value the summary could never print
+        (`_paper_problems`), a repeated objective and for each ``sweep.array_dims``
         entry larger than a sequence length of the sweep (every array size runs every length);
         if there is none, for each cost-table field the table's buffer model would ignore
         (`mapper.costs.unread_fields`), then for each buffer the cost table cannot price
         (`_buffer_problems`)."""
-        found = _sweep_list_problems(design)
+        found = _sweep_list_problems(design) + _paper_problems(design)
         if len(set(design.objectives)) < len(design.objectives):
             found.append(("objectives[1]", f"must differ from objectives[0] "
                           f"({design.objectives[0]!r}): a front needs two different objectives"))
@@ -127,6 +129,23 @@ def _sweep_list_problems(design: Design) -> list[tuple[str, str]]:
             if value in values[:i]:
                 found.append((f"sweep.{name}[{i}]", f"repeats {value!r}, already at index "
                               f"{values.index(value)}"))
+    return found
+
+
+def _paper_problems(design: Design) -> list[tuple[str, str]]:
+    """A ``paper`` entry whose baseline names no config (the summary would never print it) or
+    that repeats an earlier entry's baseline and scope (only one of them could be printed)."""
+    found, seen = [], {}
+    for i, value in enumerate(design.paper):
+        if value.baseline not in design.configs:
+            names = ", ".join(design.configs)
+            found.append((f"paper[{i}].baseline", f"must name a config ({names}), not "
+                          f"{value.baseline!r}{did_you_mean(value.baseline, design.configs)}"))
+        elif (value.baseline, value.scope) in seen:
+            found.append((f"paper[{i}]", f"repeats baseline {value.baseline!r} in scope "
+                          f"{value.scope!r} (paper[{seen[value.baseline, value.scope]}])"))
+        else:
+            seen[value.baseline, value.scope] = i
     return found
 
 

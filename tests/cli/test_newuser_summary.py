@@ -97,3 +97,31 @@ def test_a_repeated_sweep_value_is_an_error(old, new, key, tmp_path, capsys):
     _, err = capsys.readouterr()
     assert info.value.code == 2, err
     assert f" {key}: repeats " in err and len(err.strip().splitlines()) == 1, err
+
+
+# ----------------------------------------------------------------------------- paper values
+# A `paper:` entry whose baseline names no config (a typo) was dropped without a word: the
+# summary printed FLAT's row with no paper value beside it.
+
+PAPER = Path(__file__).parents[2] / "designs" / "fusemax-paper.yaml"
+
+
+@pytest.mark.parametrize(("old", "new", "fragment"), [
+    ("{baseline: flat, scope: attention,", "{baseline: flt, scope: attention,",
+     "paper[0].baseline: must name a config (unfused, flat, cascade, architecture, fusemax), "
+     "not 'flt'; did you mean 'flat'?"),
+    ("{baseline: unfused, scope: attention,", "{baseline: flat, scope: attention,",
+     "paper[1]: repeats baseline 'flat' in scope 'attention' (paper[0])"),
+])
+def test_a_paper_value_that_would_never_be_printed_is_an_error(old, new, fragment, tmp_path,
+                                                               capsys):
+    text = PAPER.read_text()
+    assert old in text
+    design = tmp_path / "paper.yaml"
+    design.write_text(text.replace(old, new))
+    line_no = next(i for i, row in enumerate(text.splitlines(), 1) if old in row)
+    with pytest.raises(SystemExit) as info:
+        main(["explore", str(design), "--out", str(tmp_path / "o")])
+    _, err = capsys.readouterr()
+    assert info.value.code == 2, err
+    assert err.startswith(f"attnforge: error: {design}:{line_no}:") and fragment in err, err
