@@ -16,8 +16,10 @@ Unit by unit (defaults in brackets):
   other heads' running state in registers.
 - three-pass softmax: ``math.lanes`` conventional exp + add + divide datapaths.
 - GELU: approximate lanes (one small multiply + a 177-entry table) or exact float lanes.
-- gate (gate_macs MACs), LayerNorm (lanes x three multiplies + one rsqrt), residual add (adders),
-  patch embedding (pixel x weight MACs and its on-chip weights), AXI masters.
+- LayerNorm: rtl ``layernorm`` (single pass, exact sums, rsqrt recurrence): per lane x², d·x,
+  D·r, n·γ; d·S2 and S1² once; its DSPs tiled from those products, LUT/FF/BRAM synthesized.
+- gate (gate_macs MACs), residual add (adders), patch embedding (pixel x weight MACs and its
+  on-chip weights), AXI masters.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ import math
 from dataclasses import replace
 from fractions import Fraction
 
+from fpga.golden.layernorm import LayerNormFormat
 from fpga.resources import (
+    DSP_A_BITS,
+    DSP_B_BITS,
     Item,
     Resources,
     axi_masters,
@@ -37,7 +42,8 @@ from fpga.resources import (
 )
 from fpga.schedule import Plan, linear_shapes, plan
 from fpga.spec import ConventionalMath, FpgaDesign, Techniques, Units
-from fpga.synthesized import mac_block_lut_ff, synthesized
+from fpga.synthesized import layernorm_lut_ff, mac_block_lut_ff, synthesized
+from fpga.units import layernorm_format
 from fpga.workload import ViTSpec
 
 GELU_TABLE_ENTRIES = 177  # step 1/32 over [0, 5.5]
@@ -207,12 +213,108 @@ def _gate_macs(u: Units, spec: ViTSpec) -> Item:
     if not rest:
         return mac_block_item(f"{u.gate_macs:,} MACs ({inputs} input{_s(inputs)} x {e} experts)",
                               inputs, e, u.act_bits, u.weight_bits)
-    item = mac_item(f"{u.gate_macs:,} MACs ({inputs + 1} inputs x {rest} + {inputs} x {e - rest} "
-                    f"experts)", u.gate_macs, u.act_bits, u.weight_bits, u.act_bits)
-    found = mac_block_lut_ff(Fraction(u.gate_macs, e), e, u.act_bits, u.weight_bits)
+    return uneven_columns_item(f"{u.gate_macs:,} MACs ({inputs + 1} inputs x {rest} + {inputs} x "
+                               f"{e - rest} experts)", u.gate_macs, e, u.act_bits, u.weight_bits,
+                               u.act_bits)
+
+
+def uneven_columns_item(label: str, macs: int, columns: int, a_bits: int, b_bits: int,
+                        acc_bits: int) -> Item:
+    """`mac_item` of ``macs`` MACs dealt as evenly as they go among ``columns`` adder-tree
+    columns (``macs mod columns`` of them one input more), LUT/FF those of as many synthesized
+    columns of ``macs / columns`` inputs (`fpga.synthesized.mac_block_lut_ff`) when its operand
+    widths were tabulated, else the per-bit estimate (``acc_bits`` accumulators)."""
+    item = mac_item(label, macs, a_bits, b_bits, acc_bits)
+    found = mac_block_lut_ff(Fraction(macs, columns), columns, a_bits, b_bits)
     if found is None:
         return item
     return Item(item.label, replace(item.resources, lut=found[0], ff=found[1]), SYNTHESIZED)
+
+
+PATCH_COLUMNS = 16  # the patch embedding's output columns (Edge-MoE's blocks of 16 outputs)
+
+
+def patch_macs(u: Units) -> Item:
+    """The patch embedding's MACs as rtl ``linear`` columns: ``patch_embed_macs`` pixel inputs
+    dealt among :data:`PATCH_COLUMNS` output columns (16 x 16 for Edge-MoE's 256; fewer MACs
+    than columns are single-input columns). A pixel is an unsigned fraction, so a signed
+    multiplier takes it one bit wider (``pixel_bits + 1``)."""
+    macs, bits = u.patch_embed_macs, u.pixel_bits + 1
+    columns = min(PATCH_COLUMNS, macs)
+    inputs, rest = divmod(macs, columns)
+    shape = (f"{inputs} input{_s(inputs)} x {columns} columns" if not rest else
+             f"{inputs + 1} inputs x {rest} + {inputs} x {columns - rest} columns")
+    return uneven_columns_item(f"{macs:,} MACs ({shape}; unsigned {u.pixel_bits}-bit pixels "
+                               f"as {bits}-bit signed)", macs, columns, bits, u.weight_bits,
+                               u.act_bits)
+
+
+DSP_PARTIAL_BITS = 17  # a low slice of a cascaded product: 18-bit B port, zero sign bit
+
+
+def cascade_dsp(a_bits: int, b_bits: int) -> int:
+    """DSP48E2s of one signed ``a x b`` product cut as a cascade (yosys ``mul2dsp``, as
+    ``synth_xilinx -family xcup`` maps it): the wider operand on the 27-bit port; beyond 27
+    bits it is cut into low slices of 17 bits (each padded with a zero sign bit, their partial
+    products summed along the cascade's 17-bit shift) and a top slice of up to 27 bits, then
+    the other operand likewise beyond 18 bits. Equal to `fpga.resources.dsp_per_mult` for
+    operands up to 44 x 35 bits; wider ones (the LayerNorm's d·S2) take more slices."""
+    return _cut(max(a_bits, b_bits), min(a_bits, b_bits))
+
+
+def _cut(a_bits: int, b_bits: int) -> int:
+    """`cascade_dsp` without putting the wider operand first (the slices keep their ports)."""
+    if a_bits > DSP_A_BITS:
+        low = math.ceil((a_bits - DSP_A_BITS) / DSP_PARTIAL_BITS)
+        return low * _cut(DSP_PARTIAL_BITS + 1, b_bits) + _cut(
+            a_bits - low * DSP_PARTIAL_BITS, b_bits)
+    if b_bits > DSP_B_BITS:
+        low = math.ceil((b_bits - DSP_B_BITS) / DSP_PARTIAL_BITS)
+        return low * _cut(a_bits, DSP_PARTIAL_BITS + 1) + _cut(
+            a_bits, b_bits - low * DSP_PARTIAL_BITS)
+    return 1
+
+
+def layernorm_products(fmt: LayerNormFormat) -> tuple[dict[str, int], dict[str, int]]:
+    """DSPs of the RTL's products (signed operand widths; an unsigned one gains a sign bit):
+    per lane x² (total x total), d·x (the constant d, x), D·r (D, the rsqrt mantissa) and
+    n·γ (n, param); once per row d·S2 (both unsigned) and S1². A constant d that is a power
+    of two makes d·x and d·S2 shifts (no DSP)."""
+    d_bits = fmt.d.bit_length() + 1
+    shift = fmt.d & (fmt.d - 1) == 0
+    lane = {"x²": cascade_dsp(fmt.total_bits, fmt.total_bits),
+            "d·x": 0 if shift else cascade_dsp(d_bits, fmt.total_bits),
+            "D·r": cascade_dsp(fmt.diff_bits, fmt.rsqrt_bits + 3),
+            "n·γ": cascade_dsp(fmt.n_bits, fmt.param_bits)}
+    row = {"d·S2": 0 if shift else cascade_dsp(d_bits, fmt.s2_bits + 1),
+           "S1²": cascade_dsp(fmt.s1_bits, fmt.s1_bits)}
+    return lane, row
+
+
+def layernorm(u: Units, spec: ViTSpec) -> Unit:
+    """The single-pass LayerNorm (rtl ``layernorm``): DSPs tiled from its products
+    (`layernorm_products`), LUT/FF/BRAM of the unit synthesized at this row length and width
+    (`fpga.synthesized.layernorm_lut_ff`, interpolated between tabulated lane counts), else the
+    per-bit estimate: per lane three adders' LUTs and six registers, 1,500 LUT / 2,000 FF of
+    statistics and rsqrt, the row in block RAM."""
+    lanes, d = u.layernorm_lanes, spec.d_model
+    lane, row = layernorm_products(layernorm_format(u, d))
+    dsp = lanes * sum(lane.values()) + sum(row.values())
+    what = (f"{lanes:,}-lane single-pass LayerNorm (rtl layernorm): {lanes:,} x ("
+            + " + ".join(f"{k} {v}" for k, v in lane.items()) + ") + "
+            + " + ".join(f"{k} {v}" for k, v in row.items()) + " DSP")
+    found = layernorm_lut_ff(d, lanes, u.act_bits)
+    if found is not None:
+        how = "synthesized" if found.synthesized else "interpolated between synthesized lanes"
+        memories = f"{found.bram18} BRAM18" if found.bram18 else "LUT-RAM"
+        return (Item(f"{what}; row and γ/β memories in {memories} ({how})",
+                     Resources(dsp=dsp, bram18=found.bram18, lut=found.lut, ff=found.ff),
+                     SYNTHESIZED),)
+    estimate = Resources(dsp=dsp, lut=lanes * 3 * u.act_bits + 1500,
+                         ff=lanes * 6 * u.act_bits + 2000)
+    return (Item(f"{what}; LUT/FF per-bit estimate (rtl layernorm was not tabulated at d {d}, "
+                 f"{u.act_bits} b)", estimate),
+            buffer_item(f"row buffer ({d} x {u.act_bits} b)", 1, d, u.act_bits, lanes))
 
 
 def others(u: Units, spec: ViTSpec) -> dict[str, Unit]:
@@ -223,26 +325,16 @@ def others(u: Units, spec: ViTSpec) -> dict[str, Unit]:
         gate = (_gate_macs(u, spec),
                 buffer_item(f"weights ({spec.experts} x {d})", 1, spec.experts * d,
                             u.weight_bits, u.gate_macs))
-    sq = dsp_per_mult(u.act_bits, u.act_bits)
-    ln_lane = Resources(dsp=2 * sq + dsp_per_mult(u.act_bits, u.weight_bits), lut=3 * u.act_bits,
-                        ff=6 * u.act_bits)
-    layernorm = (Item(f"{u.layernorm_lanes:,} lane{_s(u.layernorm_lanes)} x (x² {sq} + x·rstd "
-                      f"{sq} + x·γ {ln_lane.dsp - 2 * sq} DSP)",
-                      ln_lane.scaled(u.layernorm_lanes)),
-                 Item(f"statistics: mean, variance, rsqrt (3 x {sq} DSP)",
-                      Resources(dsp=3 * sq, lut=1500, ff=2000)),
-                 buffer_item(f"row buffer ({d} x {u.act_bits} b)", 1, d, u.act_bits,
-                             u.layernorm_lanes))
     add = (Item(f"{u.add_lanes:,} adder{_s(u.add_lanes)} of {u.act_bits} b",
                 Resources(lut=u.add_lanes * u.act_bits, ff=3 * u.add_lanes * u.act_bits)),)
     k = spec.image_c * spec.patch**2
-    patch = (mac_item(f"{u.patch_embed_macs:,} MACs", u.patch_embed_macs, u.pixel_bits,
-                      u.weight_bits, u.act_bits),
+    patch = (patch_macs(u),
              buffer_item(f"weights ({k} x {d})", 1, k * d, u.weight_bits, u.patch_embed_macs))
     one = axi_masters(1)
     axi = (Item(f"{u.axi_masters:,} AXI master{_s(u.axi_masters)} x ({one.bram18} BRAM18, "
                 f"{one.lut:,} LUT, {one.ff:,} FF: estimates)", axi_masters(u.axi_masters)),)
-    return {"gate": gate, "layernorm": layernorm, "add": add, "patch_embed": patch, "axi": axi}
+    return {"gate": gate, "layernorm": layernorm(u, spec), "add": add, "patch_embed": patch,
+            "axi": axi}
 
 
 def design_items(u: Units, spec: ViTSpec, t: Techniques, m: ConventionalMath, p: Plan,

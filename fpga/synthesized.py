@@ -129,3 +129,70 @@ def _line(n0: int, part0: tuple[int, int], n1: int, part1: tuple[int, int], n: i
         return part0
     t = (n - n0) / (n1 - n0)
     return tuple(a + t * (b - a) for a, b in zip(part0, part1, strict=True))
+
+
+LAYERNORM_TABLE = Path(__file__).parent / "data" / "xcup_layernorm.csv"
+
+
+@dataclass(frozen=True, slots=True)
+class LayerNormBlock:
+    """rtl ``layernorm`` (the whole unit: ``lanes`` datapaths, statistics, rsqrt, row and
+    gamma/beta memories) at row length ``d``, as yosys mapped it: ``lut`` LUT1-6 cells,
+    ``lutram`` LUTs holding distributed RAM, ``bram18`` block RAM in BRAM18 equivalents."""
+
+    d: int
+    lanes: int
+    act_bits: int
+    lut: int
+    lutram: int
+    carry: int
+    ff: int
+    dsp: int
+    bram18: int
+
+
+@cache
+def layernorm_blocks() -> dict[tuple[int, int, int], LayerNormBlock]:
+    """Every synthesized LayerNorm by (d, lanes, act_bits)."""
+    with LAYERNORM_TABLE.open(newline="") as f:
+        rows = [LayerNormBlock(*(int(r[k]) for k in LayerNormBlock.__slots__))
+                for r in csv.DictReader(f)]
+    return {(r.d, r.lanes, r.act_bits): r for r in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class LayerNormCost:
+    """LUTs (logic and LUT-RAM), flip-flops and BRAM18 of a LayerNorm of ``lanes`` lanes;
+    ``synthesized`` says whether that lane count is a table row (else interpolated)."""
+
+    lut: int
+    ff: int
+    bram18: int
+    synthesized: bool
+
+
+def layernorm_lut_ff(d: int, lanes: int, act_bits: int) -> LayerNormCost | None:
+    """The LayerNorm's LUT (with LUT-RAM), FF and BRAM18 at ``lanes``, or None when no lane
+    count (or only one) was synthesized at this ``d`` and ``act_bits``.
+
+    A tabulated lane count is used as is. Between two tabulated counts LUT and FF lie on the
+    line through them (each lane is one datapath: a square, d x, D r and n gamma, plus its
+    share of the adder trees and memories); beyond them on the line through the nearest two,
+    so more lanes never cost fewer LUTs or FFs. Block RAM is not interpolated: it is whether
+    yosys put the (d / lanes)-deep memories in BRAM, taken from the next tabulated count
+    below (deeper memories; the smallest tabulated count below all of them).
+    """
+    rows = sorted((r for (dd, _, a), r in layernorm_blocks().items()
+                   if (dd, a) == (d, act_bits)), key=lambda r: r.lanes)
+    exact = next((r for r in rows if r.lanes == lanes), None)
+    if exact is not None:
+        return LayerNormCost(exact.lut + exact.lutram, exact.ff, exact.bram18, True)
+    if len(rows) < 2:
+        return None
+    right = next((k for k, r in enumerate(rows) if r.lanes > lanes), len(rows) - 1)
+    lo, hi = rows[max(right - 1, 0)], rows[max(right, 1)]
+    t = Fraction(lanes - lo.lanes, hi.lanes - lo.lanes)
+    lut = lo.lut + lo.lutram + t * (hi.lut + hi.lutram - lo.lut - lo.lutram)
+    ff = lo.ff + t * (hi.ff - lo.ff)
+    below = [r for r in rows if r.lanes < lanes] or rows[:1]
+    return LayerNormCost(max(0, round(lut)), max(0, round(ff)), below[-1].bram18, False)

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 from fpga.board import Board
+from fpga.golden.layernorm import LayerNormFormat
 from fpga.spec import ConventionalMath, Units
 from fpga.workload import ViTSpec
 
@@ -152,12 +153,50 @@ def three_pass_softmax_calls(u: Units, mem: Memory, spec: ViTSpec,
     ]
 
 
+LAYERNORM_STATS_CYCLES = 4  # the last beat summed; d·S2 and S1²; V; V normalised
+LAYERNORM_OUT_CYCLES = 1 + 6  # the row-memory read issue, then six output registers
+
+
+def layernorm_format(u: Units, d: int) -> LayerNormFormat:
+    """rtl ``layernorm``'s format for these units and row length ``d``: ``act_bits``
+    activations with Edge-MoE's 10 integer bits (at least one fraction bit), Q5.11 gamma/beta
+    (edgemoe.md §2), the RTL's default rsqrt precision (2^-30) or, if higher, its minimum (the
+    normalised value's fraction bits)."""
+    ref = LayerNormFormat()
+    frac = max(1, u.act_bits - 10)
+    n_frac = frac + ref.param_bits - ref.param_frac
+    return LayerNormFormat(d, u.layernorm_lanes, u.act_bits, frac, ref.param_bits,
+                           ref.param_frac, ref.eps, max(ref.rsqrt_bits, n_frac))
+
+
+def layernorm_row_cycles(u: Units, d: int) -> int:
+    """Cycles from a row's first input beat to the next row's first input beat at full rate.
+
+    rtl ``layernorm`` takes one row at a time (one row memory): ``ceil(d / lanes)`` beats in, one
+    per cycle; from the last one its input is held off while the statistics settle
+    (:data:`LAYERNORM_STATS_CYCLES`), the rsqrt recurrence runs (`layernorm_rsqrt_steps`) and
+    the output pass reads the row again (:data:`LAYERNORM_OUT_CYCLES` to its first beat), then
+    the beats go out one per cycle; the next row enters the cycle after the last of them. So
+    ``beats - 1`` cycles in, the delay to the first output, ``beats - 1`` out, and one more:
+    90 cycles for 192 elements on 8 lanes, where the streams alone would need 48 (a second row
+    memory would let rows overlap; the unit priced here has one)."""
+    beats = math.ceil(d / u.layernorm_lanes)
+    steps = layernorm_format(u, d).rsqrt_bits + 2
+    delay = LAYERNORM_STATS_CYCLES + steps + LAYERNORM_OUT_CYCLES
+    return (beats - 1) + delay + (beats - 1) + 1
+
+
 def layernorm_call(u: Units, mem: Memory, spec: ViTSpec) -> Call:
-    """Single-pass statistics (E[x], E[x^2]) then normalisation, ``layernorm_lanes`` wide."""
+    """One LayerNorm over the ``tokens`` rows on rtl ``layernorm``: its gamma/beta first
+    (``ceil(d / lanes)`` parameter beats: each call of a layer has its own), then the rows one
+    after another (`layernorm_row_cycles`). The AXI masters' FIFOs fetch the next row and drain
+    the last while the unit computes, so the call is compute-bound unless a port is slower."""
     n, d = spec.tokens, spec.d_model
-    compute = n * 2 * math.ceil(d / u.layernorm_lanes)
+    compute = math.ceil(d / u.layernorm_lanes) + n * layernorm_row_cycles(u, d)
     data = _b(n * d, u.act_bits)
-    return Call("layernorm", stream_cycles(mem, compute, data, data), 2 * data)
+    params = _b(2 * d, layernorm_format(u, d).param_bits)
+    return Call("layernorm", stream_cycles(mem, compute, data + params, data),
+                2 * data + params)
 
 
 def add_call(u: Units, mem: Memory, spec: ViTSpec) -> Call:

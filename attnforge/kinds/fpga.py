@@ -48,7 +48,7 @@ class FpgaKind:
     """Points: the named configs, then a p x linear-size sweep (with/without reordering)."""
 
     name = "fpga"
-    model_version = "8"  # 7-8: MAC arrays LUT/FF from synthesized rtl linear blocks; 5-6: softmax DSP by act_bits
+    model_version = "9"  # 9: LayerNorm from rtl layernorm (synthesized, its row timing), patch MACs synthesized; 7-8: MAC arrays LUT/FF from rtl linear
 
     def load(self, path: Path) -> FpgaDesign:
         """The typed design; raises SpecError with every problem (each at its key)."""
