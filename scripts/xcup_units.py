@@ -37,7 +37,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from rtl.synth import estimate
+from rtl.synth import XCUP_LUTRAM_LUTS, estimate
 from rtl.units import build_unit, unit_kind
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,10 +55,7 @@ PIXEL_BITS = 9  # an unsigned 8-bit pixel fraction as a signed operand: 9 bits, 
 LAYERNORM_D = 192  # M3ViT's d_model
 LAYERNORM_LANES = (1, 2, 4, 8, 16, 32)  # divisors of 192 around Edge-MoE's 8
 LAYERNORM_COLUMNS = ("d", "lanes", "act_bits", "lut", "lutram", "carry", "ff", "dsp", "bram18")
-LUTRAM_LUTS = {"RAM32X1S": 1, "RAM64X1S": 1, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1S": 2,
-               "RAM128X1D": 4, "RAM256X1S": 4, "RAM256X1D": 8, "RAM512X1S": 8, "RAM32M": 4,
-               "RAM64M": 4, "RAM32M16": 8, "RAM64M8": 8}
-"""LUTs (of a SLICEM) each UltraScale+ distributed-RAM primitive occupies (UG574)."""
+LUTRAM_LUTS = dict(XCUP_LUTRAM_LUTS)
 BRAM18S = {"RAMB18E2": 1, "RAMB36E2": 2}  # BRAM18 equivalents of a block RAM cell
 
 
@@ -124,7 +121,9 @@ def layernorm_rows(work: Path, lanes: tuple[int, ...] = LAYERNORM_LANES) -> list
         where = work / f"layernorm_lanes{n}"
         est = estimate(unit, None, "layernorm", where, family="xcup")
         lutram, bram18 = memory_cells(where / "layernorm_stat.json")
-        rows.append((config["d"], config["lanes"], config["total_bits"], est.luts, lutram,
+        if lutram != est.lutram:  # rtl.synth counts the same cells
+            raise ValueError(f"LUT-RAM {lutram} != {est.lutram} in {where}")
+        rows.append((config["d"], config["lanes"], config["total_bits"], est.luts - lutram, lutram,
                      est.carries, est.ffs, est.dsps, bram18))
     return rows
 

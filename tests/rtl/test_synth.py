@@ -80,3 +80,11 @@ def test_a_unit_with_more_multipliers_than_the_device_has_is_refused_before_synt
                                                r"160 of the 156 MULT18X18D \(one per multiplier\)$"):
         ecp5_estimate(unit, shim(build_unit("linear", {"in_par": 16, "out_par": 10})), "linear",
                       tmp_path)
+
+
+def test_ultrascale_lut_count_includes_the_luts_of_distributed_ram():
+    # UG574: a RAM32M16 occupies the 8 LUTs of a SLICEM, a RAM64X1D 2; Vivado counts them as LUTs
+    est = synth._estimate({"LUT6": 10, "LUT2": 5, "RAM32M16": 2, "RAM64X1D": 3, "FDRE": 7},
+                          synth.FAMILIES["xcup"], float("nan"))
+    assert (est.luts, est.lutram, est.ffs) == (15 + 16 + 6, 22, 7)
+    assert synth._estimate({"LUT4": 3}, synth.FAMILIES["ecp5"], 1.0).lutram == 0
