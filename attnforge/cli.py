@@ -3,7 +3,8 @@
 Every user-facing error (`einsum.errors.InputError` and its subclasses) is printed as one line
 on stderr with exit code 2; click's own usage errors also exit 2, as one line naming the
 command's --help, and so does an OSError on a
-path (one line naming it) that a subcommand did not turn into an InputError itself.
+path (one line naming it) that a subcommand did not turn into an InputError itself. A group
+given no command (``attnforge``, ``attnforge simulate``) prints its help, as click does.
 """
 
 import sys
@@ -63,6 +64,9 @@ def main(argv: list[str] | None = None) -> None:
         warnings.simplefilter("ignore")
         click.echo("attnforge: interrupted", err=True)
         sys.exit(130)
+    except click.exceptions.NoArgsIsHelpError as error:  # `attnforge` alone: its help, as help
+        error.show()
+        sys.exit(error.exit_code)
     except click.ClickException as error:
         click.echo(f"attnforge: error: {usage_message(error, argv)}", err=True)
         sys.exit(EXIT_BAD_INPUT if error.exit_code == 2 else error.exit_code)

@@ -112,3 +112,16 @@ def test_ctrl_c_during_synth_prints_one_line_and_no_amaranth_warnings(tmp_path):
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert err.strip() == "attnforge: interrupted", err
+
+
+@pytest.mark.parametrize("argv", [[], ["simulate"]])
+def test_a_group_without_a_command_prints_its_help_as_help(argv, capsys):
+    # `attnforge` alone printed its whole help squeezed into one "attnforge: error: Usage: ..."
+    # line.
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    text = out + err
+    assert "error" not in text, text
+    lines = text.splitlines()
+    assert lines[0] == f"Usage: attnforge {' '.join(argv) + ' ' if argv else ''}[OPTIONS] COMMAND [ARGS]..."
+    assert "Commands:" in lines and len(lines) > 8
