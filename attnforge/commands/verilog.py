@@ -8,6 +8,7 @@ attnforge verilog designs/rtl-edge-moe.yaml --out build/v
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import click
 from amaranth.lib import wiring
 
 from attnforge.paths import output_directory, replaced_atomically
-from attnforge.specload import load_spec
+from attnforge.specload import SpecError, load_spec, read_kind
 from rtl.emit import verilog_text
 from rtl.errors import RtlParamError
 from rtl.spec import RtlDesign, module_name
@@ -35,6 +36,7 @@ def select_units(design: Path | None, unit: str | None, params: tuple[str, ...])
     if design is not None:
         if params:
             raise RtlParamError("--param applies to --unit; a design file sets its own parameters")
+        _require_rtl(design)
         # The loader validates every unit (RtlDesign.problems), each error at its key.
         return [(module, lambda name=name, values=values: build_unit(name, values))
                 for module, name, values in load_spec(design, RtlDesign, kind="rtl").selected()]
@@ -76,6 +78,23 @@ def verilog(design: Path | None, unit: str | None, params: tuple[str, ...], out_
         path = out_dir / f"{module}.v"
         write_atomically(path, text)
         click.echo(str(path))
+
+
+#: What the other design kinds are for, in the message of an rtl command given one of them.
+KIND_COMMANDS = {"accelerator": "attnforge explore, explain or simulate",
+                 "fpga": "attnforge explore or explain"}
+
+
+def _require_rtl(design: Path) -> None:
+    """SpecError at the file's ``kind:`` unless it is ``rtl``, naming the command and what a
+    design of the kind it has is for."""
+    found, where = read_kind(design)
+    if found != "rtl":
+        context = click.get_current_context(silent=True)
+        command = context.info_name if context is not None else "this command"
+        use = f"; {found} designs are for {KIND_COMMANDS[found]}" if found in KIND_COMMANDS else ""
+        raise SpecError([dataclasses.replace(
+            where, message=f"{command} needs a design of kind 'rtl', not {found!r}{use}")])
 
 
 def directory_option(param: click.Parameter, value: str | None) -> Path | None:

@@ -125,3 +125,14 @@ def test_a_group_without_a_command_prints_its_help_as_help(argv, capsys):
     lines = text.splitlines()
     assert lines[0] == f"Usage: attnforge {' '.join(argv) + ' ' if argv else ''}[OPTIONS] COMMAND [ARGS]..."
     assert "Commands:" in lines and len(lines) > 8
+
+
+@pytest.mark.parametrize("command", ["verilog", "verify", "synth"])
+def test_an_rtl_command_given_another_kind_names_itself_and_what_the_design_is_for(command,
+                                                                                  tmp_path,
+                                                                                  capsys):
+    # was "kind: must be 'rtl' for this command, not 'accelerator'"
+    extra = ["--out", str(tmp_path / "v")] if command == "verilog" else []
+    line = one_error(run(capsys, command, str(DESIGNS / "fusemax-paper.yaml"), *extra))
+    assert line.endswith(f"kind: {command} needs a design of kind 'rtl', not 'accelerator'; "
+                         "accelerator designs are for attnforge explore, explain or simulate"), line
