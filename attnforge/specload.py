@@ -293,7 +293,8 @@ def _without_header(node: yaml.MappingNode) -> yaml.MappingNode:
 # --------------------------------------------------------------------------- building
 
 
-def _type_name(tp: Any) -> str:
+def type_name(tp: Any) -> str:
+    """The type in words for messages: "an integer", "true or false", "a mapping", ..."""
     names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
     if tp in names:
         return names[tp]
@@ -323,7 +324,7 @@ def check_bounds(value: Any, metadata: typing.Mapping, node, key: str, ctx: Cont
 
 def _build_scalar(node: yaml.Node, tp: type, key: str, ctx: Context) -> Any:
     if not isinstance(node, yaml.ScalarNode) or _is_null(node):
-        return ctx.report(node, key, f"must be {_type_name(tp)}, not {_node_kind(node)}")
+        return ctx.report(node, key, f"must be {type_name(tp)}, not {_node_kind(node)}")
     value = _scalar(node)
     if tp is bool:
         ok = isinstance(value, bool)
@@ -335,7 +336,7 @@ def _build_scalar(node: yaml.Node, tp: type, key: str, ctx: Context) -> Any:
     else:
         ok = isinstance(value, str)
     if not ok:
-        return ctx.report(node, key, f"must be {_type_name(tp)}, not {value!r}")
+        return ctx.report(node, key, f"must be {type_name(tp)}, not {value!r}")
     return _finite(value, node, key, ctx)
 
 
@@ -527,7 +528,7 @@ def _build_scalar_union(node: yaml.Node, options: tuple, key: str, ctx: Context)
             return _finite(value, node, key, ctx)
         if option is float and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
-    names = " or ".join(_type_name(option) for option in options)
+    names = " or ".join(type_name(option) for option in options)
     shown = repr(value) if isinstance(node, yaml.ScalarNode) else _node_kind(node)
     return ctx.report(node, key, f"must be {names}, not {shown}")
 

@@ -30,6 +30,7 @@ from attnforge.specload import (
     parse_yaml,
     read_text,
     tree_problems,
+    type_name,
 )
 from attnforge.sweep import (
     Dimension,
@@ -340,10 +341,18 @@ def _typed_dimension(dotted, dim, root_type, key_node, ctx) -> Dimension:
         return dataclasses.replace(dim, choices=tuple(leaf(v) if leaf is float else v
                                                       for v in dim.choices))
     if leaf not in (int, float):
-        ctx.report(key_node, key, f"a low/high range needs a numeric field, not {leaf!r}")
+        hint = " (give choices: [true, false])" if leaf is bool else ""
+        ctx.report(key_node, key, f"a low/high range needs a numeric field, not "
+                   f"{type_name(leaf)}{hint}")
+        return dim
+    integer = dim.integer or leaf is int
+    fractional = [end for end in (dim.low, dim.high) if integer and not float(end).is_integer()]
+    if fractional:  # suggest_int would truncate it (low 1.5 searched from 1)
+        ctx.report(key_node, key, f"an integer range needs whole-number ends, not "
+                   f"{fractional[0]}")
         return dim
     _first_out_of_bounds((dim.low, dim.high), metadata, key_node, key, ctx)
-    return dataclasses.replace(dim, integer=dim.integer or leaf is int)
+    return dataclasses.replace(dim, integer=integer)
 
 
 def _first_out_of_bounds(values, metadata, key_node, key, ctx) -> None:
