@@ -186,6 +186,31 @@ def test_schedule_invariants(n, p, blocks):
     assert (key_positions(n, p) == -(-(n + p - 1) // p) * n) == ((n - 1) % p == 0)
 
 
+def edge_moe_hls_order(n: int, p: int, blocks: int) -> list[tuple[int, int, int]]:
+    """The loop nest of Edge-MoE's HLS ``compute_q_matmul_k`` (sharc-lab/Edge-MoE
+    src/attention.cpp), written out independently: q_patch from 0 to n + p - 1 step p, k_patch
+    over n, dim blocks; stop once ``q_patch_base >= n and k_patch >= (n + p - 1) % p`` (when
+    that remainder is nonzero); a query block is read when ``k_patch < p and q_patch_base +
+    k_patch < n``, then the key block."""
+    order, overflow = [], (n + p - 1) % p
+    for base in range(0, n + p - 1, p):
+        for k in range(n):
+            if overflow > 0 and base >= n and k >= overflow:
+                return order
+            for e in range(blocks):
+                if k < p and base + k < n:
+                    order.append((Q, base + k, e))
+                order.append((K, k, e))
+    return order
+
+
+@pytest.mark.parametrize(("n", "p"), [(9, 1), (9, 2), (9, 3), (9, 4), (10, 4), (129, 4),
+                                      (129, 3), (17, 16), (2, 2)])
+def test_request_order_is_edge_moe_hls_loop_nest(n, p):
+    fmt = AttentionFormat(p=p, lanes=1, d=2, n=n)
+    assert request_order(fmt) == edge_moe_hls_order(n, p, 2)
+
+
 # ---- simulation: Amaranth -------------------------------------------------------------------
 
 
