@@ -16,7 +16,15 @@ import click
 from amaranth.lib import wiring
 
 from attnforge.paths import output_directory, replaced_atomically
-from attnforge.specload import SpecError, load_spec, read_kind
+from attnforge.specload import (
+    EXPLORER_KEYS,
+    Problem,
+    SpecError,
+    load_spec,
+    parse_yaml,
+    read_kind,
+    read_text,
+)
 from rtl.emit import verilog_text
 from rtl.errors import RtlParamError
 from rtl.spec import RtlDesign, module_name
@@ -87,7 +95,8 @@ KIND_COMMANDS = {"accelerator": "attnforge explore, explain or simulate",
 
 def _require_rtl(design: Path) -> None:
     """SpecError at the file's ``kind:`` unless it is ``rtl``, naming the command and what a
-    design of the kind it has is for."""
+    design of the kind it has is for; and at a top-level ``grid`` or ``search`` (read only by
+    `attnforge explore`; the loader strips them, so they would be ignored)."""
     found, where = read_kind(design)
     if found != "rtl":
         context = click.get_current_context(silent=True)
@@ -95,6 +104,14 @@ def _require_rtl(design: Path) -> None:
         use = f"; {found} designs are for {KIND_COMMANDS[found]}" if found in KIND_COMMANDS else ""
         raise SpecError([dataclasses.replace(
             where, message=f"{command} needs a design of kind 'rtl', not {found!r}{use}")])
+    root = parse_yaml(read_text(design), str(design))
+    for key_node, _ in root.value:
+        if key_node.value in EXPLORER_KEYS:  # the loader leaves them to attnforge explore
+            line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+            raise SpecError([Problem(str(design), line, col, key_node.value,
+                                     "rtl designs are not explored (only attnforge explore "
+                                     "reads a grid or search); list the units to make instead "
+                                     "(one entry per unit, several arrays under systolic)")])
 
 
 def directory_option(param: click.Parameter, value: str | None) -> Path | None:

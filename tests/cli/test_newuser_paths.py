@@ -136,3 +136,16 @@ def test_an_rtl_command_given_another_kind_names_itself_and_what_the_design_is_f
     line = one_error(run(capsys, command, str(DESIGNS / "fusemax-paper.yaml"), *extra))
     assert line.endswith(f"kind: {command} needs a design of kind 'rtl', not 'accelerator'; "
                          "accelerator designs are for attnforge explore, explain or simulate"), line
+
+
+@pytest.mark.parametrize("section", ["grid:\n  gelu.total_bits: [16, 32]\n", "search: {}\n"])
+def test_an_rtl_design_with_a_grid_or_search_is_an_error_not_ignored(section, tmp_path, capsys):
+    # verilog wrote one gelu.v and said nothing of the grid over its widths
+    design = tmp_path / "rtl.yaml"
+    design.write_text("version: 1\nkind: rtl\nname: x\ngelu: {}\n" + section)
+    out = tmp_path / "v"
+    line = one_error(run(capsys, "verilog", str(design), "--out", str(out)))
+    name = section.partition(":")[0]
+    assert line.startswith(f"attnforge: error: {design}:5:1: {name}: rtl designs are not "
+                           "explored"), line
+    assert not out.exists()
