@@ -31,12 +31,13 @@ def run_design(path: Path, model: str | None, seq_len: int | None, config: str |
     from mapper.evaluate import Point
     from sim.attention import simulate_attention
 
-    from .explain import check_array_dim, pick_choice
+    from .explain import check_array_dim, explorer_note, pick_choice
     from .simulate import check_plot_path
 
     if timeline_png is not None:
         check_plot_path(timeline_png)
     spec = require_kind(path, "accelerator", "simulate").load(path)
+    note = explorer_note(path, spec)  # also checks the grid or search, as explore would
     sweep = spec.sweep
     model = pick_choice("model", model, sweep.models, spec.models)
     if config is not None:
@@ -65,6 +66,8 @@ def run_design(path: Path, model: str | None, seq_len: int | None, config: str |
         report["max_abs_error_vs_executor"] = _check(mapping, qkv, result.av)
     if timeline_png is not None:
         _plot(result.timeline, mapping, timeline_png)
+    if note:  # on stderr with --json, which keeps stdout one JSON document
+        click.echo(note, nl=False, err=as_json)
     if as_json:
         click.echo(json.dumps({"point": _point_dict(point), **report}, indent=2))
     else:

@@ -125,3 +125,28 @@ def test_a_paper_value_that_would_never_be_printed_is_an_error(old, new, fragmen
     _, err = capsys.readouterr()
     assert info.value.code == 2, err
     assert err.startswith(f"attnforge: error: {design}:{line_no}:") and fragment in err, err
+
+
+# ----------------------------------------------------------------------------- simulate + grid
+# `explain` says it shows the design as written and not its grid; `simulate` said nothing.
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_simulate_says_it_does_not_apply_the_grid(as_json, tmp_path, capsys):
+    design = tmp_path / "grid.yaml"
+    design.write_text(DESIGN.replace("CONFIGS", "one")
+                      + "grid:\n  architectures.a.clock_mhz: [500, 900]\n")
+    argv = ["simulate", str(design)] + (["--json"] if as_json else [])
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert info.value.code == 0, err
+    note = ("note: the design as written; explore runs its grid (2 variants over "
+            "architectures.a.clock_mhz)")
+    if as_json:
+        import json
+
+        json.loads(out)  # stdout stays JSON
+        assert err.strip() == note, err
+    else:
+        assert out.splitlines()[0] == note, out
