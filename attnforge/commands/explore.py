@@ -24,7 +24,8 @@ from .verilog import directory_option
               help="Directory for results.csv, results.sqlite (resumable store) and plots.")
 @click.option("--backend", type=click.Choice(BACKENDS), default=None,
               help="serial, process (default: a local process pool) or dask.")
-@click.option("--workers", type=int, default=None, help="Worker processes (default: all cores).")
+@click.option("--workers", type=int, default=None,
+              help="Worker processes of a local pool (process or dask; default: all cores).")
 @click.option("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def explore(design: Path, out_dir: Path, backend: str | None, workers: int | None,
@@ -40,6 +41,12 @@ def explore(design: Path, out_dir: Path, backend: str | None, workers: int | Non
         raise InputError(f"--scheduler {scheduler} needs --backend dask, not --backend {backend}")
     if scheduler:
         check_scheduler(scheduler)
+    if workers is not None and backend == "serial":
+        raise InputError(f"--workers {workers} needs --backend process or dask, not --backend "
+                         f"serial (one point after another in this process)")
+    if workers is not None and scheduler:
+        raise InputError(f"--workers {workers} sizes a local pool; the scheduler at "
+                         f"{scheduler!r} has its own workers")
     name = backend or ("dask" if scheduler else "process")
     choice = BackendChoice(name, workers, scheduler)
     columns = ["[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),

@@ -216,7 +216,7 @@ def test_ctrl_c_stops_cleanly_with_finished_points_saved(tmp_path, backend, to_g
     total = len(plan(path).points)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "attnforge", "explore", str(path), "--out", str(out),
-               "--quiet", "--backend", backend, "--workers", "2"]
+               "--quiet", "--backend", backend] + (["--workers", "2"] if backend != "serial" else [])
     # a new process group, as a terminal's Ctrl-C reaches the command and its workers
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, start_new_session=True)

@@ -149,3 +149,17 @@ def test_an_rtl_design_with_a_grid_or_search_is_an_error_not_ignored(section, tm
     assert line.startswith(f"attnforge: error: {design}:5:1: {name}: rtl designs are not "
                            "explored"), line
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("options", "fragment"), [
+    (["--backend", "serial", "--workers", "2"], "--workers 2 needs --backend process or dask"),
+    (["--backend", "dask", "--scheduler", "tcp://127.0.0.1:1", "--workers", "2"],
+     "--workers 2 sizes a local pool; the scheduler at 'tcp://127.0.0.1:1' has its own workers"),
+])
+def test_workers_that_would_be_ignored_are_an_error(options, fragment, tmp_path, capsys):
+    # --backend serial --workers 2 ran serially without a word
+    out = tmp_path / "o"
+    line = one_error(run(capsys, "explore", str(DESIGNS / "fusemax-pareto.yaml"), "--out",
+                         str(out), *options))
+    assert fragment in line, line
+    assert not out.exists()
