@@ -8,17 +8,23 @@ as written or scaled with a swept array, must be an organisation the CACTI table
 
 from __future__ import annotations
 
+import math
+import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from attnforge.kinds import label_keys_of, load_checked
 from attnforge.pareto import plot_front, plot_relative
 from attnforge.specload import did_you_mean
+from einsum.errors import InputError
 from mapper import evaluate as ev
 from mapper import summary
 from mapper.costs import unread_fields
 from mapper.price import buffer_problem
-from mapper.spec import Design
+from mapper.spec import Design, Objective
+
+RESULT_COLUMNS = typing.get_args(Objective)
+"""The result columns that must be finite numbers (those a front may minimise)."""
 
 MAX_LISTED = 40
 """Points a summary lists one by one when it has no other table (results.csv has them all)."""
@@ -77,8 +83,17 @@ class AcceleratorKind:
         return ev.points(design)
 
     def evaluate(self, design: Design, point: ev.Point) -> dict[str, object]:
-        """One CSV row (see `mapper.evaluate.row`)."""
-        return ev.row(design, point)
+        """One CSV row (see `mapper.evaluate.row`); InputError naming the point when a result
+        column is not finite (a clock or bandwidth hundreds of orders of magnitude off)."""
+        row = ev.row(design, point)
+        for column in RESULT_COLUMNS:
+            value = row.get(column)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise InputError(
+                    f"{design.name}: {point.config} / {point.model} / seq {point.seq_len} / "
+                    f"{point.scope}: {column} comes out {value}, beyond float64: a clock, "
+                    f"bandwidth or size of the design is far outside the model's range")
+        return row
 
     def report(self, design: Design, rows: Sequence[Mapping[str, object]], out_dir: Path) -> str:
         """pareto.png for the design's objectives; the summary tables."""

@@ -150,3 +150,27 @@ def test_simulate_says_it_does_not_apply_the_grid(as_json, tmp_path, capsys):
         assert err.strip() == note, err
     else:
         assert out.splitlines()[0] == note, out
+
+
+# ----------------------------------------------------------------------------- out of range
+# A clock or bandwidth hundreds of orders of magnitude off gave inf/NaN latencies: results.csv
+# written, then a matplotlib ValueError traceback from the log-scaled plot.
+
+
+@pytest.mark.parametrize("backend", ["serial", "process"])
+@pytest.mark.parametrize(("old", "new"), [
+    ("a: {}", "a: {clock_mhz: 1e300}"),
+    ("a: {}", "a: {dram: {bandwidth_bytes_per_s: 1e-300}}"),
+])
+def test_results_beyond_float64_are_one_error_naming_the_point(old, new, backend, tmp_path,
+                                                                capsys):
+    design = tmp_path / "mine.yaml"
+    design.write_text(DESIGN.replace("CONFIGS", "one").replace(old, new))
+    with pytest.raises(SystemExit) as info:
+        main(["explore", str(design), "--out", str(tmp_path / "o"), "--backend", backend,
+              "--quiet"])
+    _, err = capsys.readouterr()
+    assert info.value.code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert "one / m / seq 1024 / attention" in lines[0] and "float64" in lines[0], lines[0]
