@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 from fpga.board import Board
+from fpga.golden.attention import key_positions
 from fpga.golden.layernorm import LayerNormFormat
 from fpga.spec import ConventionalMath, Units
 from fpga.workload import ViTSpec
@@ -88,16 +89,18 @@ def attention_call(u: Units, mem: Memory, spec: ViTSpec, product: str, reorder: 
 
     With reordering: p query tokens are cached; each key (value) token is streamed once per
     batch and multiplied with all p cached queries; the slots load staggered by one token, so
-    ceil((N + p - 1)/p) batches x N tokens x ceil(d/lanes) blocks, one beat each: the stream
-    needs one beat per cycle whatever p is. Without reordering the p query slots each stream
+    ceil((N + p - 1)/p) batches of N tokens (a last batch that only completes the previous
+    queries streams (N - 1) mod p, `fpga.golden.attention.key_positions`) x ceil(d/lanes)
+    blocks, one beat each: the stream needs one beat per cycle whatever p is (rtl
+    ``attention`` measures this count). Without reordering the p query slots each stream
     their own keys: N x N tokens are fetched and a compute-bound cycle needs p beats.
     The scores (heads padded to a power of two) go to DDR once and come back once.
     """
     n, d, p = spec.tokens, spec.d_model, u.attn_p
     blocks = math.ceil(d / u.attn_lanes)
     if reorder:
-        compute = math.ceil((n + p - 1) / p) * n * blocks
-        streamed = math.ceil((n + p - 1) / p) * n
+        streamed = key_positions(n, p)
+        compute = streamed * blocks
     else:
         compute = math.ceil(n / p) * n * blocks
         streamed = n * n

@@ -48,7 +48,7 @@ class FpgaKind:
     """Points: the named configs, then a p x linear-size sweep (with/without reordering)."""
 
     name = "fpga"
-    model_version = "9"  # 9: LayerNorm from rtl layernorm (synthesized, its row timing), patch MACs synthesized; 7-8: MAC arrays LUT/FF from rtl linear
+    model_version = "10"  # 10: exact reordered-attention key count; 9: LayerNorm, patch MACs from rtl
 
     def load(self, path: Path) -> FpgaDesign:
         """The typed design; raises SpecError with every problem (each at its key)."""
