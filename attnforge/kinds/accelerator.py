@@ -46,12 +46,14 @@ class AcceleratorKind:
     def problems(self, design: Design) -> list[tuple[str, str]]:
         """(dotted key, message) for an empty or repeating sweep list
         (`_sweep_list_problems`), a paper value the summary could never print
-        (`_paper_problems`), a repeated objective and for each ``sweep.array_dims``
+        (`_paper_problems`), a config whose cascade the mapper cannot lower
+        (`_mapping_problems`), a repeated objective and for each ``sweep.array_dims``
         entry larger than a sequence length of the sweep (every array size runs every length);
         if there is none, for each cost-table field the table's buffer model would ignore
         (`mapper.costs.unread_fields`), then for each buffer the cost table cannot price
         (`_buffer_problems`)."""
         found = _sweep_list_problems(design) + _paper_problems(design)
+        found = found or _mapping_problems(design)
         if len(set(design.objectives)) < len(design.objectives):
             found.append(("objectives[1]", f"must differ from objectives[0] "
                           f"({design.objectives[0]!r}): a front needs two different objectives"))
@@ -144,6 +146,36 @@ def _sweep_list_problems(design: Design) -> list[tuple[str, str]]:
             if value in values[:i]:
                 found.append((f"sweep.{name}[{i}]", f"repeats {value!r}, already at index "
                               f"{values.index(value)}"))
+    return found
+
+
+_UNMAPPABLE: dict[tuple[str, str], str] = {}
+"""(config, its architecture) as text → why the mapper cannot lower the config's cascade there
+("" if it can): grid variants that leave both alone reuse the answer."""
+
+
+def _mapping_problems(design: Design) -> list[tuple[str, str]]:
+    """A config whose cascade the mapper cannot lower (ranks beyond Q[e,p], K[e,m], V[f,m], a
+    parameter without a default, an unfused schedule its Einsums do not allow), at the
+    config's ``cascade``; found by lowering the sweep's first model at its shortest length
+    (a problem of other points is reported when they run)."""
+    found = []
+    for name, config in design.configs.items():
+        if config.architecture not in design.architectures:
+            continue  # the spec's own problems() names it
+        key = (repr(config), repr(design.architectures[config.architecture]))
+        if key not in _UNMAPPABLE:
+            point = ev.Point(design.sweep.models[0], min(design.sweep.seq_lens), name,
+                             design.sweep.scopes[0])
+            try:
+                ev.map_attention(design, point)
+                _UNMAPPABLE[key] = ""
+            except InputError as error:
+                _UNMAPPABLE[key] = str(error)
+        if _UNMAPPABLE[key]:
+            how = "" if config.fused else " unfused"
+            found.append((f"configs.{name}.cascade", f"{config.cascade} cannot be mapped{how}: "
+                          f"{_UNMAPPABLE[key]}"))
     return found
 
 

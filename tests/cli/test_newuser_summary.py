@@ -174,3 +174,34 @@ def test_results_beyond_float64_are_one_error_naming_the_point(old, new, backend
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err
     assert "one / m / seq 1024 / attention" in lines[0] and "float64" in lines[0], lines[0]
+
+
+# ----------------------------------------------------------------------------- unmappable cascades
+# A config naming a library cascade the mapper cannot lower (extra ranks, a parameter without a
+# default, an unfused schedule its Einsums do not allow) failed while the points ran, with an
+# unlocated "extent of rank g (of input Q[e,g,s,p]) is missing".
+
+
+@pytest.mark.parametrize(("cascade", "fused", "fragment"), [
+    ("attention-1pass-gqa", "true", "extent of rank g"),
+    ("attention-1pass-window", "true", "parameter W"),
+    ("lean-decode", "false", "extent of rank h"),
+    ("attention-2pass", "false", "an unfused GEMM phase"),
+])
+@pytest.mark.parametrize("command", ["explore", "explain"])
+def test_a_config_whose_cascade_cannot_be_mapped_is_an_error_at_its_key(
+        cascade, fused, fragment, command, tmp_path, capsys):
+    old = "one: {cascade: attention-1pass, architecture: a, fused: true}"
+    design = tmp_path / "mine.yaml"
+    text = DESIGN.replace("CONFIGS", "one").replace(
+        old, f"one: {{cascade: {cascade}, architecture: a, fused: {fused}}}")
+    design.write_text(text)
+    line_no = next(i for i, row in enumerate(text.splitlines(), 1) if row.startswith("  one:"))
+    argv = [command, str(design)] + (["--out", str(tmp_path / "o")] if command == "explore" else [])
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    _, err = capsys.readouterr()
+    assert info.value.code == 2, err
+    assert err.startswith(f"attnforge: error: {design}:{line_no}:"), err
+    assert f"configs.one.cascade: {cascade} cannot be mapped" in err and fragment in err, err
+    assert not (tmp_path / "o").exists()
