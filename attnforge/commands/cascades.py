@@ -41,7 +41,7 @@ def cascades() -> None:
               help="Run the reference executor on Q, K, V from this .npz (row-major "
                    "(..., P, E), (..., M, E), (..., M, F)); computes softmax(Q K^T / sqrt(E)) V.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False),
-              callback=lambda ctx, param, value: _file_option(param, value),
+              callback=lambda ctx, param, value: file_option(param, value),
               help="Where --run writes AV (..., P, F) as .npz.")
 @click.option("--param", "param_items", multiple=True, metavar="KEY=VALUE",
               help="Cascade parameter, e.g. M0=128 (repeatable).")
@@ -75,7 +75,7 @@ def cascade(name: str, as_json: bool, run_path: Path | None, out_path: Path | No
         click.echo(f"  {e.text}")
 
 
-def _file_option(param: click.Parameter, value: str | None) -> Path | None:
+def file_option(param: click.Parameter, value: str | None) -> Path | None:
     """A file option's value as a Path; '' (an unset shell variable) is an error naming the
     option, not a file named after the working directory."""
     if value is not None and not value.strip():

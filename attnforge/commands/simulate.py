@@ -21,6 +21,8 @@ from sim.gemm import GemmResult, simulate_gemm
 from sim.spec import MAX_EXTENT, memory, parse_array, systolic_array
 from sim.spec import gemm as make_gemm
 
+from .cascades import file_option
+
 
 class _SimulateGroup(click.Group):
     """`simulate DESIGN.yaml ...` runs the `design` subcommand on that file."""
@@ -55,7 +57,8 @@ def simulate() -> None:
 @click.option("--dram-bw", type=float, default=None, metavar="WORDS_PER_CYCLE",
               help="DRAM channel bandwidth; omitted: unlimited (no DRAM stalls).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.option("--timeline", "timeline_png", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--timeline", "timeline_png", type=click.Path(dir_okay=False),
+              callback=lambda ctx, param, value: file_option(param, value),
               help="Also write a per-cycle PE-utilization plot to this path (.png, .pdf or .svg).")
 def gemm(array_text: str, dataflow: str, m: int, n: int, k: int, sram_kb: float,
          dram_bw: float | None, as_json: bool, timeline_png: Path | None) -> None:
@@ -164,7 +167,8 @@ def save_figure(fig, path: Path) -> None:
 @click.option("--heads", type=int, default=1, show_default=True,
               help="Simulate this many (batch, head) instances back to back.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.option("--timeline", "timeline_png", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--timeline", "timeline_png", type=click.Path(dir_okay=False),
+              callback=lambda ctx, param, value: file_option(param, value),
               help="Also write a per-cycle utilization plot of both arrays (.png, .pdf or "
                    ".svg).")
 def design(design: Path, model: str | None, seq_len: int | None, config: str | None,

@@ -163,3 +163,13 @@ def test_workers_that_would_be_ignored_are_an_error(options, fragment, tmp_path,
                          str(out), *options))
     assert fragment in line, line
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", [
+    ["simulate", "gemm", "--array", "2x2", "--dataflow", "os", "--m", "2", "--n", "2", "--k", "2"],
+    ["simulate", str(DESIGNS / "fusemax-paper.yaml"), "--seq-len", "64", "--array-dim", "8"]])
+def test_an_empty_timeline_names_the_option(command, tmp_path, monkeypatch, capsys):
+    # was "--timeline .: the file name must end in .png, .pdf, .svg ..., not 'nothing'"
+    monkeypatch.chdir(tmp_path)
+    line = one_error(run(capsys, *command, "--timeline", ""))
+    assert line == "attnforge: error: --timeline must name a file, not ''", line
