@@ -224,6 +224,7 @@ def load_search(path: Path, root_type: type, base: Any = None, check: Check = tr
         ctx.report(node, "search", "give either grid or search, not both")
         raise SpecError(ctx.problems)
     space_node = _top_level(node, "space")
+    _empty_choices(space_node, ctx)
     zipped = _zipped_dimensions(space_node, root_type, ctx)
     search = build_value(_without_zipped(node, space_node), Search, "search", {}, ctx)
     if search is INVALID or ctx.problems:
@@ -244,6 +245,19 @@ def load_search(path: Path, root_type: type, base: Any = None, check: Check = tr
                             where, ctx, check)
         _check_short_ranges(base, space, where, ctx, check)
     return search
+
+
+def _empty_choices(space_node: yaml.Node | None, ctx: Context) -> None:
+    """Report ``choices: []`` at its key (built, it reads as no choices given at all)."""
+    if not isinstance(space_node, yaml.MappingNode):
+        return
+    for key_node, value_node in space_node.value:
+        choices = _top_level(value_node, "choices")
+        if isinstance(choices, yaml.SequenceNode) and not choices.value:
+            ctx.report(choices, f"search.space.{key_node.value}.choices",
+                       "must list at least one value")
+    if ctx.problems:
+        raise SpecError(ctx.problems)
 
 
 def _check_short_ranges(base: Any, space: Mapping[str, Dimension], where, ctx: Context,

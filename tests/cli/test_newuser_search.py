@@ -52,3 +52,9 @@ def test_an_integer_range_with_whole_float_ends_runs(tmp_path, capsys):
               "--quiet"])
     _, err = capsys.readouterr()
     assert info.value.code == 0, err
+
+
+def test_empty_choices_say_so(tmp_path, capsys):
+    # was "search.space.units.attn_p.low: give choices, or both low and high"
+    line = one_error(tmp_path, capsys, "units.attn_p: {choices: []}")
+    assert line.endswith("search.space.units.attn_p.choices: must list at least one value"), line
