@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from attnforge.backends import BACKENDS, BackendChoice
-from attnforge.explorer import STORE_NAME
+from attnforge.explorer import CSV_NAME, PARQUET_NAME, STORE_NAME
 from attnforge.explorer import explore as run_exploration
 from einsum.errors import InputError
 
@@ -60,8 +61,14 @@ def explore(design: Path, out_dir: Path, backend: str | None, workers: int | Non
         def on_progress(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
+        check_outputs(out_dir)
         try:
             outcome = run_exploration(design, out_dir, choice, on_progress)
+        except sqlite3.DatabaseError as error:  # the store: not SQLite, or broken mid-run
+            store = out_dir / STORE_NAME
+            what = "not a results store" if "not a database" in str(error) else "the store"
+            raise InputError(f"{store}: {what} ({error}); remove it or choose another "
+                             f"--out") from None
         except KeyboardInterrupt:
             progress.stop()
             store = out_dir / STORE_NAME
@@ -78,6 +85,18 @@ def explore(design: Path, out_dir: Path, backend: str | None, workers: int | Non
                f"{out_dir}, the store results.sqlite beside them "
                f"({count} point{'' if count == 1 else 's'}: {outcome.evaluated} evaluated, "
                f"{outcome.reused} reused from the store)")
+
+
+#: The files explore writes in --out.
+OUTPUT_NAMES = (STORE_NAME, CSV_NAME, PARQUET_NAME, "pareto.png", "report.html")
+
+
+def check_outputs(out_dir: Path) -> None:
+    """InputError before anything runs when a file explore writes in ``out_dir`` is a
+    directory there (it would fail only after every point had run)."""
+    for name in OUTPUT_NAMES:
+        if (out_dir / name).is_dir():
+            raise InputError(f"--out {out_dir}: {name} there is a directory")
 
 
 #: Protocols of a Dask scheduler address taken by --scheduler.

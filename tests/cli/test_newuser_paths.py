@@ -173,3 +173,28 @@ def test_an_empty_timeline_names_the_option(command, tmp_path, monkeypatch, caps
     monkeypatch.chdir(tmp_path)
     line = one_error(run(capsys, *command, "--timeline", ""))
     assert line == "attnforge: error: --timeline must name a file, not ''", line
+
+
+def test_a_store_that_is_not_a_database_is_one_error(tmp_path, capsys):
+    # a sqlite3.DatabaseError traceback
+    out = tmp_path / "o"
+    out.mkdir()
+    store = out / "results.sqlite"
+    store.write_text("not a database\n")
+    line = one_error(run(capsys, "explore", str(DESIGNS / "fusemax-pareto.yaml"), "--out",
+                         str(out), "--backend", "serial"))
+    assert f"{store}: " in line and "not a results store" in line, line
+
+
+@pytest.mark.parametrize("name", ["results.sqlite", "results.csv", "results.parquet", "pareto.png",
+                                  "report.html"])
+def test_an_output_file_that_is_a_directory_is_refused_before_anything_runs(name, tmp_path,
+                                                                             capsys):
+    # results.csv as a directory failed after every point ran, naming a temporary file; the
+    # store as a directory was a sqlite3.OperationalError traceback
+    out = tmp_path / "o"
+    (out / name).mkdir(parents=True)
+    line = one_error(run(capsys, "explore", str(DESIGNS / "fusemax-pareto.yaml"), "--out",
+                         str(out), "--backend", "serial"))
+    assert line == f"attnforge: error: --out {out}: {name} there is a directory", line
+    assert sorted(p.name for p in out.iterdir()) == [name]
