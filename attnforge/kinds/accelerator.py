@@ -16,6 +16,7 @@ from pathlib import Path
 from attnforge.kinds import label_keys_of, load_checked
 from attnforge.pareto import plot_front, plot_relative
 from attnforge.specload import did_you_mean
+from attnforge.sweep import apply_overrides
 from einsum.errors import InputError
 from mapper import evaluate as ev
 from mapper import summary
@@ -149,34 +150,52 @@ def _sweep_list_problems(design: Design) -> list[tuple[str, str]]:
     return found
 
 
-_UNMAPPABLE: dict[tuple[str, str], str] = {}
-"""(config, its architecture) as text → why the mapper cannot lower the config's cascade there
-("" if it can): grid variants that leave both alone reuse the answer."""
+_UNMAPPABLE: dict[tuple[str, str, str], tuple[str, str]] = {}
+"""(config, its architecture, the first model) as text → `_lowering_problem`'s answer: grid
+variants that leave all three alone reuse it."""
 
 
 def _mapping_problems(design: Design) -> list[tuple[str, str]]:
     """A config whose cascade the mapper cannot lower (ranks beyond Q[e,p], K[e,m], V[f,m], a
     parameter without a default, an unfused schedule its Einsums do not allow), at the
-    config's ``cascade``; found by lowering the sweep's first model at its shortest length
+    config's ``cascade``, or a buffer too small for the sweep's first model, at the
+    architecture's ``buffer.buffer_bytes``; found by lowering that model at the shortest length
     (a problem of other points is reported when they run)."""
     found = []
     for name, config in design.configs.items():
         if config.architecture not in design.architectures:
             continue  # the spec's own problems() names it
-        key = (repr(config), repr(design.architectures[config.architecture]))
+        model = design.sweep.models[0]
+        point = ev.Point(model, min(design.sweep.seq_lens), name, design.sweep.scopes[0])
+        key = (repr(config), repr(design.architectures[config.architecture]),
+               repr(design.models.get(model)))
         if key not in _UNMAPPABLE:
-            point = ev.Point(design.sweep.models[0], min(design.sweep.seq_lens), name,
-                             design.sweep.scopes[0])
-            try:
-                ev.map_attention(design, point)
-                _UNMAPPABLE[key] = ""
-            except InputError as error:
-                _UNMAPPABLE[key] = str(error)
-        if _UNMAPPABLE[key]:
+            _UNMAPPABLE[key] = _lowering_problem(design, point)
+        where, message = _UNMAPPABLE[key]
+        if where == "buffer":
+            found.append((f"architectures.{config.architecture}.buffer.buffer_bytes",
+                          f"{message} (config {name}, model {model})"))
+        elif where:
             how = "" if config.fused else " unfused"
             found.append((f"configs.{name}.cascade", f"{config.cascade} cannot be mapped{how}: "
-                          f"{_UNMAPPABLE[key]}"))
+                          f"{message}"))
     return found
+
+
+def _lowering_problem(design: Design, point: ev.Point) -> tuple[str, str]:
+    """("", "") if the point's cascade lowers onto its architecture; ("buffer", why) if it
+    would with a buffer of any size; else ("cascade", why)."""
+    try:
+        ev.map_attention(design, point)
+        return "", ""
+    except InputError as error:
+        arch = design.configs[point.config].architecture
+        roomy = apply_overrides(design, ((f"architectures.{arch}.buffer.buffer_bytes", 2**60),))
+        try:
+            ev.map_attention(roomy, point)
+        except InputError:
+            return "cascade", str(error)
+        return "buffer", str(error)
 
 
 def _paper_problems(design: Design) -> list[tuple[str, str]]:

@@ -205,3 +205,17 @@ def test_a_config_whose_cascade_cannot_be_mapped_is_an_error_at_its_key(
     assert err.startswith(f"attnforge: error: {design}:{line_no}:"), err
     assert f"configs.one.cascade: {cascade} cannot be mapped" in err and fragment in err, err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_buffer_too_small_for_the_model_is_reported_at_the_buffer_not_the_cascade(tmp_path,
+                                                                                    capsys):
+    design = tmp_path / "mine.yaml"
+    text = DESIGN.replace("CONFIGS", "one").replace("a: {}", "a: {buffer: {buffer_bytes: 1048576}}")
+    text = text.replace("head_dim: 64", "head_dim: 4096")
+    design.write_text(text)
+    with pytest.raises(SystemExit) as info:
+        main(["explore", str(design), "--out", str(tmp_path / "o")])
+    _, err = capsys.readouterr()
+    assert info.value.code == 2, err
+    assert f"{design}:5:" in err and "architectures.a.buffer.buffer_bytes: " in err, err
+    assert "config one, model m" in err and "cannot be mapped" not in err, err
