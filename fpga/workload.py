@@ -31,6 +31,14 @@ Y[n,p] = X[k,p] * W[k,n]
 #: second per 65,536 tokens and MoE layer), so a 4,096 x 4,096 image of 16 x 16 patches at most.
 MAX_PATCHES = 2**16
 
+#: Most layers: the schedule lists every call of every layer (about 1.5 ms a layer), so a
+#: point of 1,024 layers takes seconds; deep ViTs have at most a few dozen.
+MAX_LAYERS = 1024
+
+#: Most (token, expert) pairs per image (tokens x top_k x MoE layers): without patch
+#: reordering every pair is a call of its own (about 30 us each), so ~8 s a point at most.
+MAX_EXPERT_PAIRS = 2**18
+
 
 @dataclass(frozen=True, slots=True)
 class ViTSpec:
@@ -42,7 +50,7 @@ class ViTSpec:
     patch: int = field(default=16, metadata={"min": 1})
     d_model: int = field(default=192, metadata={"min": 1})
     heads: int = field(default=3, metadata={"min": 1})
-    layers: int = field(default=12, metadata={"min": 1})
+    layers: int = field(default=12, metadata={"min": 1, "max": MAX_LAYERS})
     mlp_hidden: int = field(default=768, metadata={"min": 1})
     experts: int = field(default=16, metadata={"min": 1})
     expert_hidden: int = field(default=384, metadata={"min": 1})
@@ -63,7 +71,22 @@ class ViTSpec:
                                  f"{self.image_w}; at most {MAX_PATCHES:,} (the routing model "
                                  f"draws every token's experts): use larger patches or a "
                                  f"smaller image"))
+        elif self.expert_pairs > MAX_EXPERT_PAIRS:
+            out.append(("top_k", f"gives {self.expert_pairs:,} (token, expert) pairs per image "
+                                 f"({self.tokens:,} tokens x top_k {self.top_k} x "
+                                 f"{self.moe_layers} MoE layers); at most "
+                                 f"{MAX_EXPERT_PAIRS:,} (each is scheduled as a call)"))
         return out
+
+    @property
+    def moe_layers(self) -> int:
+        """Layers with an MoE block instead of the dense MLP."""
+        return sum(self.is_moe(layer) for layer in range(self.layers))
+
+    @property
+    def expert_pairs(self) -> int:
+        """(token, expert) pairs of one image: tokens x top_k x MoE layers."""
+        return self.tokens * self.top_k * self.moe_layers
 
     @property
     def patches(self) -> int:

@@ -22,10 +22,14 @@ DATAFLOWS = ("os", "ws")
 
 
 def check_dataflow(dataflow: object) -> str:
-    """``dataflow`` lower-cased if it is one of :data:`DATAFLOWS`; else RtlParamError."""
-    if not isinstance(dataflow, str) or dataflow.lower() not in DATAFLOWS:
-        raise RtlParamError(f"dataflow must be one of {', '.join(DATAFLOWS)}, not {dataflow!r}")
-    return dataflow.lower()
+    """``dataflow`` if it is one of :data:`DATAFLOWS` (lower case, as a design file must spell
+    it: the module name carries it); else RtlParamError, with the hint for another case."""
+    if not isinstance(dataflow, str) or dataflow not in DATAFLOWS:
+        hint = (f" (did you mean {dataflow.lower()!r}?)"
+                if isinstance(dataflow, str) and dataflow.lower() in DATAFLOWS else "")
+        raise RtlParamError(f"dataflow must be one of {', '.join(DATAFLOWS)}, not "
+                            f"{dataflow!r}{hint}")
+    return dataflow
 
 
 class ProcessingElement(wiring.Component):

@@ -110,7 +110,8 @@ class AttentionParams:
 
 @dataclass(frozen=True, slots=True)
 class RtlDesign:
-    """The units a design selects (``None``/empty: not selected)."""
+    """The units a design selects: a key left out is not selected (``None``); ``key: {}`` selects
+    the unit at its defaults (an empty ``key:`` is an error: the loader refuses a null section)."""
 
     name: str
     gelu: GeluParams | None = None

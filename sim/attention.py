@@ -1,8 +1,10 @@
-"""Tile-by-tile, cycle-level simulation of a fused 1-pass attention cascade as `mapper` maps it.
+"""Tile-by-tile, cycle-level simulation of a fused attention mapping (the 1-pass cascades and
+FLAT's 3-pass) as `mapper` maps it.
 
 Input: a `mapper.lower.Mapping` whose single phase is the fused nest
-``p2 → m-tiles → p1 → spatial p0 × m0`` (FuseMax, +Architecture, +Cascade). The tile is
-P0 × M0 = the 2D array's rows × columns; each Einsum runs on the array the mapper bound it to.
+``p2 → m-tiles → p1 → spatial p0 × m0`` (FuseMax, +Architecture, +Cascade; FLAT runs its
+passes per block). The tile is P0 × M0 = the 2D array's rows × columns; each Einsum runs on
+the array the mapper bound it to.
 
 Per tile, each bound body Einsum is one *task* on its array, timed by a cycle-level kernel:
 
@@ -97,7 +99,7 @@ class _Geometry:
 def _geometry(mapping) -> _Geometry:
     if len(mapping.phases) != 1 or mapping.phases[0].kind != "fused":
         raise SimInputError(f"simulate: configuration {mapping.config_name!r} is not fused; the "
-                            "attention simulator runs fused 1-pass mappings only")
+                            "attention simulator runs fused mappings only (1-pass or FLAT's 3-pass)")
     ext = mapping.workload.extents()
     a2 = mapping.arch.array_2d
     return _Geometry(ext["p"], ext["m"], ext["e"], ext["f"], a2.rows, a2.cols,

@@ -193,3 +193,22 @@ def test_the_linear_limit_counts_only_the_mlps_the_layers_have():
     assert parallelism_limits(ViTSpec(moe_every=1))["linear_in_par"][0] == 384
     assert parallelism_limits(ViTSpec(moe_every=13))["linear_in_par"][0] == 768  # no MoE layer
     assert parallelism_limits(ViTSpec())["linear_in_par"][0] == 768
+
+
+def test_a_workload_with_too_many_expert_calls_or_layers_is_refused(tmp_path):
+    # layers: 1000000 ran for more than 5 minutes; top_k 4096 of 4096 experts took 88 s a point
+    # without patch reordering (every (token, expert) pair is a call of its own)
+    from attnforge.specload import SpecError, load_spec
+    from fpga.spec import FpgaDesign
+    from fpga.workload import MAX_EXPERT_PAIRS
+
+    wide = ViTSpec(experts=4096, top_k=4096)
+    assert wide.expert_pairs == 129 * 4096 * 6  # tokens x top_k x the 6 odd layers
+    assert [key for key, _ in wide.problems()] == ["top_k"]
+    assert ViTSpec(layers=12, moe_every=1).expert_pairs == 129 * 2 * 12
+    assert ViTSpec().expert_pairs <= MAX_EXPERT_PAIRS
+    path = tmp_path / "d.yaml"
+    path.write_text("version: 1\nkind: fpga\nname: w\nboard: zcu102\n"
+                    "workload: {layers: 1000000}\n")
+    with pytest.raises(SpecError, match=r"d\.yaml:5:20: workload\.layers: must be at most 1024"):
+        load_spec(path, FpgaDesign)

@@ -22,6 +22,8 @@ BAD = [
     ({"rows": 0}, "rows must be an integer in 1..32, not 0"),
     ({"cols": -2}, "cols must be an integer in 1..32, not -2"),
     ({"dataflow": "xs"}, "dataflow must be one of os, ws, not 'xs'"),
+    # 'OS' was accepted and wrote systolic_8x8_OS.v, which a design file refuses
+    ({"dataflow": "OS"}, "dataflow must be one of os, ws, not 'OS' (did you mean 'os'?)"),
     ({"in_width": 0}, "in_width must be an integer in 1..32, not 0"),
     ({"acc_width": 8}, "acc_width must be an integer in 16..64, not 8"),
 ]
