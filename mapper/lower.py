@@ -91,14 +91,16 @@ def lower(cascade: Cascade, arch: Architecture, config: Config, workload: Worklo
           search: GemmSearch, config_name: str = "") -> Mapping:
     """Lower ``cascade`` (with M0 = array columns if it has that parameter); raise InputError.
 
-    A cascade with ``where`` filters (causal or sliding-window masks) is refused: every count
-    here is of the unmasked iteration space, so the masked work would be priced as if it ran.
+    A cascade with ``where`` filters (causal or sliding-window masks, lean-decode's split) is
+    refused: every count here is of the whole iteration space, so filtered-out work would be
+    priced as if it ran.
     """
     masked = [e for e in cascade.einsums if e.filters]
     if masked:
         raise InputError(f"{cascade.name}: the mapper does not model `where` filters (Einsum "
-                         f"{masked[0].name} has one): it would price the masked-out work as "
-                         f"if it ran; map the unmasked cascade")
+                         f"{masked[0].name} has one): it counts the whole iteration space, so "
+                         f"it would price the filtered-out work as if it ran; map a cascade "
+                         f"without filters")
     ctx = cx.make_context(cascade, arch, config, workload)
     phases = (_fused_phase(ctx),) if config.fused else _unfused_phases(ctx, search)
     once = _pipeline_fill(ctx, phases[0]) if config.schedule == "pipelined" else 0
