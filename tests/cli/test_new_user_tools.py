@@ -14,16 +14,9 @@ import numpy as np
 import pytest
 
 from attnforge.cli import main
+from tests.cli.inprocess import run
 
 DESIGNS = Path(__file__).parents[2] / "designs"
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    """`attnforge ARGV` in this process: (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as info:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
 
 
 def assert_one_error(result: tuple[int, str, str], *fragments: str) -> None:
@@ -482,7 +475,6 @@ def test_a_placement_failure_says_what_did_not_fit(tmp_path: Path) -> None:
 ])
 def test_click_usage_errors_are_one_line(argv, expected, capsys):
     # They printed click's four lines (Usage / Try / blank / Error).
-    from attnforge.cli import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(argv)

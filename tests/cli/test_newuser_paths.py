@@ -14,26 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from attnforge.cli import main
+from tests.cli.inprocess import one_error, run
 
 DESIGNS = Path(__file__).parents[2] / "designs"
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    """`attnforge ARGV` in this process: (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as info:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
-
-
-def one_error(result: tuple[int, str, str]) -> str:
-    """The single `attnforge: error:` line of a run that exited 2."""
-    code, _, err = result
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("attnforge: error:"), err
-    return lines[0]
 
 
 def test_explore_with_an_empty_out_writes_nothing_in_the_working_directory(
