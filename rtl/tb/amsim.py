@@ -74,3 +74,34 @@ def run_schedule(component, cycles, observe) -> None:
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
+
+
+def handshakes(component, inputs, cycles: int, outputs: int | None = None
+               ) -> tuple[list[int], list[int]]:
+    """Cycles of every input and output handshake of a stream ``component`` fed packed
+    ``inputs`` with the source always valid and the sink always ready, for ``cycles`` cycles
+    or until ``outputs`` words came out."""
+    ins: list[int] = []
+    outs: list[int] = []
+    payload = Value.cast(component.i.payload)
+
+    async def bench(ctx):
+        for cycle in range(cycles):
+            more = len(ins) < len(inputs)
+            if more:
+                ctx.set(payload, inputs[len(ins)])
+            ctx.set(component.i.valid, more)
+            ctx.set(component.o.ready, 1)
+            if more and ctx.get(component.i.ready):
+                ins.append(cycle)
+            if ctx.get(component.o.valid):
+                outs.append(cycle)
+                if len(outs) == outputs:
+                    return
+            await ctx.tick()
+
+    sim = Simulator(component)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return ins, outs

@@ -16,8 +16,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from amaranth.hdl import Value
-from amaranth.sim import Simulator
 
 from fpga import area
 from fpga.spec import Units
@@ -25,6 +23,7 @@ from fpga.synthesized import LAYERNORM_TABLE, layernorm_blocks, layernorm_lut_ff
 from fpga.units import Memory, layernorm_call, layernorm_row_cycles
 from fpga.workload import ViTSpec
 from rtl.layernorm import LayerNormUnit
+from rtl.tb.amsim import handshakes
 
 ROOT = Path(__file__).parents[2]
 M3VIT = ViTSpec()
@@ -154,28 +153,7 @@ def measure(d: int, lanes: int, rows: int) -> tuple[list[int], list[int]]:
     beats = d // lanes
     load = 1 << (lanes * unit.lane_bits)
     words = [load] * beats + [0] * (rows * beats)
-    ins, outs = [], []
-
-    async def bench(ctx):
-        for cycle in range(40 * len(words) + 200):
-            more = len(ins) < len(words)
-            if more:
-                ctx.set(Value.cast(unit.i.payload), words[len(ins)])
-            ctx.set(unit.i.valid, more)
-            ctx.set(unit.o.ready, 1)
-            if more and ctx.get(unit.i.ready):
-                ins.append(cycle)
-            if ctx.get(unit.o.valid):
-                outs.append(cycle)
-                if len(outs) == rows * beats:
-                    return
-            await ctx.tick()
-
-    sim = Simulator(unit)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    return ins, outs
+    return handshakes(unit, words, 40 * len(words) + 200, outputs=rows * beats)
 
 
 @pytest.mark.parametrize("d, lanes", [(192, 8), (48, 4), (12, 1), (64, 16)])

@@ -10,8 +10,6 @@ import json
 
 import numpy as np
 import pytest
-from amaranth.hdl import Value
-from amaranth.sim import Simulator
 
 from attnforge.specload import SpecError, load_spec
 from fpga.golden.layernorm import (
@@ -28,7 +26,7 @@ from rtl.errors import RtlParamError
 from rtl.layernorm import LayerNormUnit, first_output_delay, row_period
 from rtl.runner import missing_tools, run_cocotb
 from rtl.spec import LayerNormParams, RtlDesign
-from rtl.tb.amsim import run_stream
+from rtl.tb.amsim import handshakes, run_stream
 from rtl.tb.vectors import stimulus
 from rtl.units import build_unit, check_unit, toplevel, variant_key
 from tests.conftest import sims_required
@@ -228,30 +226,6 @@ def test_amaranth_sim_bit_exact(params):
     out = run_stream(unit, inputs, expected, p_valid=0.7, p_ready=0.6, seed=2,
                      max_cycles=100 * len(inputs) + 1000)
     assert out == expected
-
-
-def handshakes(unit: LayerNormUnit, inputs: list[int], cycles: int) -> tuple[list, list]:
-    """Cycles of every input and output handshake, source always valid, sink always ready."""
-    ins, outs = [], []
-
-    async def bench(ctx):
-        for cycle in range(cycles):
-            more = len(ins) < len(inputs)
-            if more:
-                ctx.set(Value.cast(unit.i.payload), inputs[len(ins)])
-            ctx.set(unit.i.valid, more)
-            ctx.set(unit.o.ready, 1)
-            if more and ctx.get(unit.i.ready):
-                ins.append(cycle)
-            if ctx.get(unit.o.valid):
-                outs.append(cycle)
-            await ctx.tick()
-
-    sim = Simulator(unit)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    return ins, outs
 
 
 def test_timing_one_beat_per_cycle_and_stated_delay():
