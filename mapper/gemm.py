@@ -125,7 +125,8 @@ def count_candidates(gemm: Gemm, arch: Architecture, cand: dict[str, np.ndarray]
 def latency(arch: Architecture, counts: dict) -> np.ndarray:
     """Cycles of each candidate: compute and DRAM transfer overlap (double-buffered tiles)."""
     bytes_per_cycle = arch.dram.bandwidth_bytes_per_s / (arch.clock_mhz * 1e6)
-    dram = (counts["reads"] + counts["writes"]) * arch.word_bytes / bytes_per_cycle
+    with np.errstate(over="ignore"):  # an absurd bandwidth gives inf: the explorer names it
+        dram = (counts["reads"] + counts["writes"]) * arch.word_bytes / bytes_per_cycle
     return np.maximum(counts["compute"], dram)
 
 

@@ -157,6 +157,7 @@ def test_simulate_says_it_does_not_apply_the_grid(as_json, tmp_path, capsys):
 # written, then a matplotlib ValueError traceback from the log-scaled plot.
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # numpy's overflow warning went to stderr
 @pytest.mark.parametrize("backend", ["serial", "process"])
 @pytest.mark.parametrize(("old", "new"), [
     ("a: {}", "a: {clock_mhz: 1e300}"),
