@@ -4,6 +4,7 @@ printed (only the interpreter's shutdown is left: a Ctrl-C would make it die by 
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -12,6 +13,9 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a Ctrl-C
 
 def main() -> None:
     """Load the CLI and run it (its own exit status); a Ctrl-C while loading exits 130."""
+    # attnforge only writes image files: an MPLBACKEND meant for another program (or
+    # misspelled) must not fail its plots after the results are computed
+    os.environ["MPLBACKEND"] = "agg"
     try:
         from attnforge.cli import main as run_cli
     except KeyboardInterrupt:
