@@ -30,8 +30,6 @@ from fractions import Fraction
 
 from fpga.golden.layernorm import LayerNormFormat
 from fpga.resources import (
-    DSP_A_BITS,
-    DSP_B_BITS,
     Item,
     Resources,
     axi_masters,
@@ -249,32 +247,6 @@ def patch_macs(u: Units) -> Item:
                                u.act_bits)
 
 
-DSP_PARTIAL_BITS = 17  # a low slice of a cascaded product: 18-bit B port, zero sign bit
-
-
-def cascade_dsp(a_bits: int, b_bits: int) -> int:
-    """DSP48E2s of one signed ``a x b`` product cut as a cascade (yosys ``mul2dsp``, as
-    ``synth_xilinx -family xcup`` maps it): the wider operand on the 27-bit port; beyond 27
-    bits it is cut into low slices of 17 bits (each padded with a zero sign bit, their partial
-    products summed along the cascade's 17-bit shift) and a top slice of up to 27 bits, then
-    the other operand likewise beyond 18 bits. Equal to `fpga.resources.dsp_per_mult` for
-    operands up to 44 x 35 bits; wider ones (the LayerNorm's d·S2) take more slices."""
-    return _cut(max(a_bits, b_bits), min(a_bits, b_bits))
-
-
-def _cut(a_bits: int, b_bits: int) -> int:
-    """`cascade_dsp` without putting the wider operand first (the slices keep their ports)."""
-    if a_bits > DSP_A_BITS:
-        low = math.ceil((a_bits - DSP_A_BITS) / DSP_PARTIAL_BITS)
-        return low * _cut(DSP_PARTIAL_BITS + 1, b_bits) + _cut(
-            a_bits - low * DSP_PARTIAL_BITS, b_bits)
-    if b_bits > DSP_B_BITS:
-        low = math.ceil((b_bits - DSP_B_BITS) / DSP_PARTIAL_BITS)
-        return low * _cut(a_bits, DSP_PARTIAL_BITS + 1) + _cut(
-            a_bits, b_bits - low * DSP_PARTIAL_BITS)
-    return 1
-
-
 def layernorm_products(fmt: LayerNormFormat) -> tuple[dict[str, int], dict[str, int]]:
     """DSPs of the RTL's products (signed operand widths; an unsigned one gains a sign bit):
     per lane x² (total x total), d·x (the constant d, x), D·r (D, the rsqrt mantissa) and
@@ -282,12 +254,12 @@ def layernorm_products(fmt: LayerNormFormat) -> tuple[dict[str, int], dict[str, 
     of two makes d·x and d·S2 shifts (no DSP)."""
     d_bits = fmt.d.bit_length() + 1
     shift = fmt.d & (fmt.d - 1) == 0
-    lane = {"x²": cascade_dsp(fmt.total_bits, fmt.total_bits),
-            "d·x": 0 if shift else cascade_dsp(d_bits, fmt.total_bits),
-            "D·r": cascade_dsp(fmt.diff_bits, fmt.rsqrt_bits + 3),
-            "n·γ": cascade_dsp(fmt.n_bits, fmt.param_bits)}
-    row = {"d·S2": 0 if shift else cascade_dsp(d_bits, fmt.s2_bits + 1),
-           "S1²": cascade_dsp(fmt.s1_bits, fmt.s1_bits)}
+    lane = {"x²": dsp_per_mult(fmt.total_bits, fmt.total_bits),
+            "d·x": 0 if shift else dsp_per_mult(d_bits, fmt.total_bits),
+            "D·r": dsp_per_mult(fmt.diff_bits, fmt.rsqrt_bits + 3),
+            "n·γ": dsp_per_mult(fmt.n_bits, fmt.param_bits)}
+    row = {"d·S2": 0 if shift else dsp_per_mult(d_bits, fmt.s2_bits + 1),
+           "S1²": dsp_per_mult(fmt.s1_bits, fmt.s1_bits)}
     return lane, row
 
 

@@ -53,12 +53,30 @@ def total(parts) -> Resources:
     return out
 
 
+DSP_PARTIAL_BITS = 17  # a low slice of a cascaded product: 18-bit B port, zero sign bit
+
+
 def dsp_per_mult(a_bits: int, b_bits: int) -> int:
-    """DSP48E2 slices for one signed a x b multiply (tiling on the 27 x 18 multiplier)."""
-    wide, narrow = max(a_bits, b_bits), min(a_bits, b_bits)
-    if narrow <= DSP_B_BITS:
-        return math.ceil(wide / DSP_A_BITS) if wide > DSP_A_BITS else 1
-    return math.ceil(wide / DSP_A_BITS) * math.ceil(narrow / DSP_B_BITS)
+    """DSP48E2 slices for one signed ``a x b`` product cut as a cascade (yosys ``mul2dsp``, as
+    ``synth_xilinx -family xcup`` maps it): the wider operand on the 27-bit port; beyond 27
+    bits it is cut into low slices of 17 bits (each padded with a zero sign bit, their partial
+    products summed along the cascade's 17-bit shift) and a top slice of up to 27 bits, then
+    the other operand likewise beyond 18 bits. Up to 44 x 35 bits this is plain 27 x 18
+    tiling; wider operands take more slices (71 x 9: 4, not 3)."""
+    return _cut(max(a_bits, b_bits), min(a_bits, b_bits))
+
+
+def _cut(a_bits: int, b_bits: int) -> int:
+    """`dsp_per_mult` without putting the wider operand first (the slices keep their ports)."""
+    if a_bits > DSP_A_BITS:
+        low = math.ceil((a_bits - DSP_A_BITS) / DSP_PARTIAL_BITS)
+        return low * _cut(DSP_PARTIAL_BITS + 1, b_bits) + _cut(
+            a_bits - low * DSP_PARTIAL_BITS, b_bits)
+    if b_bits > DSP_B_BITS:
+        low = math.ceil((b_bits - DSP_B_BITS) / DSP_PARTIAL_BITS)
+        return low * _cut(a_bits, DSP_PARTIAL_BITS + 1) + _cut(
+            a_bits, b_bits - low * DSP_PARTIAL_BITS)
+    return 1
 
 
 def mac_array(macs: int, a_bits: int, b_bits: int, acc_bits: int) -> Resources:

@@ -48,7 +48,7 @@ class FpgaKind:
     """Points: the named configs, then a p x linear-size sweep (with/without reordering)."""
 
     name = "fpga"
-    model_version = "10"  # 10: exact reordered-attention key count; 9: LayerNorm, patch MACs from rtl
+    model_version = "11"  # 11: one DSP cut for every product; 10: exact attention key count
 
     def load(self, path: Path) -> FpgaDesign:
         """The typed design; raises SpecError with every problem (each at its key)."""

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from fpga import area
+from fpga.resources import dsp_per_mult
 from fpga.spec import Units
 from fpga.synthesized import LAYERNORM_TABLE, layernorm_blocks, layernorm_lut_ff, mac_blocks
 from fpga.units import Memory, layernorm_call, layernorm_row_cycles
@@ -49,7 +50,7 @@ def test_table_holds_the_default_and_neighbouring_lane_counts():
     (71, 9, 4),                    # d·S2: 17 + 17 + 17 + 20 on A; a 27-bit tiling would say 3
 ])
 def test_cascade_tiling_by_hand(a, b, tiles):
-    assert area.cascade_dsp(a, b) == area.cascade_dsp(b, a) == tiles
+    assert dsp_per_mult(a, b) == dsp_per_mult(b, a) == tiles
 
 
 def test_every_row_has_the_tiling_count_of_dsps():
