@@ -41,7 +41,7 @@ from fpga.resources import (
 from fpga.schedule import Plan, linear_shapes, plan
 from fpga.spec import ConventionalMath, FpgaDesign, Techniques, Units
 from fpga.synthesized import layernorm_lut_ff, mac_block_lut_ff, synthesized
-from fpga.units import layernorm_format
+from fpga.units import PATCH_COLUMNS, layernorm_format
 from fpga.workload import ViTSpec
 
 GELU_TABLE_ENTRIES = 177  # step 1/32 over [0, 5.5]
@@ -198,21 +198,22 @@ def softmax(u: Units, spec: ViTSpec, t: Techniques, m: ConventionalMath) -> Unit
 
 def _gate_macs(u: Units, spec: ViTSpec) -> Item:
     """The gate's MACs: one adder-tree column per expert, the gate_macs inputs dealt among them
-    as evenly as they go (gate_macs mod experts columns have one input more; each token's
-    logits in ceil(d x experts / gate_macs) cycles); fewer MACs than experts are single-input
+    as evenly as they go (gate_macs mod experts columns have one input more; the narrowest
+    sets a token's cycles, `fpga.units.gate_call`); fewer MACs than experts are single-input
     columns, each serving several experts in turn. A column's synthesized cost is linear in its
     inputs between the tabulated counts (`fpga.synthesized.mac_block_lut_ff`), so columns of
     n and n + 1 inputs cost what that many columns of their mean, gate_macs / experts, do."""
     e = spec.experts
     inputs, rest = divmod(u.gate_macs, e)
     if not inputs:
-        return mac_block_item(f"{u.gate_macs:,} MACs (1 input x {u.gate_macs} columns, "
+        return mac_block_item(f"{u.gate_macs:,} MACs (1 input x {u.gate_macs} "
+                              f"column{_s(u.gate_macs)}, "
                               f"{e} experts in turn)", 1, u.gate_macs, u.act_bits, u.weight_bits)
     if not rest:
-        return mac_block_item(f"{u.gate_macs:,} MACs ({inputs} input{_s(inputs)} x {e} experts)",
+        return mac_block_item(f"{u.gate_macs:,} MACs ({inputs} input{_s(inputs)} x {e} expert{_s(e)})",
                               inputs, e, u.act_bits, u.weight_bits)
     return uneven_columns_item(f"{u.gate_macs:,} MACs ({inputs + 1} inputs x {rest} + {inputs} x "
-                               f"{e - rest} experts)", u.gate_macs, e, u.act_bits, u.weight_bits,
+                               f"{e - rest} expert{_s(e - rest)})", u.gate_macs, e, u.act_bits, u.weight_bits,
                                u.act_bits)
 
 
@@ -227,9 +228,6 @@ def uneven_columns_item(label: str, macs: int, columns: int, a_bits: int, b_bits
     if found is None:
         return item
     return Item(item.label, replace(item.resources, lut=found[0], ff=found[1]), SYNTHESIZED)
-
-
-PATCH_COLUMNS = 16  # the patch embedding's output columns (Edge-MoE's blocks of 16 outputs)
 
 
 def patch_macs(u: Units) -> Item:

@@ -210,20 +210,39 @@ def add_call(u: Units, mem: Memory, spec: ViTSpec) -> Call:
                 3 * data)
 
 
+def columns(macs: int, wanted: int) -> tuple[int, int]:
+    """(columns, inputs of the narrowest) of ``macs`` MACs dealt as evenly as they go among
+    ``wanted`` adder-tree columns (``macs mod columns`` of them one input more), or among
+    ``macs`` single-input columns when there are fewer MACs than columns wanted. Every column
+    finishes the same inputs, so the narrowest one sets the pace: an extra input of a wider
+    column cannot serve another column's output."""
+    cols = min(macs, wanted)
+    return cols, macs // cols
+
+
 def gate_call(u: Units, mem: Memory, spec: ViTSpec) -> Call:
-    """MoE gate: d x experts MACs per token on ``gate_macs``, then a softmax over the expert
-    logits and a top-k insertion, one expert per cycle each (per token)."""
+    """MoE gate: one adder-tree column per expert (`columns`; fewer MACs than experts: each
+    column serves ceil(experts / columns) experts in turn), ceil(d / narrowest inputs) cycles
+    per expert a column serves, then a softmax over the expert logits and a top-k insertion,
+    one expert per cycle each (per token)."""
     n, d, e = spec.tokens, spec.d_model, spec.experts
-    compute = n * (math.ceil(d * e / u.gate_macs) + 2 * e)
+    cols, inputs = columns(u.gate_macs, e)
+    compute = n * (math.ceil(e / cols) * math.ceil(d / inputs) + 2 * e)
     data = _b(n * d, u.act_bits)
     weights = _b(e * d, u.weight_bits)
     return Call("gate", stream_cycles(mem, compute, data, weights), data + weights)
 
 
+PATCH_COLUMNS = 16  # the patch embedding's output columns (Edge-MoE's blocks of 16 outputs)
+
+
 def patch_embed_call(u: Units, mem: Memory, spec: ViTSpec) -> Call:
-    """16x16 stride-16 convolution as patches x (c p^2) x d MACs on ``patch_embed_macs``."""
+    """16x16 stride-16 convolution as patches x (c p^2) x d MACs on ``patch_embed_macs``
+    dealt among :data:`PATCH_COLUMNS` output columns (`columns`): per patch ceil(d / columns)
+    output blocks x ceil(c p^2 / the narrowest column's inputs) cycles."""
     k = spec.image_c * spec.patch**2
-    compute = spec.patches * math.ceil(k * spec.d_model / u.patch_embed_macs)
+    cols, inputs = columns(u.patch_embed_macs, PATCH_COLUMNS)
+    compute = spec.patches * math.ceil(spec.d_model / cols) * math.ceil(k / inputs)
     pixels = _b(spec.image_c * spec.image_h * spec.image_w, u.pixel_bits)
     out = _b(spec.tokens * spec.d_model, u.act_bits)
     return Call("patch_embed", stream_cycles(mem, compute, pixels, out, out), pixels + 2 * out)

@@ -48,7 +48,7 @@ class FpgaKind:
     """Points: the named configs, then a p x linear-size sweep (with/without reordering)."""
 
     name = "fpga"
-    model_version = "11"  # 11: one DSP cut for every product; 10: exact attention key count
+    model_version = "12"  # 12: gate/patch timed by their narrowest column; 11: one DSP cut
 
     def load(self, path: Path) -> FpgaDesign:
         """The typed design; raises SpecError with every problem (each at its key)."""

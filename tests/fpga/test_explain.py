@@ -219,7 +219,7 @@ DSP_LABELS = (
      lambda a, b, x, y, per: (a * b * per, per == DSP_PER[(x, y)])),
     (r"^([\d,]+) MACs of (\d+) x (\d+) b, (\d+) DSP each",
      lambda n, x, y, per: (n * per, per == DSP_PER[(x, y)])),
-    (r"^([\d,]+) MACs \((\d+) inputs x (\d+) experts\) of (\d+) x (\d+) b, (\d+) DSP each",
+    (r"^([\d,]+) MACs \((\d+) inputs? x (\d+) experts?\) of (\d+) x (\d+) b, (\d+) DSP each",
      lambda n, i, e, x, y, per: (n * per, per == DSP_PER[(x, y)] and i * e == n)),
     (r"^([\d,]+) MACs \((\d+) inputs? x (\d+) columns; unsigned (\d+)-bit pixels as (\d+)-bit "
      r"signed\) of (\d+) x (\d+) b, (\d+) DSP each",

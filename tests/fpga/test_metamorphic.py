@@ -1,0 +1,488 @@
+"""Metamorphic relations of the FPGA model, each derived by algebra from the paper's design
+(edgemoe.md §3) or hardware first principles, checked over a seeded set of varied designs
+built from designs/edge-moe-zcu102.yaml by ``dataclasses.replace``.
+
+A model that is right at the paper's point and wrong elsewhere breaks one of these: each test's
+docstring states the relation and why it must hold.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from attnforge.kinds.fpga import KIND
+from fpga import area
+from fpga import units as un
+from fpga.board import BOARDS, Board, get_board
+from fpga.explain import explain
+from fpga.explore import Point, row
+from fpga.model import evaluate
+from fpga.schedule import image_timing, layer_calls, linear_shapes, plan
+from fpga.spec import TECHNIQUES, FpgaDesign, Techniques, Units
+from fpga.workload import Routing, ViTSpec, route
+
+DESIGN_FILE = Path(__file__).parents[2] / "designs" / "edge-moe-zcu102.yaml"
+BASE: FpgaDesign = KIND.load(DESIGN_FILE)
+ALL_ON = Techniques()
+
+
+def _valid(d: FpgaDesign) -> bool:
+    return not (d.problems() or d.workload.problems() or d.routing.problems()
+                or d.sweep is not None and d.sweep.problems())
+
+
+def _design(rng: random.Random) -> FpgaDesign:
+    """One random design near M3ViT's scale: a few layers, small images (N from 2 to 129)."""
+    heads = rng.choice((1, 2, 3, 4, 6))
+    head_dim = rng.choice((8, 16, 24, 32, 64))
+    experts = rng.choice((1, 2, 4, 8, 16))
+    side = rng.choice(((16, 16), (32, 32), (32, 64), (64, 64), (128, 256), (48, 80)))
+    w = ViTSpec(image_h=side[0], image_w=side[1], d_model=heads * head_dim, heads=heads,
+                layers=rng.randint(1, 4), mlp_hidden=rng.choice((64, 96, 384, 768)),
+                experts=experts, expert_hidden=rng.choice((32, 100, 384)),
+                top_k=rng.randint(1, experts), moe_every=rng.randint(1, 3))
+    u = replace(BASE.units, attn_p=rng.randint(1, min(16, w.tokens)),
+                attn_lanes=rng.choice([x for x in (1, 3, 8, 16, head_dim) if x <= w.d_model]),
+                linear_in_par=rng.choice((4, 8, 16, 32)), linear_out_par=rng.choice((4, 16, 32)),
+                clock_mhz=rng.choice((150.0, 300.0, 450.0)), axi_bits=rng.choice((64, 256, 512)),
+                ping_pong=rng.random() < 0.7, gate_macs=rng.choice((16, 128)))
+    hits: tuple[float, ...] = ()
+    if rng.random() < 0.4:
+        hits = tuple(float(rng.randint(0, 3)) for _ in range(experts))
+        if sum(h > 0 for h in hits) < w.top_k:
+            hits = ()
+    return replace(BASE, board=rng.choice(("zcu102", "zcu104", "u280")), workload=w, units=u,
+                   routing=Routing(seed=rng.randint(0, 9), hits=hits), sweep=None)
+
+
+def _designs(count: int, seed: int) -> list[FpgaDesign]:
+    rng = random.Random(seed)
+    out: list[FpgaDesign] = []
+    while len(out) < count:
+        d = _design(rng)
+        if _valid(d):
+            out.append(d)
+    return out
+
+
+DESIGNS = [BASE, *_designs(11, seed=7)]
+IDS = [f"d{i}" for i in range(len(DESIGNS))]
+
+
+def _techniques(rng: random.Random) -> Techniques:
+    return Techniques(*(rng.random() < 0.5 for _ in TECHNIQUES))
+
+
+TECHS = [ALL_ON, Techniques(False, False, False, False, False), *(
+    _techniques(random.Random(s)) for s in range(3))]
+
+# A memory path that never binds: every transfer takes under a cycle, no first-beat latency.
+FREE = un.Memory(port_bytes=float(1 << 40), ddr_bytes=float(1 << 40), latency=0)
+
+
+def _free_board(board: Board) -> Board:
+    return replace(board, ddr_gbps=1e12, host_port_bits=1 << 40, host_port_mhz=1e9,
+                   ddr_latency_ns=0.0)
+
+
+def _timing(d: FpgaDesign, t: Techniques, u: Units | None = None, board: Board | None = None):
+    return image_timing(d.workload, board or get_board(d.board), u or d.units, t, d.math,
+                        d.routing)
+
+
+# ---- attention ----------------------------------------------------------------------------
+
+def staggered_key_positions(n: int, p: int) -> int:
+    """Key positions of the staggered schedule, walked from its description (edgemoe.md §3.5):
+    batch b caches queries bp .. bp+p-1, slot s loading its query at key position s; until
+    then it still holds query (b-1)p + s, which needs keys 0 .. s-1. A batch walks up to the
+    last key a slot it holds still needs; the loop runs ceil((N+p-1)/p) times."""
+    total = 0
+    for b in range(-(-(n + p - 1) // p)):
+        need = 0
+        for s in range(p):
+            if b * p + s < n:
+                need = n  # a new query needs every key
+            if 0 <= (b - 1) * p + s < n:
+                need = max(need, s)  # the previous query still needs keys 0 .. s-1
+        total += need
+    return total
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 16, 17, 33, 129, 130])
+@pytest.mark.parametrize("p", [1, 2, 3, 4, 7, 8, 16])
+def test_reordered_attention_compute_is_the_staggered_key_count_times_blocks(n, p):
+    """Q·K compute cycles = key positions of the staggered schedule x ceil(d / lanes); with
+    p = 1 that is N x N (every query streams every key once), and each query of the schedule
+    meets each key once: positions >= N^2 / p."""
+    if p > n:
+        pytest.skip("p > N is refused by the design rules")
+    for d, lanes in ((64, 8), (192, 7), (12, 16)):
+        w = ViTSpec(image_h=16, image_w=16 * (n - 1), patch=16, d_model=d, heads=1)
+        assert w.tokens == n
+        u = Units(attn_p=p, attn_lanes=lanes)
+        call = un.attention_call(u, FREE, w, "qk", reorder=True, fused_softmax=True)
+        positions = staggered_key_positions(n, p)
+        assert call.cycles == positions * math.ceil(d / lanes)
+        assert positions * p >= n * n
+    assert staggered_key_positions(n, 1) == n * n
+
+
+def test_attention_qk_and_av_are_symmetric_and_heads_double_time():
+    """With E = F (value width = key width) A·V walks the same staggered order as Q·K: equal
+    cycles and bytes. Doubling the heads at a fixed head dim doubles d = heads x e, so with
+    lanes dividing e the compute doubles; with a free memory so do the cycles."""
+    for d in DESIGNS:
+        w, u = d.workload, d.units
+        mem = un.memory(get_board(d.board), u)
+        for reorder in (True, False):
+            qk = un.attention_call(u, mem, w, "qk", reorder, True)
+            av = un.attention_call(u, mem, w, "av", reorder, True)
+            assert (qk.cycles, qk.ddr_bytes) == (av.cycles, av.ddr_bytes)
+            lanes = math.gcd(w.head_dim, u.attn_lanes)
+            u1 = replace(u, attn_lanes=lanes)
+            one = un.attention_call(u1, FREE, w, "qk", reorder, True).cycles
+            two = un.attention_call(u1, FREE, replace(w, heads=2 * w.heads,
+                                                      d_model=2 * w.d_model), "qk", reorder,
+                                    True).cycles
+            assert two == 2 * one
+
+
+# ---- linear unit ---------------------------------------------------------------------------
+
+def test_linear_cycles_are_tokens_times_output_and_input_blocks():
+    """Output-stationary unit (edgemoe.md §3.4): per token, ceil(out/out_par) output blocks x
+    ceil(in/in_par) input blocks, one per cycle, for every layer shape and engine."""
+    rng = random.Random(3)
+    u = Units()
+    for _ in range(200):
+        tokens, k, n = rng.randint(1, 300), rng.randint(1, 1000), rng.randint(1, 1000)
+        engine = (rng.randint(1, 64), rng.randint(1, 64))
+        call = un.linear_call(u, FREE, tokens, k, n, engine)
+        assert call.cycles == tokens * -(-n // engine[1]) * -(-k // engine[0])
+        assert call.load_bytes == (k * n + n) * u.weight_bits // 8 + (
+            (k * n + n) * u.weight_bits % 8 > 0)
+
+
+def _expected_linear_cycles(d: FpgaDesign, t: Techniques) -> int:
+    """Every linear call of the image on a free memory, from the layer shapes: Q, K, V and
+    projection (d x d), the dense MLP (d -> h -> d) or every (token, expert) pair's expert
+    (d -> h_e -> d), on the unified unit or each shape's dedicated engine."""
+    w = d.workload
+    engines = plan(w, d.units, t, d.math).engines
+
+    def cyc(tokens: int, k: int, n: int) -> int:
+        i, o = engines[(k, n)]
+        return tokens * -(-n // o) * -(-k // i)
+
+    total = 0
+    for layer in range(w.layers):
+        total += 4 * cyc(w.tokens, w.d_model, w.d_model)
+        if w.is_moe(layer):
+            counts = np.array(route(w, d.routing, layer))
+            groups = counts[counts > 0] if t.patch_reorder else np.ones(counts.sum(), int)
+            total += sum(cyc(int(g), w.d_model, w.expert_hidden)
+                         + cyc(int(g), w.expert_hidden, w.d_model) for g in groups)
+        else:
+            total += cyc(w.tokens, w.d_model, w.mlp_hidden) + cyc(w.tokens, w.mlp_hidden,
+                                                                  w.d_model)
+    return total
+
+
+@pytest.mark.parametrize("i", range(len(DESIGNS)), ids=IDS)
+def test_image_linear_time_is_the_sum_over_layer_shapes(i):
+    """On a free memory the ``linear`` column is the sum of every layer's linear shapes, with
+    GELU fused at initiation interval 1 (the approximation) and nothing else in it."""
+    d = DESIGNS[i]
+    board = _free_board(get_board(d.board))
+    u = replace(d.units, axi_bits=1 << 30)
+    for t in TECHS:
+        t = replace(t, gelu_approx=True)
+        assert _timing(d, t, u, board).cycles["linear"] == _expected_linear_cycles(
+            replace(d, units=u), t)
+
+
+# ---- MoE with patch reordering ------------------------------------------------------------
+
+def _moe_design(experts: int, top_k: int, hits: tuple[float, ...], seed: int = 0) -> FpgaDesign:
+    w = replace(BASE.workload, experts=experts, top_k=top_k, layers=2)
+    return replace(BASE, workload=w, routing=Routing(seed=seed, hits=hits))
+
+
+def _expert_bytes(d: FpgaDesign) -> int:
+    w, bits = d.workload, d.units.weight_bits
+    return (2 * w.d_model * w.expert_hidden + w.expert_hidden + w.d_model) * bits // 8
+
+
+ROUTINGS = {"uniform 16": (16, 2, ()), "one expert": (16, 1, (1.0,) + (0.0,) * 15),
+            "two of 16": (16, 2, (0.0,) * 7 + (1.0, 2.0) + (0.0,) * 7),
+            "skewed": (16, 2, tuple(float(1 + e % 4) for e in range(16))),
+            "top_k = experts": (4, 4, ()), "top-1 of 8": (8, 1, ()), "top-3 of 8": (8, 3, ())}
+
+
+@pytest.mark.parametrize("name", list(ROUTINGS))
+def test_moe_compute_is_independent_of_routing_and_weights_follow_distinct_experts(name):
+    """Patch reordering (edgemoe.md §3.1): the experts' compute is that of tokens x top_k
+    token-expert pairs whatever the routing (on a free memory, linear cycles of the MoE layer
+    = pairs x (FC1 + FC2 blocks), also without reordering); each expert hit is loaded once,
+    so its weight traffic = distinct experts x expert bytes (distinct counted with NumPy from
+    the routing's queues); without reordering every pair loads its expert."""
+    experts, top_k, hits = ROUTINGS[name]
+    d = _moe_design(experts, top_k, hits, seed=5)
+    w, u = d.workload, d.units
+    counts = np.array(route(w, d.routing, 1))
+    assert counts.sum() == w.tokens * top_k
+    if hits:
+        assert set(np.flatnonzero(counts)) <= set(np.flatnonzero(hits))
+    pairs = w.tokens * top_k
+    per_pair = (-(-w.expert_hidden // 16) * -(-w.d_model // 16)) * 2
+    p = plan(w, u, ALL_ON, d.math)
+    dense = 4 * (w.d_model * w.d_model + w.d_model) * u.weight_bits // 8
+    for reorder in (True, False):
+        t = replace(ALL_ON, patch_reorder=reorder)
+        calls = layer_calls(u, FREE, w, p, t, d.math, d.routing, 1)
+        linear = sum(c.cycles for c in calls if c.unit == "linear")
+        assert linear == 4 * w.tokens * (w.d_model // 16) ** 2 + pairs * per_pair
+        loaded = sum(c.load_bytes for c in calls)
+        expected = np.count_nonzero(counts) if reorder else pairs
+        assert loaded == dense + expected * _expert_bytes(d)
+
+
+def test_all_tokens_on_top_k_experts_loads_fewest_weights_and_top_k_scales_pairs():
+    """Every token on the same top_k experts loads top_k experts' weights; spread uniformly
+    over 16 experts with 129 tokens all 16 are hit (with overwhelming probability, checked on
+    the drawn queues). The experts' compute on a free memory scales with top_k exactly."""
+    focused = _moe_design(16, 2, (1.0, 1.0) + (0.0,) * 14)
+    spread = _moe_design(16, 2, ())
+    assert np.count_nonzero(route(spread.workload, spread.routing, 1)) == 16
+    fast = evaluate(focused, ALL_ON)
+    slow = evaluate(spread, ALL_ON)
+    assert fast.ddr_mb < slow.ddr_mb and fast.latency_ms < slow.latency_ms
+    assert slow.ddr_mb - fast.ddr_mb == pytest.approx(14 * _expert_bytes(spread) / 1e6)
+    w = BASE.workload
+    p = plan(w, BASE.units, ALL_ON, BASE.math)
+
+    def expert_cycles(top_k: int) -> int:
+        wk = replace(w, top_k=top_k)
+        calls = layer_calls(BASE.units, FREE, wk, p, ALL_ON, BASE.math, Routing(), 1)
+        return sum(c.cycles for c in calls if c.unit == "linear") - 4 * w.tokens * 12 * 12
+
+    assert {expert_cycles(k) for k in (1, 2, 4, 8)} == {expert_cycles(1) * k for k in (1, 2, 4, 8)}
+
+
+# ---- memory and clock ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("i", range(len(DESIGNS)), ids=IDS)
+def test_less_bandwidth_is_never_faster_and_a_bigger_board_changes_only_fit(i):
+    """Halving the DDR peak, the host port width or the kernel port width never lowers
+    latency (every call's cycles are non-decreasing in bytes per cycle, and ping/pong hides a
+    load only behind time that is itself no shorter). A board with more DSP/BRAM/LUT/FF and
+    the same memory path gives the same latency and resources: only the fit can change."""
+    d = DESIGNS[i]
+    board = get_board(d.board)
+    for t in TECHS[:3]:
+        ref = _timing(d, t).total
+        for slower in (replace(board, ddr_gbps=board.ddr_gbps / 2),
+                       replace(board, host_port_bits=board.host_port_bits // 2),
+                       replace(board, ddr_latency_ns=2 * board.ddr_latency_ns)):
+            assert _timing(d, t, board=slower).total >= ref
+        assert _timing(d, t, replace(d.units, axi_bits=d.units.axi_bits // 2)).total >= ref
+        big = replace(board, name="big", dsp=10**6, bram36=10**6, lut=10**8, ff=10**8)
+        r = evaluate(d, t)
+        BOARDS["big"] = big
+        try:
+            r_big = evaluate(replace(d, board="big"), t)
+        finally:
+            del BOARDS["big"]
+        assert (r_big.latency_ms, r_big.breakdown_ms, r_big.resources, r_big.ddr_mb) == (
+            r.latency_ms, r.breakdown_ms, r.resources, r.ddr_mb)
+        assert r_big.fits
+
+
+@pytest.mark.parametrize("i", range(len(DESIGNS)), ids=IDS)
+def test_doubling_the_clock_halves_compute_bound_time_only(i):
+    """Cycles are fixed by the design, so on a free memory doubling the clock halves the
+    latency exactly. With a real memory the DDR's bytes per second and its nanoseconds of
+    latency do not scale: the time at 2f lies between half the time at f and the time at f."""
+    d = DESIGNS[i]
+    board = get_board(d.board)
+    free = _free_board(board)
+    f = min(d.units.clock_mhz, board.max_clock_mhz / 2)
+    u1 = replace(d.units, clock_mhz=f)
+    u2 = replace(d.units, clock_mhz=2 * f)
+    for t in TECHS[:3]:
+        c1, c2 = _timing(d, t, u1, free).total, _timing(d, t, u2, free).total
+        assert c1 == c2
+        ms1 = _timing(d, t, u1).total / f
+        ms2 = _timing(d, t, u2).total / (2 * f)
+        assert ms1 / 2 <= ms2 * (1 + 1e-12) and ms2 <= ms1 * (1 + 1e-12)
+
+
+# ---- resources -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("i", range(len(DESIGNS)), ids=IDS)
+def test_resources_never_fall_as_parallelism_grows(i):
+    """More query slots, lanes or MACs add hardware and never remove any: DSP, LUT and FF
+    are non-decreasing in p, attention lanes and the linear unit's in_par and out_par (with
+    every technique setting)."""
+    d = DESIGNS[i]
+    w = d.workload
+    from fpga.spec import parallelism_limits
+
+    limits = parallelism_limits(w)
+    for t in TECHS:
+        for name, values in (("attn_p", (1, 2, 3, 4, 8, 16)), ("attn_lanes", (1, 2, 5, 8, 16, 64)),
+                             ("linear_in_par", (1, 4, 8, 16, 32)),
+                             ("linear_out_par", (1, 4, 8, 16, 32))):
+            ok = [v for v in values if v <= limits[name][0]]
+            res = [area.unit_resources(d, t, replace(d.units, **{name: v})) for v in ok]
+            tot = [sum((r for r in x.values()), start=type(next(iter(x.values())))()) for x in res]
+            for field in ("dsp", "lut", "ff"):
+                seq = [getattr(r, field) for r in tot]
+                assert seq == sorted(seq), (name, field, ok, seq)
+
+
+def test_explain_resource_lines_add_up_to_the_total():
+    """The DSP (BRAM, LUT, FF) total equals the sum of the unit-by-unit lines explain prints,
+    and each BRAM line holds at least its buffer's bits / 18 Kib BRAM18s."""
+    for d in DESIGNS[:6]:
+        for t in TECHS[:3]:
+            text = explain(replace(d, configs={"c": t}), "c", d.units, t)
+            section = text[text.index("resources, unit by unit:"):].splitlines()[2:]
+            rows, total = [], None
+            for line in section:
+                cells = line.split()
+                if line.startswith("total"):
+                    total = [float(c.replace(",", "")) for c in cells[1:5]]
+                    break
+                first = 0 if re.match(r"^\s", line) else 1
+                rows.append([float(c.replace(",", "")) for c in cells[first:first + 4]])
+            assert total is not None
+            assert [sum(col) for col in zip(*rows, strict=True)] == pytest.approx(total)
+            r = evaluate(d, t)
+            assert total == [r.resources.dsp, r.resources.bram36, r.resources.lut,
+                             r.resources.ff]
+
+
+def test_bram_buffers_hold_their_bits():
+    """A buffer of W words of b bits needs at least ceil(W b / 18 Kib) BRAM18, and one that
+    delivers r words a cycle at least ceil(r b / 36) (a BRAM18 reads 36 bits a port)."""
+    from fpga.resources import bram_buffer
+
+    rng = random.Random(1)
+    for _ in range(300):
+        words, bits, rate = rng.randint(1, 10**6), rng.randint(1, 64), rng.randint(1, 512)
+        n = bram_buffer(words, bits, rate)
+        assert n * 18 * 1024 >= words * bits and n * 36 >= rate * bits
+
+
+# ---- pricing -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("i", range(len(DESIGNS)), ids=IDS)
+def test_energy_breakdown_and_stages_add_up(i):
+    """energy = power x latency; the categories sum to the latency; the stages (patch
+    embedding, then each layer) sum to the categories and the DDR bytes."""
+    d = DESIGNS[i]
+    for t in TECHS:
+        r = evaluate(d, t)
+        assert r.energy_j == pytest.approx(r.power_w * r.latency_ms / 1e3, rel=1e-12)
+        assert sum(r.breakdown_ms.values()) == pytest.approx(r.latency_ms, rel=1e-12)
+        timing = _timing(d, t)
+        assert sum(s.total for s in timing.stages) == timing.total
+        assert sum(s.ddr_bytes for s in timing.stages) == timing.ddr_bytes
+        assert r.ddr_mb == pytest.approx(timing.ddr_bytes / 1e6)
+
+
+@pytest.mark.parametrize("i", range(len(DESIGNS)), ids=IDS)
+def test_layers_are_a_prefix_and_alternate_as_the_spec_says(i):
+    """A design of L layers is the patch embedding plus its L layer stages; layer i is MoE
+    exactly when i mod moe_every = moe_every - 1; adding layers leaves the first ones'
+    stages unchanged (a layer's schedule depends on the layers before it only) unless it
+    adds a linear shape: without the unified unit each shape has its own engine, so the
+    engines share the MAC budget differently."""
+    d = DESIGNS[i]
+    w = d.workload
+    longer = replace(w, layers=w.layers + 2)
+    for t in TECHS:
+        short = _timing(d, t)
+        long = _timing(replace(d, workload=longer), t)
+        assert len(short.stages) == w.layers + 1
+        assert sum(s.total for s in short.stages) == short.total
+        if t.unified_linear or linear_shapes(w) == linear_shapes(longer):
+            assert long.stages[:w.layers + 1] == short.stages
+        for layer, stage in enumerate(long.stages[1:]):
+            assert ("MoE" in stage.name) == (layer % w.moe_every == w.moe_every - 1)
+            assert stage.name.startswith(f"layer {layer} ")
+
+
+# ---- explain and explore -------------------------------------------------------------------
+
+def _figures(text: str) -> tuple[float, ...]:
+    head = re.search(r"^latency ([\d.]+) ms per image \(([\d,]+) cycles\), ([\d.]+) W, "
+                     r"([\d.]+) J$", text, re.M)
+    return float(head[1]), float(head[3]), float(head[4])
+
+
+@pytest.mark.parametrize("i", range(0, len(DESIGNS), 2), ids=IDS[::2])
+def test_explain_prints_explores_row_for_sweep_points(i):
+    """explain at a sweep point (p, square linear size, reordering on or off) prints the
+    latency, power and energy of explore's row for the same point."""
+    d = DESIGNS[i]
+    rng = random.Random(i)
+    from fpga.spec import parallelism_limits
+
+    limits = parallelism_limits(d.workload)
+    for _ in range(2):
+        p = rng.randint(1, limits["attn_p"][0] if limits["attn_p"][0] < 16 else 16)
+        size = rng.choice([s for s in (4, 8, 16, 32) if s <= limits["linear_in_par"][0]])
+        t = replace(ALL_ON, attention_reorder=rng.random() < 0.5)
+        r = row(d, Point("sweep", "c", t, p, (size, size)))
+        u = replace(d.units, attn_p=p, linear_in_par=size, linear_out_par=size)
+        shown = _figures(explain(replace(d, configs={"c": t}), "c", u, t))
+        assert shown == pytest.approx((r["latency_ms"], r["power_w"], r["energy_j"]),
+                                      abs=0.006)
+
+
+# ---- units timed as the area prices them ---------------------------------------------------
+
+@pytest.mark.parametrize("experts", [1, 3, 16])
+@pytest.mark.parametrize("gate_macs", [1, 5, 16, 100, 128, 136, 200, 3072])
+def test_the_gate_is_timed_as_the_columns_it_is_priced_as(gate_macs, experts):
+    """The gate is one adder-tree column per expert, its gate_macs inputs dealt among them as
+    evenly as they go (`fpga.area`; fewer MACs than experts: single-input columns serving
+    ceil(experts / gate_macs) experts in turn). Every column must finish the token's d inputs,
+    so a token takes (experts per column) x ceil(d / the narrowest column's inputs) cycles,
+    then 2 x experts for the softmax and top-k: not ceil(d x experts / gate_macs), which
+    assumes the extra input of a wider column can serve a narrower one."""
+    w = replace(BASE.workload, experts=experts, top_k=1)
+    u = replace(BASE.units, gate_macs=gate_macs)
+    columns = min(experts, gate_macs)
+    narrowest = gate_macs // columns
+    per_token = -(-experts // columns) * -(-w.d_model // narrowest) + 2 * experts
+    assert un.gate_call(u, FREE, w).cycles == w.tokens * per_token
+    label = area.unit_items(replace(BASE, workload=w, units=u), ALL_ON)["gate"][0].label
+    assert re.search(rf"\({narrowest} inputs? x |\+ {narrowest} x ", label), label
+    assert not re.search(r"\b1 (experts|columns|inputs)\b", label), label  # "1 experts"
+
+
+@pytest.mark.parametrize("macs", [1, 8, 16, 24, 100, 256, 300, 1024])
+def test_the_patch_embedding_is_timed_as_the_columns_it_is_priced_as(macs):
+    """The patch embedding's MACs are min(16, macs) output columns sharing each cycle's block
+    of pixel inputs, as many as the narrowest column has (`fpga.area.patch_macs`): a patch
+    takes ceil(d / columns) output blocks x ceil(c p^2 / inputs) cycles."""
+    w = BASE.workload
+    u = replace(BASE.units, patch_embed_macs=macs)
+    columns = min(16, macs)
+    inputs = macs // columns
+    k = w.image_c * w.patch ** 2
+    expected = w.patches * -(-w.d_model // columns) * -(-k // inputs)
+    assert un.patch_embed_call(u, FREE, w).cycles == expected
+    label = area.patch_macs(u).label
+    assert re.search(rf"\({inputs} inputs? x {columns} columns|\+ {inputs} x ", label), label
