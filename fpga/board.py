@@ -10,8 +10,9 @@ board's DDR attached to the processing system (PS) or to the programmable logic 
   PS DDR4-2400 64-bit: 19.2 GB/s peak; the same PS, so the same 128-bit HP ports.
 - Alveo U280 (XCU280): 9,024 DSP, 2,016 BRAM36, 960 URAM, 1,303,680 LUT, 2,607,360 FF;
   8 GB HBM2 at 460 GB/s peak and 2 x DDR4-2400 (2 x 19.2 GB/s) attached to the PL; kernel AXI
-  ports up to 512 bits wide; HBM has 32 pseudo-channels (14.4 GB/s each), so one 256-bit
-  kernel port at 300 MHz (9.6 GB/s) is not narrowed.
+  ports up to 512 bits wide; HBM has 32 pseudo-channels, each behind a 256-bit AXI port on the
+  HBM's own clock of up to 450 MHz (14.4 GB/s), so one 256-bit kernel port at 300 MHz
+  (9.6 GB/s) is not narrowed and a 512-bit one (19.2 GB/s) gets 14.4 GB/s.
 
 ``ddr_latency_ns`` (first-beat read latency seen by a PL master), ``max_clock_mhz`` (rounded down
 from the speed grade's block-RAM/DSP Fmax) and the static power are engineering estimates;
@@ -42,7 +43,9 @@ class Board:
     host_port_bits : width of the narrowest port between a PL master and that memory (the PS
         HP port on Zynq boards); a wider kernel port is narrowed to it.
     host_ports : how many such ports work in parallel.
-    host_port_mhz : the clock of those ports.
+    host_port_mhz : the clock of those ports (their fastest, when they run on the kernel's).
+    host_port_own_clock : whether those ports run on a clock of their own (the U280's HBM
+        ports) rather than the kernel's (the Zynq HP ports, clocked from the PL).
     ddr_latency_ns : first-beat read latency (estimate).
     max_clock_mhz : the fastest fabric clock a design can ask for (the block RAM / DSP Fmax of
         the speed grade, rounded down; a design above it is rejected).
@@ -63,6 +66,7 @@ class Board:
     ddr_latency_ns: float
     static_w: float
     max_clock_mhz: float
+    host_port_own_clock: bool = False
     notes: str = field(default="", compare=False)
 
     @property
@@ -86,9 +90,11 @@ BOARDS: dict[str, Board] = {
     ),
     "u280": Board(
         name="u280", device="XCU280-L2FSVH2892E", dsp=9024, bram36=2016, uram=960,
-        lut=1_303_680, ff=2_607_360, ddr_gbps=460.0, host_port_bits=512, host_ports=32,
+        lut=1_303_680, ff=2_607_360, ddr_gbps=460.0, host_port_bits=256, host_ports=32,
         host_port_mhz=450.0, ddr_latency_ns=150.0, static_w=25.0, max_clock_mhz=600.0,
-        notes="HBM2 8 GB, 32 pseudo-channels; kernel ports up to 512 bits",
+        host_port_own_clock=True,
+        notes="HBM2 8 GB, 32 pseudo-channels behind 256-bit 450 MHz AXI ports; kernel ports up "
+              "to 512 bits",
     ),
 }
 

@@ -27,8 +27,13 @@ class Memory:
 
 
 def memory(board: Board, units: Units) -> Memory:
-    """Bytes per cycle of one port and of the DDR, and the latency, at ``units.clock_mhz``."""
-    host_bits = board.host_port_bits * min(1.0, board.host_port_mhz / units.clock_mhz)
+    """Bytes per cycle of one port and of the DDR, and the latency, at ``units.clock_mhz``.
+
+    A host port on the kernel's clock moves its width a cycle up to its fastest clock, and
+    proportionally less per cycle beyond; one on its own clock moves its width at that clock,
+    whatever the kernel's (more than its width per kernel cycle when the kernel is slower)."""
+    ratio = board.host_port_mhz / units.clock_mhz
+    host_bits = board.host_port_bits * (ratio if board.host_port_own_clock else min(1.0, ratio))
     port_bits = min(float(units.axi_bits), host_bits)
     ddr = board.ddr_gbps * 1e9 / (units.clock_mhz * 1e6)
     return Memory(port_bits / 8.0, ddr, math.ceil(board.ddr_latency_ns * units.clock_mhz / 1e3))

@@ -48,7 +48,7 @@ class FpgaKind:
     """Points: the named configs, then a p x linear-size sweep (with/without reordering)."""
 
     name = "fpga"
-    model_version = "12"  # 12: gate/patch timed by their narrowest column; 11: one DSP cut
+    model_version = "13"  # 13: U280 HBM ports 256 b on their own clock; 12: gate/patch columns
 
     def load(self, path: Path) -> FpgaDesign:
         """The typed design; raises SpecError with every problem (each at its key)."""

@@ -486,3 +486,25 @@ def test_the_patch_embedding_is_timed_as_the_columns_it_is_priced_as(macs):
     assert un.patch_embed_call(u, FREE, w).cycles == expected
     label = area.patch_macs(u).label
     assert re.search(rf"\({inputs} inputs? x {columns} columns|\+ {inputs} x ", label), label
+
+
+# ---- the memory path behind one kernel port ------------------------------------------------
+
+U280_CHANNEL_GBPS = 14.4  # one HBM2 pseudo-channel's AXI port: 256 bits at 450 MHz
+
+
+@pytest.mark.parametrize("clock_mhz", [100.0, 200.0, 300.0, 450.0, 600.0])
+@pytest.mark.parametrize("axi_bits", [64, 128, 256, 512])
+def test_a_kernel_port_gets_what_its_bus_and_the_memory_channel_behind_it_give(clock_mhz,
+                                                                               axi_bits):
+    """One kernel AXI master moves at most its own width per kernel cycle and at most what the
+    port in front of the memory moves per second. On the U280 that port is an HBM
+    pseudo-channel's, 256 bits at its own 450 MHz clock (14.4 GB/s), whatever the kernel's
+    clock: a 512-bit kernel port at 300 MHz (19.2 GB/s) gets 14.4 GB/s, and a 256-bit one at
+    600 MHz (15.4 GB/s) too. On the Zynq boards the HP port runs on the kernel's clock (up to
+    333 MHz), 128 bits a cycle."""
+    u = Units(clock_mhz=clock_mhz, axi_bits=axi_bits)
+    hbm = un.memory(get_board("u280"), u).port_bytes * clock_mhz * 1e6 / 1e9
+    assert hbm == pytest.approx(min(axi_bits / 8 * clock_mhz * 1e6 / 1e9, U280_CHANNEL_GBPS))
+    hp = un.memory(get_board("zcu102"), u).port_bytes * clock_mhz * 1e6 / 1e9
+    assert hp == pytest.approx(min(axi_bits * clock_mhz, 128 * min(clock_mhz, 333.0)) / 8e3)
