@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 from einsum import Cascade, passes, rank_extents
 from einsum.ir import Einsum, expr_refs, index_ranks
+from einsum.verifier import bind_params
 
+from . import masks
 from .binding import Bound, bind
 from .spec import Architecture, Config
 
@@ -38,20 +40,28 @@ class Workload:
 
 @dataclass(frozen=True, slots=True)
 class EinsumWork:
-    """One bound Einsum's work per head: points, array cycles (with spatial padding), pass."""
+    """One bound Einsum's work per head: points, array cycles (with spatial padding), pass.
+
+    ``share``: the fraction of the Einsum's per-tile work that runs (1; a masked cascade's body
+    Einsums skip the tiles without an admitted point: the admitted tiles' share of the score
+    matrix's points, `mapper.masks.TileCounts.point_share`); ``points`` and ``array_cycles``
+    already include it, the buffer traffic of `mapper.traffic` applies it.
+    """
 
     bound: Bound
     ranks: tuple[str, ...]
     points: int
     array_cycles: int
     pass_index: int
+    share: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
 class Context:
     """A cascade on an architecture for one workload and configuration: what the lowering
     needs per head (rank extents, the M-rank family, the 2D tile, the binding, each Einsum's
-    pass, tensor ranks, aliases of init Einsums, running state)."""
+    pass, tensor ranks, aliases of init Einsums, running state) and its mask: the filter as
+    admitted values (`mapper.masks.Mask`) and the admitted score tiles, or None unmasked."""
 
     cascade: Cascade
     arch: Architecture
@@ -65,6 +75,8 @@ class Context:
     tensor_ranks: dict[str, tuple[str, ...]]
     alias: dict[str, str]
     state: frozenset[str]
+    mask: masks.Mask | None = None
+    tile_counts: masks.TileCounts | None = None
 
 
 def make_context(cascade: Cascade, arch: Architecture, config: Config, workload: Workload
@@ -80,10 +92,13 @@ def _analysis(cascade: Cascade, arch: Architecture, bind_items: tuple[tuple[str,
     """The workload-specific analysis of a cascade on an architecture (memoised: a pure function
     of hashable inputs; the dicts it returns are never mutated by the lowering)."""
     if "M0" in cascade.params:
-        from einsum import library
-
-        cascade = library.get(cascade.name, M0=arch.array_2d.cols)
-    ext = rank_extents(cascade, workload.extents(), dict(cascade.params))
+        cascade = cascade.with_params(M0=arch.array_2d.cols)
+    given = {k: v for k, v in cascade.params.items() if v is not None}
+    ext = rank_extents(cascade, workload.extents(), given)  # names a parameter left unset
+    names = {**bind_params(cascade, given), **{r.upper(): n for r, n in ext.items()}}
+    mask = masks.mask_of(cascade, names)
+    counts = None if mask is None else masks.counts(mask, ext["p"], ext["m"],
+                                                    arch.array_2d.rows, arch.array_2d.cols)
     m_family = passes.rank_family(cascade, "m")
     inner = next((s.inner for s in cascade.splits if s.parent == "m"), "m")
     tile = (inner, "p")
@@ -97,7 +112,7 @@ def _analysis(cascade: Cascade, arch: Architecture, bind_items: tuple[tuple[str,
                 state.add(e.name)
     return (cascade, ext, m_family, tile, bound, passes.einsum_passes(cascade, "m"),
             passes.pass_counts(cascade).get("m", 1), cascade.tensor_ranks(), alias,
-            frozenset(state))
+            frozenset(state), mask, counts)
 
 
 def size(ctx: Context, tensor: str, drop: tuple[str, ...] = ()) -> int:
@@ -121,7 +136,8 @@ def read_size(ctx: Context, einsum: Einsum, operand: str) -> int:
 
 
 def work(ctx: Context, b: Bound) -> EinsumWork:
-    """A bound Einsum's points and array cycles per head (spatial ranks padded to the array)."""
+    """A bound Einsum's points and array cycles per head (spatial ranks padded to the array);
+    a masked cascade's body Einsum runs on the admitted tiles only (`EinsumWork.share`)."""
     einsum = ctx.cascade.einsums[b.index]
     a2, a1 = ctx.arch.array_2d, ctx.arch.array_1d
     spatial = {ctx.tile[0]: a2.cols, "p": a2.rows} if b.array == "2d" else {"p": a1.pes}
@@ -130,7 +146,18 @@ def work(ctx: Context, b: Bound) -> EinsumWork:
         span = spatial.get(rank)
         cycles *= -(-ctx.ext[rank] // span) if span else ctx.ext[rank]
     points = math.prod(ctx.ext[r] for r in einsum.ranks)
-    return EinsumWork(b, einsum.ranks, points, cycles, ctx.pass_of.get(b.index, 0))
+    counts = ctx.tile_counts
+    if counts is None or b.phase != "body":
+        return EinsumWork(b, einsum.ranks, points, cycles, ctx.pass_of.get(b.index, 0))
+    return EinsumWork(b, einsum.ranks, round(points * counts.point_share),
+                      round(cycles * counts.tile_share), ctx.pass_of.get(b.index, 0),
+                      counts.point_share)
+
+
+def admitted_tiles(ctx: Context) -> int:
+    """Score tiles of one head that run: all M tiles × P tiles, or a mask's admitted ones."""
+    m_tiles, p_tiles = tiles(ctx)
+    return m_tiles * p_tiles if ctx.tile_counts is None else ctx.tile_counts.admitted
 
 
 def tiles(ctx: Context) -> tuple[int, int]:

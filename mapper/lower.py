@@ -29,7 +29,7 @@ from einsum.errors import InputError
 from einsum.ir import expr_refs
 
 from . import context as cx
-from . import traffic
+from . import masks, traffic
 from .binding import is_contraction
 from .context import Context, EinsumWork, Workload
 from .gemm import Gemm, GemmMapping, search_gemm
@@ -78,6 +78,10 @@ class Mapping:
     phases: tuple[Phase, ...]
     instances: int
     fill_drain_cycles: int
+    params: tuple[tuple[str, int], ...] = ()
+    """The cascade's parameter values as lowered (M0 = array columns; a window's W)."""
+    mask: masks.TileCounts | None = None
+    """A masked cascade's admitted score tiles per head (None: unmasked, every tile runs)."""
 
 
 def fill_drain(arch: Architecture) -> int:
@@ -91,21 +95,26 @@ def lower(cascade: Cascade, arch: Architecture, config: Config, workload: Worklo
           search: GemmSearch, config_name: str = "") -> Mapping:
     """Lower ``cascade`` (with M0 = array columns if it has that parameter); raise InputError.
 
-    A cascade with ``where`` filters (causal or sliding-window masks, lean-decode's split) is
-    refused: every count here is of the whole iteration space, so filtered-out work would be
-    priced as if it ran.
+    A key/query mask (a ``where`` filter over m and p on a body Einsum of a 1-pass cascade:
+    causal, sliding window; `mapper.masks`) is modelled in a fused configuration: the score
+    tiles without an admitted point are skipped (their body Einsums' work, buffer traffic and
+    K/V reads). Other filters (lean-decode's split over compute units) and masked unfused
+    configurations are refused.
     """
-    masked = [e for e in cascade.einsums if e.filters]
-    if masked:
-        raise InputError(f"{cascade.name}: the mapper does not model `where` filters (Einsum "
-                         f"{masked[0].name} has one): it counts the whole iteration space, so "
-                         f"it would price the filtered-out work as if it ran; map a cascade "
-                         f"without filters")
+    masks.check_form(cascade)
+    if masks.filtered(cascade) and not config.fused:
+        e = masks.filtered(cascade)[0]
+        raise InputError(f"{cascade.name}: Einsum {e.name} has a `where` filter (a mask); the "
+                         f"mapper models masks in fused configurations only (an unfused "
+                         f"configuration's GEMM phases are searched as dense GEMMs); use "
+                         f"fused: true")
     ctx = cx.make_context(cascade, arch, config, workload)
     phases = (_fused_phase(ctx),) if config.fused else _unfused_phases(ctx, search)
     once = _pipeline_fill(ctx, phases[0]) if config.schedule == "pipelined" else 0
+    params = tuple((k, v) for k, v in ctx.cascade.params.items() if v is not None)
     return Mapping(config_name or cascade.name, config, arch, workload, cascade.name,
-                   ctx.m_passes, phases, workload.batch * workload.heads, once)
+                   ctx.m_passes, phases, workload.batch * workload.heads, once, params,
+                   ctx.tile_counts)
 
 
 def _block(ctx: Context, per_row: int, held_row: int, fixed: int, step: int
@@ -145,9 +154,8 @@ def _pipeline_fill(ctx: Context, phase) -> int:
     work = [w for w in phase.work if w.bound.phase == "body"]
     if phase.kind != "fused" or not work:
         return fill_drain(ctx.arch)
-    m_tiles, p_tiles = cx.tiles(ctx)
-    tiles = m_tiles * p_tiles
-    per_tile = [w.array_cycles / tiles for w in work]
+    p_tiles = cx.tiles(ctx)[1]
+    per_tile = [w.array_cycles / cx.admitted_tiles(ctx) for w in work]
     arrays = [w.bound.array for w in work]
     fill = fill_drain(ctx.arch)
     if ctx.m_passes > 1:
@@ -197,8 +205,7 @@ def _compute(ctx: Context, work: tuple[EinsumWork, ...]) -> tuple[dict[str, int]
         cycles[w.bound.array] += w.array_cycles
     if ctx.config.schedule == "pipelined":
         return cycles, 0, max(cycles.values())
-    m_tiles, p_tiles = cx.tiles(ctx)
-    stall = m_tiles * p_tiles * _runs_2d(work) * fill_drain(ctx.arch)
+    stall = cx.admitted_tiles(ctx) * _runs_2d(work) * fill_drain(ctx.arch)
     return cycles, stall, sum(cycles.values()) + stall
 
 
@@ -223,6 +230,11 @@ def _fused_phase(ctx: Context) -> Phase:
     fetched = {t: cx.size(ctx, t) for t in inputs if t not in streamed}
     fetched.update({t: blocks * cx.size(ctx, t) * len(set(readers.get(t, [0])))
                     for t in streamed})
+    if ctx.mask is not None:  # a block reads the K/V tiles some query tile of it needs
+        a2 = ctx.arch.array_2d
+        share = masks.kv_share(ctx.mask, ctx.ext["p"], ctx.ext["m"], a2.rows, a2.cols,
+                               rows // a2.rows)
+        fetched.update({t: round(fetched[t] * share) for t in streamed})
     stored = {t: cx.size(ctx, t) for t in outputs}
     reads, writes = sum(fetched.values()) + spill_r, sum(stored.values()) + spill_w
     kept = traffic.kept(ctx, work, fetched, outputs, held, spill, traffic.crossing(ctx, work))
@@ -248,6 +260,13 @@ def _fused_nest(ctx: Context, work: tuple[EinsumWork, ...], rows: int, blocks: i
              f"      for p1 in {rows // a2.rows}",
              f"        spatial p0 × m0 = {a2.rows} × {a2.cols} on the 2D array: {on['2d']}",
              f"        spatial p0 = {ctx.arch.array_1d.pes} on the 1D array: {on['1d']}"]
+    if ctx.tile_counts is not None:
+        c = ctx.tile_counts
+        lines.append(f"      mask {ctx.mask.einsum} where {ctx.mask.text}: "
+                     f"{c.admitted} of {c.m_tiles * c.p_tiles} (p-tile, m-tile) pairs run, "
+                     f"{c.m_tiles * c.p_tiles - c.admitted} skipped (no admitted point: no "
+                     f"body Einsum runs, their K/V tiles are not read unless another query "
+                     f"tile of the block needs them)")
     final = [w.bound.name for w in work if w.bound.phase == "final"]
     if final:
         lines += [f"    for p1 in {rows // a2.rows}: spatial p0 on the 1D array: "

@@ -37,7 +37,7 @@ def in_the_pe(ctx: Context, work: tuple[EinsumWork, ...], reader: EinsumWork, na
 def tile_reads(ctx: Context, work: tuple[EinsumWork, ...], name: str) -> int:
     """Words of ``name`` the Einsums of ``work`` read from the buffer (not `in_the_pe`),
     counting re-reads across tiles."""
-    words = sum(cx.read_size(ctx, einsum, op) for w in work
+    words = sum(cx.read_size(ctx, einsum, op) * w.share for w in work
                 for einsum in (ctx.cascade.einsums[w.bound.index],) for op in einsum.operands
                 if ctx.alias.get(op, op) == name and (op != w.bound.name or
                                                       w.bound.phase == "init")
@@ -78,7 +78,8 @@ def onchip(ctx: Context, work: tuple[EinsumWork, ...], kept: dict[str, float]
     The kept fraction of an operand (`kept`) is read from the buffer once per tile that needs
     it (`again`), unless the reader takes it `in_the_pe`; the rest is a value the array
     produced and kept in its PEs' register files, or a stream that bypasses the buffer, and is
-    counted as register-file traffic.
+    counted as register-file traffic. A masked cascade's body Einsum reads and writes on the
+    admitted tiles only (`EinsumWork.share`).
     """
     buf_r = buf_w = 0.0
     rf_r, rf_w = {"2d": 0, "1d": 0}, {"2d": 0, "1d": 0}
@@ -86,12 +87,12 @@ def onchip(ctx: Context, work: tuple[EinsumWork, ...], kept: dict[str, float]
         einsum = ctx.cascade.einsums[w.bound.index]
         for op in einsum.operands:
             name = ctx.alias.get(op, op)
-            share, words = kept.get(name, 0.0), cx.read_size(ctx, einsum, op)
+            share, words = kept.get(name, 0.0), cx.read_size(ctx, einsum, op) * w.share
             if in_the_pe(ctx, work, w, name):
                 share = 0.0
             buf_r += share * words * again(ctx, name)
             rf_r[w.bound.array] += round((1 - share) * words)
-        out = math.prod(ctx.ext[r] for r in einsum.output_ranks)
+        out = math.prod(ctx.ext[r] for r in einsum.output_ranks) * w.share
         share = kept.get(w.bound.name, 0.0)
         buf_w += share * out
         rf_w[w.bound.array] += round((1 - share) * out)

@@ -28,6 +28,10 @@ window holds enough tiles to cover the longest latency, `epoch_window`).
 Dependencies come from the cascade: a body Einsum reading state ``X[m1,p]`` depends on the
 previous m-tile's writer of X, anything else on the same tile's writer.
 
+A masked cascade (a ``where`` filter over m and p, e.g. causal) skips every tile whose points
+the filter all excludes (`sim.attention_mask`, evaluated point by point): it has no tasks, and
+the next tile of its p-tile depends on the last tile that ran.
+
 With values (Q, K, V of one head), the kernels compute the numbers they move and the result
 equals `einsum.execute` of the cascade (tested).
 """
@@ -41,6 +45,7 @@ import numpy as np
 
 from einsum.ir import Ref, expr_refs, index_ranks
 
+from .attention_mask import ScoreMask, score_mask
 from .schedule import list_schedule, serial_schedule
 from .spec import SimInputError
 from .systolic import os_fold, row_chain, stationary_fold
@@ -110,13 +115,13 @@ def _cascade(mapping):
     """The mapped cascade (M0 = array columns); SimInputError if the simulator cannot run it."""
     from einsum import library
 
-    cascade = library.get(mapping.cascade)
+    cascade = library.get(mapping.cascade, **dict(getattr(mapping, "params", ())))
     inputs = {d.name: tuple(d.ranks) for d in cascade.inputs}
-    if inputs != {"Q": ("e", "p"), "K": ("e", "m"), "V": ("f", "m")} or any(
-            e.filters for e in cascade.einsums):
-        raise SimInputError(f"simulate: cascade {cascade.name} has filters or inputs other than "
+    if inputs != {"Q": ("e", "p"), "K": ("e", "m"), "V": ("f", "m")}:
+        raise SimInputError(f"simulate: cascade {cascade.name} has inputs other than "
                             "Q[e,p], K[e,m], V[f,m]; the attention simulator runs the plain "
                             "1-pass cascade")
+    score_mask(cascade, {})
     problem = _unsupported(cascade)
     if problem:
         raise SimInputError(f"simulate: cascade {cascade.name}: {problem}; the attention "
@@ -147,6 +152,22 @@ def _unsupported(cascade) -> str:
                 str(i)[:1].isupper() for ref in refs for i in ref.indices):
             return f"Einsum {e.name} reads a pinned index ({e.text!r})"
     return ""
+
+
+def mask_of(mapping, cascade) -> ScoreMask | None:
+    """The mapped cascade's key/query mask with the head's extents bound (None unmasked)."""
+    geo = _geometry(mapping)
+    m_tiles = -(-geo.m // geo.cols)
+    return score_mask(cascade, {"m": geo.m, "p": geo.p, "e": geo.e, "f": geo.f,
+                                "m1": m_tiles, "m0": geo.cols})
+
+
+def runs_tile(mask: ScoreMask | None, geo: _Geometry, i: int, j: int) -> bool:
+    """Whether score tile (p-tile i, m-tile j) has an admitted point (always, unmasked)."""
+    if mask is None:
+        return True
+    r, c = min(geo.rows, geo.p - i * geo.rows), min(geo.cols, geo.m - j * geo.cols)
+    return bool(mask.points(i * geo.rows, r, j * geo.cols, c).any())
 
 
 def _einsums(mapping, cascade):
@@ -277,6 +298,8 @@ def build_tasks(mapping, pipelined: bool, progress=None) -> TaskGraph:
     where = {e.name: b.array for e, b in einsums}
     final = [(e, b) for e, b in einsums if e.phase == "final"]
     body_runs = runs(body)
+    mask = mask_of(mapping, cascade)
+    ran = 0
     kinds: dict[tuple[str, int, int], TaskKind] = {}
     rows_out: list[tuple[int, int, int, tuple[int, ...]]] = []
     m_tiles, p_tiles = -(-geo.m // geo.cols), -(-geo.p // geo.rows)
@@ -289,6 +312,9 @@ def build_tasks(mapping, pipelined: bool, progress=None) -> TaskGraph:
             if progress is not None:
                 progress(p2 * m_tiles + j * len(tiles_here), p_tiles * m_tiles)
             for i in tiles_here:
+                if not runs_tile(mask, geo, i, j):
+                    continue
+                ran += 1
                 r = min(geo.rows, geo.p - i * geo.rows)
                 written: dict[str, int] = {}
                 for run in body_runs:
@@ -308,7 +334,7 @@ def build_tasks(mapping, pipelined: bool, progress=None) -> TaskGraph:
                              if (i, ref.tensor) in last)
                 kind = _kind(kinds, e, b, geo, r, geo.cols, pipelined, where)
                 rows_out.append((ARRAY_IDS[kind.array], kind.latency, kind.occupancy, deps))
-    return _pack(rows_out, m_tiles * p_tiles)
+    return _pack(rows_out, ran)
 
 
 def _multipass_tasks(mapping, geo, einsums, pipelined, progress) -> TaskGraph:

@@ -14,7 +14,7 @@ import numpy as np
 
 from einsum.ir import Binary, Call, Const, Op, Ref, expr_refs, index_ranks
 
-from .attention import _einsums, _geometry, norm
+from .attention import _einsums, _geometry, mask_of, norm
 from .spec import SimInputError
 from .systolic import os_fold, row_chain, stationary_fold
 
@@ -36,6 +36,7 @@ def attention_values(mapping, cascade, q, k, v, progress=None) -> np.ndarray:
         return _multipass(mapping, cascade, einsums, geo, (q, k, v), progress)
     state = {e.name for e, _ in einsums if any("+1" in str(i) for i in e.lhs)}
     inits = {e.name: e for e in cascade.einsums if e.phase == "init"}
+    mask = mask_of(mapping, cascade)
     av = np.zeros((geo.f, geo.p))
     m_tiles, p_tiles = -(-geo.m // geo.cols), -(-geo.p // geo.rows)
     for i in range(p_tiles):
@@ -43,6 +44,9 @@ def attention_values(mapping, cascade, q, k, v, progress=None) -> np.ndarray:
         current = {name: _initial(inits[name], geo, r) for name in state}
         for j in range(m_tiles):
             m0, c = j * geo.cols, min(geo.cols, geo.m - j * geo.cols)
+            admitted = None if mask is None else mask.points(p0, r, m0, c)
+            if admitted is not None and not admitted.any():
+                continue  # a skipped tile: its scores are all -inf, the state stays as it is
             tiles = {"Q": (q[:, p0:p0 + r], ("e", "p")), "K": (k[:, m0:m0 + c], ("e", "m0")),
                      "V": (v[:, m0:m0 + c], ("f", "m0"))}
             env = dict(tiles)
@@ -53,6 +57,8 @@ def attention_values(mapping, cascade, q, k, v, progress=None) -> np.ndarray:
                 if e.phase != "body":
                     continue
                 value = _einsum(e, b.array, _lookup(env, previous, current, state), geo, r, c)
+                if admitted is not None and e.name == mask.einsum:
+                    value = _masked(value, admitted)
                 env[e.name] = value
                 if e.name in state:
                     current[e.name] = value
@@ -99,6 +105,13 @@ def _multipass(mapping, cascade, einsums, geo, qkv, progress) -> np.ndarray:
                     progress(done, p_tiles * len(passes) * m_tiles)
         av[:, p0:p0 + r] = _align(acc[output], ("f", "p"))
     return av
+
+
+def _masked(tile: Tile, admitted: np.ndarray) -> Tile:
+    """The masked Einsum's tile with its excluded scores set to -inf (admitted: [p, m0])."""
+    arr, axes = tile
+    keep = _align((admitted, ("p", "m0")), axes)
+    return np.where(keep, arr, -np.inf), axes
 
 
 def _combine(old: Tile | None, new: Tile, op: str) -> Tile:

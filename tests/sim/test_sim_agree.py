@@ -24,6 +24,11 @@ CONFIGS = {
     "cascade": {"flat": True},
     "architecture": {"schedule": "serial"},
     "flat": {"flat": True, "cascade": "attention-3pass"},
+    # masks: the simulator skips the tiles whose points it finds all excluded, the mapper
+    # scales its per-tile counts by the admitted tiles of its closed form (mapper.masks)
+    "fusemax-causal": {"cascade": "attention-1pass-causal"},
+    "architecture-causal": {"cascade": "attention-1pass-causal", "schedule": "serial"},
+    "cascade-window": {"flat": True, "cascade": "attention-1pass-window", "W": 40},
 }
 # the mapper charges one fill per mapping: B x H instances run back to back, a pipelined
 # schedule overlapping one head's drain with the next head's fill; 32 heads make that one-time

@@ -27,11 +27,11 @@ FLAT_1D = PEUnits(mac=True, add=True, max=True, divider=True, exp="unit", rf_ent
 
 
 def mapping(rows, cols, e, f, p, m, schedule="pipelined", flat=False, fused=True,
-            cascade="attention-1pass"):
+            cascade="attention-1pass", **params):
     pe2, pe1 = (FLAT_2D, FLAT_1D) if flat else (FUSEMAX_PE, PEUnits(divider=True))
     arch = Architecture(array_2d=Array2D(rows, cols, pe2), array_1d=Array1D(rows, pe1),
                         buffer=Buffer(buffer_bytes=1 << 20))
-    return lower(library.get(cascade), arch, Config(cascade, "a", fused, schedule),
+    return lower(library.get(cascade, **params), arch, Config(cascade, "a", fused, schedule),
                  Workload(1, 1, e, f, p, m), GemmSearch(16, 0))
 
 
@@ -123,10 +123,10 @@ def test_unsupported_mappings_are_rejected(kwargs, words):
         simulate_attention(mapping(4, 4, 3, 5, 8, 8, **kwargs))
 
 
-def test_a_masked_cascade_is_refused_by_the_mapper_before_the_simulator():
-    # attention-1pass-causal mapped to exactly attention-1pass's counts: the mask was ignored
-    with pytest.raises(InputError, match="does not model `where` filters"):
-        mapping(4, 4, 3, 5, 8, 8, cascade="attention-1pass-causal")
+def test_a_masked_cascade_unfused_is_refused_by_the_mapper_before_the_simulator():
+    # masks are modelled in fused mappings only (tests/sim/test_sim_masks.py simulates them)
+    with pytest.raises(InputError, match="models masks in fused configurations only"):
+        mapping(4, 4, 3, 5, 8, 8, fused=False, cascade="attention-1pass-causal")
 
 
 def test_wrong_operand_shapes_are_rejected():

@@ -1,0 +1,70 @@
+"""A key/query mask of a simulated 1-pass attention cascade, evaluated point by point per tile.
+
+The simulator decides independently of the mapper's closed form (`mapper.masks`) which score
+tiles run: it evaluates the ``where`` filter of the cascade's masked body Einsum on every
+(query p, key m) point of a tile with NumPy (`ScoreMask.points`), and skips a tile without an
+admitted point; a tile with one runs in full, the excluded scores set to -inf (their exp is 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from einsum.ir import Abs, Arith, Name
+from einsum.runtime import index_value
+
+from .spec import SimInputError
+
+_COMPARE = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+            "==": np.equal, "!=": np.not_equal}
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreMask:
+    """The filters of body Einsum ``einsum`` with parameters and extents ``names`` bound."""
+
+    einsum: str
+    filters: tuple
+    names: tuple[tuple[str, int], ...]
+
+    def points(self, p_lo: int, rows: int, m_lo: int, cols: int) -> np.ndarray:
+        """Boolean [rows, cols]: query p_lo + r may attend key m_lo + c."""
+        env: dict[str, object] = dict(self.names)
+        env["p"] = np.arange(p_lo, p_lo + rows).reshape(rows, 1)
+        env["m"] = np.arange(m_lo, m_lo + cols).reshape(1, cols)
+        found = np.ones((rows, cols), dtype=bool)
+        for cmp in self.filters:
+            values = [index_value(o, env) for o in cmp.operands]
+            for op, a, b in zip(cmp.ops, values, values[1:], strict=False):
+                found &= np.broadcast_to(_COMPARE[op](a, b), found.shape)
+        return found
+
+
+def score_mask(cascade, extents: dict[str, int]) -> ScoreMask | None:
+    """The cascade's mask (None without filters); SimInputError for a filter that is not a
+    key/query mask on a body Einsum of an iterative cascade."""
+    found = [e for e in cascade.einsums if e.filters]
+    if not found:
+        return None
+    e = found[0]
+    ranks = {r for cmp in e.filters for o in cmp.operands for r in _ranks(o)}
+    if len(found) > 1 or cascade.iteration is None or e.phase != "body" or not ranks <= {"m", "p"}:
+        raise SimInputError(f"simulate: cascade {cascade.name}: Einsum {e.name}'s filter is not "
+                            "a key/query mask (one filter over m and p on a body Einsum of a "
+                            "1-pass cascade); the attention simulator skips masked tiles of "
+                            "such masks only")
+    names = {k: v for k, v in cascade.params.items() if v is not None}
+    names.update({r.upper(): n for r, n in extents.items()})
+    return ScoreMask(e.name, tuple(e.filters), tuple(sorted(names.items())))
+
+
+def _ranks(expr) -> set[str]:
+    if isinstance(expr, Name):
+        return {expr.name} if expr.is_rank else set()
+    if isinstance(expr, Arith):
+        return _ranks(expr.left) | _ranks(expr.right)
+    if isinstance(expr, Abs):
+        return _ranks(expr.arg)
+    return set()
