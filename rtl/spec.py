@@ -109,6 +109,25 @@ class AttentionParams:
 
 
 @dataclass(frozen=True, slots=True)
+class AttentionAVParams:
+    """Edge-MoE's reordered A·V core with fused normalisation (rtl/attention_av.py): ``p``
+    query slots (``p <= lanes``) of ``lanes`` MACs, ``n`` tokens of ``d`` elements; the exp
+    and 1/sum formats as the softmax unit's."""
+
+    p: int = 4
+    lanes: int = 8
+    d: int = 64
+    n: int = 129
+    act_bits: int = 32
+    act_frac: int = 22
+    const_bits: int = 30
+    t_frac: int = 24
+    table_log2: int = 8
+    entry_frac: int = 30
+    recip_frac: int = 30
+
+
+@dataclass(frozen=True, slots=True)
 class RtlDesign:
     """The units a design selects: a key left out is not selected (``None``); ``key: {}`` selects
     the unit at its defaults (an empty ``key:`` is an error: the loader refuses a null section)."""
@@ -122,6 +141,7 @@ class RtlDesign:
     linear: LinearParams | None = None
     layernorm: LayerNormParams | None = None
     attention: AttentionParams | None = None
+    attention_av: AttentionAVParams | None = None
     systolic: tuple[SystolicParams, ...] = field(default_factory=tuple)
 
     def problems(self) -> list[tuple[str, str]]:
@@ -164,7 +184,7 @@ class RtlDesign:
 
 
 SINGLE_UNITS = ("gelu", "exp", "softmax", "normalise", "reciprocal", "linear", "layernorm",
-                "attention")
+                "attention", "attention_av")
 """The units a design selects at most once, in the order `RtlDesign.selected` lists them."""
 
 

@@ -30,6 +30,7 @@ class UnitKind:
 def _registry() -> dict[str, UnitKind]:
     from rtl import spec
     from rtl.attention import AttentionUnit
+    from rtl.attention_av import AttentionAVUnit
     from rtl.exp import ExpUnit
     from rtl.gelu import GeluUnit
     from rtl.layernorm import LayerNormUnit
@@ -59,6 +60,9 @@ def _registry() -> dict[str, UnitKind]:
         "attention": UnitKind(AttentionUnit, "rtl.tb.attention_tb",
                               "reordered Q.K: p staggered query slots, one key beat per cycle",
                               spec.AttentionParams),
+        "attention_av": UnitKind(AttentionAVUnit, "rtl.tb.attention_av_tb",
+                                 "reordered A.V, fused exp(s - b) * (1/sum), one beat per cycle",
+                                 spec.AttentionAVParams),
         "systolic": UnitKind(SystolicArray, "rtl.tb.systolic_tb",
                              "rows x cols int MAC array, OS or WS, skewed feed",
                              spec.SystolicParams),

@@ -7,23 +7,39 @@ the closed form and the FPGA model."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
+from attnforge.specload import load_spec
 from fpga.golden import attention as qk
 from fpga.golden.attention_av import (
+    PIPELINE,
     SCORES,
     STATE,
     AttentionAVFormat,
     V,
     beats,
+    cycles,
     error_bound,
     finishing,
     output_order,
+    output_stream,
     outputs,
     request_order,
 )
-from fpga.golden.softmax import attention_av_fixed, softmax_row_state
+from fpga.golden.softmax import SoftmaxFormat, attention_av_fixed, softmax_row_state
+from fpga.spec import Units
+from fpga.units import Memory, attention_call
+from fpga.workload import ViTSpec
+from rtl.attention_av import AttentionAVUnit
+from rtl.emit import verilog_text
+from rtl.errors import RtlParamError
+from rtl.exp_core import EXP_LATENCY
+from rtl.spec import AttentionAVParams, RtlDesign
+from rtl.tb.attention_av_vectors import AttentionAVBench, av_format, operands, run_amaranth
+from rtl.units import build_unit, check_unit, toplevel, variant_key
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 
@@ -179,3 +195,224 @@ def test_order_is_edge_moe_hls_loop_nest(n, p):
     slots = [finishing(fmt, base, k)[0] for base, k in qk.positions(fmt)
              if finishing(fmt, base, k) is not None]
     assert [(s, e) for s in slots for e in range(2)] == outs
+
+
+# ---- construction: parameters, ports, Verilog ------------------------------------------------
+
+BAD = [
+    ({"p": 0}, "p must be an integer in 1..16, not 0"),
+    ({"lanes": 1}, "lanes must be an integer in 2..64, not 1"),
+    ({"d": 0}, "d must be an integer in 1..4096, not 0"),
+    ({"lanes": 6}, "lanes must divide d (64), not 6"),
+    ({"p": 9}, "p must be at most lanes (8): one beat carries a key position's p scores, not 9"),
+    ({"n": 3}, "n must be an integer in 4..65536, not 3"),
+    ({"p": 1, "n": 1}, "n must be an integer in 2..65536, not 1"),
+    ({"act_bits": 41}, "act_bits must be an integer in 2..40, not 41"),
+    ({"act_frac": 31}, "act_frac must be an integer in 1..30, not 31"),
+    ({"recip_frac": 32}, "recip_frac must be an integer in 1..31, not 32"),
+    ({"act_bits": 16, "act_frac": 8}, "recip_frac must be an integer in 1..15, not 30"),
+    ({"table_log2": 0}, "table_log2 must be an integer in 1..12, not 0"),
+    ({"p": True}, "p must be an integer, not True"),
+    ({"n": "129"}, "n must be an integer, not '129'"),
+]
+
+
+@pytest.mark.parametrize(("params", "message"), BAD)
+def test_bad_parameter_one_message(params, message):
+    with pytest.raises(RtlParamError) as err:
+        AttentionAVUnit(**params)
+    assert str(err.value) == message
+
+
+def config_of(unit: AttentionAVUnit) -> dict:
+    unit._MustUse__silence = True
+    return unit.config()
+
+
+def test_defaults_are_edge_moe():
+    """p = 4 slots of 8 lanes, heads of 64, N = 129, Q10.22, the softmax unit's exp and 1/sum
+    (Q1.30) formats (edgemoe.md §1-3)."""
+    config = config_of(AttentionAVUnit())
+    assert config == {"unit": "attention_av", "p": 4, "lanes": 8, "d": 64, "n": 129,
+                      "act_bits": 32, "act_frac": 22, "const_bits": 30, "t_frac": 24,
+                      "table_log2": 8, "entry_frac": 30, "recip_frac": 30}
+    assert av_format(config) == AttentionAVFormat()
+    assert AttentionAVFormat().softmax == SoftmaxFormat()
+    assert {k: v for k, v in config.items() if k != "unit"} == \
+        dataclasses.asdict(AttentionAVParams())
+
+
+@pytest.mark.parametrize(("params", "ports"), [
+    ({**SMALL, "p": 2}, ["input [127:0] data__payload;", "output [10:0] req__payload;",
+                         "output [133:0] out__payload;"]),
+    # req: kind 2 + token 8 (< 129) + block 3 (< 8) + batch 6 (< 33); out: 8 + 3 + 8 x 32
+    ({}, ["input [255:0] data__payload;", "output [18:0] req__payload;",
+          "output [266:0] out__payload;"]),
+])
+def test_ports_in_the_verilog(params, ports):
+    """Small: req = kind 2 + token 4 (< 9) + block 2 (< 4) + batch 3 (< 5 batches), out =
+    query 4 + block 2 + 4 x 32."""
+    verilog = verilog_text(AttentionAVUnit(**params), "attention_av")
+    for port in [*ports, "input start;", "output busy;", "output req__valid;",
+                 "input req__ready;", "input data__valid;", "output data__ready;",
+                 "output out__valid;", "input out__ready;", "input clk;", "input rst;"]:
+        assert port in verilog, port
+    assert "src =" not in verilog and "/work" not in verilog
+
+
+def test_verilog_is_deterministic():
+    one = verilog_text(AttentionAVUnit(**SMALL), "attention_av")
+    assert one == verilog_text(AttentionAVUnit(**SMALL), "attention_av")
+
+
+# ---- simulation: Amaranth -------------------------------------------------------------------
+
+
+def run_heads(params: dict, stalls: bool) -> list:
+    unit = AttentionAVUnit(**params)
+    config = unit.config()
+    fmt = av_format(config)
+    one, two = operands(fmt, 1, stress=stalls), operands(fmt, 2, stress=not stalls)
+    if stalls:
+        benches = [AttentionAVBench(config, one, 1, p_req=0.7, p_data=0.6, p_out=0.5),
+                   AttentionAVBench(config, two, 2, p_req=0.9, p_data=0.8, p_out=0.3,
+                                    mem_latency=3)]
+    else:
+        benches = [AttentionAVBench(config, one, 1), AttentionAVBench(config, two, 2)]
+    return run_amaranth(unit, benches, limit=20 * beats(fmt) + 200)
+
+
+def test_stress_operands_saturate_and_realistic_ones_do_not():
+    """The vectors exercise what they claim: stress outputs hit both Q10.22 limits, the
+    realistic ones stay inside and are not all zero."""
+    fmt = AttentionAVFormat(p=2, **SMALL)
+    hi, lo = (1 << 31) - 1, -(1 << 31)
+    stress = [x for *_, blk in output_stream(*vars(operands(fmt, 1, True)).values(), fmt)
+              for x in blk]
+    real = [x for *_, blk in output_stream(*vars(operands(fmt, 2, False)).values(), fmt)
+            for x in blk]
+    assert hi in stress and lo in stress
+    assert max(map(abs, real)) < 4 << 22 and len(set(real)) > len(real) // 2
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("p", [1, 2, 3, 4])
+def test_amaranth_sim_stalls_and_backpressure(p):
+    """Two heads back to back (no reset between), every request and output checked."""
+    stats = run_heads({**SMALL, "p": p}, stalls=True)
+    fmt = AttentionAVFormat(p=p, **SMALL)
+    assert all(s.beats == beats(fmt) and s.outputs == 9 * 4 for s in stats)
+    assert all(s.cycles > cycles(fmt) for s in stats)  # the stalls cost cycles
+
+
+NARROW = {"act_bits": 16, "act_frac": 8, "const_bits": 16, "t_frac": 12, "table_log2": 4,
+          "entry_frac": 12, "recip_frac": 12}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("params", [
+    {**SMALL, "p": 3}, {"p": 4, "lanes": 4, "d": 8, "n": 10},  # a last batch of 1 key
+    {"p": 4, "lanes": 4, "d": 4, "n": 4},  # one block per token, n = p
+    {"p": 2, "lanes": 2, "d": 2, "n": 2},  # the smallest
+    {"p": 3, "lanes": 3, "d": 9, "n": 7, **NARROW},
+], ids=["small-p3", "last-batch-1-key", "one-block", "tiny", "narrow"])
+def test_amaranth_sim_cycles_equal_the_closed_form(params):
+    """No stalls: beats = every request once; cycles = memory latency 1 + beats + PIPELINE
+    (the beat, EXP_LATENCY exp stages, products, accumulators/output) whatever p."""
+    fmt = av_format(config_of(AttentionAVUnit(**params)))
+    assert PIPELINE == 1 + EXP_LATENCY + 2
+    for stats in run_heads(params, stalls=False):
+        assert stats.beats == beats(fmt) == len(request_order(fmt))
+        assert stats.cycles == cycles(fmt) == 1 + len(request_order(fmt)) + PIPELINE
+
+
+def model_compute(n: int, p: int, d: int, lanes: int) -> int:
+    """fpga.units.attention_call's A·V cycles for one head (d_model = d, heads = 1) on a
+    memory too fast to matter: the call's cycles are then its compute term."""
+    spec = ViTSpec(image_h=16, image_w=16 * (n - 1), d_model=d, heads=1)
+    call = attention_call(Units(attn_p=p, attn_lanes=lanes), Memory(1e12, 1e12, 0), spec,
+                          "av", reorder=True, fused_softmax=True)
+    return call.cycles
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("p", [1, 2, 4])
+def test_measured_cycles_against_closed_form_and_fpga_model(p):
+    """One head, n = 33, d = 64 on 8 lanes, no stalls. Measured = closed form; against the
+    model's key positions x d/lanes, the unit's one port adds a score beat per key position and
+    a row-state beat per query, and the pipeline (memory latency 1 + 10) comes on top."""
+    n, d, lanes = 33, 64, 8
+    fmt = AttentionAVFormat(p=p, lanes=lanes, d=d, n=n)
+    [stats, _] = run_heads({"p": p, "lanes": lanes, "d": d, "n": n}, stalls=False)
+    assert stats.cycles == cycles(fmt)
+    assert stats.beats / stats.cycles > 1 - 12 / stats.cycles  # one beat per cycle
+    positions = qk.key_positions(n, p)
+    assert model_compute(n, p, d, lanes) == positions * (d // lanes)
+    assert stats.cycles - model_compute(n, p, d, lanes) == positions + n + 1 + PIPELINE
+
+
+# ---- simulation: emitted Verilog on Icarus and Verilator ------------------------------------
+
+
+@pytest.mark.parametrize("params", [{**SMALL, "p": p} for p in (1, 2, 3)] + [
+    {"p": 4, "lanes": 4, "d": 4, "n": 4},
+    pytest.param({}, marks=pytest.mark.slow)],
+    ids=["p1", "p2", "p3", "one-block", "default"])
+def test_verilog_every_request_and_output(params, hdl_sim_ready, hdl_build_dir):
+    """Both cocotb tests: no stalls (cycles and beats equal the closed form) and random
+    stalls with back-pressure over two heads."""
+    unit = AttentionAVUnit(**params)
+    result = check_unit(unit, hdl_sim_ready,
+                        hdl_build_dir(toplevel(unit), hdl_sim_ready, variant_key(unit)))
+    assert result.passed, f"{result.failed}/{result.tests} failed; see {result.log}"
+    assert result.tests == 2
+
+
+# ---- registry, design files, CLI ------------------------------------------------------------
+
+
+def test_registry_and_design_file(tmp_path):
+    assert config_of(build_unit("attention_av", {"p": 2}))["p"] == 2
+    with pytest.raises(RtlParamError, match="has no parameter 'slots'"):
+        build_unit("attention_av", {"slots": 2})
+    path = tmp_path / "d.yaml"
+    path.write_text("version: 1\nkind: rtl\nname: x\n"
+                    "attention_av: {p: 2, n: 9, d: 16, lanes: 4}\n")
+    [(module, unit, params)] = load_spec(path, RtlDesign).selected()
+    assert (module, unit) == ("attention_av", "attention_av")
+    assert config_of(build_unit(unit, params)) == config_of(AttentionAVUnit(p=2, **SMALL))
+
+
+def test_cli_verilog_same_bytes_twice(tmp_path, capsys):
+    from attnforge.cli import main
+
+    texts = []
+    for out in (tmp_path / "a", tmp_path / "b"):
+        with pytest.raises(SystemExit) as exited:
+            main(["verilog", "--unit", "attention_av", "--out", str(out)])
+        assert exited.value.code == 0
+        texts.append((out / "attention_av.v").read_text())
+    capsys.readouterr()
+    assert texts[0] == texts[1] and "module attention_av(" in texts[0]
+
+
+def test_cli_bad_parameter_exits_2(tmp_path, capsys):
+    from attnforge.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["verilog", "--unit", "attention_av", "--param", "p=9", "--out", str(tmp_path)])
+    assert exited.value.code == 2
+    assert "p must be at most lanes (8)" in capsys.readouterr().err
+
+
+@pytest.mark.rtl
+def test_cli_verify_small(tmp_path, capsys):
+    from attnforge.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["verify", "--unit", "attention_av", "--param", "p=2", "--param", "n=9",
+              "--param", "d=16", "--param", "lanes=4", "--sim", "icarus",
+              "--build-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert exited.value.code == 0, out
+    assert "attention_av" in out and "icarus" in out
