@@ -15,7 +15,7 @@ from attnforge.paths import replaced_atomically
 from einsum import Cascade, attention, library, parse, rank_extents, verify
 from einsum.errors import InputError
 from einsum.passes import pass_counts
-from einsum.verifier import bind_params, check_params
+from einsum.verifier import VerifyError, bind_params, check_params
 
 #: The rank whose pass count is the headline number (the softmax's key/value length).
 HEADLINE_RANK = "m"
@@ -97,7 +97,10 @@ def _load_cascade(name: str, params: dict[str, int]) -> Cascade:
     except UnicodeDecodeError:
         raise InputError(f"{path}: not a UTF-8 text file") from None
     parsed = parse(text, source=str(path))
-    verify(parsed)
+    try:
+        verify(parsed)
+    except VerifyError as error:  # it names the cascade and the line, not the file
+        raise VerifyError(f"{path}: {error}") from None
     check_params(parsed, params)
     return parsed.with_params(**params) if params else parsed
 
