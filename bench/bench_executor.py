@@ -36,23 +36,43 @@ def best_time(fn, repeat: int) -> tuple[float, np.ndarray]:
     return best, result
 
 
-def main() -> None:
+def positive(text: str) -> int:
+    """An argparse type: an integer of at least 1 (argparse names the option on error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=4096, help="P = M (default 4096)")
-    parser.add_argument("--dim", type=int, default=64, help="E = F (default 64)")
-    parser.add_argument("--m0", type=int, nargs="+", default=[64, 256], help="chunk sizes M0")
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument("--size", type=positive, default=4096, help="P = M (default 4096)")
+    parser.add_argument("--dim", type=positive, default=64, help="E = F (default 64)")
+    parser.add_argument("--m0", type=positive, nargs="+", default=[64, 256],
+                        help="chunk sizes M0")
+    parser.add_argument("--repeat", type=positive, default=3)
+    args = parser.parse_args(argv)
+    try:
+        run(args.size, args.dim, args.m0, args.repeat)
+    except MemoryError:
+        parser.error(f"--size {args.size} --dim {args.dim}: the float64 arrays (a P x M score "
+                     f"matrix of {8 * args.size**2:,} bytes) do not fit in memory")
+
+
+def run(n: int, d: int, m0s: list[int], repeat: int) -> None:
+    """Time plain NumPy attention and the executor at each M0 on P = M = n, E = F = d."""
     rng = np.random.default_rng(0)
-    n, d = args.size, args.dim
     q, k, v = (rng.standard_normal((n, d)) for _ in range(3))
-    t_plain, ref = best_time(lambda: plain_attention(q, k, v), args.repeat)
-    print(f"P = M = {n}, E = F = {d}, one head, float64, best of {args.repeat}")
+    t_plain, ref = best_time(lambda: plain_attention(q, k, v), repeat)
+    print(f"P = M = {n}, E = F = {d}, one head, float64, best of {repeat}")
     print(f"  plain NumPy attention        {t_plain * 1e3:9.1f} ms")
     cascade = library.get("attention-1pass")
-    for m0 in args.m0:
+    for m0 in m0s:
         t_exec, out = best_time(lambda m0=m0: einsum.attention(cascade, q, k, v, M0=m0),
-                                args.repeat)
+                                repeat)
         error = np.abs(out - ref).max() / np.abs(ref).max()
         print(f"  executor attention-1pass M0={m0:<4d} {t_exec * 1e3:9.1f} ms   "
               f"ratio {t_exec / t_plain:5.2f}x   max rel. diff {error:.1e}")

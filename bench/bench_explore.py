@@ -18,6 +18,7 @@ from pathlib import Path
 
 from attnforge.backends import BackendChoice
 from attnforge.explorer import explore, plan
+from einsum.errors import InputError
 
 PAPER = Path(__file__).parents[1] / "designs" / "fusemax-paper.yaml"
 DIMS = (16, 32, 64, 128, 256, 512)
@@ -48,12 +49,28 @@ def run(design: Path, choice: BackendChoice, out: Path) -> tuple[int, float]:
     return len(outcome.rows), time.perf_counter() - start
 
 
-def main() -> None:
+def positive(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--points", type=int, default=10_000)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--points", type=positive, default=10_000)
+    parser.add_argument("--workers", type=positive, nargs="+", default=[1, 2])
     parser.add_argument("--dask", action="store_true", help="also run Dask on a LocalCluster")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    try:
+        for workers in args.workers:  # before the first run, not after it
+            BackendChoice("process", workers).worker_count()
+    except InputError as error:
+        parser.error(str(error))
     with tempfile.TemporaryDirectory() as work:
         design = sweep_design(Path(work), args.points)
         print(f"sweep: {len(plan(design).points)} points ({design.name} grid over the paper design)")

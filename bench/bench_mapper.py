@@ -5,11 +5,13 @@ Run: .venv/bin/python bench/bench_mapper.py [DESIGN.yaml]
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
 
 from attnforge.specload import load_spec
+from einsum.errors import InputError
 from mapper import evaluate as ev
 from mapper import summary
 from mapper.spec import Design
@@ -19,7 +21,7 @@ DEFAULT = Path(__file__).parents[1] / "designs" / "fusemax-paper.yaml"
 
 def main(path: Path = DEFAULT) -> None:
     start = time.perf_counter()
-    design = load_spec(path, Design)
+    design = load_spec(path, Design, kind="accelerator")
     points = ev.points(design)
     loaded = time.perf_counter()
     rows = [ev.row(design, point) for point in points]
@@ -41,5 +43,17 @@ def main(path: Path = DEFAULT) -> None:
             print(summary.point_table(rows, baseline, scope))
 
 
+def cli(argv: list[str] | None = None) -> None:
+    """Parse the command line; a bad design is one error line (exit 2), not a traceback."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("design", nargs="?", type=Path, default=DEFAULT,
+                        help="an accelerator design (default: designs/fusemax-paper.yaml)")
+    args = parser.parse_args(argv)
+    try:
+        main(args.design)
+    except InputError as error:
+        parser.error(str(error))
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT)
+    cli(sys.argv[1:])

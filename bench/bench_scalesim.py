@@ -16,14 +16,16 @@ checks C = A·B exactly (small-integer operands).
 
 import argparse
 import statistics
+import subprocess
 import sys
 import time
 
 import numpy as np
 
+from einsum.errors import InputError
 from sim.gemm import simulate_gemm
 from sim.scalesim_peer import ensure_venv, run_scalesim
-from sim.spec import gemm, memory, parse_array, systolic_array
+from sim.spec import DATAFLOWS, MAX_EXTENT, gemm, memory, parse_array, systolic_array
 
 DEFAULT_GEMMS = ("512,512,512", "1024,1024,64")
 
@@ -54,17 +56,58 @@ def time_every_fold(rows, cols, dataflow, m, n, k):
     return seconds, result.compute_cycles, bool(np.array_equal(result.c, a @ b))
 
 
-def main() -> int:
+def gemm_shape(text: str) -> tuple[int, int, int]:
+    """An argparse type: ``M,N,K``, three integers in 1..MAX_EXTENT."""
+    parts = text.split(",")
+    try:
+        shape = tuple(int(part) for part in parts)
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or not all(1 <= v <= MAX_EXTENT for v in shape):
+        raise argparse.ArgumentTypeError(f"must be M,N,K (three integers in 1..{MAX_EXTENT}), "
+                                         f"not {text!r}")
+    return shape
+
+
+def array_shape(text: str) -> tuple[int, int]:
+    """An argparse type: ``RxC`` as `sim.spec.parse_array` reads it."""
+    try:
+        return parse_array(text)
+    except InputError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--array ")) from None
+
+
+def dataflows(text: str) -> list[str]:
+    """An argparse type: a comma-separated list of os, ws, is."""
+    flows = [flow.strip() for flow in text.split(",")]
+    bad = [flow for flow in flows if flow not in DATAFLOWS]
+    if bad:
+        raise argparse.ArgumentTypeError(f"must be a comma-separated list of "
+                                         f"{', '.join(DATAFLOWS)}, not {text!r}")
+    return flows
+
+
+def positive(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--gemm", action="append", help="M,N,K (repeatable)")
-    parser.add_argument("--array", default="32x32")
-    parser.add_argument("--dataflow", default="os,ws,is")
-    parser.add_argument("--repeat", type=int, default=20)
-    args = parser.parse_args()
-    rows, cols = parse_array(args.array)
-    shapes = [tuple(int(v) for v in g.split(",")) for g in (args.gemm or DEFAULT_GEMMS)]
-    flows = args.dataflow.split(",")
+    parser.add_argument("--gemm", type=gemm_shape, action="append", help="M,N,K (repeatable)")
+    parser.add_argument("--array", type=array_shape, default="32x32")
+    parser.add_argument("--dataflow", type=dataflows, default="os,ws,is")
+    parser.add_argument("--repeat", type=positive, default=20)
+    args = parser.parse_args(argv)
+    (rows, cols), flows = args.array, args.dataflow
+    shapes = args.gemm or [gemm_shape(g) for g in DEFAULT_GEMMS]
     reason = ensure_venv()
     if reason:
         print(f"SCALE-Sim unavailable: {reason}", file=sys.stderr)
@@ -80,7 +123,13 @@ def main() -> int:
         for flow in flows:
             case = {"rows": rows, "cols": cols, "dataflow": flow, "m": m, "n": n, "k": k,
                     "sram_kb": 256, "dram_bw": None}
-            peer = run_scalesim([case])[0]
+            try:
+                peer = run_scalesim([case])[0]
+            except (subprocess.SubprocessError, IndexError) as error:
+                detail = getattr(error, "stderr", None) or str(error) or "no result"
+                print(f"SCALE-Sim failed on {m}x{n}x{k} {flow}: "
+                      f"{detail.strip().splitlines()[-1]}", file=sys.stderr)
+                return 1
             cold, warm, ours = time_ours(rows, cols, flow, m, n, k, args.repeat)
             every, every_cycles, values_ok = time_every_fold(rows, cols, flow, m, n, k)
             pe_cycles = rows * cols * (ours.compute_cycles + 1)

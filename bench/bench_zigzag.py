@@ -12,6 +12,7 @@ Run: .venv/bin/python bench/bench_zigzag.py
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -95,13 +96,52 @@ def peer(work: Path) -> None:
     print(json.dumps({"evaluated": calls["n"], "seconds": seconds, "latency": float(latency)}))
 
 
-def ensure_peer() -> Path:
-    """ZigZag's venv python, creating the venv on first use."""
-    python = PEER / "bin" / "python"
-    if not python.exists():
-        venv.create(PEER, with_pip=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *PEER_PACKAGES], check=True)
+class PeerUnavailable(Exception):
+    """ZigZag's venv cannot be made or ZigZag's run failed; the message says why."""
+
+
+def ensure_peer(peer_dir: Path = PEER) -> Path:
+    """ZigZag's venv python, creating the venv (and installing ZigZag into it) when ZigZag does
+    not import there yet; a failed install is retried on the next run."""
+    python = peer_dir / "bin" / "python"
+    if python.exists() and _imports_zigzag(python):
+        return python
+    try:
+        if not python.exists():
+            venv.create(peer_dir, with_pip=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *PEER_PACKAGES], check=True,
+                       capture_output=True, text=True, timeout=900)
+    except (OSError, subprocess.SubprocessError) as error:
+        detail = getattr(error, "stderr", None) or str(error)
+        raise PeerUnavailable(f"cannot install {' '.join(PEER_PACKAGES)} into {peer_dir}: "
+                              f"{_last_line(detail)}") from None
+    if not _imports_zigzag(python):
+        raise PeerUnavailable(f"zigzag does not import in {peer_dir}")
     return python
+
+
+def _imports_zigzag(python: Path) -> bool:
+    try:
+        return subprocess.run([str(python), "-c", "import zigzag.api"], capture_output=True,
+                              timeout=120).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "(no output)"
+
+
+def run_peer(python: Path) -> dict:
+    """ZigZag's numbers from a run of this file in ``--peer`` mode inside its venv."""
+    with tempfile.TemporaryDirectory(dir=python.parents[1]) as work:
+        done = subprocess.run([str(python), __file__, "--peer", work], capture_output=True,
+                              text=True)
+    if done.returncode != 0 or not done.stdout.strip():
+        raise PeerUnavailable(f"zigzag's search failed (exit {done.returncode}): "
+                              f"{_last_line(done.stderr)}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def ours(repeats_s: float = 1.0) -> dict:
@@ -123,12 +163,18 @@ def ours(repeats_s: float = 1.0) -> dict:
             "per_search": best.evaluated, "tile": best.tile, "order": best.order}
 
 
-def main() -> None:
-    python = ensure_peer()
-    with tempfile.TemporaryDirectory(dir=PEER) as work:
-        done = subprocess.run([str(python), __file__, "--peer", work], check=True,
-                              capture_output=True, text=True)
-    zz = json.loads(done.stdout.strip().splitlines()[-1])
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--peer", metavar="WORK_DIR", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.peer is not None:  # inside ZigZag's venv
+        peer(args.peer)
+        return 0
+    try:
+        zz = run_peer(ensure_peer(PEER))
+    except PeerUnavailable as error:
+        print(f"bench_zigzag: ZigZag unavailable: {error}", file=sys.stderr)
+        return 1
     us = ours()
     rate_us, rate_zz = us["evaluated"] / us["seconds"], zz["evaluated"] / zz["seconds"]
     print(f"GEMM {M}×{K}·{K}×{N} on a {ROWS}×{COLS} array, {BUFFER_BYTES >> 20} MiB buffer")
@@ -140,10 +186,8 @@ def main() -> None:
           f"{zz['latency']:>12.0f}")
     print(f"rate ratio {rate_us / rate_zz:.0f}x; best latency ratio (ours/zigzag) "
           f"{us['latency'] / zz['latency']:.3f}; ideal compute {M * N * K // (ROWS * COLS)} cycles")
+    return 0
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--peer":
-        peer(Path(sys.argv[2]))
-    else:
-        main()
+    sys.exit(main())

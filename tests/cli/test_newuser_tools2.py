@@ -36,3 +36,114 @@ def test_an_inconsistent_cascade_file_is_named(old, new, fragment, tmp_path, cap
     line = one_error(run(capsys, "cascade", str(path)))
     assert line.startswith(f"attnforge: error: {path}: cascade mine: "), line
     assert fragment in line, line
+
+
+# ----------------------------------------------------------------------------- bench scripts
+
+
+def bench(name: str):
+    """bench/NAME.py as a module (the scripts are files, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def bench_error(capsys, entry, argv: list[str]) -> str:
+    """The argparse error line of a bench script given bad arguments (exit 2, no run)."""
+    with pytest.raises(SystemExit) as info:
+        entry(argv)
+    _, err = capsys.readouterr()
+    assert info.value.code == 2, err
+    assert "Traceback" not in err
+    return err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(("argv", "fragments"), [
+    (["nope.yaml"], ["nope.yaml:1:1: no such file"]),
+    ([str(ROOT / "designs" / "edge-moe-zcu102.yaml")], ["kind", "'fpga'"]),
+])
+def test_bench_mapper_bad_design_is_one_error(argv, fragments, capsys):
+    # `bench_mapper.py --help` read '--help' as a design file: a SpecError traceback.
+    line = bench_error(capsys, bench("bench_mapper").cli, argv)
+    for fragment in fragments:
+        assert fragment in line, line
+
+
+def test_bench_mapper_help(capsys):
+    with pytest.raises(SystemExit) as info:
+        bench("bench_mapper").cli(["--help"])
+    out, _ = capsys.readouterr()
+    assert info.value.code == 0 and out.startswith("usage: "), out
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [
+    (["--size", "0"], "argument --size: must be a positive integer, not 0"),
+    (["--m0", "64", "0"], "argument --m0: must be a positive integer, not 0"),
+    (["--repeat", "0"], "argument --repeat"),  # was a TypeError on None after the runs
+    (["--dim", "x"], "argument --dim"),
+])
+def test_bench_executor_bad_options(argv, fragment, capsys):
+    line = bench_error(capsys, bench("bench_executor").main, argv)
+    assert fragment in line, line
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [
+    (["--gemm", "8,8"], "argument --gemm: must be M,N,K"),  # was a ValueError on unpacking
+    (["--gemm", "0,8,8"], "argument --gemm"),
+    (["--array", "4"], "argument --array: must be ROWSxCOLS"),
+    (["--dataflow", "xs"], "argument --dataflow"),
+    (["--repeat", "0"], "argument --repeat"),  # was statistics.StatisticsError
+])
+def test_bench_scalesim_bad_options_before_the_peer(argv, fragment, capsys, monkeypatch):
+    module = bench("bench_scalesim")
+    monkeypatch.setattr(module, "ensure_venv", lambda: pytest.fail("reached the peer"))
+    line = bench_error(capsys, module.main, argv)
+    assert fragment in line, line
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [
+    (["--points", "0"], "argument --points"),
+    (["--workers", "1", "0"], "argument --workers"),
+    (["--workers", "1", "100000"], "--workers must be between 1 and"),
+])
+def test_bench_explore_bad_options_before_any_run(argv, fragment, capsys, monkeypatch):
+    module = bench("bench_explore")
+    monkeypatch.setattr(module, "run", lambda *a: pytest.fail("ran a sweep"))
+    line = bench_error(capsys, module.main, argv)
+    assert fragment in line, line
+
+
+def test_bench_zigzag_help_runs_nothing(capsys, monkeypatch):
+    # `bench_zigzag.py --help` ignored its arguments and ran the whole benchmark.
+    module = bench("bench_zigzag")
+    monkeypatch.setattr(module, "ensure_peer", lambda *a: pytest.fail("reached the peer"))
+    with pytest.raises(SystemExit) as info:
+        module.main(["--help"])
+    out, _ = capsys.readouterr()
+    assert info.value.code == 0 and out.startswith("usage: "), out
+
+
+def test_bench_zigzag_without_its_peer_says_so(tmp_path, capsys, monkeypatch):
+    # A failed pip install into build/peers/zigzag was a CalledProcessError traceback, and the
+    # venv it left behind (python, no zigzag) was never completed on the next run.
+    module = bench("bench_zigzag")
+
+    def broken_venv(directory, with_pip):  # a venv whose python fails every command
+        python = Path(directory) / "bin" / "python"
+        python.parent.mkdir(parents=True)
+        python.write_text("#!/bin/sh\necho 'ERROR: No matching distribution' >&2\nexit 1\n")
+        python.chmod(0o755)
+
+    monkeypatch.setattr(module.venv, "create", broken_venv)
+    monkeypatch.setattr(module, "PEER", tmp_path / "zigzag")
+    monkeypatch.setattr(module, "ours", lambda: pytest.fail("timed ours without a peer"))
+    for _ in range(2):  # the second run retries the install instead of using the broken venv
+        assert module.main([]) == 1
+        _, err = capsys.readouterr()
+        assert "Traceback" not in err
+        assert err.strip().splitlines() == [
+            f"bench_zigzag: ZigZag unavailable: cannot install zigzag-dse==3.9.1 six into "
+            f"{tmp_path / 'zigzag'}: ERROR: No matching distribution"], err
