@@ -147,3 +147,31 @@ def test_bench_zigzag_without_its_peer_says_so(tmp_path, capsys, monkeypatch):
         assert err.strip().splitlines() == [
             f"bench_zigzag: ZigZag unavailable: cannot install zigzag-dse==3.9.1 six into "
             f"{tmp_path / 'zigzag'}: ERROR: No matching distribution"], err
+
+
+# ----------------------------------------------------------------------------- README
+
+
+def test_readme_lists_every_rtl_unit():
+    # README's verilog row omitted 'attention', which --unit takes (and its --help lists).
+    import re
+
+    from rtl.units import unit_names
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith("| `attnforge verilog"))
+    listed = re.search(r"units \(([^)]*)\)", row).group(1)
+    assert sorted(name.strip() for name in listed.split(",")) == sorted(unit_names())
+
+
+def test_readme_explain_row_marks_its_defaults_optional():
+    # The row read `--model M --seq-len N --config C --scope S` as if each were required;
+    # each has a default, and --array-dim was not mentioned.
+    from attnforge.commands.explain import explain
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines()
+               if line.startswith("| `attnforge explain DESIGN.yaml"))
+    for option in ("--model", "--seq-len", "--config", "--scope", "--array-dim"):
+        param = next(p for p in explain.params if option in p.opts)
+        assert not param.required and f"[{option} " in row, (option, row)
