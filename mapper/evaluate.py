@@ -64,7 +64,7 @@ def workload(design: Design, point: Point) -> Workload:
 def map_attention(design: Design, point: Point) -> Mapping:
     """The point's cascade lowered onto its architecture; raises InputError."""
     config = design.configs[point.config]
-    cascade = einsum.library.get(config.cascade)
+    cascade = einsum.library.get(config.cascade, **config.params)
     return lower(cascade, architecture(design, point), config, workload(design, point),
                  design.gemm_search, point.config)
 

@@ -195,6 +195,8 @@ class Config:
     the 2D and 1D arrays across tiles (epoch pipelining and interleaving), ``serial`` finishes
     each tile's phases one after another and pays the array's fill/drain per 2D phase.
     ``bind`` forces Einsums onto an array (``2d`` or ``1d``); the rest are bound by rule.
+    ``params`` sets the cascade's parameters (a sliding window's ``W`` in keys); ``M0`` is
+    not one of them: the mapper sets it to the 2D array's columns.
     """
 
     cascade: str
@@ -202,6 +204,14 @@ class Config:
     fused: bool = True
     schedule: Literal["pipelined", "serial"] = "pipelined"
     bind: dict[str, Literal["2d", "1d"]] = field(default_factory=dict)
+    params: dict[str, int] = field(default_factory=dict)
+
+    def problems(self) -> list[tuple[str, str]]:
+        """M0 is the array's columns, not a parameter a configuration sets."""
+        if "M0" in self.params:
+            return [("params.M0", "is set by the mapper to the 2D array's columns (the score "
+                     "tile's keys); remove it")]
+        return []
 
 
 @dataclass(frozen=True, slots=True)

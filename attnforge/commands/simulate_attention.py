@@ -150,7 +150,7 @@ def _random_qkv(mapping):
 def _check(mapping, qkv, av) -> float:
     from einsum import execute, library
 
-    cascade = library.get(mapping.cascade)
+    cascade = library.get(mapping.cascade, **dict(mapping.params))  # a window's W, M0
     params = {"M0": mapping.arch.array_2d.cols} if "M0" in cascade.params else {}
     ref = execute(cascade, dict(zip("QKV", qkv, strict=True)), params)["AV"]
     return float(np.max(np.abs(ref - av)))

@@ -232,6 +232,7 @@ architectures:
 configs:
   dense: {cascade: attention-1pass, architecture: a}
   causal: {cascade: attention-1pass-causal, architecture: a}
+  window: {cascade: attention-1pass-window, architecture: a, params: {W: 1024}}
 models:
   bert: {d_model: 768, heads: 12, head_dim: 64, ffn: 3072}
 sweep:
@@ -277,3 +278,21 @@ def test_explore_prices_the_causal_cascade_end_to_end(tmp_path, capsys):
         e2e = float(rows["causal", n, "end_to_end"]["latency_s"]) / float(
             rows["dense", n, "end_to_end"]["latency_s"])
         assert ratio[0] < e2e < 1
+
+
+def test_a_design_sets_the_windows_w(tmp_path, capsys):
+    # W = 4 C at 16K tokens (T = 64): |i - j| <= 4, 9 · 64 - 4 · 5 = 556 tiles
+    design = tmp_path / "masked.yaml"
+    design.write_text(DESIGN)
+    out = _cli(["explain", str(design), "--config", "window", "--seq-len", "16384"], capsys)
+    assert "mask BQK where |m-p| < W: 556 of 4096 (p-tile, m-tile) pairs run" in out
+
+
+def test_a_design_may_not_set_m0(tmp_path, capsys):
+    design = tmp_path / "masked.yaml"
+    design.write_text(DESIGN.replace("params: {W: 1024}", "params: {W: 1024, M0: 64}"))
+    with pytest.raises(SystemExit) as info:
+        main(["explain", str(design), "--config", "window"])
+    _, err = capsys.readouterr()
+    assert info.value.code == 2
+    assert f"{design}:9:" in err and "configs.window.params.M0: is set by the mapper" in err, err

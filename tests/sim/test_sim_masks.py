@@ -2,9 +2,12 @@
 `einsum.execute` unchanged, and the simulator skips exactly the tiles without an admitted point
 (found here by enumerating every (query, key) point)."""
 
+import json
+
 import numpy as np
 import pytest
 
+from attnforge.cli import main
 from einsum import execute, library
 from sim.attention import build_tasks, simulate_attention
 
@@ -65,3 +68,36 @@ def test_a_fully_masked_p_tile_still_divides():
                        {"Q": q, "K": k, "V": v})["AV"]
     assert np.isnan(expected[:, 2:]).all()
     np.testing.assert_allclose(result.av, expected, rtol=1e-12, equal_nan=True)
+
+
+def test_simulate_a_designs_window_checks_its_values(tmp_path, capsys):
+    # the design's W reaches the simulator and the reference executor: W = 8 keys on 8 × 8
+    # tiles at 64 tokens, |i - j| <= 1: 3 · 8 - 2 = 22 tiles run
+    design = tmp_path / "w.yaml"
+    design.write_text(DESIGN)
+    with pytest.raises(SystemExit) as info:
+        main(["simulate", "design", str(design), "--config", "win", "--seq-len", "64",
+              "--array-dim", "8", "--values", "--json"])
+    out, err = capsys.readouterr()
+    assert info.value.code == 0, err
+    result = json.loads(out)
+    assert result["tiles"] == 22 and result["cycles"] == result["mapper_cycles"]
+    assert result["max_abs_error_vs_executor"] < 1e-12
+
+
+DESIGN = """\
+version: 1
+kind: accelerator
+name: masked
+architectures:
+  a: {}
+configs:
+  win: {cascade: attention-1pass-window, architecture: a, params: {W: 8}}
+models:
+  bert: {d_model: 768, heads: 12, head_dim: 64, ffn: 3072}
+sweep:
+  models: [bert]
+  seq_lens: [64]
+  configs: [win]
+  scopes: [attention]
+"""
