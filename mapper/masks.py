@@ -87,8 +87,9 @@ def check_form(cascade: Cascade) -> None:
     InputError
         Naming the Einsum and its filter: more than one filtered Einsum, a filter on an Einsum
         that is not a body Einsum of an iterative (1-pass) cascade or does not span the score
-        tile, or a filter over ranks other than m and p (lean-decode's split filter is a work
-        partition over units, not a mask).
+        tile, a body Einsum that does not depend on the filtered one, or a filter over ranks
+        other than m and p (lean-decode's split filter is a work partition over units, not a
+        mask).
     """
     found = filtered(cascade)
     if not found:
@@ -111,6 +112,24 @@ def check_form(cascade: Cascade) -> None:
     if not {inner, "p"} <= set(e.ranks):
         raise InputError(f"{where}: the filtered Einsum must span the score tile (ranks "
                          f"{inner} and p), not {', '.join(e.ranks)}")
+    free = _independent(cascade, e.name)
+    if free:
+        raise InputError(f"{where}: body Einsum {free} does not depend on {e.name}, so skipping "
+                         f"a tile the mask excludes would skip work the mask does not exclude")
+
+
+def _independent(cascade: Cascade, masked: str) -> str:
+    """The first body Einsum that reads nothing derived from ``masked`` in the same tile
+    ('' if none): skipping a tile skips every body Einsum of it, which is exact only for
+    Einsums fed by the masked scores (all -inf there)."""
+    fed = {masked}
+    for e in cascade.einsums:
+        if e.phase != "body" or e.name == masked:
+            continue
+        if not set(e.operands) & fed:
+            return e.name
+        fed.add(e.name)
+    return ""
 
 
 def mask_of(cascade: Cascade, names: dict[str, int]) -> Mask | None:

@@ -119,6 +119,14 @@ def test_unsupported_filters_are_refused_naming_the_einsum_and_the_filter(where,
     assert "Einsum BQK's filter `" in str(info.value)
 
 
+def test_a_body_einsum_the_mask_does_not_feed_is_refused():
+    # skipping a tile skips all of its body Einsums: exact only for those fed by the scores
+    text = CAUSAL.replace("LM[m1,p] = max[m0] BQK[m1,m0,p]",
+                          "LM[m1,p] = max[m0] BQK[m1,m0,p]\nQS[m1,m0,p] = Q[e,p] * BK[e,m1,m0]")
+    with pytest.raises(InputError, match="body Einsum QS does not depend on BQK"):
+        masks.check_form(parse(text))
+
+
 def test_lean_decodes_split_filter_and_unfused_masks_are_refused():
     arch = Architecture()
     with pytest.raises(InputError, match="Einsum OM's filter .* does not model `where` filters "
