@@ -3,9 +3,10 @@
 Per image: patch embedding, then per layer LayerNorm, Q, K, Q·K, [softmax passes], V, A·V,
 projection, add, LayerNorm, dense MLP or MoE (gate + experts), add — one call after another, as
 in the released design. The only overlap is the ping/pong weight buffer of the unified linear
-unit: the next linear call's weights load while the current linear call (and any unit between
-the two) runs, so only the excess is exposed (column ``weight_load``). Without the unified unit
-every engine loads its weights before it computes.
+unit: a linear call's weights load as soon as the weight port is idle and their buffer has
+served the linear call two before, while whatever comes between runs, so only the excess is
+exposed (column ``weight_load``). Without the unified unit every engine loads its weights
+before it computes.
 
 Technique off-states (each replaced by what a design without it must do):
 - patch_reorder off: experts run per (token, expert) pair in token order, loading the expert's
@@ -142,20 +143,26 @@ def image_stages(spec, u, mem, t, m, routing) -> tuple[Plan, list[tuple[str, lis
 
 
 def exposed_loads(calls: list[un.Call], ping_pong: bool) -> list[int]:
-    """Exposed weight-load cycles before each call.
+    """Exposed weight-load cycles before each call (the calls run one after another).
 
-    Ping/pong: a call's weights start loading when the previous linear call starts, so the
-    load hides behind everything from there up to this call. Otherwise the load is serial.
+    Ping/pong: the linear calls take the two buffers in turn; one weight port loads their
+    weights in order, each load as soon as the port is idle and its buffer has finished
+    serving the linear call two before, so it hides behind everything from then up to its
+    own call. Otherwise the load is serial.
     """
-    exposed, window = [], 0
+    if not ping_pong:
+        return [call.load for call in calls]
+    exposed, now, port, free, linear = [], 0, 0, [0, 0], 0
     for call in calls:
-        if call.load == 0:
-            exposed.append(0)
-            window += call.cycles
-            continue
-        hidden = window if ping_pong else 0
-        exposed.append(max(0, call.load - hidden))
-        window = call.cycles
+        wait = 0
+        if call.load:
+            buffer = linear % 2
+            port = max(port, free[buffer]) + call.load  # when this load ends
+            wait = max(0, port - now)
+            free[buffer] = now + wait + call.cycles
+            linear += 1
+        exposed.append(wait)
+        now += wait + call.cycles
     return exposed
 
 

@@ -543,3 +543,131 @@ def test_bram_buffers_respect_the_bram18_shapes():
     short = [(c, bram_buffer(*c), bram18_lower_bound(*c)) for c in cases
              if bram_buffer(*c) < bram18_lower_bound(*c)]
     assert not short, short[:5]
+
+
+# ---- what a parameter may and may not change ----------------------------------------------
+
+SPEEDUPS = (("attn_p", (1, 2, 3, 4, 8, 16)), ("attn_lanes", (1, 2, 5, 8, 16, 64)),
+            ("linear_in_par", (1, 3, 8, 16, 32)), ("linear_out_par", (1, 4, 8, 17, 32)),
+            ("gate_macs", (1, 5, 16, 100, 128, 256)), ("layernorm_lanes", (1, 3, 8, 16)),
+            ("add_lanes", (1, 8, 32)), ("patch_embed_macs", (1, 24, 100, 256, 1024)))
+# Categories each unit parameter may change (weight_load: a faster call hides less of the
+# next load behind it); every other category must stay the same cycle for cycle.
+TOUCHES = {"attn_p": {"qk", "av"}, "attn_lanes": {"qk", "av"},
+           "linear_in_par": {"linear", "gelu"}, "linear_out_par": {"linear", "gelu"},
+           "gate_macs": {"gate"}, "layernorm_lanes": {"layernorm"}, "add_lanes": {"add"},
+           "patch_embed_macs": {"patch_embed"}}
+
+
+@pytest.mark.parametrize("i", range(len(DESIGNS)), ids=IDS)
+def test_more_parallelism_is_never_slower_and_touches_only_its_unit(i):
+    """More query slots, lanes or MACs in one unit never lengthen the image, move no more DDR
+    bytes (more query slots fewer: the keys are streamed once per batch), and change only that unit's category (and the exposed weight loads, which hide
+    behind the calls before them): the other units' calls are untouched."""
+    from fpga.spec import parallelism_limits
+
+    d = DESIGNS[i]
+    limits = parallelism_limits(d.workload)
+    for t in TECHS[:3]:
+        for name, values in SPEEDUPS:
+            ok = [v for v in values if name not in limits or v <= limits[name][0]]
+            timings = [_timing(d, t, replace(d.units, **{name: v})) for v in ok]
+            totals = [x.total for x in timings]
+            assert totals == sorted(totals, reverse=True), (name, ok, totals)
+            traffic = [x.ddr_bytes for x in timings]
+            if name == "attn_p":  # reordered keys are streamed once per batch of p queries
+                assert traffic == sorted(traffic, reverse=True)
+            else:
+                assert len(set(traffic)) == 1, name
+            fixed = set(timings[0].cycles) - TOUCHES[name] - {"weight_load"}
+            for x in timings[1:]:
+                assert {c: x.cycles[c] for c in fixed} == {c: timings[0].cycles[c]
+                                                           for c in fixed}, name
+
+
+@pytest.mark.parametrize("i", range(len(DESIGNS)), ids=IDS)
+def test_traffic_does_not_depend_on_clock_or_board_and_ping_pong_never_slows(i):
+    """The bytes an image moves are fixed by the workload, formats and techniques: the
+    clock and the board's memory move none. Ping/pong weight buffers only hide loads."""
+    d = DESIGNS[i]
+    for t in TECHS[:3]:
+        ref = _timing(d, t)
+        for board in BOARDS.values():
+            for clock in (100.0, 300.0):
+                other = _timing(d, t, replace(d.units, clock_mhz=clock), board)
+                assert other.ddr_bytes == ref.ddr_bytes
+        on = _timing(d, t, replace(d.units, ping_pong=True)).total
+        off = _timing(d, t, replace(d.units, ping_pong=False)).total
+        assert on <= off
+
+
+def test_parameters_of_absent_blocks_change_nothing():
+    """A workload without MoE layers (moe_every > layers) has no experts, gate or routing:
+    their parameters change neither latency nor resources; one whose every layer is MoE has
+    no dense MLP: mlp_hidden changes nothing."""
+    def figures(d: FpgaDesign, t: Techniques):
+        r = evaluate(d, t)
+        return r.latency_ms, r.resources, r.ddr_mb
+
+    dense = replace(BASE, workload=replace(BASE.workload, moe_every=13))
+    moe = replace(BASE, workload=replace(BASE.workload, moe_every=1))
+    for t in TECHS:
+        ref = figures(dense, t)
+        for w in (replace(dense.workload, experts=4, top_k=4, expert_hidden=999),
+                  replace(dense.workload, experts=1, top_k=1)):
+            assert figures(replace(dense, workload=w, routing=Routing(seed=3)), t) == ref
+        assert figures(replace(dense, units=replace(dense.units, gate_macs=7)), t) == ref
+        ref = figures(moe, t)
+        assert figures(replace(moe, workload=replace(moe.workload, mlp_hidden=100)), t) == ref
+
+
+# ---- ping/pong weight buffers --------------------------------------------------------------
+
+def ping_pong_cycles(calls: list[un.Call]) -> int:
+    """Cycle by cycle: the calls run one after another, a linear call once its weights are
+    in; the one weight port loads the linear calls' weights in order into two buffers taken
+    in turn, each load as soon as the port is idle and its buffer has finished serving the
+    linear call two before (whatever runs in between)."""
+    linear = [i for i, c in enumerate(calls) if c.load]
+    done_calls: set[int] = set()
+    loaded: set[int] = set()
+    nxt, progress, i, left, t = 0, 0, 0, None, 0
+    while i < len(calls):
+        free = nxt < len(linear) and (nxt < 2 or linear[nxt - 2] in done_calls)
+        runs = not calls[i].load or i in loaded
+        if free:  # the port moves one cycle of the next load
+            progress += 1
+            if progress == calls[linear[nxt]].load:
+                loaded.add(linear[nxt])
+                nxt, progress = nxt + 1, 0
+        if runs:
+            left = calls[i].cycles if left is None else left
+            left -= 1
+            if left == 0:
+                done_calls.add(i)
+                i, left = i + 1, None
+        t += 1
+    return t
+
+
+def test_ping_pong_loads_start_when_the_port_and_their_buffer_are_free():
+    """A load waits for the weight port and for its buffer, not for the previous linear call
+    to start: behind a long non-linear call (attention between two linear layers) the next
+    but one layer's weights already stream in. Checked against a cycle-by-cycle run on small
+    random call lists."""
+    from fpga.schedule import exposed_loads
+
+    def lin(cycles, load):
+        return un.Call("linear", cycles, 0, load=load)
+
+    calls = [lin(100, 10), un.Call("qk", 1000, 0), lin(10, 10), lin(10, 500)]
+    # the third call's buffer is free once the first ends (cycle 110); the port is idle from
+    # cycle 20: its 500 cycles load while qk runs
+    assert ping_pong_cycles(calls) == 10 + 100 + 1000 + 10 + 10
+    assert exposed_loads(calls, ping_pong=True) == [10, 0, 0, 0]
+    rng = random.Random(4)
+    for _ in range(300):
+        calls = [lin(rng.randint(1, 30), rng.randint(1, 60)) if rng.random() < 0.6
+                 else un.Call("qk", rng.randint(1, 40), 0) for _ in range(rng.randint(1, 8))]
+        expected = ping_pong_cycles(calls)
+        assert sum(c.cycles for c in calls) + sum(exposed_loads(calls, True)) == expected
