@@ -164,6 +164,10 @@ def _run(chosen: Cascade, run_path: Path, out_path: Path) -> None:
             [t.name for t in chosen.outputs] != ["AV"]:
         raise InputError(f"--run: cascade {chosen.name} is not an attention cascade (inputs "
                          f"Q, K, V and output AV), so it cannot run on Q, K, V")
+    problem = _attention_rank_problem(chosen)
+    if problem:
+        raise InputError(f"--run: cascade {chosen.name}: {problem}, so the arrays Q (..., P, E), "
+                         f"K (..., M, E), V (..., M, F) cannot fill it")
     arrays = _load_npz(run_path)
     _check_tensor_sizes(chosen, arrays, run_path)
     try:
@@ -180,6 +184,35 @@ def _run(chosen: Cascade, run_path: Path, out_path: Path) -> None:
                          f"Q·K beyond float64's range); nothing written to {out_path}")
     _save_atomically(out_path, av)
     click.echo(f"wrote {out_path}: AV {tuple(av.shape)} float64 ({chosen.name})")
+
+
+def _attention_rank_problem(chosen: Cascade) -> str | None:
+    """What keeps ``einsum.attention`` from mapping the row-major arrays onto the cascade's
+    declarations, or None: Q, K, V need their core ranks (e, p / e, m / f, m); K and V the same
+    head ranks (at most one, one of Q's); Q at most two; AV exactly p, f and Q's head ranks."""
+    decls = {t.name: t for t in (*chosen.inputs, *chosen.outputs)}
+    for name, core in _ARRAY_RANKS.items():
+        lacking = [r for r in core if r not in decls[name].ranks]
+        if lacking:
+            return f"{decls[name]} lacks rank {lacking[0]}"
+    heads = {n: tuple(r for r in decls[n].ranks if r not in _ARRAY_RANKS[n]) for n in "QKV"}
+    if len(heads["Q"]) > 2:
+        return f"{decls['Q']} has {len(heads['Q'])} head ranks; at most 2"
+    for name in "KV":
+        if len(heads[name]) > 1:
+            return f"{decls[name]} has {len(heads[name])} head ranks; at most 1"
+        extra = [r for r in heads[name] if r not in heads["Q"][:1]]
+        if extra:
+            if not heads["Q"]:
+                return f"{decls[name]} has head rank {extra[0]}, which {decls['Q']} lacks"
+            return (f"{decls[name]} has head rank {extra[0]}; K and V may only have the first "
+                    f"head rank of {decls['Q']}, {heads['Q'][0]}")
+    if heads["K"] != heads["V"]:
+        return f"{decls['K']} and {decls['V']} must have the same head ranks"
+    want = sorted({"p", "f", *heads["Q"]})
+    if sorted(decls["AV"].ranks) != want:
+        return f"{decls['AV']} must have the ranks {', '.join(want)}"
+    return None
 
 
 #: Most values one Einsum's output may hold in the reference executor (1 GiB of float64).

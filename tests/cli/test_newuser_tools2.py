@@ -38,6 +38,59 @@ def test_an_inconsistent_cascade_file_is_named(old, new, fragment, tmp_path, cap
     assert fragment in line, line
 
 
+@pytest.mark.parametrize(("inputs", "output", "fragment"), [
+    ("Q[e], K[e,m], V[f,m]", "AV[f]", "Q[e] lacks rank p"),
+    ("Q[e,p], K[e,m], V[m]", "AV[p]", "V[m] lacks rank f"),
+    ("Q[e,p], K[e,m], V[f,m]", "AV[]", "AV[] must have the ranks f, p"),
+    ("Q[e,p], K[e,m], V[f,m]", "AV[f,p,e]", "AV[f,p,e] must have the ranks f, p"),
+    ("Q[e,h,p], K[e,m], V[f,m]", "AV[f,p]", "AV[f,p] must have the ranks f, h, p"),
+    ("Q[e,p], K[e,h,m], V[f,h,m]", "AV[f,p]", "K[e,h,m] has head rank h, which Q[e,p] lacks"),
+])
+def test_run_refuses_a_cascade_its_arrays_cannot_fill(inputs, output, fragment, tmp_path,
+                                                      capsys):
+    # Inputs Q, K, V and an output AV passed the check, then the executor's boundary failed
+    # with a ValueError traceback ("axes don't match array", "x not in tuple").
+    import numpy as np
+
+    ranks = ",".join(dict.fromkeys(r for decl in (inputs, output) for r in decl
+                                   if r.islower() and r.isalpha()))
+    path = tmp_path / "odd.af"
+    path.write_text(f"cascade odd\ninput {inputs}\noutput {output}\n"
+                    f"X[{ranks}] = {' * '.join(inputs.split(', '))}\n"
+                    f"{output} = X[{ranks}]\n")
+    rng = np.random.default_rng(0)
+    qkv = tmp_path / "qkv.npz"
+    np.savez(qkv, Q=rng.standard_normal((2, 5, 4)), K=rng.standard_normal((2, 7, 4)),
+             V=rng.standard_normal((2, 7, 3)))
+    line = one_error(run(capsys, "cascade", str(path), "--run", str(qkv), "--out",
+                         str(tmp_path / "av.npz")))
+    assert "--run: cascade odd" in line and fragment in line, line
+    assert not (tmp_path / "av.npz").exists()
+
+
+@pytest.mark.parametrize(("name", "q_heads"), [
+    ("attention-1pass", 2), ("attention-1pass-gqa", 4), ("lean-decode", 2),
+    ("edgemoe-softmax", 2)])
+def test_run_still_takes_the_library_cascades(name, q_heads, tmp_path, capsys):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    qkv = tmp_path / "qkv.npz"
+    q, k, v = (rng.standard_normal(shape) for shape in ((q_heads, 5, 8), (2, 7, 8), (2, 7, 3)))
+    np.savez(qkv, Q=q, K=k, V=v)
+    params = ["--param", "M0=4"] if name != "edgemoe-softmax" else []
+    code, _, err = run(capsys, "cascade", name, "--run", str(qkv), "--out",
+                       str(tmp_path / "av.npz"), *params)
+    assert code == 0, err
+    # softmax(Q K^T / sqrt(E)) V per head; grouped-query heads 2g, 2g+1 share K/V head g
+    group = q_heads // 2
+    kk, vv = np.repeat(k, group, axis=0), np.repeat(v, group, axis=0)
+    scores = q @ kk.transpose(0, 2, 1) / np.sqrt(8)
+    weights = np.exp(scores - scores.max(-1, keepdims=True))
+    expected = (weights / weights.sum(-1, keepdims=True)) @ vv
+    np.testing.assert_allclose(np.load(tmp_path / "av.npz")["AV"], expected, rtol=1e-12,
+                               atol=1e-12)
+
 # ----------------------------------------------------------------------------- bench scripts
 
 
