@@ -671,3 +671,34 @@ def test_ping_pong_loads_start_when_the_port_and_their_buffer_are_free():
                  else un.Call("qk", rng.randint(1, 40), 0) for _ in range(rng.randint(1, 8))]
         expected = ping_pong_cycles(calls)
         assert sum(c.cycles for c in calls) + sum(exposed_loads(calls, True)) == expected
+
+
+# ---- rooflines -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("i", range(len(DESIGNS)), ids=IDS)
+def test_no_unit_beats_its_macs_or_the_ddr(i):
+    """No unit does more multiply-accumulates a cycle than it has MACs (the work counted from
+    the workload's Einsums, `fpga.workload.layers`): on a free memory, linear cycles x
+    in_par x out_par >= the linear layers' MACs, Q·K and A·V cycles x p x lanes >= their MACs,
+    the gate's cycles x gate_macs >= its MACs, the patch embedding's likewise. And no image
+    moves its bytes faster than the DDR's peak."""
+    from fpga.workload import layers
+
+    d = DESIGNS[i]
+    w, u = d.workload, d.units
+    ops = layers(w, d.routing)
+    macs = {"linear": sum(op.macs for op in ops if op.cascade == "linear"
+                          and op.name not in ("gate", "patch_embed")),
+            "attention": sum(op.macs for op in ops if op.name == "attention"),
+            "gate": sum(op.macs for op in ops if op.name == "gate"),
+            "patch_embed": sum(op.macs for op in ops if op.name == "patch_embed")}
+    board = _free_board(get_board(d.board))
+    free = _timing(d, ALL_ON, replace(u, axi_bits=1 << 30), board).cycles
+    assert free["linear"] * u.linear_in_par * u.linear_out_par >= macs["linear"]
+    assert (free["qk"] + free["av"]) * u.attn_p * u.attn_lanes >= macs["attention"]
+    assert free["gate"] * u.gate_macs >= macs["gate"]
+    assert free["patch_embed"] * u.patch_embed_macs >= macs["patch_embed"]
+    mem = un.memory(get_board(d.board), u)
+    for t in TECHS:
+        timing = _timing(d, t)
+        assert timing.total * mem.ddr_bytes >= timing.ddr_bytes
