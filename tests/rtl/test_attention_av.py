@@ -416,3 +416,32 @@ def test_cli_verify_small(tmp_path, capsys):
     out = capsys.readouterr().out
     assert exited.value.code == 0, out
     assert "attention_av" in out and "icarus" in out
+
+
+# ---- synthesis (yosys) ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_synthesis_check_and_xcup_dsp_count(tmp_path, capsys):
+    """p 2 x 4 lanes. Non-constant products: per slot 4 MAC products (24-bit P x 32-bit V), the
+    exp's interpolation product and the probability product exp x 1/sum (the exp's log2(e) is a
+    constant): 2 (4 + 2) = 12. None fits one DSP48E2 (27 x 18 signed: each has one operand
+    of 23 bits or more and the other of 16 or more, over 18 bits on one side), so at least 24
+    DSPs; the accumulator heads (8 x 59 bits) at least are flip-flops; nothing in block RAM.
+    Through ``attnforge synth --unit attention_av --family xcup``."""
+    from attnforge.cli import main
+    from rtl.synth import multiplier_lower_bound, yosys_check
+
+    params = {**SMALL, "p": 2}
+    check = yosys_check(AttentionAVUnit(**params), "attention_av", tmp_path / "check")
+    assert check.passed, check.log.read_text()[-3000:]
+    assert multiplier_lower_bound(AttentionAVUnit(**params), "attention_av") == 12
+    args = [arg for key, value in params.items() for arg in ("--param", f"{key}={value}")]
+    with pytest.raises(SystemExit) as exited:
+        main(["synth", "--unit", "attention_av", *args, "--family", "xcup",
+              "--work-dir", str(tmp_path / "xcup")])
+    out = capsys.readouterr().out
+    assert exited.value.code == 0, out
+    [row] = [line.split() for line in out.splitlines() if line.startswith("attention_av ")]
+    lut, carry, ff, dsp, ramb = (int(v) for v in row[1:6])
+    assert dsp >= 2 * 12 and ff >= 8 * (22 + 32 + 1 + 4) and ramb == 0 and lut > 0
