@@ -48,7 +48,7 @@ class FpgaKind:
     """Points: the named configs, then a p x linear-size sweep (with/without reordering)."""
 
     name = "fpga"
-    model_version = "14"  # 14: ping/pong loads start when port and buffer are free; 13: U280
+    model_version = "15"  # 15: a MAC column costs at least its accumulator; 14: ping/pong
 
     def load(self, path: Path) -> FpgaDesign:
         """The typed design; raises SpecError with every problem (each at its key)."""

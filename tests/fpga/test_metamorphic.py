@@ -426,15 +426,19 @@ def test_layers_are_a_prefix_and_alternate_as_the_spec_says(i):
 # ---- explain and explore -------------------------------------------------------------------
 
 def _figures(text: str) -> tuple[float, ...]:
+    """latency, power, energy, DDR MB, then DSP, BRAM36, LUT, FF of the total line."""
     head = re.search(r"^latency ([\d.]+) ms per image \(([\d,]+) cycles\), ([\d.]+) W, "
                      r"([\d.]+) J$", text, re.M)
-    return float(head[1]), float(head[3]), float(head[4])
+    ddr = re.search(r"^DDR ([\d.]+) MB per image", text, re.M)
+    total = next(line for line in text.splitlines() if line.startswith("total ")).split()[1:5]
+    return (float(head[1]), float(head[3]), float(head[4]), float(ddr[1]),
+            *(float(x.replace(",", "")) for x in total))
 
 
 @pytest.mark.parametrize("i", range(0, len(DESIGNS), 2), ids=IDS[::2])
 def test_explain_prints_explores_row_for_sweep_points(i):
     """explain at a sweep point (p, square linear size, reordering on or off) prints the
-    latency, power and energy of explore's row for the same point."""
+    latency, power, energy, DDR traffic and resources of explore's row for the same point."""
     d = DESIGNS[i]
     rng = random.Random(i)
     from fpga.spec import parallelism_limits
@@ -447,8 +451,10 @@ def test_explain_prints_explores_row_for_sweep_points(i):
         r = row(d, Point("sweep", "c", t, p, (size, size)))
         u = replace(d.units, attn_p=p, linear_in_par=size, linear_out_par=size)
         shown = _figures(explain(replace(d, configs={"c": t}), "c", u, t))
-        assert shown == pytest.approx((r["latency_ms"], r["power_w"], r["energy_j"]),
-                                      abs=0.006)
+        assert shown[:3] == pytest.approx((r["latency_ms"], r["power_w"], r["energy_j"]),
+                                          abs=0.006)
+        assert shown[3] == pytest.approx(r["ddr_mb"], abs=0.06)
+        assert shown[4:] == (r["dsp"], r["bram36"], r["lut"], r["ff"])
 
 
 # ---- units timed as the area prices them ---------------------------------------------------
@@ -716,3 +722,21 @@ def test_one_memory_shape_is_priced_alike_in_every_unit():
     assert area.layernorm(u, w)[0].resources.bram18 == 0  # row and γ/β memories in LUT-RAM
     caches = [item for item in area.attention(u, w) if "token caches" in item.label]
     assert len(caches) == 2 and all(item.resources.bram18 == 0 for item in caches)
+
+
+@pytest.mark.parametrize("widths", [(32, 16), (32, 32), (9, 16)])
+def test_a_mac_column_costs_at_least_its_accumulator(widths):
+    """Each output column of a MAC block keeps an accumulator of acc_bits (the table's): a
+    carry-chain adder of one LUT a bit and a register of one FF a bit, whatever its inputs. A
+    column priced from the synthesized blocks by interpolation or extrapolation
+    (`fpga.synthesized.mac_block_lut_ff`) never costs less: one 9 x 16 b patch-embedding MAC
+    was 0 LUT, extrapolated down from 8 and 16 inputs."""
+    from fpga.synthesized import mac_block_lut_ff, mac_blocks
+
+    acc = next(b.acc_bits for b in mac_blocks().values() if (b.act_bits, b.weight_bits) == widths)
+    for in_par in (1, 2, 3, 5, 12, 40):
+        for out_par in (1, 2, 16):
+            lut, ff = mac_block_lut_ff(in_par, out_par, *widths)
+            assert lut >= out_par * acc and ff >= out_par * acc, (in_par, out_par, lut, ff)
+    if widths == (9, 16):
+        assert area.patch_macs(Units(patch_embed_macs=1)).resources.lut >= acc
