@@ -85,9 +85,9 @@ def mac_block_lut_ff(in_par: int | Fraction, out_par: int, act_bits: int, weight
     the shared part ``one - column``, so ``shared + out_par x column``. A column's cost grows
     with its inputs (one multiplier and one tree adder each): at an input count between two
     synthesized ones both parts are interpolated linearly, beyond them extrapolated from the
-    nearest two, so more inputs never cost fewer LUTs or FFs; a column never costs less than
-    its accumulator, ``acc_bits`` adder LUTs and register FFs (extrapolated down, one 9 x 16 b
-    MAC came to no LUT). ``in_par`` may be a Fraction:
+    nearest two, so more inputs never cost fewer LUTs or FFs; a block never costs less than
+    its columns' accumulators, ``acc_bits`` adder LUTs and register FFs each (extrapolated
+    down, one 9 x 16 b MAC came to no LUT). ``in_par`` may be a Fraction:
     columns of ``floor(in_par)`` and ``ceil(in_par)`` inputs averaging it, which cost what as
     many columns of ``in_par`` inputs do (both counts lie on one line segment).
     """
@@ -107,7 +107,7 @@ def mac_block_lut_ff(in_par: int | Fraction, out_par: int, act_bits: int, weight
     lut_ff = []
     for k in (0, 1):  # LUT, FF
         shared, column = _line(lo, parts[lo][k], hi, parts[hi][k], in_par)
-        lut_ff.append(max(0, round(shared + out_par * max(column, acc))))
+        lut_ff.append(round(max(shared + out_par * column, out_par * acc)))
     return lut_ff[0], lut_ff[1]
 
 
