@@ -241,6 +241,13 @@ def _check_tensor_sizes(chosen: Cascade, arrays: dict[str, np.ndarray], path: Pa
             raise InputError(f"{path}: Einsum {e.name} ({e.text}) would hold {values} values "
                              f"({sizes}); the reference executor takes at most "
                              f"{MAX_TENSOR_VALUES}: use smaller arrays or parameters")
+    for e in chosen.einsums:  # a rank it only iterates over (e.g. one it reduces) indexes too
+        for rank in e.ranks:
+            if ranks[rank] > MAX_TENSOR_VALUES:
+                raise InputError(f"{path}: Einsum {e.name} ({e.text}) iterates over rank "
+                                 f"{rank} of extent {ranks[rank]}; the reference executor "
+                                 f"takes at most {MAX_TENSOR_VALUES} values: use smaller "
+                                 f"arrays or parameters")
 
 
 def _input_extents(chosen: Cascade, arrays: dict[str, np.ndarray]

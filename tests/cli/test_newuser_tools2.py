@@ -91,6 +91,22 @@ def test_run_still_takes_the_library_cascades(name, q_heads, tmp_path, capsys):
     np.testing.assert_allclose(np.load(tmp_path / "av.npz")["AV"], expected, rtol=1e-12,
                                atol=1e-12)
 
+def test_run_refuses_a_rank_too_long_to_index(tmp_path, capsys):
+    # M0 reached no Einsum's output, so the size check passed it; the executor's index
+    # array for m0 was then numpy's "ValueError: Maximum allowed size exceeded".
+    import numpy as np
+
+    path = tmp_path / "big.af"
+    path.write_text("cascade big\ninput Q[e,p], K[e,m], V[f,m]\noutput AV[f,p]\n"
+                    f"param M0 = {10**26}\nsplit m = m1*M0 + m0\n"
+                    "AV[f,p] = Q[e,p] * K[e,m1*M0+m0] * V[f,m1*M0+m0]\n")
+    qkv = tmp_path / "qkv.npz"
+    np.savez(qkv, Q=np.ones((5, 4)), K=np.ones((7, 4)), V=np.ones((7, 3)))
+    line = one_error(run(capsys, "cascade", str(path), "--run", str(qkv), "--out",
+                         str(tmp_path / "av.npz")))
+    assert f"rank m0 of extent {10**26}" in line and "Einsum AV" in line, line
+
+
 # ----------------------------------------------------------------------------- bench scripts
 
 
