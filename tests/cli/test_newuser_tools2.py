@@ -107,6 +107,17 @@ def test_run_refuses_a_rank_too_long_to_index(tmp_path, capsys):
     assert f"rank m0 of extent {10**26}" in line and "Einsum AV" in line, line
 
 
+@pytest.mark.parametrize("operand", ["(" * 5000 + "Q[e,p]" + ")" * 5000,
+                                     "-" * 5000 + "1 * Q[e,p]"])
+def test_a_deeply_nested_expression_is_one_error(operand, tmp_path, capsys):
+    # The recursive-descent parser's RecursionError was a traceback thousands of lines long.
+    path = tmp_path / "deep.af"
+    path.write_text("cascade deep\ninput Q[e,p], K[e,m], V[f,m]\noutput AV[f,p]\n"
+                    f"AV[f,p] = {operand} * K[e,m] * V[f,m]\n")
+    line = one_error(run(capsys, "cascade", str(path)))
+    assert f"{path}: an expression is nested too deeply" in line, line
+
+
 # ----------------------------------------------------------------------------- bench scripts
 
 
