@@ -91,7 +91,7 @@ def _load_cascade(name: str, params: dict[str, int]) -> Cascade:
         return library.get(name, **params)
     path = Path(name)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # as editors that write a BOM save it
     except OSError as error:
         raise InputError(f"{path}: cannot read: {error.strerror}") from None
     except UnicodeDecodeError:

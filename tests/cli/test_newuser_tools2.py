@@ -118,6 +118,15 @@ def test_a_deeply_nested_expression_is_one_error(operand, tmp_path, capsys):
     assert f"{path}: an expression is nested too deeply" in line, line
 
 
+def test_a_cascade_file_saved_with_a_byte_order_mark_reads(tmp_path, capsys):
+    # Was "unexpected character '\\ufeff'" at 1:1, a character the user cannot see.
+    path = tmp_path / "bom.af"
+    path.write_text(THREE_PASS, encoding="utf-8-sig")
+    code, out, err = run(capsys, "cascade", str(path))
+    assert code == 0, err
+    assert out.splitlines()[0] == "cascade mine: 3 pass(es) over M", out
+
+
 # ----------------------------------------------------------------------------- bench scripts
 
 
