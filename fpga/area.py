@@ -206,11 +206,12 @@ def _gate_macs(u: Units, spec: ViTSpec) -> Item:
     e = spec.experts
     inputs, rest = divmod(u.gate_macs, e)
     if not inputs:
-        return mac_block_item(f"{u.gate_macs:,} MACs (1 input x {u.gate_macs} "
+        return mac_block_item(f"{u.gate_macs:,} MAC{_s(u.gate_macs)} (1 input x {u.gate_macs} "
                               f"column{_s(u.gate_macs)}, "
                               f"{e} experts in turn)", 1, u.gate_macs, u.act_bits, u.weight_bits)
     if not rest:
-        return mac_block_item(f"{u.gate_macs:,} MACs ({inputs} input{_s(inputs)} x {e} expert{_s(e)})",
+        return mac_block_item(f"{u.gate_macs:,} MAC{_s(u.gate_macs)} ({inputs} input{_s(inputs)} x {e} "
+                              f"expert{_s(e)})",
                               inputs, e, u.act_bits, u.weight_bits)
     return uneven_columns_item(f"{u.gate_macs:,} MACs ({inputs + 1} inputs x {rest} + {inputs} x "
                                f"{e - rest} expert{_s(e - rest)})", u.gate_macs, e, u.act_bits, u.weight_bits,
@@ -238,11 +239,12 @@ def patch_macs(u: Units) -> Item:
     macs, bits = u.patch_embed_macs, u.pixel_bits + 1
     columns = min(PATCH_COLUMNS, macs)
     inputs, rest = divmod(macs, columns)
-    shape = (f"{inputs} input{_s(inputs)} x {columns} columns" if not rest else
-             f"{inputs + 1} inputs x {rest} + {inputs} x {columns - rest} columns")
-    return uneven_columns_item(f"{macs:,} MACs ({shape}; unsigned {u.pixel_bits}-bit pixels "
-                               f"as {bits}-bit signed)", macs, columns, bits, u.weight_bits,
-                               u.act_bits)
+    shape = (f"{inputs} input{_s(inputs)} x {columns} column{_s(columns)}" if not rest else
+             f"{inputs + 1} inputs x {rest} + {inputs} x {columns - rest} "
+             f"column{_s(columns - rest)}")
+    return uneven_columns_item(f"{macs:,} MAC{_s(macs)} ({shape}; unsigned {u.pixel_bits}-bit "
+                               f"pixels as {bits}-bit signed)", macs, columns, bits,
+                               u.weight_bits, u.act_bits)
 
 
 def layernorm_products(fmt: LayerNormFormat) -> tuple[dict[str, int], dict[str, int]]:

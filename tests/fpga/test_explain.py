@@ -219,9 +219,9 @@ DSP_LABELS = (
      lambda a, b, x, y, per: (a * b * per, per == DSP_PER[(x, y)])),
     (r"^([\d,]+) MACs of (\d+) x (\d+) b, (\d+) DSP each",
      lambda n, x, y, per: (n * per, per == DSP_PER[(x, y)])),
-    (r"^([\d,]+) MACs \((\d+) inputs? x (\d+) experts?\) of (\d+) x (\d+) b, (\d+) DSP each",
+    (r"^([\d,]+) MACs? \((\d+) inputs? x (\d+) experts?\) of (\d+) x (\d+) b, (\d+) DSP each",
      lambda n, i, e, x, y, per: (n * per, per == DSP_PER[(x, y)] and i * e == n)),
-    (r"^([\d,]+) MACs \((\d+) inputs? x (\d+) columns; unsigned (\d+)-bit pixels as (\d+)-bit "
+    (r"^([\d,]+) MACs? \((\d+) inputs? x (\d+) columns?; unsigned (\d+)-bit pixels as (\d+)-bit "
      r"signed\) of (\d+) x (\d+) b, (\d+) DSP each",
      lambda n, i, c, p, s, x, y, per: (n * per, per == DSP_PER[(x, y)] and i * c == n
                                        and s == p + 1 == x)),
