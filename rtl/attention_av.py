@@ -217,8 +217,9 @@ class AttentionAVUnit(wiring.Component):
             m.d.sync += [regs[name].eq(src[name]) for name in keep]
         return regs
 
-    def _take(self, m: Module, walk: _Walk, adv) -> dict:
-        """The beat and its position flags, registered; a row state's ``b`` enters its slot."""
+    def _take(self, m: Module, walk: _Walk, adv) -> tuple[dict, list[Signal]]:
+        """The beat and its position flags, registered; a row state's ``b`` enters its slot
+        (returned: each slot's ``b``)."""
         f = self.fmt
         n, p = f.n, f.p
         taken = self.data.valid & self.data.ready
@@ -265,8 +266,7 @@ class AttentionAVUnit(wiring.Component):
         rbits = f.softmax.recip.out_frac + 1
         recips = [Signal(rbits, name=f"recip_{s}") for s in range(f.p)]
         probs = [Signal(f.prob_bits, name=f"prob_{s}") for s in range(f.p)]
-        is_kind = {kind: adv & line["valid"] & (line["kind"] == kind)
-                   for kind in (STATE, SCORES, V)}
+        is_kind = {kind: adv & line["valid"] & (line["kind"] == kind) for kind in (STATE, SCORES)}
         with m.If(is_kind[STATE]):
             for s, r in enumerate(recips):
                 with m.If(line["slot"] == s):
@@ -294,7 +294,7 @@ class AttentionAVUnit(wiring.Component):
         saturated and registered on ``out``."""
         f = self.fmt
         width = acc_bits(f)
-        chains, fresh = [], []
+        fresh = []
         for s, row in enumerate(products):
             chain = [[Signal(signed(width), name=f"acc_{s}_{j}_{i}", reset_less=True)
                       for i in range(f.lanes)] for j in range(f.blocks)]
@@ -304,7 +304,6 @@ class AttentionAVUnit(wiring.Component):
                 for j in range(f.blocks - 1):
                     m.d.sync += [a.eq(b) for a, b in zip(chain[j], chain[j + 1], strict=True)]
                 m.d.sync += [a.eq(x) for a, x in zip(chain[-1], new, strict=True)]
-            chains.append(chain)
             fresh.append(new)
         final = Signal()
         take = self.out.valid & self.out.ready
