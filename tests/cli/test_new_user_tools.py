@@ -338,6 +338,8 @@ def test_verilog_twice_same_bytes_and_replaces_a_file(tmp_path: Path, capsys) ->
     # nan and inf went to nextpnr as --freq nan and a table was printed anyway.
     (["--freq", "nan"], ["--freq", "finite", "nan"]),
     (["--freq", "inf"], ["--freq", "finite", "inf"]),
+    # 1e300 reached nextpnr, which stopped without a word: "FAILED ... (does it fit?)"
+    (["--freq", "1e300"], ["--freq must be at most 10000 MHz, not 1e+300"]),
     (["--seed", "-1"], ["--seed", "not -1"]),
     (["--seed", str(2**40)], ["--seed", str(2**40)]),
 ])
