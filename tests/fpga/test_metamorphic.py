@@ -736,3 +736,53 @@ def test_a_mac_column_costs_at_least_its_accumulator(widths):
             assert lut >= out_par * acc and ff >= out_par * acc, (in_par, out_par, lut, ff)
     if widths == (9, 16):
         assert area.patch_macs(Units(patch_embed_macs=1)).resources.lut >= acc
+
+
+# ---- the image's DDR traffic from the dataflow ---------------------------------------------
+
+def _dataflow_bytes(d: FpgaDesign) -> int:
+    """The bytes one image moves with every technique on, from the dataflow (edgemoe.md §3):
+    activations (act_bits) live in DDR between units; each unit reads its operands and writes
+    its result once; a linear layer also loads its weights and biases (weight_bits); reordered
+    attention streams K (V) once per batch of p queries, reads Q (writes its output) once,
+    and writes (reads back) the scores, heads padded to a power of two, with each row's
+    (1/sum, max) pair; LayerNorm reads its 16-bit gamma and beta; the gate reads its
+    experts x d weights; an expert's FC2 reads and rewrites the rows it accumulates into; the
+    patch embedding reads the pixels and the position embeddings and writes the tokens."""
+    w, u = d.workload, d.units
+    a, wt = u.act_bits, u.weight_bits
+    n, dm = w.tokens, w.d_model
+
+    def act(elems: int) -> int:
+        return math.ceil(elems * a / 8)
+
+    def weights(k: int, m: int) -> int:
+        return math.ceil((k * m + m) * wt / 8)
+
+    def linear(tokens: int, k: int, m: int, accumulate: bool = False) -> int:
+        return act(tokens * k) + act(tokens * m) * (2 if accumulate else 1) + weights(k, m)
+
+    heads = 1 << (w.heads - 1).bit_length()
+    keys = staggered_key_positions(n, u.attn_p)
+    attention = 2 * (act(keys * dm) + act(n * dm) + act(n * n * heads) + act(n * 2 * heads))
+    layernorm = 2 * act(n * dm) + math.ceil(2 * dm * 16 / 8)
+    total = (math.ceil(w.image_c * w.image_h * w.image_w * u.pixel_bits / 8) + 2 * act(n * dm))
+    for layer in range(w.layers):
+        total += 2 * layernorm + 4 * linear(n, dm, dm) + attention + 2 * 3 * act(n * dm)
+        if w.is_moe(layer):
+            total += act(n * dm) + math.ceil(w.experts * dm * wt / 8)
+            for g in route(w, d.routing, layer):
+                if g:
+                    total += (linear(g, dm, w.expert_hidden)
+                              + linear(g, w.expert_hidden, dm, accumulate=True))
+        else:
+            total += linear(n, dm, w.mlp_hidden) + linear(n, w.mlp_hidden, dm)
+    return total
+
+
+@pytest.mark.parametrize("i", range(len(DESIGNS)), ids=IDS)
+def test_image_traffic_is_the_dataflows(i):
+    """With every technique on, the DDR bytes of an image are those of the dataflow
+    (`_dataflow_bytes`), on every board and clock."""
+    d = DESIGNS[i]
+    assert _timing(d, ALL_ON).ddr_bytes == _dataflow_bytes(d)
