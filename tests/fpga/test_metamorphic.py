@@ -786,3 +786,16 @@ def test_image_traffic_is_the_dataflows(i):
     (`_dataflow_bytes`), on every board and clock."""
     d = DESIGNS[i]
     assert _timing(d, ALL_ON).ddr_bytes == _dataflow_bytes(d)
+
+
+def test_routing_weights_are_relative():
+    """``routing.hits`` are relative weights: scaling them all draws the same queues, and
+    equal weights draw the uniform routing's."""
+    w = BASE.workload
+    hits = tuple(float(1 + e % 5) for e in range(w.experts))
+    for layer in (1, 3):
+        ref = route(w, Routing(seed=1, hits=hits), layer)
+        for scale in (2.0, 3.0, 0.1, 7.7):
+            assert route(w, Routing(seed=1, hits=tuple(scale * h for h in hits)), layer) == ref
+        assert route(w, Routing(seed=1, hits=(1.0,) * w.experts), layer) == route(
+            w, Routing(seed=1), layer)
