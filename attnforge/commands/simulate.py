@@ -18,7 +18,7 @@ import click
 from attnforge.paths import replaced_atomically
 from einsum.errors import InputError
 from sim.gemm import GemmResult, simulate_gemm
-from sim.spec import MAX_EXTENT, memory, parse_array, systolic_array
+from sim.spec import MAX_EXTENT, dataflow_named, memory, parse_array, systolic_array
 from sim.spec import gemm as make_gemm
 
 from .cascades import file_option
@@ -67,7 +67,11 @@ def gemm(array_text: str, dataflow: str, m: int, n: int, k: int, sram_kb: float,
     if timeline_png is not None:
         check_plot_path(timeline_png)
     rows, cols = parse_array(array_text)
-    array = systolic_array(rows, cols, dataflow)
+    try:
+        flow = dataflow_named(dataflow)
+    except InputError as error:  # sim.spec names the field, the user typed the option
+        raise InputError(f"--dataflow {str(error).removeprefix('dataflow ')}") from None
+    array = systolic_array(rows, cols, flow)
     result = simulate_gemm(array, make_gemm(m, n, k), memory(sram_kb, dram_bw),
                            timeline=timeline_png is not None)
     if timeline_png is not None:

@@ -127,6 +127,17 @@ def test_a_cascade_file_saved_with_a_byte_order_mark_reads(tmp_path, capsys):
     assert out.splitlines()[0] == "cascade mine: 3 pass(es) over M", out
 
 
+# ----------------------------------------------------------------------------- simulate
+
+
+def test_simulate_gemm_names_the_dataflow_option(capsys):
+    # was "dataflow must be one of ...": the field's name, not the option the user typed
+    line = one_error(run(capsys, "simulate", "gemm", "--array", "4x4", "--dataflow", "xs",
+                         "--m", "4", "--n", "4", "--k", "4"))
+    assert line == ("attnforge: error: --dataflow must be one of os, ws, is, not 'xs' "
+                    "(did you mean 'ws'?)"), line
+
+
 # ----------------------------------------------------------------------------- bench scripts
 
 
