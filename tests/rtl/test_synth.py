@@ -88,3 +88,11 @@ def test_ultrascale_lut_count_includes_the_luts_of_distributed_ram():
                           synth.FAMILIES["xcup"], float("nan"))
     assert (est.luts, est.lutram, est.ffs) == (15 + 16 + 6, 22, 7)
     assert synth._estimate({"LUT4": 3}, synth.FAMILIES["ecp5"], 1.0).lutram == 0
+
+
+def test_ultrascale_lut_count_includes_shift_register_luts():
+    # UG974: an SRL16E or SRLC32E is one SLICEM LUT configured as a shift register; Vivado
+    # reports it under "LUT as Shift Register" within CLB LUTs (attention_av has 2,016)
+    est = synth._estimate({"LUT3": 4, "SRL16E": 6, "SRLC32E": 2, "FDRE": 1},
+                          synth.FAMILIES["xcup"], float("nan"))
+    assert (est.luts, est.lutram) == (4 + 8, 8)
