@@ -84,6 +84,9 @@ def file_option(param: click.Parameter, value: str | None) -> Path | None:
 
 
 def _load_cascade(name: str, params: dict[str, int]) -> Cascade:
+    if not name.strip():  # an unset shell variable; Path('') is the working directory
+        raise InputError("NAME must be a library cascade (see `attnforge cascades`) or a "
+                         "FILE.af, not ''")
     if not name.endswith(".af"):
         if Path(name).exists():
             raise InputError(f"{name}: a cascade file's name must end in .af (or give a library "
@@ -93,7 +96,10 @@ def _load_cascade(name: str, params: dict[str, int]) -> Cascade:
     try:
         text = path.read_text(encoding="utf-8-sig")  # as editors that write a BOM save it
     except OSError as error:
-        raise InputError(f"{path}: cannot read: {error.strerror}") from None
+        stem = path.name.removesuffix(".af")
+        hint = (f" (the library cascade is `attnforge cascade {stem}`)"
+                if not path.exists() and stem in library.names() else "")
+        raise InputError(f"{path}: cannot read: {error.strerror}{hint}") from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: not a UTF-8 text file") from None
     try:

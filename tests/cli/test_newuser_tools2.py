@@ -127,6 +127,20 @@ def test_a_cascade_file_saved_with_a_byte_order_mark_reads(tmp_path, capsys):
     assert out.splitlines()[0] == "cascade mine: 3 pass(es) over M", out
 
 
+def test_an_empty_cascade_name_is_named(tmp_path, monkeypatch, capsys):
+    # was ": a cascade file's name must end in .af" (Path('') is the working directory)
+    monkeypatch.chdir(tmp_path)
+    line = one_error(run(capsys, "cascade", ""))
+    assert "NAME must be a library cascade" in line and "not ''" in line, line
+
+
+def test_a_library_name_given_as_a_file_points_to_the_library(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    line = one_error(run(capsys, "cascade", "attention-1pass.af"))
+    assert line == ("attnforge: error: attention-1pass.af: cannot read: No such file or "
+                    "directory (the library cascade is `attnforge cascade attention-1pass`)")
+
+
 # ----------------------------------------------------------------------------- simulate
 
 
