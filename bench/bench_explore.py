@@ -62,7 +62,10 @@ def positive(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--points", type=positive, default=10_000)
+    parser.add_argument("--points", type=positive, default=10_000,
+                        help="at least this many points (whole grid variants of the paper "
+                             "design's 240, and at least one per array size x buffer: "
+                             "5,760)")
     parser.add_argument("--workers", type=positive, nargs="+", default=[1, 2])
     parser.add_argument("--dask", action="store_true", help="also run Dask on a LocalCluster")
     args = parser.parse_args(argv)
