@@ -136,10 +136,11 @@ def exact_gelu_ii(m: ConventionalMath) -> int:
 
 
 def elementwise_call(u: Units, mem: Memory, unit: str, elems: int, lanes: int, ii: int,
-                     reads: int = 1, writes: int = 1) -> Call:
-    """A separate pass over ``elems`` activations in DDR: ``lanes`` units, one per ``ii``."""
+                     reads: int = 1, writes: int = 1, stored: int | None = None) -> Call:
+    """A separate pass over ``elems`` activations in DDR: ``lanes`` units, one per ``ii``;
+    each read and write moves the ``stored`` elements they sit among (default ``elems``)."""
     compute = math.ceil(elems / lanes) * ii
-    ports = [_b(elems, u.act_bits)] * (reads + writes)
+    ports = [_b(elems if stored is None else stored, u.act_bits)] * (reads + writes)
     return Call(unit, stream_cycles(mem, compute, *ports), sum(ports))
 
 
@@ -149,16 +150,18 @@ def three_pass_softmax_calls(u: Units, mem: Memory, spec: ViTSpec,
 
     The sum is a float accumulation: pipelined it can start every ``fadd`` cycles; unpipelined
     every convert + subtract + exp + add. The normalise pass computes exp and a divide per score.
+    Each pass computes the N x N x heads scores and moves them in the layout Q·K writes and
+    A·V reads (heads padded to a power of two, `attention_call`).
     """
     elems = spec.tokens * spec.tokens * spec.heads
+    stored = spec.tokens * spec.tokens * _heads_pow2(spec.heads)
     lanes = m.lanes
     sum_ii = m.fadd if m.pipelined else m.fcvt + m.fadd + m.fexp + m.fadd
     norm_ii = 1 if m.pipelined else 2 * m.fcvt + m.fadd + m.fexp + m.fdiv
     return [
-        elementwise_call(u, mem, "softmax", elems, lanes, 1, reads=1, writes=0),
-        elementwise_call(u, mem, "softmax", elems, lanes, sum_ii, reads=1, writes=0),
-        elementwise_call(u, mem, "softmax", elems, lanes, norm_ii, reads=1, writes=1),
-    ]
+        elementwise_call(u, mem, "softmax", elems, lanes, ii, reads=1, writes=writes,
+                         stored=stored)
+        for ii, writes in ((1, 0), (sum_ii, 0), (norm_ii, 1))]
 
 
 LAYERNORM_STATS_CYCLES = 4  # the last beat summed; d·S2 and S1²; V; V normalised

@@ -48,7 +48,7 @@ class FpgaKind:
     """Points: the named configs, then a p x linear-size sweep (with/without reordering)."""
 
     name = "fpga"
-    model_version = "15"  # 15: a MAC column costs at least its accumulator; 14: ping/pong
+    model_version = "16"  # 16: softmax passes move the padded score layout; 15: MAC floor
 
     def load(self, path: Path) -> FpgaDesign:
         """The typed design; raises SpecError with every problem (each at its key)."""

@@ -799,3 +799,20 @@ def test_routing_weights_are_relative():
             assert route(w, Routing(seed=1, hits=tuple(scale * h for h in hits)), layer) == ref
         assert route(w, Routing(seed=1, hits=(1.0,) * w.experts), layer) == route(
             w, Routing(seed=1), layer)
+
+
+@pytest.mark.parametrize("heads", [1, 3, 4, 6])
+def test_the_three_softmax_passes_read_the_scores_q_k_wrote(heads):
+    """Without the single-pass softmax, Q·K writes the raw scores and A·V reads the
+    probabilities in one layout (heads padded to a power of two); the max, exp-and-sum and
+    normalise passes in between read that layout three times and write it once. Their
+    compute is over the real N x N x heads scores."""
+    w = replace(BASE.workload, heads=heads)
+    u = BASE.units
+    scores = math.ceil(w.tokens ** 2 * (1 << (heads - 1).bit_length()) * u.act_bits / 8)
+    qk = un.attention_call(u, FREE, w, "qk", True, fused_softmax=False)
+    keys = staggered_key_positions(w.tokens, u.attn_p)
+    assert qk.ddr_bytes == (keys + w.tokens) * w.d_model * u.act_bits // 8 + scores
+    calls = un.three_pass_softmax_calls(u, FREE, w, BASE.math)
+    assert sum(c.ddr_bytes for c in calls) == 4 * scores
+    assert calls[0].cycles == w.tokens ** 2 * heads  # one lane, one score a cycle
