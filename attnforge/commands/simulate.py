@@ -74,12 +74,12 @@ def gemm(array_text: str, dataflow: str, m: int, n: int, k: int, sram_kb: float,
     array = systolic_array(rows, cols, flow)
     result = simulate_gemm(array, make_gemm(m, n, k), memory(sram_kb, dram_bw),
                            timeline=timeline_png is not None)
-    if timeline_png is not None:
-        _plot_timeline(result, rows * cols, timeline_png)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     else:
         click.echo(_table(result))
+    if timeline_png is not None:  # after the numbers: a failed write does not lose them
+        _plot_timeline(result, rows * cols, timeline_png)
 
 
 def _check_options(m: int, n: int, k: int, sram_kb: float, dram_bw: float | None) -> None:

@@ -64,14 +64,14 @@ def run_design(path: Path, model: str | None, seq_len: int | None, config: str |
     report = result.to_json()
     if values:
         report["max_abs_error_vs_executor"] = _check(mapping, qkv, result.av)
-    if timeline_png is not None:
-        _plot(result.timeline, mapping, timeline_png)
     if note:  # on stderr with --json, which keeps stdout one JSON document
         click.echo(note, nl=False, err=as_json)
     if as_json:
         click.echo(json.dumps({"point": _point_dict(point), **report}, indent=2))
     else:
         click.echo(_table(point, report))
+    if timeline_png is not None:  # after the numbers: a failed write does not lose them
+        _plot(result.timeline, mapping, timeline_png)
 
 
 def _pick_mapping(spec, base, config: str | None, path: Path):

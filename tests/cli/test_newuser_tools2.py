@@ -152,6 +152,32 @@ def test_simulate_gemm_names_the_dataflow_option(capsys):
                     "(did you mean 'ws'?)"), line
 
 
+@pytest.mark.parametrize("command", [
+    ["simulate", "gemm", "--array", "4x4", "--dataflow", "os", "--m", "8", "--n", "8", "--k",
+     "8"],
+    ["simulate", str(ROOT / "designs" / "fusemax-paper.yaml"), "--config", "fusemax",
+     "--seq-len", "64", "--array-dim", "8"],
+])
+def test_a_timeline_that_cannot_be_written_keeps_the_results(command, tmp_path, monkeypatch,
+                                                              capsys):
+    # The plot was written before the table was printed: a write that failed after the
+    # simulation (a full disk, a file that cannot be replaced) lost the simulated numbers.
+    import importlib
+
+    simulate = importlib.import_module("attnforge.commands.simulate")  # the module
+
+    def failing(fig, path):
+        raise simulate.InputError(f"--timeline {path}: cannot write: No space left on device")
+
+    monkeypatch.setattr(simulate, "save_figure", failing)
+    code, out, err = run(capsys, *command, "--timeline", str(tmp_path / "t.png"))
+    assert code == 2, err
+    assert err.strip().splitlines() == [
+        f"attnforge: error: --timeline {tmp_path / 't.png'}: cannot write: No space left on "
+        f"device"], err
+    assert "cycles" in out, out  # the table came first
+
+
 # ----------------------------------------------------------------------------- bench scripts
 
 
