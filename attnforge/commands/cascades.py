@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import zipfile
 from pathlib import Path
 
@@ -166,6 +167,10 @@ def _run(chosen: Cascade, run_path: Path, out_path: Path) -> None:
     an error and nothing is written)."""
     if out_path.exists() and run_path.exists() and out_path.resolve() == run_path.resolve():
         raise InputError(f"--out {out_path}: is the --run input itself; choose another path")
+    if not out_path.parent.is_dir():  # before the run, not after it
+        raise InputError(f"--out {out_path}: {str(out_path.parent)!r} is not a directory")
+    if not os.access(out_path.parent, os.W_OK | os.X_OK):
+        raise InputError(f"--out {out_path}: the directory is not writable")
     try:
         bind_params(chosen, {})
     except InputError as error:

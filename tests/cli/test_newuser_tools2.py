@@ -178,6 +178,24 @@ def test_a_timeline_that_cannot_be_written_keeps_the_results(command, tmp_path, 
     assert "cycles" in out, out  # the table came first
 
 
+def test_run_checks_where_out_goes_before_running(tmp_path, monkeypatch, capsys):
+    # A --out in a missing directory failed only after the executor had run (on large arrays,
+    # minutes of work thrown away).
+    import importlib
+
+    import numpy as np
+
+    cascades = importlib.import_module("attnforge.commands.cascades")
+    monkeypatch.setattr(cascades, "attention", lambda *a, **k: pytest.fail("ran the executor"))
+    qkv = tmp_path / "qkv.npz"
+    np.savez(qkv, Q=np.ones((5, 4)), K=np.ones((7, 4)), V=np.ones((7, 3)))
+    out = tmp_path / "missing" / "av.npz"
+    line = one_error(run(capsys, "cascade", "attention-1pass", "--run", str(qkv), "--out",
+                         str(out)))
+    assert line == (f"attnforge: error: --out {out}: {str(out.parent)!r} is not a "
+                    f"directory"), line
+
+
 # ----------------------------------------------------------------------------- bench scripts
 
 
