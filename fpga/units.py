@@ -72,15 +72,17 @@ def linear_call(u: Units, mem: Memory, tokens: int, k: int, n: int, engine: tupl
     Output-stationary: per token, loop over ceil(n/out_par) output blocks and ceil(k/in_par)
     input blocks, one block product per cycle. A fused GELU with initiation interval
     ``gelu_ii > 1`` stalls each output block by ``gelu_ii - 1`` cycles. ``accumulate``
-    (MoE expert FC2) reads and rewrites the output rows (read-modify-write on one port).
+    (MoE expert FC2) reads and rewrites the output rows: the reads back on the output port's
+    read channel, beside its writes (an AXI master's read and write channels are independent).
     """
     in_par, out_par = engine
     blocks = tokens * math.ceil(n / out_par)
     compute = blocks * math.ceil(k / in_par) + blocks * (gelu_ii - 1)
     read = _b(tokens * k, u.act_bits)
-    write = _b(tokens * n, u.act_bits) * (2 if accumulate else 1)
+    write = _b(tokens * n, u.act_bits)
+    streams = (read, write, write) if accumulate else (read, write)
     weight_bytes = _b(k * n, u.weight_bits) + _b(n, u.weight_bits)
-    return Call("linear", stream_cycles(mem, compute, read, write), read + write,
+    return Call("linear", stream_cycles(mem, compute, *streams), sum(streams),
                 load=stream_cycles(mem, 0, weight_bytes), load_bytes=weight_bytes)
 
 

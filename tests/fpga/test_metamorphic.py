@@ -816,3 +816,20 @@ def test_the_three_softmax_passes_read_the_scores_q_k_wrote(heads):
     calls = un.three_pass_softmax_calls(u, FREE, w, BASE.math)
     assert sum(c.ddr_bytes for c in calls) == 4 * scores
     assert calls[0].cycles == w.tokens ** 2 * heads  # one lane, one score a cycle
+
+
+def test_an_accumulating_call_reads_back_on_the_read_channel():
+    """AXI4 gives every master independent read and write data channels (each a port's width a
+    cycle): an expert's FC2 that reads back and rewrites the rows it accumulates into moves
+    the reads and the writes at the same time, so when the ports bind (a 32 x 32 unit, an
+    expert hidden size under twice d_model) it takes the larger of the input, read-back and
+    write streams, not the read-back and the writes one after the other."""
+    mem = un.Memory(port_bytes=16.0, ddr_bytes=float(1 << 40), latency=0)
+    u = BASE.units
+    for tokens, k, n, engine in ((10, 100, 192, (32, 32)), (7, 192, 192, (64, 64)),
+                                 (16, 384, 192, (32, 32))):
+        call = un.linear_call(u, mem, tokens, k, n, engine, accumulate=True)
+        compute = tokens * -(-n // engine[1]) * -(-k // engine[0])
+        rows_in, rows_out = tokens * k * 4 / 16, tokens * n * 4 / 16
+        assert call.cycles == math.ceil(max(compute, rows_in, rows_out))
+        assert call.ddr_bytes == tokens * (k + 2 * n) * 4  # the read-back is traffic all the same
