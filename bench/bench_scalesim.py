@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from einsum.errors import InputError
-from sim.gemm import simulate_gemm
+from sim.gemm import check_fits, check_size, plan_folds, simulate_gemm
 from sim.scalesim_peer import ensure_venv, run_scalesim
 from sim.spec import DATAFLOWS, MAX_EXTENT, gemm, memory, parse_array, systolic_array
 
@@ -108,6 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     (rows, cols), flows = args.array, args.dataflow
     shapes = args.gemm or [gemm_shape(g) for g in DEFAULT_GEMMS]
+    try:  # the simulator's size limits (values too: every fold is run), before SCALE-Sim
+        for (m, n, k), flow in ((shape, flow) for shape in shapes for flow in flows):
+            check_size(systolic_array(rows, cols, flow), gemm(m, n, k), False, True)
+            check_fits(plan_folds(systolic_array(rows, cols, flow), gemm(m, n, k)), memory())
+    except InputError as error:
+        parser.error(str(error))
     reason = ensure_venv()
     if reason:
         print(f"SCALE-Sim unavailable: {reason}", file=sys.stderr)

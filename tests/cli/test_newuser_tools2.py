@@ -350,3 +350,13 @@ def test_readme_edge_moe_latency_is_what_explore_computes():
     final = next(p for p in kind.points(design)
                  if p.group == "config" and p.config == "attention_reorder")
     assert quoted == round(kind.evaluate(design, final)["latency_ms"], 2)
+
+
+def test_bench_scalesim_checks_the_simulators_limits_before_the_peer(capsys, monkeypatch):
+    # A GEMM beyond the simulator's limits failed with its InputError traceback only after
+    # SCALE-Sim had simulated it (minutes to hours for such sizes).
+    module = bench("bench_scalesim")
+    monkeypatch.setattr(module, "ensure_venv", lambda: pytest.fail("reached the peer"))
+    line = bench_error(capsys, module.main, ["--gemm", "1000000,1000000,1000000", "--array",
+                                             "4x4"])
+    assert "62500000000 folds" in line, line
