@@ -29,7 +29,8 @@ class _SimulateGroup(click.Group):
 
     def resolve_command(self, ctx, args):
         if args and args[0] not in self.commands and (
-                args[0].endswith((".yaml", ".yml")) or Path(args[0]).is_file()):
+                args[0].lower().endswith((".yaml", ".yml")) or "/" in args[0]
+                or Path(args[0]).exists()):
             return "design", self.commands["design"], args
         return super().resolve_command(ctx, args)
 

@@ -196,6 +196,21 @@ def test_run_checks_where_out_goes_before_running(tmp_path, monkeypatch, capsys)
                     f"directory"), line
 
 
+@pytest.mark.parametrize("design", ["missing.YAML", "designs/missing"])
+def test_simulate_a_missing_design_is_named_as_a_file(design, tmp_path, monkeypatch, capsys):
+    # was "No such command 'missing.YAML'": a path taken for a subcommand name
+    monkeypatch.chdir(tmp_path)
+    line = one_error(run(capsys, "simulate", design))
+    assert line == f"attnforge: error: {design}:1:1: no such file", line
+
+
+def test_simulate_a_directory_is_named_as_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d").mkdir()
+    line = one_error(run(capsys, "simulate", "d"))
+    assert "'d' is a directory" in line, line
+
+
 # ----------------------------------------------------------------------------- bench scripts
 
 
