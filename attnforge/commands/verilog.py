@@ -51,7 +51,8 @@ def select_units(design: Path | None, unit: str | None, params: tuple[str, ...])
     unit_kind(unit)
     values: dict[str, object] = {}
     for item in params:
-        key, value = parse_param(item)
+        key, sep, raw = item.partition("=")  # ' rows = 8' as cascade --param reads it
+        key, value = parse_param(f"{key.strip()}{sep}{raw.strip()}")
         if key in values:
             raise RtlParamError(f"--param {key}: given twice ({key}={values[key]} and {item})")
         values[key] = value

@@ -211,6 +211,19 @@ def test_simulate_a_directory_is_named_as_one(tmp_path, monkeypatch, capsys):
     assert "'d' is a directory" in line, line
 
 
+# ----------------------------------------------------------------------------- rtl commands
+
+
+def test_unit_params_with_spaces_read_as_cascade_params_do(tmp_path, capsys):
+    # "--param ' rows = 4 '" was "unit 'systolic' has no parameter ' rows '" and
+    # "dataflow= ws" was "dataflow must be one of os, ws, not ' ws'"
+    code, out, err = run(capsys, "verilog", "--unit", "systolic", "--param", " rows = 4 ",
+                         "--param", "cols=4", "--param", "dataflow= ws", "--out",
+                         str(tmp_path))
+    assert code == 0, err
+    assert out.strip() == str(tmp_path / "systolic_4x4_ws.v"), out
+
+
 # ----------------------------------------------------------------------------- bench scripts
 
 
