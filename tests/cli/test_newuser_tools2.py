@@ -388,3 +388,19 @@ def test_bench_scalesim_checks_the_simulators_limits_before_the_peer(capsys, mon
     line = bench_error(capsys, module.main, ["--gemm", "1000000,1000000,1000000", "--array",
                                              "4x4"])
     assert "62500000000 folds" in line, line
+
+
+def test_a_parameter_without_default_is_needed_only_to_run(tmp_path, capsys):
+    # docs/notation.md said every --param check applies without --run, the missing W too;
+    # the cascade is shown without it (as the docs now say) and a run refuses it.
+    code, out, err = run(capsys, "cascade", "attention-1pass-window")
+    assert code == 0 and out.startswith("cascade attention-1pass-window:"), err
+    import numpy as np
+
+    qkv = tmp_path / "qkv.npz"
+    np.savez(qkv, Q=np.ones((5, 4)), K=np.ones((7, 4)), V=np.ones((7, 3)))
+    line = one_error(run(capsys, "cascade", "attention-1pass-window", "--run", str(qkv),
+                         "--out", str(tmp_path / "av.npz")))
+    assert "needs parameter W" in line, line
+    notation = (ROOT / "docs" / "notation.md").read_text(encoding="utf-8")
+    assert "except the missing parameter (only a run needs\n  its value)" in notation
