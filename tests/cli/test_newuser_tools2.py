@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.cli.inprocess import one_error, run
@@ -50,8 +51,6 @@ def test_run_refuses_a_cascade_its_arrays_cannot_fill(inputs, output, fragment, 
                                                       capsys):
     # Inputs Q, K, V and an output AV passed the check, then the executor's boundary failed
     # with a ValueError traceback ("axes don't match array", "x not in tuple").
-    import numpy as np
-
     ranks = ",".join(dict.fromkeys(r for decl in (inputs, output) for r in decl
                                    if r.islower() and r.isalpha()))
     path = tmp_path / "odd.af"
@@ -72,8 +71,6 @@ def test_run_refuses_a_cascade_its_arrays_cannot_fill(inputs, output, fragment, 
     ("attention-1pass", 2), ("attention-1pass-gqa", 4), ("lean-decode", 2),
     ("edgemoe-softmax", 2)])
 def test_run_still_takes_the_library_cascades(name, q_heads, tmp_path, capsys):
-    import numpy as np
-
     rng = np.random.default_rng(0)
     qkv = tmp_path / "qkv.npz"
     q, k, v = (rng.standard_normal(shape) for shape in ((q_heads, 5, 8), (2, 7, 8), (2, 7, 3)))
@@ -94,8 +91,6 @@ def test_run_still_takes_the_library_cascades(name, q_heads, tmp_path, capsys):
 def test_run_refuses_a_rank_too_long_to_index(tmp_path, capsys):
     # M0 reached no Einsum's output, so the size check passed it; the executor's index
     # array for m0 was then numpy's "ValueError: Maximum allowed size exceeded".
-    import numpy as np
-
     path = tmp_path / "big.af"
     path.write_text("cascade big\ninput Q[e,p], K[e,m], V[f,m]\noutput AV[f,p]\n"
                     f"param M0 = {10**26}\nsplit m = m1*M0 + m0\n"
@@ -182,8 +177,6 @@ def test_run_checks_where_out_goes_before_running(tmp_path, monkeypatch, capsys)
     # A --out in a missing directory failed only after the executor had run (on large arrays,
     # minutes of work thrown away).
     import importlib
-
-    import numpy as np
 
     cascades = importlib.import_module("attnforge.commands.cascades")
     monkeypatch.setattr(cascades, "attention", lambda *a, **k: pytest.fail("ran the executor"))
@@ -395,8 +388,6 @@ def test_a_parameter_without_default_is_needed_only_to_run(tmp_path, capsys):
     # the cascade is shown without it (as the docs now say) and a run refuses it.
     code, out, err = run(capsys, "cascade", "attention-1pass-window")
     assert code == 0 and out.startswith("cascade attention-1pass-window:"), err
-    import numpy as np
-
     qkv = tmp_path / "qkv.npz"
     np.savez(qkv, Q=np.ones((5, 4)), K=np.ones((7, 4)), V=np.ones((7, 3)))
     line = one_error(run(capsys, "cascade", "attention-1pass-window", "--run", str(qkv),
