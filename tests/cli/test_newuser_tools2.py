@@ -395,3 +395,18 @@ def test_a_parameter_without_default_is_needed_only_to_run(tmp_path, capsys):
     assert "needs parameter W" in line, line
     notation = (ROOT / "docs" / "notation.md").read_text(encoding="utf-8")
     assert "except the missing parameter (only a run needs\n  its value)" in notation
+
+
+def test_bench_zigzag_names_a_failed_peer_search(tmp_path, capsys, monkeypatch):
+    # ZigZag's own failure was a CalledProcessError traceback with its stderr thrown away.
+    module = bench("bench_zigzag")
+    python = tmp_path / "zigzag" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text("#!/bin/sh\necho 'Traceback ...' >&2\necho 'KeyError: D3' >&2\nexit 1\n")
+    python.chmod(0o755)
+    monkeypatch.setattr(module, "ensure_peer", lambda peer_dir: python)
+    monkeypatch.setattr(module, "ours", lambda: pytest.fail("timed ours without a peer"))
+    assert module.main([]) == 1
+    _, err = capsys.readouterr()
+    assert err.strip() == ("bench_zigzag: ZigZag unavailable: zigzag's search failed (exit 1): "
+                           "KeyError: D3"), err
