@@ -88,15 +88,28 @@ def mac_array(macs: int, a_bits: int, b_bits: int, acc_bits: int) -> Resources:
     )
 
 
-def bram_buffer(words: int, word_bits: int, words_per_cycle: int) -> int:
-    """BRAM18s for a buffer of ``words`` that must deliver ``words_per_cycle`` each cycle.
+BRAM18_SHAPES = ((36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384))
+"""A BRAM18's (read width, depth) configurations (fact): 36 bits wide it is 512 words deep."""
 
-    The larger of what the capacity needs and what the read width needs (each BRAM18 reads at
-    most 36 bits per cycle on one port).
-    """
-    capacity = math.ceil(words * word_bits / BRAM18_BITS)
-    width = math.ceil(words_per_cycle * word_bits / BRAM18_PORT_BITS)
-    return max(capacity, width)
+
+def bram_shape(words: int, word_bits: int, words_per_cycle: int) -> tuple[int, int, int, int]:
+    """(columns, rows, width, depth) of the cheapest tiling of a buffer of ``words`` read
+    ``words_per_cycle`` a cycle: rows of ``words_per_cycle x word_bits`` bits,
+    ceil(words / words_per_cycle) of them, over BRAM18s of one configuration, columns of
+    them side by side for the width and rows of them for the depth."""
+    width = words_per_cycle * word_bits
+    rows = math.ceil(words / words_per_cycle)
+    return min(((math.ceil(width / w), math.ceil(rows / h), w, h) for w, h in BRAM18_SHAPES),
+               key=lambda shape: (shape[0] * shape[1], -shape[2]))
+
+
+def bram_buffer(words: int, word_bits: int, words_per_cycle: int) -> int:
+    """BRAM18s for a buffer of ``words`` that must deliver ``words_per_cycle`` each cycle:
+    the cheapest tiling by one BRAM18 configuration (`bram_shape`). At least its capacity and
+    its read width need (36 bits a cycle a BRAM18), more when the depth a width leaves does
+    not fit: 576 rows of 4,096 bits take 2 x 114 BRAM18, not 128."""
+    columns, rows, _, _ = bram_shape(words, word_bits, words_per_cycle)
+    return columns * rows
 
 
 def axi_masters(count: int) -> Resources:
@@ -129,10 +142,10 @@ def mac_item(label: str, macs: int, a_bits: int, b_bits: int, acc_bits: int) -> 
 def buffer_item(label: str, count: int, words: int, word_bits: int, words_per_cycle: int) -> Item:
     """``count`` copies of `bram_buffer`, labelled with what sizes each: its capacity or the
     read width it must deliver per cycle."""
-    per = bram_buffer(words, word_bits, words_per_cycle)
-    capacity = math.ceil(words * word_bits / BRAM18_BITS)
-    per_cycle = f"{words_per_cycle:,} x {word_bits} b" if words_per_cycle > 1 else f"{word_bits} b"
-    why = (f"{words:,} x {word_bits} b" if per == capacity
-           else f"read width {per_cycle} per cycle")
+    columns, rows, width, depth = bram_shape(words, word_bits, words_per_cycle)
+    per = columns * rows
+    row_count = math.ceil(words / words_per_cycle)
+    why = (f"{row_count:,} x {words_per_cycle * word_bits:,} b as {columns:,} x {rows:,} of "
+           f"{depth:,} x {width} b")
     each = " each" if count > 1 else ""
     return Item(f"{label}: {per:,} BRAM18{each} ({why})", Resources(bram18=count * per))

@@ -252,14 +252,13 @@ def bram18_of_label(label: str) -> int | None:
         return None
     count = int((m.group(1) or m.group(2) or "1").replace(",", ""))
     per = ints(m.group(3))[0]
-    reason = m.group(5)
-    if capacity := re.fullmatch(r"([\d,]+) x (\d+) b", reason):
-        words, bits = ints(*capacity.groups())
-        assert per == math.ceil(words * bits / (18 * 1024)), label
-    else:
-        width = re.fullmatch(r"read width (?:([\d,]+) x )?(\d+) b per cycle", reason)
-        words, bits = ints(width.group(1) or "1", width.group(2))
-        assert per == math.ceil(words * bits / 36), label
+    shape = re.fullmatch(r"([\d,]+) x ([\d,]+) b as ([\d,]+) x ([\d,]+) of ([\d,]+) x (\d+) b",
+                         m.group(5))
+    rows, width, columns, deep, depth, bits = ints(*shape.groups())
+    # a BRAM18 is 512 x 36, 1K x 18, 2K x 9, 4K x 4, 8K x 2 or 16K x 1 bits
+    assert (depth, bits) in {(512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)}
+    assert (columns, deep) == (math.ceil(width / bits), math.ceil(rows / depth)), label
+    assert per == columns * deep, label
     return count * per
 
 

@@ -125,9 +125,9 @@ def test_off_the_table_falls_back_to_the_per_bit_estimate(units, spec):
     a, lanes = units.act_bits, units.layernorm_lanes
     assert (head.resources.lut, head.resources.ff) == (lanes * 3 * a + 1500,
                                                        lanes * 6 * a + 2000)
-    # the row buffer: d x act_bits, lanes words a cycle -> BRAM18 by the read width
-    assert unit[1].resources.bram18 == max(math.ceil(spec.d_model * a / (18 * 1024)),
-                                           math.ceil(lanes * a / 36))
+    # the row buffer: d / lanes rows of lanes x act_bits, at most 512 deep at 36 bits wide
+    rows = math.ceil(spec.d_model / lanes)
+    assert unit[1].resources.bram18 == math.ceil(lanes * a / 36) * math.ceil(rows / 512)
 
 
 @pytest.mark.slow

@@ -132,8 +132,6 @@ def bram18_lower_bound(words: int, bits: int, rate: int) -> int:
     return math.ceil(width * min(Fraction(-(-rows // h), w) for w, h in BRAM18_SHAPES))
 
 
-@pytest.mark.xfail(strict=True, reason="known defect (reported): fpga.resources.bram_buffer "
-                   "counts capacity and read width apart, not the BRAM18 shapes")
 def test_bram_buffers_respect_the_bram18_shapes():
     """A BRAM18 read 36 bits a cycle is 512 words deep: Edge-MoE's linear weight buffer, 576
     blocks of 16 x 16 16-bit weights read one block (4,096 bits) a cycle, needs
