@@ -48,6 +48,10 @@ _CASCADE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _CMP_OPS = ("<", "<=", ">", ">=", "==", "!=")
 _KEYWORDS = frozenset({"exp", "max", "sum", "inf", "where", "until"})
 _SECTIONS = ("init", "body", "final")
+#: Deepest nesting of parentheses, calls, |...| and unary minus in one statement.
+MAX_NESTING = 64
+#: Most binary operators in one statement (each one deepens the expression tree by one).
+MAX_OPERATORS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +84,8 @@ class _Line:
         self.where = (source, lineno)
         self.toks = _tokenize(text, self.where)
         self.i = 0
+        self.depth = 0  # current nesting of (...), calls, |...| and unary minus
+        self.operators = 0  # binary operators read so far in this statement
 
     # -- token helpers --
     def peek(self, offset: int = 0) -> _Tok:
@@ -115,6 +121,25 @@ class _Line:
         self.i += 1
         return tok.text
 
+    def nest(self, tok: _Tok) -> None:
+        """Enter one nesting level at `tok`; refuse a statement nested deeper than MAX_NESTING.
+
+        The parser and every pass over the expression tree recurse once per level, so a limit
+        here turns a RecursionError into a message naming the place.
+        """
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise self.error(f"expression nested more than {MAX_NESTING} levels deep "
+                             f"(parentheses, calls, |...| or unary minus); split it into "
+                             f"several Einsums", tok)
+
+    def operator(self, tok: _Tok) -> None:
+        """Count one binary operator at `tok`; refuse more than MAX_OPERATORS per statement."""
+        self.operators += 1
+        if self.operators > MAX_OPERATORS:
+            raise self.error(f"statement has more than {MAX_OPERATORS} operators; split it "
+                             f"into several Einsums", tok)
+
     def end(self) -> None:
         if self.peek().kind != "end":
             raise self.error(f"unexpected {self.peek().text!r} after the end of the statement")
@@ -124,13 +149,16 @@ class _Line:
         node = self.iterm()
         while self.peek().text in ("+", "-") and self.peek().kind == "op":
             op = self.peek().text
+            self.operator(self.peek())
             self.i += 1
             node = Arith(op, node, self.iterm())
         return node
 
     def iterm(self) -> IndexExpr:
         node = self.ifactor()
-        while self.accept("*"):
+        while self.peek().kind == "op" and self.peek().text == "*":
+            self.operator(self.peek())
+            self.i += 1
             node = Arith("*", node, self.ifactor())
         return node
 
@@ -142,12 +170,16 @@ class _Line:
             self.i += 1
             return Num(int(tok.text))
         if self.accept("("):
+            self.nest(tok)
             node = self.index()
             self.expect(")")
+            self.depth -= 1
             return node
         if self.accept("|"):
+            self.nest(tok)
             node = Abs(self.index())
             self.expect("|", "'|' closing the absolute value")
+            self.depth -= 1
             return node
         return Name(self.name("a rank, parameter or integer"))
 
@@ -166,6 +198,7 @@ class _Line:
         node = self.term()
         while self.peek().kind == "op" and self.peek().text in ("+", "-"):
             op = Op.ADD if self.peek().text == "+" else Op.SUB
+            self.operator(self.peek())
             self.i += 1
             node = Binary(op, node, self.term())
         return node
@@ -174,6 +207,7 @@ class _Line:
         node = self.unary()
         while self.peek().kind == "op" and self.peek().text in ("*", "/"):
             op = Op.MUL if self.peek().text == "*" else Op.DIV
+            self.operator(self.peek())
             self.i += 1
             node = Binary(op, node, self.unary())
         return node
@@ -181,7 +215,9 @@ class _Line:
     def unary(self) -> Expr:
         tok = self.peek()
         if self.accept("-"):
+            self.nest(tok)
             inner = self.unary()
+            self.depth -= 1
             if not isinstance(inner, Const):
                 raise self.error("unary minus applies to constants only; write 0 - x", tok)
             return Const(-inner.value)
@@ -195,22 +231,26 @@ class _Line:
         if self.accept("inf"):
             return Const(float("inf"))
         if self.accept("("):
+            self.nest(tok)
             node = self.expr()
             self.expect(")")
+            self.depth -= 1
             return node
         if self.accept("exp"):
             self.expect("(", "'(' after exp")
-            node = self.expr()
-            self.expect(")")
-            return Call(Op.EXP, node)
-        if self.accept("max"):
+            self.nest(tok)
+            node = Call(Op.EXP, self.expr())
+        elif self.accept("max"):
             self.expect("(", "'(' after max (a max-reduction is written max[rank] expr)")
+            self.nest(tok)
             left = self.expr()
             self.expect(",", "',' between the two arguments of max")
-            right = self.expr()
-            self.expect(")")
-            return Binary(Op.MAX, left, right)
-        return self.ref()
+            node = Binary(Op.MAX, left, self.expr())
+        else:
+            return self.ref()
+        self.expect(")")
+        self.depth -= 1
+        return node
 
     def ref(self) -> Ref:
         tok = self.peek()

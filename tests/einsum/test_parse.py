@@ -108,3 +108,31 @@ def test_documented_examples_parse_and_match_the_library():
         einsum.verify(parsed)
         shipped = library.get(parsed.name)
         assert [e.text for e in parsed.einsums] == [e.text for e in shipped.einsums]
+
+
+# ---- cases that once failed (QA round) ----
+
+
+@pytest.mark.parametrize(("rhs", "col", "message"), [
+    ("(" * 5000 + "Q[e,p]" + ")" * 5000, 8 + 64, "nested more than 64 levels deep"),
+    ("exp(" * 100 + "Q[e,p]" + ")" * 100, 8 + 4 * 64, "nested more than 64 levels deep"),
+    ("Q[" + "(" * 3000 + "e" + ")" * 3000 + ",p]", 10 + 64, "nested more than 64 levels deep"),
+    ("-" * 3000 + "1", 8 + 64, "nested more than 64 levels deep"),
+    (" + ".join(["Q[e,p]"] * 5000), 8 + 256 * 9 + 7, "more than 256 operators"),
+    ("Q[" + "+".join(["e"] * 5000) + ",p]", 10 + 256 * 2 + 1, "more than 256 operators"),
+])
+def test_deep_or_long_expressions_are_refused_with_their_place(rhs, col, message):
+    # 5000 parentheses once raised RecursionError from the library; the limit names the token
+    with pytest.raises(ParseError) as info:
+        einsum.parse(HEADER + "O[p] = " + rhs + "\n", source="deep.af")
+    assert str(info.value).startswith(f"deep.af:4:{col}: "), str(info.value)
+    assert message in str(info.value)
+
+
+def test_nesting_and_operators_up_to_the_limits_parse_and_verify():
+    nested = "(" * 64 + "Q[e,p]" + ")" * 64
+    long = " + ".join(["Q[e,p]"] * 257)  # 256 operators
+    for rhs in (nested, long):
+        c = einsum.parse(HEADER + "O[p] = " + rhs + "\n")
+        einsum.verify(c)
+        assert str(c.einsums[0].expr).count("Q[e,p]") == rhs.count("Q[e,p]")
