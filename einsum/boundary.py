@@ -27,7 +27,8 @@ def attention(cascade: Cascade, Q, K, V, **params: int) -> np.ndarray:  # noqa: 
     Raises
     ------
     ExecutionError
-        For arrays whose shapes do not fit the cascade (naming the array and the axis).
+        For arrays whose shapes do not fit the cascade (naming the array and the axis), or a
+        cascade whose declarations are not attention's (naming the declaration).
     """
     arrays = {"Q": np.asarray(Q, dtype=np.float64), "K": np.asarray(K, dtype=np.float64),
               "V": np.asarray(V, dtype=np.float64)}
@@ -36,6 +37,7 @@ def attention(cascade: Cascade, Q, K, V, **params: int) -> np.ndarray:  # noqa: 
         raise ExecutionError(f"cascade {cascade.name} is not an attention cascade "
                              f"(inputs Q, K, V and output AV)")
     heads = {n: tuple(r for r in decls[n] if r not in _CORE[n]) for n in decls}
+    _check_declarations(cascade, heads)
     for name, array in arrays.items():
         need = 2 + (1 if heads[name] else 0)
         if array.ndim < need:
@@ -53,6 +55,34 @@ def attention(cascade: Cascade, Q, K, V, **params: int) -> np.ndarray:  # noqa: 
     inputs = {n: _to_notation(arrays[n], shapes[n], heads[n], decls[n], n) for n in arrays}
     out = execute(cascade, inputs, params)["AV"]
     return _from_notation(out, tuple(cascade.outputs[0].ranks), heads["Q"])
+
+
+def _check_declarations(cascade: Cascade, heads: dict[str, tuple[str, ...]]) -> None:
+    """An ExecutionError naming the declaration that the head mapping above cannot serve."""
+    decls = {t.name: t for t in cascade.inputs + cascade.outputs}
+
+    def fail(name: str, why: str) -> ExecutionError:
+        return ExecutionError(f"cascade {cascade.name}: declaration {decls[name]} {why}; "
+                              f"attention() needs Q[e,..,p], K[e,..,m], V[f,..,m] and "
+                              f"AV[f,..,p] with the head ranks of Q")
+
+    for name, core in _CORE.items():
+        missing = [r for r in core if r not in decls[name].ranks]
+        if missing:
+            raise fail(name, f"lacks rank{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    q, k = heads["Q"], heads["K"]
+    if heads["V"] != k:
+        raise fail("V", f"has head ranks ({', '.join(heads['V'])}) unlike K's ({', '.join(k)})")
+    if len(q) > 2:
+        raise fail("Q", f"has {len(q)} head ranks ({', '.join(q)}); at most 2 (g, s)")
+    if len(k) > 1 or (k and (not q or k[0] != q[0])):
+        raise fail("K", f"has head ranks ({', '.join(k)}); allowed: none or Q's first head "
+                        f"rank{' ' + q[0] if q else ''}")
+    if len(q) == 2 and not k:
+        raise fail("K", f"has no head rank; with two on Q ({', '.join(q)}) K and V need {q[0]}")
+    av = decls["AV"].ranks
+    if sorted(av) != sorted(q + ("f", "p")):
+        raise fail("AV", f"must have exactly the ranks {', '.join(('f',) + q + ('p',))}")
 
 
 def _head_split(arrays: dict, heads: dict) -> dict[str, tuple[int, ...]]:
