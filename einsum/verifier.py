@@ -172,9 +172,7 @@ class _Checker:
         if e.name in self.ranks:
             state_update = e.phase == "body" and e.name in self.states
             if not state_update:
-                raise self.fail(f"tensor {e.name} is defined twice (only a state tensor, "
-                                f"initialised in init: and updated at {self.it}+1 in body:, may "
-                                f"be)", e)
+                raise self.fail(self._twice(e), e)
             if self.ranks[e.name] != e.tensor_ranks:
                 raise self.fail(f"state {e.name} has ranks {self.ranks[e.name]} in init: but "
                                 f"{e.tensor_ranks} in body:", e)
@@ -187,7 +185,25 @@ class _Checker:
                 raise self.fail(f"a body Einsum must have the iterative rank {self.it} among "
                                 f"its output ranks", e)
 
+    def _twice(self, e: Einsum) -> str:
+        first = next((x for x in self.c.einsums if x.name == e.name), None)
+        where = (f"first at line {first.line}" if first is not None and first is not e
+                 else "it is also an input")
+        if self.it is None:
+            return (f"tensor {e.name} is defined twice ({where}); each tensor is defined once "
+                    f"(a cascade without 'iterate' has no state tensors)")
+        return (f"tensor {e.name} is defined twice ({where}); only a state tensor, initialised "
+                f"in init: and updated at {self.it}+1 in body:, may be")
+
     def ref(self, e: Einsum, ref: Ref) -> None:
+        if ref.tensor not in self.ranks and ref.tensor == e.name:
+            how = (f"only a state tensor may read its current value, as "
+                   f"{e.name}[{self.it}+1,..] = {e.name}[{self.it},..] + ... in body:"
+                   if self.it is not None else
+                   "a running value needs an iterative rank (iterate r until r >= R) and a "
+                   "state tensor; otherwise give the result a new name")
+            raise self.fail(f"reads {ref.tensor}, the tensor it defines (refers to itself); "
+                            f"{how}", e)
         if ref.tensor not in self.ranks:
             later = any(x.name == ref.tensor for x in self.c.einsums)
             why = "is defined later (definition order)" if later else "is never defined"

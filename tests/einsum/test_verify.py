@@ -93,3 +93,33 @@ def test_execute_verifies_first_and_checks_arrays():
         einsum.execute(library.get("attention-1pass-window"), good)
     with pytest.raises(einsum.InputError, match=r"no parameter 'M00'.*did you mean 'M0'"):
         einsum.execute(library.get("attention-1pass"), good, {"M00": 2})
+
+
+# ---- cases that once failed (QA round) ----
+
+
+@pytest.mark.parametrize(("text", "match", "absent"), [
+    # defined twice without iteration: said "updated at None+1 in body:"
+    (HEADER + "AV[f,p] = Q[e,p] * V[f,m] * K[e,m]\nAV[f,p] = Q[e,p] * V[f,m] * K[e,m]\n",
+     r"Einsum AV \(line 5, body\): tensor AV is defined twice \(first at line 4\); each tensor "
+     r"is defined once", "None"),
+    (HEADER + "Q[e,p] = Q[e,p] * 2\nAV[f,p] = Q[e,p] * V[f,m] * K[e,m]\n",
+     r"tensor Q is defined twice \(it is also an input\)", "None"),
+    (ITER + "iterate m1 until m1 >= M1\ninit:\nR[m1=0,p] = 0\nR[m1=0,p] = 1\n",
+     r"Einsum R \(line 9, init\): tensor R is defined twice \(first at line 8\); only a state "
+     r"tensor, initialised in init: and updated at m1\+1 in body:", "None"),
+    # a self-reference: said "defined later"
+    ("cascade s\ninput A[m]\noutput X[m]\nX[m] = X[m] + A[m]\n",
+     r"Einsum X \(line 4, body\): reads X, the tensor it defines \(refers to itself\); a running "
+     r"value needs an iterative rank", "later"),
+    (HEADER + "AV[f,p] = AV[f,p] + Q[e,p] * V[f,m] * K[e,m]\n",
+     r"reads AV, the tensor it defines \(refers to itself\)", "later"),
+    (ITER + "iterate m1 until m1 >= M1\ninit:\nR[m1=0,p] = 0\nbody:\n"
+     "X[m1,p] = X[m1,p] + R[m1,p]\n",
+     r"Einsum X \(line 10, body\): reads X, the tensor it defines \(refers to itself\); only a "
+     r"state tensor may read its current value, as X\[m1\+1,..\] = X\[m1,..\]", "later"),
+])
+def test_defined_twice_and_self_reference_messages(text, match, absent):
+    with pytest.raises(VerifyError, match=match) as info:
+        einsum.verify(einsum.parse(text))
+    assert absent not in str(info.value)
