@@ -115,10 +115,25 @@ def _analysis(cascade: Cascade, arch: Architecture, bind_items: tuple[tuple[str,
             frozenset(state), mask, counts)
 
 
+def present(ctx: Context, ranks) -> int:
+    """Points of the iteration space over ``ranks`` that exist: where a split's outer and
+    inner ranks (m1, m0) are both among them they span the parent's extent M, not
+    ceil(M / M0) · M0 (the partial last chunk's missing points are absent, `einsum.execute`)."""
+    rest = list(ranks)
+    n = 1
+    for split in ctx.cascade.splits:
+        if split.outer in rest and split.inner in rest:
+            rest.remove(split.outer)
+            rest.remove(split.inner)
+            n *= ctx.ext[split.parent]
+    return n * math.prod(ctx.ext[r] for r in rest)
+
+
 def size(ctx: Context, tensor: str, drop: tuple[str, ...] = ()) -> int:
-    """Words of ``tensor`` per head, without the ranks in ``drop`` (aliases resolved)."""
+    """Words of ``tensor`` per head, without the ranks in ``drop`` (aliases resolved; a
+    split's partial last chunk holds only its present words, `present`)."""
     ranks = ctx.tensor_ranks[ctx.alias.get(tensor, tensor)]
-    return math.prod(ctx.ext[r] for r in ranks if r not in drop)
+    return present(ctx, [r for r in ranks if r not in drop])
 
 
 def read_size(ctx: Context, einsum: Einsum, operand: str) -> int:
@@ -132,26 +147,29 @@ def read_size(ctx: Context, einsum: Einsum, operand: str) -> int:
         return full
     pinned = [rank for axis, rank in enumerate(ranks)
               if not any(index_ranks(ref.indices[axis]) for ref in refs)]
-    return full // math.prod(ctx.ext[rank] for rank in pinned)
+    return present(ctx, [r for r in ranks if r not in pinned]) if pinned else full
 
 
 def work(ctx: Context, b: Bound) -> EinsumWork:
-    """A bound Einsum's points and array cycles per head (spatial ranks padded to the array);
-    a masked cascade's body Einsum runs on the admitted tiles only (`EinsumWork.share`)."""
+    """A bound Einsum's points and array cycles per head: spatial ranks padded to the array,
+    temporal ones over their present points (a 1D PE walks only the keys a partial chunk
+    has; `present`); a masked cascade's body Einsum runs on the admitted tiles only
+    (`EinsumWork.share`)."""
     einsum = ctx.cascade.einsums[b.index]
     a2, a1 = ctx.arch.array_2d, ctx.arch.array_1d
     spatial = {ctx.tile[0]: a2.cols, "p": a2.rows} if b.array == "2d" else {"p": a1.pes}
-    cycles = b.cycles_per_point
+    cycles = b.cycles_per_point * present(ctx, [r for r in einsum.ranks if r not in spatial])
     for rank in einsum.ranks:
-        span = spatial.get(rank)
-        cycles *= -(-ctx.ext[rank] // span) if span else ctx.ext[rank]
-    points = math.prod(ctx.ext[r] for r in einsum.ranks)
+        if rank in spatial:  # a partial tile occupies the whole array
+            cycles *= -(-ctx.ext[rank] // spatial[rank])
+    points = present(ctx, einsum.ranks)
     counts = ctx.tile_counts
     if counts is None or b.phase != "body":
         return EinsumWork(b, einsum.ranks, points, cycles, ctx.pass_of.get(b.index, 0))
+    walks_keys = ctx.tile[0] in einsum.ranks and ctx.tile[0] not in spatial
     return EinsumWork(b, einsum.ranks, round(points * counts.point_share),
-                      round(cycles * counts.tile_share), ctx.pass_of.get(b.index, 0),
-                      counts.point_share)
+                      round(cycles * (counts.key_share if walks_keys else counts.tile_share)),
+                      ctx.pass_of.get(b.index, 0), counts.point_share)
 
 
 def admitted_tiles(ctx: Context) -> int:

@@ -59,7 +59,10 @@ class TileCounts:
     ``admitted``: tiles with an admitted point, of ``p_tiles`` × ``m_tiles``;
     ``tile_share`` = admitted / all tiles (each tile costs the same array cycles);
     ``point_share``: the admitted tiles' share of the score matrix's points (a partial edge
-    tile has fewer points), the factor on a body Einsum's points and words.
+    tile has fewer points), the factor on a body Einsum's points and words;
+    ``key_share``: the admitted tiles' keys (a partial last key tile has fewer), summed over
+    the p-tiles, of p_tiles × M: the factor on the cycles of an Einsum whose PEs walk a
+    tile's keys one by one (the inner M rank in time: a 1D Einsum over m0).
     """
 
     p_tiles: int
@@ -67,6 +70,7 @@ class TileCounts:
     admitted: int
     tile_share: float
     point_share: float
+    key_share: float = 1.0
 
 
 class _Unsupported(Exception):
@@ -304,14 +308,15 @@ def counts(mask: Mask, p: int, m: int, rows: int, cols: int) -> TileCounts:
     """Admitted tiles and their shares of tiles and of points."""
     p_tiles, m_tiles = -(-p // rows), -(-m // cols)
     width = np.minimum(np.arange(1, m_tiles + 1) * cols, m) - np.arange(m_tiles) * cols
-    admitted, points = 0, 0
+    admitted, points, keys = 0, 0, 0
     for first, last in _chunks(p_tiles, m_tiles, 1):
         grid = admitted_grid(mask, p, m, rows, cols, first, last)
         height = np.minimum(np.arange(first + 1, last + 1) * rows, p) - np.arange(first, last) * rows
         admitted += int(grid.sum())
         points += int(height @ grid @ width)
+        keys += int((grid @ width).sum())
     return TileCounts(p_tiles, m_tiles, admitted, admitted / (p_tiles * m_tiles),
-                      points / (p * m))
+                      points / (p * m), keys / (p_tiles * m))
 
 
 @functools.lru_cache(maxsize=256)

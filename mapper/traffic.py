@@ -9,8 +9,6 @@ held M fiber goes PEs → DRAM → PEs. Kept tensors are read once per tile that
 
 from __future__ import annotations
 
-import math
-
 from . import context as cx
 from .context import Context, EinsumWork
 
@@ -92,7 +90,7 @@ def onchip(ctx: Context, work: tuple[EinsumWork, ...], kept: dict[str, float]
                 share = 0.0
             buf_r += share * words * again(ctx, name)
             rf_r[w.bound.array] += round((1 - share) * words)
-        out = math.prod(ctx.ext[r] for r in einsum.output_ranks) * w.share
+        out = cx.present(ctx, einsum.output_ranks) * w.share
         share = kept.get(w.bound.name, 0.0)
         buf_w += share * out
         rf_w[w.bound.array] += round((1 - share) * out)

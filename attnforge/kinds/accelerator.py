@@ -38,7 +38,7 @@ class AcceleratorKind:
     """Points: models × seq_lens × configs × scopes (× square array sizes)."""
 
     name = "accelerator"
-    model_version = "5"  # 5: CACTI buffers, buffer traffic rules, buffers scaled from the own size
+    model_version = "6"  # 6: partial key chunks count present points; 5: CACTI buffers, traffic rules
 
     def load(self, path: Path) -> Design:
         """The typed design; raises SpecError with every problem (each at its key)."""

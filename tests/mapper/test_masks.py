@@ -85,6 +85,9 @@ def test_admitted_tiles_equal_brute_force_enumeration(where, w, pred, shape):
     heights = [min(rows, p - i * rows) for i in range(expected.shape[0])]
     widths = [min(cols, m - j * cols) for j in range(expected.shape[1])]
     assert found.point_share == pytest.approx(np.outer(heights, widths)[expected].sum() / (p * m))
+    # a 1D PE walks the keys of each admitted tile: a partial last key tile has fewer
+    assert found.key_share == pytest.approx(
+        (expected * np.array(widths)).sum() / (len(heights) * m))
     for block in (1, 2, 3):  # a block reads key tile j iff one of its p-tiles needs it
         keys = sum(widths[j] for b in range(0, len(heights), block) for j in range(len(widths))
                    if expected[b:b + block, j].any())
