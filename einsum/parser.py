@@ -6,6 +6,7 @@ One statement per line; ``#`` starts a comment. Errors raise `ParseError` whose 
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 
@@ -48,6 +49,7 @@ _CASCADE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _CMP_OPS = ("<", "<=", ">", ">=", "==", "!=")
 _KEYWORDS = frozenset({"exp", "max", "sum", "inf", "where", "until"})
 _SECTIONS = ("init", "body", "final")
+_FUNCTIONS = ("exp", "max")
 #: Deepest nesting of parentheses, calls, |...| and unary minus in one statement.
 MAX_NESTING = 64
 #: Most binary operators in one statement (each one deepens the expression tree by one).
@@ -59,6 +61,11 @@ class _Tok:
     kind: str  # "num" | "name" | "op" | "end"
     text: str
     col: int
+
+
+def _did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _tokenize(line: str, where: tuple[str, int]) -> list[_Tok]:
@@ -254,6 +261,10 @@ class _Line:
 
     def ref(self) -> Ref:
         tok = self.peek()
+        if tok.kind == "name" and self.peek(1).text == "(":
+            raise self.error(f"unknown function {tok.text!r}{_did_you_mean(tok.text, _FUNCTIONS)}"
+                             f"; the functions are exp(x) and max(a, b), the operators + - * /, "
+                             f"and a reduction is written sum[rank] x or max[rank] x", tok)
         name = self.name("a tensor, a number, exp(...) or max(a, b)", lower=False)
         self.expect("[", f"'[' after tensor {name}")
         indices: list[IndexExpr] = []

@@ -136,3 +136,19 @@ def test_nesting_and_operators_up_to_the_limits_parse_and_verify():
         c = einsum.parse(HEADER + "O[p] = " + rhs + "\n")
         einsum.verify(c)
         assert str(c.einsums[0].expr).count("Q[e,p]") == rhs.count("Q[e,p]")
+
+
+@pytest.mark.parametrize(("rhs", "col", "hint"), [
+    ("sqrt(Q[e,p])", 8, ""),  # said "must start with an upper-case letter"
+    ("Q[e,p] * log(Q[e,p])", 17, ""),
+    ("ex(Q[e,p])", 8, " (did you mean 'exp'?)"),
+    ("Exp(Q[e,p])", 8, " (did you mean 'exp'?)"),
+    ("Max(Q[e,p], Q[e,p])", 8, " (did you mean 'max'?)"),
+])
+def test_unknown_function_lists_the_functions_and_operators(rhs, col, hint):
+    with pytest.raises(ParseError) as info:
+        einsum.parse(HEADER + "O[p] = " + rhs + "\n", source="f.af")
+    name = rhs[col - 8:].split("(")[0]
+    assert str(info.value) == (
+        f"f.af:4:{col}: unknown function {name!r}{hint}; the functions are exp(x) and max(a, b), "
+        f"the operators + - * /, and a reduction is written sum[rank] x or max[rank] x")
