@@ -74,16 +74,17 @@ def execute(
     verify(cascade)
     values = bind_params(cascade, params or {})
     ctx = _bind_inputs(cascade, inputs, values)
+    states = state_tensors(cascade)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for e in cascade.in_phase("init"):
-            _store(ctx, e, _run_einsum(ctx, e))
+            _store(ctx, e, _run_einsum(ctx, e), states)
         if cascade.iteration is not None:
             _iterate(ctx)
         ctx.step = None
         for e in cascade.in_phase("final") + (
             cascade.einsums if cascade.iteration is None else ()
         ):
-            _store(ctx, e, _run_einsum(ctx, e))
+            _store(ctx, e, _run_einsum(ctx, e), states)
     lead_shape = np.broadcast_shapes(*(t.data.shape[: ctx.lead] for t in ctx.tensors.values()))
     result = {}
     for out in cascade.outputs:
@@ -256,8 +257,8 @@ def _full_shape(ctx: Context, data: np.ndarray, space: tuple[str, ...]) -> tuple
     return data.shape[: ctx.lead] + tuple(ctx.extents[r] for r in space)
 
 
-def _store(ctx: Context, e: Einsum, value: Stored) -> None:
-    if e.phase == "init" and e.name in state_tensors(ctx.cascade):
+def _store(ctx: Context, e: Einsum, value: Stored, states: frozenset[str]) -> None:
+    if e.phase == "init" and e.name in states:
         ctx.state[e.name] = value
     else:
         ctx.tensors[e.name] = value

@@ -97,6 +97,11 @@ class _Checker:
         self.it = cascade.iterative_rank
         self.states = state_tensors(cascade)
         self.ranks: dict[str, tuple[str, ...]] = {}
+        # computed once: per-Einsum rescans of the cascade made verify quadratic
+        self.all_ranks = frozenset(cascade.all_ranks())
+        self.extents = frozenset(r.upper() for r in self.all_ranks)
+        self.body_names = frozenset(x.name for x in cascade.in_phase("body"))
+        self.body_so_far: set[str] = set()  # body Einsums checked so far
 
     def fail(self, message: str, e: Einsum | None = None) -> VerifyError:
         where = f"Einsum {e.name} (line {e.line}, {e.phase}): " if e is not None else ""
@@ -150,6 +155,8 @@ class _Checker:
                 self.name_known(e, name, space, f"filter '{cmp}'")
         if e.name not in self.ranks or (e.phase == "body" and e.name in self.states):
             self.ranks[e.name] = e.tensor_ranks
+        if e.phase == "body":
+            self.body_so_far.add(e.name)
 
     def lhs(self, e: Einsum) -> None:
         seen: set[str] = set()
@@ -213,9 +220,7 @@ class _Checker:
         if len(ref.indices) != len(axes):
             raise self.fail(f"{ref} has {len(ref.indices)} subscripts but {ref.tensor} has "
                             f"{len(axes)} ranks {axes}", e)
-        if self.it is not None and e.phase == "init" and ref.tensor in {
-            x.name for x in self.c.in_phase("body")
-        }:
+        if self.it is not None and e.phase == "init" and ref.tensor in self.body_names:
             raise self.fail(f"init: reads {ref.tensor}, which the body defines", e)
         for axis, index in zip(axes, ref.indices, strict=True):
             self.subscript(e, ref, axis, index)
@@ -242,7 +247,7 @@ class _Checker:
         elif e.phase == "body" and state:
             ok = index == Name(it) or _is_next(index, it)
             want = f"'{it}' or '{it}+1'"
-            if ok and _is_next(index, it) and ref.tensor not in self._defined_in_body(e):
+            if ok and _is_next(index, it) and ref.tensor not in self.body_so_far:
                 raise self.fail(f"rank {it}: reads {ref.tensor}[{it}+1] before the body "
                                 f"Einsum that computes it", e)
         else:
@@ -250,10 +255,6 @@ class _Checker:
         if not ok:
             raise self.fail(f"rank {it} (iterative) of {ref.tensor} is subscripted '{index}' "
                             f"in {ref}; expected {want}", e)
-
-    def _defined_in_body(self, e: Einsum) -> set[str]:
-        body = self.c.in_phase("body")
-        return {x.name for x in body[: body.index(e)]}
 
     def reduction(self, e: Einsum) -> None:
         if e.declared_reduce:
@@ -263,7 +264,7 @@ class _Checker:
                                 f"the reduced ranks (those read but not in the output): {have}",
                                 e)
         for rank in e.ranks:
-            if rank.upper() in self.c.params or rank in self.c.all_ranks():
+            if rank.upper() in self.c.params or rank in self.all_ranks:
                 continue
             raise self.fail(f"rank {rank} has no extent", e)
         for ref in expr_refs(e.expr):
@@ -277,7 +278,6 @@ class _Checker:
                 raise self.fail(f"rank {name} in {where} is not in the iteration space "
                                 f"({', '.join(e.ranks)})", e)
             return
-        extents = {r.upper() for r in self.c.all_ranks()}
-        if name not in self.c.params and name not in extents:
+        if name not in self.c.params and name not in self.extents:
             raise self.fail(f"{name} in {where} is neither a parameter nor a rank extent"
-                            f"{did_you_mean(name, set(self.c.params) | extents)}", e)
+                            f"{did_you_mean(name, set(self.c.params) | self.extents)}", e)
