@@ -295,20 +295,29 @@ def _gemm_phase(ctx: Context, w: EinsumWork, search: GemmSearch) -> Phase:
     if len(left) != 1 or len(right) != 1:
         raise InputError(f"Einsum {einsum.name}: an unfused GEMM phase needs one operand with "
                          f"rank p and one without, not {ops}")
+    # the operands' ranks as the Einsum reads them (BV[f,m1,m0], not the V[f,m] it aliases)
+    ranks = {o: ctx.tensor_ranks[o] for o in einsum.operands}
+    lhs, rhs = (next(o for o in einsum.operands if ctx.alias.get(o, o) == t)
+                for t in (left[0], right[0]))
     reduced = tuple(einsum.reduced_ranks)
-    gemm = Gemm(cx.size(ctx, left[0], reduced), cx.size(ctx, right[0], reduced),
-                math.prod(ctx.ext[r] for r in reduced))
+    # a rank of both operands kept in the output (SLNV's chunk m1) makes a batch of GEMMs
+    batch = tuple(r for r in ranks[lhs] if r in ranks[rhs] and r not in reduced)
+    gemm = Gemm(cx.present(ctx, [r for r in ranks[lhs] if r not in reduced + batch]),
+                cx.present(ctx, [r for r in ranks[rhs] if r not in reduced + batch]),
+                math.prod(ctx.ext[r] for r in reduced), math.prod(ctx.ext[r] for r in batch))
     g = search_gemm(gemm, ctx.arch, search)
-    nest = (f"for b, h in batch × heads: GEMM {einsum.name} "
+    n = gemm.count
+    times = f"{n} × " if n > 1 else ""
+    nest = (f"for b, h in batch × heads: {times}GEMM {einsum.name} "
             f"({gemm.m} × {gemm.k}) · ({gemm.k} × {gemm.n}) through DRAM",
             f"  DRAM loop order {'→'.join(g.order)}, buffer tile m,n,k = {g.tile}",
             f"  spatial m × n = {ctx.arch.array_2d.rows} × {ctx.arch.array_2d.cols}, k in time")
-    rf_w = {"2d": gemm.m * gemm.n, "1d": 0}
+    rf_w = {"2d": n * gemm.m * gemm.n, "1d": 0}
     return Phase(f"gemm {einsum.name}", "gemm", (w,), nest, g.tile[0], -(-gemm.m // g.tile[0]),
-                 (), g.buffer_words * ctx.arch.word_bytes, 0.0, g.dram_read_words,
-                 g.dram_write_words, 0, g.buffer_read_words, g.buffer_write_words,
-                 {"2d": 0, "1d": 0}, rf_w, {"2d": g.compute_cycles, "1d": 0}, 0,
-                 g.compute_cycles, g)
+                 (), g.buffer_words * ctx.arch.word_bytes, 0.0, n * g.dram_read_words,
+                 n * g.dram_write_words, 0, n * g.buffer_read_words, n * g.buffer_write_words,
+                 {"2d": 0, "1d": 0}, rf_w, {"2d": n * g.compute_cycles, "1d": 0}, 0,
+                 n * g.compute_cycles, g)
 
 
 def _vector_phase(ctx: Context, ws: tuple[EinsumWork, ...], every: list[EinsumWork]) -> Phase:

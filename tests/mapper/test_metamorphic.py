@@ -35,3 +35,32 @@ def test_contraction_macs_are_p_m_e_and_p_m_f(paper, cascade, fused, rows, cols,
     qk, av = _score_einsums(cascade)
     assert actions.busy_2d_by_einsum[qk] == 6 * p * m * e
     assert actions.busy_2d_by_einsum[av] == 6 * p * m * f
+
+
+@pytest.mark.parametrize("cascade", ["attention-1pass", "attention-3pass"])
+@pytest.mark.parametrize(("rows", "cols", "e", "f", "p", "m"), [
+    (256, 256, 64, 64, 1024, 1024), (16, 40, 96, 128, 100, 333), (32, 32, 64, 64, 512, 4096)])
+def test_unfused_gemm_phases_compute_their_einsums_iteration_space(paper, cascade, rows, cols,
+                                                                   e, f, p, m):
+    """An unfused GEMM phase multiplies what its Einsum does, no more: a rank both operands
+    and the output carry (SLNV's chunk m1: SLN[m1,m0,p] · BV[f,m1,m0]) is a batch of M1
+    independent (P × M0)·(M0 × F) GEMMs, not one (M1·P × M0)·(M0 × F·M1) GEMM, which would
+    multiply every chunk's scores by every chunk's values (M1 times the work). So a phase's
+    MACs lie between the Einsum's present points (P·M·F) and its padded iteration space
+    (P·M1·M0·F; equal when M0 divides M), it writes its output (P·M words for QK/BQK,
+    F·M1·P for SLNV) at least once, and it takes at least MACs / PEs cycles."""
+    arch = resized(paper.architectures["fusemax"], rows, cols)
+    mapping, _, _ = run(paper, "unfused", arch, Workload(1, 1, e, f, p, m), cascade=cascade)
+    m1 = -(-m // cols)
+    exact = {"QK": p * m * e, "AV": p * m * f, "BQK": p * m * e, "SLNV": p * m * f}
+    padded = {"QK": p * m * e, "AV": p * m * f, "BQK": p * m1 * cols * e,
+              "SLNV": p * m1 * cols * f}
+    out = {"QK": p * m, "AV": f * p, "BQK": p * m, "SLNV": f * m1 * p}
+    for phase in mapping.phases:
+        if phase.gemm is None:
+            continue
+        name = phase.work[0].bound.name
+        g = phase.gemm.gemm
+        assert exact[name] <= g.m * g.n * g.k * g.count <= padded[name], name
+        assert out[name] <= phase.dram_write_words, name
+        assert phase.compute_cycles >= g.m * g.n * g.k * g.count / (rows * cols)
