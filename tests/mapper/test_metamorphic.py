@@ -5,11 +5,14 @@ states its relation; no expected value is taken from the model's own output."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from mapper.context import Workload
+from mapper.count import dram_cycles
 
-from .varied import resized, run
+from .varied import resized, run, varied
 
 CASCADES = ["attention-1pass", "attention-2pass", "attention-3pass"]
 
@@ -64,3 +67,100 @@ def test_unfused_gemm_phases_compute_their_einsums_iteration_space(paper, cascad
         assert exact[name] <= g.m * g.n * g.k * g.count <= padded[name], name
         assert out[name] <= phase.dram_write_words, name
         assert phase.compute_cycles >= g.m * g.n * g.k * g.count / (rows * cols)
+
+
+SEEDS = range(24)
+
+
+def _varied(paper, seed):
+    config, arch, wl = varied(paper, seed)
+    return config, arch, wl, run(paper, config, arch, wl)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_batch_and_heads_scale_everything_but_one_pipeline_fill_linearly(paper, seed):
+    """B·H instances of a head share nothing (no cross-head reuse: each reads its own Q, K, V),
+    so actions, buffer and DRAM traffic are exactly linear in B·H, and B and H are
+    interchangeable; latency is affine: heads run back to back through the pipeline, whose
+    one-time fill (`Mapping.fill_drain_cycles`) is paid once. Energy is then affine too
+    (leakage × latency), and area does not depend on the workload at all."""
+    config, arch, wl, (mapping, one, cost) = _varied(paper, seed)
+    base = dataclasses.replace(wl, batch=1, heads=1)
+    runs = {n: run(paper, config, arch, dataclasses.replace(base, batch=n)) for n in (1, 2, 3)}
+    for n in (2, 3):
+        _, acts, c = runs[n]
+        _, acts1, c1 = runs[1]
+        assert acts.dram_read_bytes == n * acts1.dram_read_bytes
+        assert acts.dram_write_bytes == n * acts1.dram_write_bytes
+        assert acts.buffer_read_words == n * acts1.buffer_read_words
+        assert acts.arith == {a: {k: n * v for k, v in acts1.arith[a].items()}
+                              for a in acts1.arith}
+        once = runs[1][0].fill_drain_cycles
+        assert acts.latency_cycles - once == pytest.approx(n * (acts1.latency_cycles - once))
+        assert c.area_mm2 == c1.area_mm2
+    e = [runs[n][2].energy_j for n in (1, 2, 3)]
+    assert e[2] - e[1] == pytest.approx(e[1] - e[0], rel=1e-9)
+    swapped = run(paper, config, arch, dataclasses.replace(wl, batch=wl.heads, heads=wl.batch))
+    assert swapped[1] == one and swapped[2] == cost
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_more_dram_bandwidth_never_slows_and_helps_only_dram_bound_phases(paper, seed):
+    """Doubling DRAM bandwidth halves every transfer's cycles and changes no fused mapping
+    (the buffer decides the blocks): latency never rises; a phase bound by DRAM speeds up
+    and one bound by compute does not. (An unfused GEMM's search may trade traffic for
+    speed, so only its latency is compared.)"""
+    config, arch, wl, (mapping, acts, _) = _varied(paper, seed)
+    fast = resized(arch, arch.array_2d.rows, arch.array_2d.cols,
+                   bandwidth=2 * arch.dram.bandwidth_bytes_per_s)
+    quick, quick_acts, _ = run(paper, config, fast, wl)
+    assert quick_acts.latency_cycles <= acts.latency_cycles * (1 + 1e-12)
+    if not mapping.config.fused:
+        return
+    assert quick_acts.dram_read_bytes == acts.dram_read_bytes
+    phase = mapping.phases[0]
+    dram = dram_cycles(arch, phase.dram_read_words + phase.dram_write_words)
+    n = mapping.instances
+    if dram > phase.compute_cycles:  # DRAM-bound: the time is the transfer, or compute
+        expected = max(dram / 2, phase.compute_cycles)
+    else:
+        expected = phase.compute_cycles
+    assert quick_acts.latency_cycles == pytest.approx(n * expected + quick.fill_drain_cycles)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_bigger_buffer_never_adds_dram_traffic_spills_or_time(paper, seed):
+    """A buffer that holds more query rows re-reads K and V fewer times and spills less; a
+    mapping that fitted still fits (the fused block and the GEMM search only gain options):
+    DRAM traffic and the spilled fraction never rise with the buffer, nor does the time per
+    head (for unfused points, whose GEMM search ranks by latency, only the time). The
+    fused block is the largest that fits (FLAT's policy: fewest K/V re-reads), so a
+    multi-pass cascade's one-time prologue (one block's passes in order) may grow with it:
+    the relation is on latency less that one-time fill."""
+    config, arch, wl, (mapping, acts, _) = _varied(paper, seed)
+    big = resized(arch, arch.array_2d.rows, arch.array_2d.cols, 4 * arch.buffer.buffer_bytes)
+    bigger, big_acts, _ = run(paper, config, big, wl)
+    assert (big_acts.latency_cycles - bigger.fill_drain_cycles
+            <= (acts.latency_cycles - mapping.fill_drain_cycles) * (1 + 1e-12))
+    if mapping.m_passes == 1:
+        assert big_acts.latency_cycles <= acts.latency_cycles * (1 + 1e-12)
+    if mapping.config.fused:
+        assert (big_acts.dram_read_bytes + big_acts.dram_write_bytes
+                <= acts.dram_read_bytes + acts.dram_write_bytes)
+        assert bigger.phases[0].spill_fraction <= mapping.phases[0].spill_fraction
+        assert bigger.phases[0].rows_per_block >= mapping.phases[0].rows_per_block
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_utilisation_never_exceeds_one_and_latency_covers_the_work(paper, seed):
+    """No array does more than one PE-cycle of work per PE per cycle: utilisation <= 1, and
+    the latency is at least the QK and AV MACs (P·M·(E + F) per head) over the 2D PEs and at
+    least the DRAM traffic over the bandwidth."""
+    config, arch, wl, (mapping, acts, cost) = _varied(paper, seed)
+    assert 0 < cost.util["2d"] <= 1 and 0 <= cost.util["1d"] <= 1
+    heads = wl.batch * wl.heads
+    macs = heads * wl.seq_len * (wl.keys or wl.seq_len) * (wl.e + wl.f)
+    assert acts.latency_cycles >= macs / (arch.array_2d.rows * arch.array_2d.cols)
+    bytes_per_cycle = arch.dram.bandwidth_bytes_per_s / (arch.clock_mhz * 1e6)
+    traffic = acts.dram_read_bytes + acts.dram_write_bytes
+    assert acts.latency_cycles >= traffic / bytes_per_cycle * (1 - 1e-12)

@@ -37,16 +37,16 @@ def resized(arch: Architecture, rows: int, cols: int, buffer_bytes: int | None =
 
 def varied(design: Design, seed: int) -> tuple[str, Architecture, Workload]:
     """A seeded (config, architecture, workload) off the paper's points: non-square arrays,
-    buffers from 1/8 to 2x the paper's, bandwidths from 1/4 to 4x, 16- or 32-bit words,
-    P != M, E != F, lengths that are not powers of two. The buffer always holds one tile of
-    each operand (`Architecture.problems`)."""
+    buffers from 1/64 (at least 1 MiB: CACTI's table) to 1/4 of the paper's (so long keys
+    spill), bandwidths from 1/4 to 4x, 16- or 32-bit words, P != M, E != F, lengths that are
+    not powers of two. The buffer always holds one tile of each operand."""
     rng = random.Random(seed)
     config = rng.choice(sorted(design.configs))
     arch = design.architectures[design.configs[config].architecture]
     rows, cols = rng.choice([8, 16, 32, 48, 64, 128]), rng.choice([8, 16, 40, 64, 96, 128])
     word = rng.choice([2, 2, 4])
     buffer = max(arch.buffer.buffer_bytes * rng.choice([1, 2, 4, 8, 16]) // 64,
-                 4 * rows * cols * word)
+                 4 * rows * cols * word, 1 << 20)  # CACTI's table starts at 1 MiB
     bandwidth = arch.dram.bandwidth_bytes_per_s * rng.choice([0.25, 0.5, 1, 2, 4])
     e, f = rng.choice([(64, 64), (96, 128), (128, 96), (32, 80)])
     p = rng.choice([100, 333, 1000, 1536, 4099])
