@@ -95,9 +95,21 @@ def test_linear_cycles_are_tokens_times_output_and_input_blocks():
 def _expected_linear_cycles(d: FpgaDesign, t: Techniques) -> int:
     """Every linear call of the image on a free memory, from the layer shapes: Q, K, V and
     projection (d x d), the dense MLP (d -> h -> d) or every (token, expert) pair's expert
-    (d -> h_e -> d), on the unified unit or each shape's dedicated engine."""
-    w = d.workload
-    engines = plan(w, d.units, t, d.math).engines
+    (d -> h_e -> d), on the unified unit or each shape's dedicated engine: the largest power
+    of two of MACs within the unified budget's share per distinct shape (docs/fpga.md,
+    'Ablation'; the split into in_par x out_par is the model's)."""
+    w, u = d.workload, d.units
+    engines = plan(w, u, t, d.math).engines
+    shapes = {(w.d_model, w.d_model)} | {
+        s for layer in range(w.layers) for s in (
+            ((w.d_model, w.expert_hidden), (w.expert_hidden, w.d_model)) if w.is_moe(layer)
+            else ((w.d_model, w.mlp_hidden), (w.mlp_hidden, w.d_model)))}
+    assert set(engines) == shapes
+    if t.unified_linear:
+        assert set(engines.values()) == {(u.linear_in_par, u.linear_out_par)}
+    else:
+        share = max(1, u.linear_in_par * u.linear_out_par // len(shapes))
+        assert {i * o for i, o in engines.values()} == {2 ** int(math.log2(share))}
 
     def cyc(tokens: int, k: int, n: int) -> int:
         i, o = engines[(k, n)]
@@ -293,8 +305,9 @@ TOUCHES = {"attn_p": {"qk", "av"}, "attn_lanes": {"qk", "av"},
 @pytest.mark.parametrize("i", range(len(DESIGNS)), ids=IDS)
 def test_more_parallelism_is_never_slower_and_touches_only_its_unit(i):
     """More query slots, lanes or MACs in one unit never lengthen the image, move no more DDR
-    bytes (more query slots fewer: the keys are streamed once per batch), and change only that unit's category (and the exposed weight loads, which hide
-    behind the calls before them): the other units' calls are untouched."""
+    bytes (more query slots fewer: the keys are streamed once per batch), and change only
+    that unit's category (and the exposed weight loads, which hide behind the calls before
+    them): the other units' calls are untouched."""
     from fpga.spec import parallelism_limits
 
     d = DESIGNS[i]

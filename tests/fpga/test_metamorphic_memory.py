@@ -33,16 +33,25 @@ from tests.fpga.varied import (
 def test_less_bandwidth_is_never_faster_and_a_bigger_board_changes_only_fit(i, monkeypatch):
     """Halving the DDR peak, the host port width or the kernel port width never lowers
     latency (every call's cycles are non-decreasing in bytes per cycle, and ping/pong hides a
-    load only behind time that is itself no shorter). A board with more DSP/BRAM/LUT/FF and
-    the same memory path gives the same latency and resources: only the fit can change."""
+    load only behind time that is itself no shorter). Where a parameter must bind it strictly
+    raises latency: every call waits for its first beat, so a longer DDR latency (all boards
+    have one) adds cycles to each; on a DDR slowed 64-fold the calls' ports together ask for
+    more than it gives, so it sets their pace and halving it again is slower. A board
+    with more DSP/BRAM/LUT/FF and the same memory path gives the same latency and resources:
+    only the fit can change."""
     d = DESIGNS[i]
     board = get_board(d.board)
+    assert board.ddr_latency_ns > 0
+    starved = replace(board, ddr_gbps=board.ddr_gbps / 64)
     for t in TECHS[:3]:
         ref = timing_of(d, t).total
         for slower in (replace(board, ddr_gbps=board.ddr_gbps / 2),
-                       replace(board, host_port_bits=board.host_port_bits // 2),
-                       replace(board, ddr_latency_ns=2 * board.ddr_latency_ns)):
+                       replace(board, host_port_bits=board.host_port_bits // 2)):
             assert timing_of(d, t, board=slower).total >= ref
+        assert timing_of(d, t, board=replace(board, ddr_latency_ns=2 * board.ddr_latency_ns)
+                         ).total > ref
+        assert timing_of(d, t, board=replace(starved, ddr_gbps=starved.ddr_gbps / 2)
+                         ).total > timing_of(d, t, board=starved).total
         assert timing_of(d, t, replace(d.units, axi_bits=d.units.axi_bits // 2)).total >= ref
         big = replace(board, name="big", dsp=10**6, bram36=10**6, lut=10**8, ff=10**8)
         r = evaluate(d, t)
@@ -191,7 +200,8 @@ def _dataflow_bytes(d: FpgaDesign) -> int:
 @pytest.mark.parametrize("i", range(len(DESIGNS)), ids=IDS)
 def test_image_traffic_is_the_dataflows(i):
     """With every technique on, the DDR bytes of an image are those of the dataflow
-    (`_dataflow_bytes`), on every board and clock."""
+    (`_dataflow_bytes`), at the design's board and clock (that no board or clock changes
+    them is `test_traffic_does_not_depend_on_clock_or_board_and_ping_pong_never_slows`)."""
     d = DESIGNS[i]
     assert timing_of(d, ALL_ON).ddr_bytes == _dataflow_bytes(d)
 
@@ -228,3 +238,18 @@ def test_an_accumulating_call_reads_back_on_the_read_channel():
         rows_in, rows_out = tokens * k * 4 / 16, tokens * n * 4 / 16
         assert call.cycles == math.ceil(max(compute, rows_in, rows_out))
         assert call.ddr_bytes == tokens * (k + 2 * n) * 4  # the read-back is traffic all the same
+
+
+@pytest.mark.xfail(strict=True, reason="model defect (reported): a ping/pong weight load "
+                   "hidden behind a call takes no share of the DDR that call streams over")
+def test_no_image_moves_its_bytes_faster_than_a_slow_ddr():
+    """Every byte an image moves (activations and weights alike) crosses the one DDR, so its
+    cycles x the DDR's bytes a cycle >= its bytes, whatever overlaps what. On the boards as
+    they are a port binds first and this holds trivially (`test_no_unit_beats_its_macs_or_
+    the_ddr`); on the design's ZCU102 with its DDR slowed 8-fold (2.4 GB/s, the DDR binds) it
+    must still hold with ping/pong buffers loading behind the calls."""
+    board = get_board(BASE.board)
+    slow = replace(board, ddr_gbps=board.ddr_gbps / 8)
+    timing = timing_of(BASE, ALL_ON, board=slow)
+    assert BASE.units.ping_pong
+    assert timing.total * un.memory(slow, BASE.units).ddr_bytes >= timing.ddr_bytes
