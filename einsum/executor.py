@@ -10,10 +10,12 @@ Semantics
 * *Absent points.* A point is absent when an operand is read out of range (the partial last
   chunk of a split: ``K[e, m1*M0+m0]`` with ``m1*M0+m0 >= M``), when a ``where`` filter excludes
   it, or when an operand element read there is itself absent. A map operator yields an absent
-  point if any operand is absent (intersection); a reduction skips absent points, so reducing an
-  all-absent fiber gives the operator's identity (0 for sum, -inf for max), which is present.
-  Absent points are stored as 0 and are never read by a consumer (whose iteration space contains
-  the same ranks and so the same absent points).
+  point if any operand is absent (intersection), ``+`` and ``max(a, b)`` skip an absent operand
+  (union); a reduction skips absent points, so reducing an all-absent fiber gives an *absent*
+  point, not the operator's identity (an empty fiber has no elements to merge: the output point
+  is never populated, as in EDGE/TeAAL fibertrees). Inside a cascade an absent point is stored as
+  0 beside a presence mask that every consumer honours; in a declared *output* it is NaN -- e.g.
+  AV of a query that no key reaches, where softmax over an empty set is undefined (0/0).
 * ``exp(a - b)`` is 0 whenever ``a`` is -inf, even if ``b`` is -inf (an empty running max).
 * *Iteration.* With ``iterate m1 until m1 >= M1`` the init Einsums run once; the body runs for
   m1 = 0 .. M1-1 with m1 fixed per step; ``T[m1+1, ...]`` writes the next state of T,
@@ -65,7 +67,8 @@ def execute(
 
     Returns
     -------
-    dict mapping each declared output to a float64 array ``(lead..., extents...)``.
+    dict mapping each declared output to a float64 array ``(lead..., extents...)``; absent
+    points (see Semantics) are NaN.
 
     Raises
     ------
@@ -90,7 +93,9 @@ def execute(
     for out in cascade.outputs:
         stored = ctx.tensors[out.name]
         shape = lead_shape + tuple(ctx.extents[r] for r in out.ranks)
-        result[out.name] = np.array(np.broadcast_to(stored.data, shape), dtype=np.float64)
+        data = stored.data if stored.present is None else np.where(stored.present, stored.data,
+                                                                    np.nan)
+        result[out.name] = np.array(np.broadcast_to(data, shape), dtype=np.float64)
     return result
 
 

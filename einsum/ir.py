@@ -39,7 +39,8 @@ class Op(enum.StrEnum):
 
 #: Operators applied per point of an Einsum's iteration space.
 ELEMENTWISE_OPS = frozenset({Op.MUL, Op.ADD, Op.SUB, Op.DIV, Op.MAX, Op.EXP})
-#: Operators that combine the points of a reduced rank; identity of each.
+#: Operators that combine the points of a reduced rank; identity of each (it fills absent points
+#: inside a fiber; a fiber with no present point reduces to an absent point, see executor).
 REDUCE_IDENTITY = MappingProxyType({Op.SUM: 0.0, Op.MAX: float("-inf")})
 
 PHASES = ("init", "body", "final")
