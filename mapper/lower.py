@@ -110,7 +110,10 @@ def lower(cascade: Cascade, arch: Architecture, config: Config, workload: Worklo
                          f"fused: true")
     ctx = cx.make_context(cascade, arch, config, workload)
     phases = (_fused_phase(ctx),) if config.fused else _unfused_phases(ctx, search)
-    once = _pipeline_fill(ctx, phases[0]) if config.schedule == "pipelined" else 0
+    # the first wavefront's fill: a serial fused schedule pays it in every tile's stalls; the
+    # GEMM phases of an unfused one have none, so it is paid once whatever the schedule
+    pays_once = config.schedule == "pipelined" or not config.fused
+    once = _pipeline_fill(ctx, phases[0]) if pays_once else 0
     params = tuple((k, v) for k, v in ctx.cascade.params.items() if v is not None)
     return Mapping(config_name or cascade.name, config, arch, workload, cascade.name,
                    ctx.m_passes, phases, workload.batch * workload.heads, once, params,
