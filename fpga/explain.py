@@ -28,8 +28,8 @@ def explain(design: FpgaDesign, config: str, units: Units,
     t = techniques or design.configs[config]
     changed = [f"{name} {'on' if getattr(t, name) else 'off'}" for name in TECHNIQUES
                if getattr(t, name) != getattr(design.configs[config], name)]
-    if changed:
-        config += f" with {', '.join(changed)}"
+    if changed:  # in parentheses: "with attention_reorder on on zcu102" read as a doubled word
+        config += f" (with {', '.join(changed)})"
     board = get_board(design.board)
     r = evaluate(design, t, units)
     parts = (header(design, config, t, units, board), latency(r, units, board),

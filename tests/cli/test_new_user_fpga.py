@@ -328,8 +328,8 @@ def test_explain_reaches_the_sweeps_points_without_reordering(tmp_path):
                      "--no-attention-reorder", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     first, *_ = result.stdout.splitlines()
-    assert first.startswith("edge-moe-zcu102: config attention_reorder with attention_reorder "
-                            "off on zcu102")
+    assert first.startswith("edge-moe-zcu102: config attention_reorder (with attention_reorder "
+                            "off) on zcu102")
     assert f"latency {float(row['latency_ms']):.2f} ms per image" in result.stdout
     total = next(line for line in result.stdout.splitlines() if line.startswith("total "))
     assert total.split()[1] == f"{int(row['dsp']):,}"

@@ -3,6 +3,7 @@ match counts derived here from the paper's unit descriptions (edgemoe.md §3-4).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 
@@ -302,3 +303,12 @@ def test_explain_says_what_the_attention_stream_asks_of_the_port(techniques, ask
     text = explain(design, "c", Units())
     # ZCU102's HP ports are 128 bits wide: 16 B per 300 MHz cycle = 4.8 GB/s
     assert f"attention stream: asks {asks:.2f} GB/s of one AXI port, which gives 4.80 GB/s" in text
+
+
+def test_a_changed_technique_is_named_in_parentheses_before_the_board():
+    # "config baseline with attention_reorder on on zcu102": the technique's "on" ran into the board's
+    reordered = dataclasses.replace(BASELINE, attention_reorder=True)
+    first = explain(DESIGN, "baseline", Units(), reordered).splitlines()[0]
+    assert first.startswith("t: config baseline (with attention_reorder on) on zcu102 (")
+    assert " on on " not in first
+    assert explain(DESIGN, "baseline", Units()).startswith("t: config baseline on zcu102 (")
