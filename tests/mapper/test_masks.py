@@ -186,6 +186,11 @@ def test_causal_blocks_read_only_the_key_tiles_their_queries_need():
     n = 1 << 18
     full, _, _ = _map("attention-1pass", n)
     causal, _, _ = _map("attention-1pass-causal", n)
+    # fusemax.md §4: per query row Q (64), RM, RD (1 each), RNV (64) and the output (64);
+    # one 256-key tile of K and V, double-buffered; 16 MiB of 2-byte words. Blocks are
+    # 256 · 2^i rows: 32768 · 194 + 2 · 128 · 256 = 6.4 Mi words fit, 65536 rows do not
+    words = 16 * 2**20 // 2
+    assert 32768 * 194 + 2 * 128 * 256 <= words < 65536 * 194
     assert full.phases[0].rows_per_block == causal.phases[0].rows_per_block == 32768
     kv = 2 * 64 * n  # K and V words per head
     q_out = 2 * 64 * n  # Q read, AV written once

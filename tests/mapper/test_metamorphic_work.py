@@ -163,3 +163,18 @@ def test_the_gemm_search_is_seeded(paper):
     first = run(paper, config, arch, wl)[1]
     again = run(paper, config, arch, dataclasses.replace(wl))[1]
     assert first == again and SEARCH.seed == 0
+
+
+@pytest.mark.parametrize(("rows", "cols", "e", "f"), [(256, 256, 64, 64), (256, 256, 128, 128),
+                                                      (32, 96, 96, 128), (64, 40, 32, 80)])
+def test_flat_2d_utilisation_is_e_plus_f_over_four_tile_widths(paper, rows, cols, e, f):
+    """fusemax.md §4, §8 generalised: on FLAT's binding each 2D PE does E + F MACs per tile
+    while each 1D PE spends one cycle per key on each of GM, SN, SD and A (4·C per tile), so
+    a compute-bound, 1D-bound FLAT point uses (E + F) / (4·C) of its 2D array (12.5 % at
+    E = F = 64 on 256 columns, 25 % at 128), whatever the array's shape."""
+    arch = resized(paper.architectures["flat"], rows, cols, 64 << 20,
+                   bandwidth=64 * paper.architectures["flat"].dram.bandwidth_bytes_per_s)
+    assert e + f < 4 * cols  # the 1D array is the busier one
+    _, _, cost = run(paper, "flat", arch, Workload(64, 12, e, f, 8 * rows, 16 * cols))
+    assert cost.util["2d"] == pytest.approx((e + f) / (4 * cols), rel=2e-3)
+    assert cost.util["1d"] == pytest.approx(1.0, rel=2e-3)

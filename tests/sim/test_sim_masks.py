@@ -47,13 +47,14 @@ def test_skipping_masked_tiles_keeps_the_executors_values(cascade, params, pred,
 
 
 def test_skipped_tiles_have_no_tasks():
-    # causal, 4 × 4 tiles of 4 × 4: 10 tiles on or below the diagonal, each the same 4 runs
-    # (BQK+LM, RM, SLN+SLD+SLNV, PRM..RNV: 2D, 1D, 2D, then 1D Einsums one task each)
+    # causal, 4 × 4 tiles of 4 × 4: 10 tiles on or below the diagonal. Every tile that runs
+    # has the same 8 tasks: the 2D runs BQK+LM and SLN+SLD+SLNV (one task each), RM, then
+    # PRM, SPD, RD, SPNV, RNV on the 1D array (one task each); then AV once per p-tile
+    per_tile, finals = 2 + 1 + 5, 4
     dense = build_tasks(mapping(4, 4, 3, 3, 16, 16), pipelined=True)
     causal = build_tasks(mapping(4, 4, 3, 3, 16, 16, cascade="attention-1pass-causal"),
                          pipelined=True)
-    finals = 4  # AV per p-tile
-    per_tile = (len(dense.array) - finals) // 16
+    assert dense.tiles == 16 and len(dense.array) == 16 * per_tile + finals
     assert causal.tiles == 10 and len(causal.array) == 10 * per_tile + finals
 
 
