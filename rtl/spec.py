@@ -14,7 +14,7 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 
@@ -142,12 +142,16 @@ class RtlDesign:
     layernorm: LayerNormParams | None = None
     attention: AttentionParams | None = None
     attention_av: AttentionAVParams | None = None
-    systolic: tuple[SystolicParams, ...] = field(default_factory=tuple)
+    systolic: tuple[SystolicParams, ...] | None = None  # None: no key; (): ``systolic: []``
 
     def problems(self) -> list[tuple[str, str]]:
         """Every selected unit's first bad parameter at its key (``gelu.total_bits``,
         ``systolic[1].rows``), and a second entry that would make the same Verilog module."""
         chosen = self.selected()
+        if not chosen and self.systolic == ():  # at the key, not at name:
+            return [("systolic", "an empty list selects no array, and the design selects no "
+                                 "other unit (list one, e.g. [{rows: 8, cols: 8}], or add "
+                                 "e.g. `gelu: {}`)")]
         if not chosen:
             return [("name", "the design selects no unit (add e.g. `gelu: {}`)")]
         from rtl.errors import RtlParamError
@@ -169,7 +173,7 @@ class RtlDesign:
     def _keys(self) -> list[str]:
         """The dotted key of every selected unit, in the order of `selected`."""
         keys = [u for u in SINGLE_UNITS if getattr(self, u) is not None]
-        return keys + [f"systolic[{i}]" for i in range(len(self.systolic))]
+        return keys + [f"systolic[{i}]" for i in range(len(self.systolic or ()))]
 
     def selected(self) -> list[tuple[str, str, dict]]:
         """(module name, unit name, parameters) of every selected unit, in file order."""
@@ -178,7 +182,7 @@ class RtlDesign:
             params = getattr(self, unit)
             if params is not None:
                 chosen.append((unit, unit, asdict(params)))
-        for p in self.systolic:
+        for p in self.systolic or ():
             chosen.append((systolic_module(p), "systolic", asdict(p)))
         return chosen
 

@@ -113,3 +113,21 @@ def test_a_design_files_default_that_no_longer_fits_says_it_is_the_default(tmp_p
     assert code == 2
     assert err.strip().endswith("r.yaml:4:7: gelu.frac_bits: must be an integer in 0..15, not 22 "
                                 "(22 is the default; it does not fit the other parameters)")
+
+
+@pytest.mark.parametrize(("body", "where"), [
+    ("systolic: []\n", "4:11: systolic: an empty list selects no array"),  # was at 3:7 name:
+    ("systolic:\n  []\n", "5:3: systolic: an empty list selects no array"),
+    ("", "3:7: name: the design selects no unit"),
+])
+def test_a_design_selecting_nothing_is_reported_where_it_says_so(body, where, tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nkind: rtl\nname: x\n" + body)
+    code, _, err = run(["verilog", str(bad), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and f"{bad}:{where}" in err, err
+
+
+def test_an_empty_systolic_list_beside_another_unit_selects_that_unit(tmp_path):
+    design = tmp_path / "ok.yaml"
+    design.write_text("version: 1\nkind: rtl\nname: x\ngelu: {}\nsystolic: []\n")
+    assert [m for m, _, _ in load_spec(design, RtlDesign).selected()] == ["gelu"]
