@@ -153,7 +153,18 @@ def _check(mapping, qkv, av) -> float:
     cascade = library.get(mapping.cascade, **dict(mapping.params))  # a window's W, M0
     params = {"M0": mapping.arch.array_2d.cols} if "M0" in cascade.params else {}
     ref = execute(cascade, dict(zip("QKV", qkv, strict=True)), params)["AV"]
-    return float(np.max(np.abs(ref - av)))
+    return max_abs_error(ref, av)
+
+
+def max_abs_error(ref: np.ndarray, got: np.ndarray) -> float:
+    """The largest ``|ref - got|``, where NaN in both (a query no key reaches: 0/0 in the
+    executor and in the simulator) counts 0 and NaN in only one counts inf."""
+    ref, got = np.asarray(ref, dtype=np.float64), np.asarray(got, dtype=np.float64)
+    both = np.isnan(ref) & np.isnan(got)
+    if (np.isnan(ref) != np.isnan(got)).any():
+        return float("inf")
+    diff = np.abs(np.where(both, 0.0, ref) - np.where(both, 0.0, got))
+    return float(diff.max()) if diff.size else 0.0
 
 
 class _progress:

@@ -57,3 +57,31 @@ def test_bad_arguments_give_one_message_and_exit_2(capsys, args, words):
     code, out, err = run(capsys, *args)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and words in err and "Traceback" not in err
+
+
+# ---- simulate design --values: the error against the executor (attnforge.commands) ----
+
+
+def test_values_check_of_queries_no_key_reaches_is_zero_not_nan():
+    # W = 1, 8 queries over 2 keys: queries 2.. reach no key, 0/0 = NaN in the executor and in
+    # the simulator alike; the check reported nan
+    import numpy as np
+
+    from attnforge.commands.simulate_attention import _check
+    from sim.attention import simulate_attention
+
+    from .test_sim_attention import mapping, qkv
+
+    mapped = mapping(2, 2, 2, 2, 8, 2, cascade="attention-1pass-window", W=1)
+    q, k, v = qkv(2, 2, 8, 2)
+    av = simulate_attention(mapped, q, k, v).av
+    assert np.isnan(av[:, 2:]).all() and np.isfinite(av[:, :2]).all()
+    assert _check(mapped, (q, k, v), av) < 1e-12
+    off = av.copy()
+    off[0, 0] += 0.5  # a real error among the NaNs is still seen
+    assert _check(mapped, (q, k, v), off) == pytest.approx(0.5, rel=1e-9)
+    off[0, 1] = np.nan  # NaN in one only
+    assert _check(mapped, (q, k, v), off) == float("inf")
+    finite = av.copy()
+    finite[1, 3] = 0.0  # a number where the executor says 0/0
+    assert _check(mapped, (q, k, v), finite) == float("inf")
