@@ -3,7 +3,10 @@
 Rule (overridable per Einsum by a configuration's ``bind``):
 
 - copies and initialisations (no operator) cost nothing and run nowhere (``none``);
-- a contraction (``mul`` mapped, ``sum`` reduced) runs on the 2D array's MACs;
+- a contraction (``mul`` mapped, ``sum`` reduced) over a score tile (it has the inner M rank
+  and P) runs on the 2D array's MACs; one without the inner M rank (the 2-pass cascade's
+  ``SNV[f,p] = SLNV[f,m1,p] * CF[m1,p]``) is per-query-row work like the 1-pass cascade's
+  SPNV: on the 2D array only one PE per row could do it;
 - an Einsum over a whole score tile (it has the inner M rank and P) runs on the 2D array when its
   PEs have every unit it needs and every tile-sized operand it reads is produced on the 2D
   array (data stays in the array); otherwise on the 1D array;
@@ -128,7 +131,7 @@ def _choose(einsum: Einsum, arch: Architecture, config: Config, tile_ranks: tupl
         return config.bind[einsum.name], "forced by the configuration"
     if not einsum.map_ops and not einsum.reduce_op:
         return "none", "copy or initialisation"
-    if is_contraction(einsum):
+    if is_contraction(einsum) and set(tile_ranks) <= set(einsum.ranks):
         return "2d", "contraction on the MACs"
     if set(tile_ranks) <= set(einsum.ranks):
         if not _supports(einsum, arch.array_2d.pe):

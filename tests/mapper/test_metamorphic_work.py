@@ -178,3 +178,20 @@ def test_flat_2d_utilisation_is_e_plus_f_over_four_tile_widths(paper, rows, cols
     _, _, cost = run(paper, "flat", arch, Workload(64, 12, e, f, 8 * rows, 16 * cols))
     assert cost.util["2d"] == pytest.approx((e + f) / (4 * cols), rel=2e-3)
     assert cost.util["1d"] == pytest.approx(1.0, rel=2e-3)
+
+
+@pytest.mark.parametrize(("rows", "cols", "e", "f", "p", "m"), SHAPES)
+def test_two_pass_per_row_corrections_run_on_the_1d_array(paper, rows, cols, e, f, p, m):
+    """fusemax.md §4 binds per-query-row work (running max, correction factors, rescaled
+    numerators: RM, PRM, SPD, SPNV, RNV) to the 1D array and tile-sized work to the 2D array.
+    The 2-pass cascade's pass-2 corrections are the same kind of work: CF[m1,p], SD[p] =
+    SLD·CF and SNV[f,p] = SLNV·CF have no key inside a chunk (m0), so on the 2D array only one
+    PE per row could work on them. Hence FuseMax's 2D array does exactly the 1-pass cascade's
+    tile work (E + 1 + 8 + 1 + F per tile: BQK, LM, SLN, SLD, SLNV) and the 1D array the rest:
+    GM and CF (1 + 8 per chunk-row), SD and SNV (1 + F MACs per chunk-row), the division."""
+    arch = resized(paper.architectures["fusemax"], rows, cols)
+    phase = run(paper, "fusemax", arch, Workload(1, 1, e, f, p, m),
+                cascade="attention-2pass")[0].phases[0]
+    p_tiles, m1 = -(-p // rows), -(-m // cols)
+    assert phase.cycles["2d"] == p_tiles * m1 * (e + f + 10)
+    assert phase.cycles["1d"] == p_tiles * (m1 * (1 + 8 + 1 + f) + f)
