@@ -17,6 +17,7 @@ from attnforge.kinds import label_keys_of, load_checked
 from attnforge.pareto import plot_front, plot_relative
 from attnforge.specload import did_you_mean
 from attnforge.sweep import apply_overrides
+from einsum import library as einsum_library
 from einsum.errors import InputError
 from mapper import evaluate as ev
 from mapper import summary
@@ -165,6 +166,10 @@ def _mapping_problems(design: Design) -> list[tuple[str, str]]:
     for name, config in design.configs.items():
         if config.architecture not in design.architectures:
             continue  # the spec's own problems() names it
+        unknown = _param_problems(name, config.cascade, config.params)
+        if unknown:  # at the params key, not at the cascade (lowering would refuse them there)
+            found.extend(unknown)
+            continue
         model = design.sweep.models[0]
         point = ev.Point(model, min(design.sweep.seq_lens), name, design.sweep.scopes[0])
         key = (repr(config), repr(design.architectures[config.architecture]),
@@ -180,6 +185,18 @@ def _mapping_problems(design: Design) -> list[tuple[str, str]]:
             found.append((f"configs.{name}.cascade", f"{config.cascade} cannot be mapped{how}: "
                           f"{message}"))
     return found
+
+
+def _param_problems(name: str, cascade: str, params: Mapping[str, int]) -> list[tuple[str, str]]:
+    """A ``params`` key of config ``name`` that its library cascade does not have, at
+    ``configs.NAME.params.KEY`` (with did-you-mean and the cascade's parameters)."""
+    try:
+        known = einsum_library.get(cascade).params
+    except InputError:
+        return []  # an unknown cascade is reported at its own key by lowering
+    return [(f"configs.{name}.params.{key}", f"cascade {cascade} has no parameter {key!r}; "
+             f"its parameters: {', '.join(known) or 'none'}{did_you_mean(key, known)}")
+            for key in params if key not in known]
 
 
 def _lowering_problem(design: Design, point: ev.Point) -> tuple[str, str]:
