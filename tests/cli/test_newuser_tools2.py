@@ -106,11 +106,14 @@ def test_run_refuses_a_rank_too_long_to_index(tmp_path, capsys):
                                      "-" * 5000 + "1 * Q[e,p]"])
 def test_a_deeply_nested_expression_is_one_error(operand, tmp_path, capsys):
     # The recursive-descent parser's RecursionError was a traceback thousands of lines long.
+    # The parser now stops at the 65th level: line 4, after "AV[f,p] = " (10 columns) and 64
+    # opening parentheses or minus signs, column 10 + 64 + 1 = 75.
     path = tmp_path / "deep.af"
     path.write_text("cascade deep\ninput Q[e,p], K[e,m], V[f,m]\noutput AV[f,p]\n"
                     f"AV[f,p] = {operand} * K[e,m] * V[f,m]\n")
     line = one_error(run(capsys, "cascade", str(path)))
-    assert f"{path}: an expression is nested too deeply" in line, line
+    assert line.startswith(f"attnforge: error: {path}:4:75: expression nested more than 64 "
+                           "levels deep"), line
 
 
 def test_a_cascade_file_saved_with_a_byte_order_mark_reads(tmp_path, capsys):
