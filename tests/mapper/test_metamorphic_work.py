@@ -195,3 +195,18 @@ def test_two_pass_per_row_corrections_run_on_the_1d_array(paper, rows, cols, e, 
     p_tiles, m1 = -(-p // rows), -(-m // cols)
     assert phase.cycles["2d"] == p_tiles * m1 * (e + f + 10)
     assert phase.cycles["1d"] == p_tiles * (m1 * (1 + 8 + 1 + f) + f)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_unfused_attention_pays_the_score_matrix_round_trips(paper, seed):
+    """fusemax.md §6: unfused, QK, the softmax and AV are separate phases through DRAM, so
+    beyond reading Q, K, V and writing AV once, the P × M scores go out and back (QK written
+    by the GEMM, read by the softmax) and so do the probabilities A (written by the softmax,
+    read by the AV GEMM): at least E·P + E·M + F·M + F·P + 4·P·M words per head."""
+    _, arch, wl = varied(paper, seed)
+    arch = resized(paper.architectures["flat"], arch.array_2d.rows, arch.array_2d.cols,
+                   arch.buffer.buffer_bytes, arch.dram.bandwidth_bytes_per_s, arch.word_bytes)
+    _, acts, _ = run(paper, "unfused", arch, wl)
+    p, m = wl.seq_len, wl.keys or wl.seq_len
+    words = (acts.dram_read_bytes + acts.dram_write_bytes) / arch.word_bytes
+    assert words >= wl.batch * wl.heads * (wl.e * (p + m) + wl.f * (m + p) + 4 * p * m)
