@@ -5,10 +5,13 @@ model, never from the model under test's own output."""
 
 import pytest
 
+from einsum import library
+from mapper.lower import Workload, lower
+from mapper.spec import Architecture, Array1D, Array2D, Buffer, Config, GemmSearch
 from sim.attention import simulate_attention
 
 from .test_sim_agree import CONFIGS, HEADS
-from .test_sim_attention import mapping
+from .test_sim_attention import FLAT_1D, FLAT_2D, mapping
 
 # (rows, cols, E, F, P, M): rows != cols, E != F, P != M, M and P not multiples of the tile
 SHAPES = [(8, 16, 24, 40, 100, 70), (16, 8, 40, 24, 70, 100), (8, 8, 96, 128, 64, 64),
@@ -39,3 +42,19 @@ def test_serial_cycles_follow_the_tile_algebra_on_rectangular_arrays(shape):
     result = simulate_attention(mapping(*shape, schedule="serial"))
     assert result.cycles == expected
     assert result.mapper_cycles == expected
+
+
+@pytest.mark.parametrize(("rows", "cols", "e", "f", "p", "m", "kib"), [
+    (8, 16, 24, 40, 200, 300, 64), (16, 8, 40, 24, 300, 200, 32), (12, 20, 64, 32, 250, 333, 48)])
+def test_flat_blocks_of_rows_on_rectangular_arrays_meet_the_model(rows, cols, e, f, p, m, kib):
+    """FLAT (3-pass) with a buffer small enough for several blocks of query rows, on
+    rectangular arrays with E != F and partial tiles: over many heads the simulated cycles
+    and the mapper's agree within 1 % (tests/sim/test_sim_agree.py's criterion)."""
+    arch = Architecture(array_2d=Array2D(rows, cols, FLAT_2D), array_1d=Array1D(rows, FLAT_1D),
+                        buffer=Buffer(buffer_bytes=kib << 10))
+    config = Config("attention-3pass", "a", True, "pipelined")
+    mapped = lower(library.get("attention-3pass"), arch, config, Workload(1, 1, e, f, p, m),
+                   GemmSearch(16, 0))
+    assert mapped.phases[0].blocks > 1
+    result = simulate_attention(mapped, heads=HEADS)
+    assert abs(result.mapper_cycles - result.cycles) <= 0.01 * result.cycles
