@@ -103,11 +103,7 @@ def _load_cascade(name: str, params: dict[str, int]) -> Cascade:
         raise InputError(f"{path}: cannot read: {error.strerror}{hint}") from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: not a UTF-8 text file") from None
-    try:
-        parsed = parse(text, source=str(path))
-    except RecursionError:  # the parser descends once per parenthesis or unary minus
-        raise InputError(f"{path}: an expression is nested too deeply to parse (hundreds of "
-                         f"parentheses or unary minus signs in a row)") from None
+    parsed = parse(text, source=str(path))  # nesting is bounded: a ParseError, no RecursionError
     try:
         verify(parsed)
     except VerifyError as error:  # it names the cascade and the line, not the file
