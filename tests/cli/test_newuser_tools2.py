@@ -88,6 +88,7 @@ def test_run_still_takes_the_library_cascades(name, q_heads, tmp_path, capsys):
     np.testing.assert_allclose(np.load(tmp_path / "av.npz")["AV"], expected, rtol=1e-12,
                                atol=1e-12)
 
+
 def test_run_refuses_a_rank_too_long_to_index(tmp_path, capsys):
     # M0 reached no Einsum's output, so the size check passed it; the executor's index
     # array for m0 was then numpy's "ValueError: Maximum allowed size exceeded".
@@ -384,6 +385,11 @@ def test_bench_scalesim_checks_the_simulators_limits_before_the_peer(capsys, mon
     line = bench_error(capsys, module.main, ["--gemm", "1000000,1000000,1000000", "--array",
                                              "4x4"])
     assert "62500000000 folds" in line, line
+    # A tile beyond the SRAM: output-stationary on 4 x 4, a fold's A tile is its 4 rows x all
+    # K = 100,000 = 400,000 one-byte words; half of the default 256 KiB holds 131,072.
+    line = bench_error(capsys, module.main, ["--gemm", "4,4,100000", "--array", "4x4",
+                                             "--dataflow", "os"])
+    assert "a tile of A has 400000 words" in line and "holds 131072" in line, line
 
 
 def test_a_parameter_without_default_is_needed_only_to_run(tmp_path, capsys):
