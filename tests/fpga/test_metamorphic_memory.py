@@ -246,7 +246,7 @@ def test_no_image_moves_its_bytes_faster_than_a_slow_ddr():
     """Every byte an image moves (activations and weights alike) crosses the one DDR, so its
     cycles x the DDR's bytes a cycle >= its bytes, whatever overlaps what. On the boards as
     they are a port binds first and this holds trivially (`test_no_unit_beats_its_macs_or_
-    the_ddr`); on the design's ZCU102 with its DDR slowed 8-fold (2.4 GB/s, the DDR binds) it
+    the_ddr`); on the design's ZCU102 with its DDR slowed 8-fold (2.66 GB/s, the DDR binds) it
     must still hold with ping/pong buffers loading behind the calls."""
     board = get_board(BASE.board)
     slow = replace(board, ddr_gbps=board.ddr_gbps / 8)
