@@ -52,7 +52,8 @@ def test_resources_never_fall_as_parallelism_grows(i):
 
 def test_explain_resource_lines_add_up_to_the_total():
     """The DSP (BRAM, LUT, FF) total equals the sum of the unit-by-unit lines explain prints,
-    and each BRAM line holds at least its buffer's bits / 18 Kib BRAM18s."""
+    and evaluate's resources (that a buffer holds its bits is `test_bram_buffers_hold_their_
+    bits`)."""
     for d in DESIGNS[:6]:
         for t in TECHS[:3]:
             text = explain(replace(d, configs={"c": t}), "c", d.units, t)
