@@ -164,9 +164,10 @@ ROUTINGS = {"uniform 16": (16, 2, ()), "one expert": (16, 1, (1.0,) + (0.0,) * 1
 def test_moe_compute_is_independent_of_routing_and_weights_follow_distinct_experts(name):
     """Patch reordering (edgemoe.md §3.1): the experts' compute is that of tokens x top_k
     token-expert pairs whatever the routing (on a free memory, linear cycles of the MoE layer
-    = pairs x (FC1 + FC2 blocks), also without reordering); each expert hit is loaded once,
-    so its weight traffic = distinct experts x expert bytes (distinct counted with NumPy from
-    the routing's queues); without reordering every pair loads its expert."""
+    = its four d x d projections + pairs x (FC1 + FC2 blocks), also without reordering); each
+    expert hit is loaded once, so the layer's weight traffic = the projections' + distinct
+    experts x expert bytes (distinct counted with NumPy from the routing's queues); without
+    reordering every pair loads its expert."""
     experts, top_k, hits = ROUTINGS[name]
     d = _moe_design(experts, top_k, hits, seed=5)
     w, u = d.workload, d.units
