@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 from einsum import Cascade, passes, rank_extents
+from einsum.errors import InputError
 from einsum.ir import Einsum, expr_refs, index_ranks
 from einsum.verifier import bind_params
 
@@ -23,8 +24,11 @@ from .spec import Architecture, Config
 
 @dataclass(frozen=True, slots=True)
 class Workload:
-    """One attention layer: ``batch`` × ``heads`` instances of P = ``seq_len`` queries over
-    M = ``keys`` keys (``keys`` = 0: M = P, self-attention)."""
+    """One attention layer: ``batch`` × ``heads`` query heads of P = ``seq_len`` queries over
+    M = ``keys`` keys (``keys`` = 0: M = P, self-attention). ``group``: query heads per K/V
+    head (grouped-query attention, from a model's ``kv_heads``; 0: none declared). A cascade
+    with the query-head ranks g, s (``attention-1pass-gqa``) needs it and runs one instance
+    per group; the others run one per query head."""
 
     batch: int
     heads: int
@@ -32,10 +36,17 @@ class Workload:
     f: int
     seq_len: int
     keys: int = 0
+    group: int = 0
 
     def extents(self) -> dict[str, int]:
-        """Input rank extents of an attention cascade."""
-        return {"e": self.e, "f": self.f, "p": self.seq_len, "m": self.keys or self.seq_len}
+        """Input rank extents of an attention cascade (with a group, g: the instance's one
+        K/V head, s: its query heads)."""
+        found = {"e": self.e, "f": self.f, "p": self.seq_len, "m": self.keys or self.seq_len}
+        return {**found, "g": 1, "s": self.group} if self.group else found
+
+
+HEAD_RANKS = ("g", "s")
+"""Ranks of a GQA cascade over the query heads of one instance (a K/V group)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +105,9 @@ def _analysis(cascade: Cascade, arch: Architecture, bind_items: tuple[tuple[str,
     if "M0" in cascade.params:
         cascade = cascade.with_params(M0=arch.array_2d.cols)
     given = {k: v for k, v in cascade.params.items() if v is not None}
+    if not workload.group and set(HEAD_RANKS) & set(cascade.all_ranks()):
+        raise InputError(f"{cascade.name}: extent of rank g (the K/V heads) is missing: "
+                         f"give the model kv_heads (K/V heads shared by its query heads)")
     ext = rank_extents(cascade, workload.extents(), given)  # names a parameter left unset
     names = {**bind_params(cascade, given), **{r.upper(): n for r, n in ext.items()}}
     mask = masks.mask_of(cascade, names)
@@ -172,10 +186,17 @@ def work(ctx: Context, b: Bound) -> EinsumWork:
                       ctx.pass_of.get(b.index, 0), counts.point_share)
 
 
+def query_heads(ctx: Context) -> int:
+    """Query heads in one instance: S of a GQA cascade's group, else 1."""
+    return math.prod(ctx.ext.get(r, 1) for r in HEAD_RANKS)
+
+
 def admitted_tiles(ctx: Context) -> int:
-    """Score tiles of one head that run: all M tiles × P tiles, or a mask's admitted ones."""
+    """Score tiles of one instance that run: all M tiles × P tiles, or a mask's admitted
+    ones, for each of its query heads."""
     m_tiles, p_tiles = tiles(ctx)
-    return m_tiles * p_tiles if ctx.tile_counts is None else ctx.tile_counts.admitted
+    per_head = m_tiles * p_tiles if ctx.tile_counts is None else ctx.tile_counts.admitted
+    return per_head * query_heads(ctx)
 
 
 def tiles(ctx: Context) -> tuple[int, int]:

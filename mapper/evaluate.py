@@ -55,10 +55,12 @@ def architecture(design: Design, point: Point) -> Architecture:
 
 
 def workload(design: Design, point: Point) -> Workload:
-    """The attention workload of a point (E = F = the model's head dimension)."""
+    """The attention workload of a point (E = F = the model's head dimension; query heads
+    grouped by the model's K/V heads)."""
     model = design.models[point.model]
+    group = model.heads // model.kv_heads if model.kv_heads else 0
     return Workload(design.sweep.batch, model.heads, model.head_dim, model.head_dim,
-                    point.seq_len)
+                    point.seq_len, group=group)
 
 
 def map_attention(design: Design, point: Point) -> Mapping:
@@ -72,8 +74,9 @@ def map_attention(design: Design, point: Point) -> Mapping:
 def linear_gemms(model: Model, tokens: int) -> dict[str, Gemm]:
     """The layer's linear GEMMs for ``tokens`` tokens (rows = tokens)."""
     inner = model.heads * model.head_dim
-    return {"Q_proj": Gemm(tokens, inner, model.d_model), "K_proj": Gemm(tokens, inner,
-            model.d_model), "V_proj": Gemm(tokens, inner, model.d_model),
+    kv = (model.kv_heads or model.heads) * model.head_dim  # GQA: fewer K/V heads
+    return {"Q_proj": Gemm(tokens, inner, model.d_model), "K_proj": Gemm(tokens, kv,
+            model.d_model), "V_proj": Gemm(tokens, kv, model.d_model),
             "O_proj": Gemm(tokens, model.d_model, inner),
             "FFN1": Gemm(tokens, model.ffn, model.d_model),
             "FFN2": Gemm(tokens, model.d_model, model.ffn)}

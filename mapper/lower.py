@@ -115,9 +115,14 @@ def lower(cascade: Cascade, arch: Architecture, config: Config, workload: Worklo
     pays_once = config.schedule == "pipelined" or not config.fused
     once = _pipeline_fill(ctx, phases[0]) if pays_once else 0
     params = tuple((k, v) for k, v in ctx.cascade.params.items() if v is not None)
+    # a GQA cascade's instance is a group of query heads sharing K/V; otherwise one head
+    per_instance = cx.query_heads(ctx)
+    if workload.heads % per_instance:
+        raise InputError(f"{cascade.name}: groups of {per_instance} query heads do not divide "
+                         f"{workload.heads} heads")
     return Mapping(config_name or cascade.name, config, arch, workload, cascade.name,
-                   ctx.m_passes, phases, workload.batch * workload.heads, once, params,
-                   ctx.tile_counts)
+                   ctx.m_passes, phases, workload.batch * workload.heads // per_instance,
+                   once, params, ctx.tile_counts)
 
 
 def _block(ctx: Context, per_row: int, held_row: int, fixed: int, step: int
@@ -181,7 +186,8 @@ def _pipeline_fill(ctx: Context, phase) -> int:
         if reads & produced:
             produced.add(work[i].bound.name)
             tail += per_tile[i]
-    tail += sum(w.array_cycles / p_tiles for w in phase.work if w.bound.phase == "final")
+    tail += sum(w.array_cycles / (p_tiles * cx.query_heads(ctx)) for w in phase.work
+                if w.bound.phase == "final")
     w2, w1 = phase.cycles["2d"], phase.cycles["1d"]
     return round(max(w2 + tail, w1 + head) - max(w2, w1))
 
@@ -256,11 +262,15 @@ def _fused_nest(ctx: Context, work: tuple[EinsumWork, ...], rows: int, blocks: i
     m_tiles, _ = cx.tiles(ctx)
     on = {a: ", ".join(w.bound.name for w in work if w.bound.array == a and
                        w.bound.phase != "final") for a in ("2d", "1d")}
-    lines = ["for b, h in batch × heads",
-             f"  for p2 in {blocks} blocks of {rows} query rows   (buffer-resident block)",
+    heads = cx.query_heads(ctx)
+    lines = ["for b, h in batch × heads" if heads == 1 else
+             f"for b, g in batch × K/V heads   (each shared by {heads} query heads)",
+             f"  for p2 in {blocks} blocks of {rows} query rows"
+             f"{f' of {heads} heads' if heads > 1 else ''}   (buffer-resident block)",
              f"    for m-tile in {m_tiles} tiles of {a2.cols} keys   (K/V tiles stream from DRAM;"
              f" {ctx.m_passes} pass(es) over the tiles)",
-             f"      for p1 in {rows // a2.rows}",
+             f"      for {'s, ' if heads > 1 else ''}p1 in "
+             f"{f'{heads} × ' if heads > 1 else ''}{rows // a2.rows}",
              f"        spatial p0 × m0 = {a2.rows} × {a2.cols} on the 2D array: {on['2d']}",
              f"        spatial p0 = {ctx.arch.array_1d.pes} on the 1D array: {on['1d']}"]
     if ctx.tile_counts is not None:

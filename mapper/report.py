@@ -31,7 +31,9 @@ class MappingReport:
         arch, wl = m.arch, m.workload
         lines = [f"{m.config_name}: cascade {m.cascade} ({m.m_passes} pass(es) over M), "
                  f"{'fused' if m.config.fused else 'unfused'}, schedule {m.config.schedule}",
-                 f"workload: batch {wl.batch} × heads {wl.heads}, P = M = {wl.seq_len}, "
+                 f"workload: batch {wl.batch} × heads {wl.heads}"
+                 f"{f' (K/V shared by groups of {wl.group})' if wl.group > 1 else ''}, "
+                 f"P = M = {wl.seq_len}, "
                  f"E = {wl.e}, F = {wl.f}",
                  f"arrays: 2D {arch.array_2d.rows}×{arch.array_2d.cols}, 1D {arch.array_1d.pes}; "
                  f"buffer {arch.buffer.buffer_bytes / 2**20:g} MiB ({arch.buffer.banks} bank(s), "

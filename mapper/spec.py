@@ -178,12 +178,21 @@ class CostTable:
 
 @dataclass(frozen=True, slots=True)
 class Model:
-    """A transformer layer's shape (fusemax.md §7): E = F = head_dim."""
+    """A transformer layer's shape (fusemax.md §7): E = F = head_dim. ``kv_heads``: K/V heads
+    of grouped-query attention (None: one per query head); a GQA cascade
+    (``attention-1pass-gqa``) shares each among heads / kv_heads query heads."""
 
     d_model: int = field(metadata=ONE)
     heads: int = field(metadata=ONE)
     head_dim: int = field(metadata=ONE)
     ffn: int = field(metadata=ONE)
+    kv_heads: int | None = field(default=None, metadata=ONE)
+
+    def problems(self) -> list[tuple[str, str]]:
+        """K/V heads split the query heads into equal groups."""
+        if self.kv_heads is not None and self.heads % self.kv_heads:
+            return [("kv_heads", f"must divide heads ({self.heads}), not {self.kv_heads}")]
+        return []
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,16 +9,20 @@ held M fiber goes PEs → DRAM → PEs. Kept tensors are read once per tile that
 
 from __future__ import annotations
 
+import math
+
 from . import context as cx
 from .context import Context, EinsumWork
 
 
 def again(ctx: Context, name: str) -> int:
     """Times a tile-consumer re-reads ``name`` across the tiles: across the M tiles if it has
-    no M rank, across the P tiles if it has no P rank."""
+    no M rank, across the P tiles if it has no P rank, across a GQA group's query heads if
+    it has no query-head rank (K and V: shared by the group)."""
     m_tiles, p_tiles = cx.tiles(ctx)
     ranks = set(ctx.tensor_ranks[name])
-    return (1 if ranks & ctx.m_family else m_tiles) * (1 if "p" in ranks else p_tiles)
+    heads = math.prod(ctx.ext.get(r, 1) for r in cx.HEAD_RANKS if r not in ranks)
+    return (1 if ranks & ctx.m_family else m_tiles) * (1 if "p" in ranks else p_tiles) * heads
 
 
 def in_the_pe(ctx: Context, work: tuple[EinsumWork, ...], reader: EinsumWork, name: str) -> bool:
