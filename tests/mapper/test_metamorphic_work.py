@@ -11,6 +11,8 @@ import dataclasses
 import pytest
 
 from mapper.context import Workload
+from mapper.evaluate import Point, evaluate
+from mapper.spec import Model
 
 from .varied import SEARCH, resized, run, varied
 
@@ -210,3 +212,29 @@ def test_unfused_attention_pays_the_score_matrix_round_trips(paper, seed):
     p, m = wl.seq_len, wl.keys or wl.seq_len
     words = (acts.dram_read_bytes + acts.dram_write_bytes) / arch.word_bytes
     assert words >= wl.batch * wl.heads * (wl.e * (p + m) + wl.f * (m + p) + 4 * p * m)
+
+
+@pytest.mark.parametrize("seed", range(0, 24, 2))
+@pytest.mark.parametrize("kv_heads", [None, 1])
+def test_end_to_end_adds_the_layers_linear_macs_to_attention(paper, seed, kv_heads):
+    """End to end = attention + the layer's linear GEMMs for B·P tokens: Q and output
+    projections d_model × H·hd each, K and V projections d_model × G·hd each (G = kv_heads,
+    H without), two FFN layers d_model × ffn: 2·tokens·d_model·(H·hd + G·hd + ffn) MACs
+    more, on any array; their time adds (they run before and after attention)."""
+    config, arch, _ = varied(paper, seed)
+    model = Model(d_model=640, heads=10, head_dim=64, ffn=1000, kv_heads=kv_heads)
+    cascade = "attention-1pass-gqa" if kv_heads and paper.configs[config].fused else None
+    configs = {**paper.configs}
+    if cascade:
+        configs[config] = dataclasses.replace(configs[config], cascade=cascade)
+    design = dataclasses.replace(
+        paper, models={"m": model}, configs=configs,
+        architectures={**paper.architectures, configs[config].architecture: arch},
+        gemm_search=SEARCH)
+    attention = evaluate(design, Point("m", 1000, config, "attention"))[1]
+    both = evaluate(design, Point("m", 1000, config, "end_to_end"))[1]
+    tokens, g = paper.sweep.batch * 1000, kv_heads or 10
+    extra = 2 * tokens * 640 * (10 * 64 + g * 64 + 1000)
+    assert both.arith["2d"]["mac"] - attention.arith["2d"]["mac"] == extra
+    assert both.latency_cycles - attention.latency_cycles >= extra / (
+        arch.array_2d.rows * arch.array_2d.cols)
