@@ -289,6 +289,22 @@ def test_the_patch_embedding_is_timed_as_the_columns_it_is_priced_as(macs):
     assert not re.search(r"(^|\D)1 (MACs|columns|inputs)\b", label), label
 
 
+def test_the_residual_add_is_one_block_of_lanes_a_cycle():
+    """Edge-MoE's residual add (src/add.cpp) is one pipelined loop, initiation interval 1, over
+    tokens x feature blocks of ``add_lanes`` elements: on a free memory tokens x ceil(d /
+    lanes) cycles (a token's last, partial block still takes its cycle), reading two
+    activation tensors and writing one."""
+    rng = random.Random(6)
+    for _ in range(200):
+        tokens, d, lanes = rng.randint(2, 300), rng.randint(1, 800), rng.randint(1, 64)
+        u = Units(add_lanes=lanes)
+        w = ViTSpec(image_h=16, image_w=16 * (tokens - 1), d_model=d, heads=1)
+        assert w.tokens == tokens  # the patches and the class token
+        call = un.add_call(u, FREE, w)
+        assert call.cycles == tokens * -(-d // lanes)
+        assert call.ddr_bytes == 3 * -(-tokens * d * u.act_bits // 8)
+
+
 # ---- what a parameter may and may not change ----------------------------------------------
 
 SPEEDUPS = (("attn_p", (1, 2, 3, 4, 8, 16)), ("attn_lanes", (1, 2, 5, 8, 16, 64)),
