@@ -336,7 +336,10 @@ def _gemm_phase(ctx: Context, w: EinsumWork, search: GemmSearch) -> Phase:
 def _vector_phase(ctx: Context, ws: tuple[EinsumWork, ...], every: list[EinsumWork]) -> Phase:
     names = {w.bound.name for w in ws}
     outside = cx.readers(ctx, tuple(w for w in every if w.bound.name not in names))
-    inputs = sorted(t for t in cx.readers(ctx, ws) if t not in names and t not in ctx.state)
+    # running state another phase updates went to DRAM (its initial value is a constant)
+    elsewhere = {w.bound.name for w in every} - names
+    inputs = sorted(t for t in cx.readers(ctx, ws) if t not in names
+                    and (t not in ctx.state or t in elsewhere))
     outputs = sorted(t for t in names if t in outside or t in {d.name for d in
                                                                ctx.cascade.outputs})
     held, held_row = cx.held(ctx, ws)

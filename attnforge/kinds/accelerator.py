@@ -39,7 +39,7 @@ class AcceleratorKind:
     """Points: models × seq_lens × configs × scopes (× square array sizes)."""
 
     name = "accelerator"
-    model_version = "7"  # 7: present keys, batched unfused GEMMs, 2-pass binding; 5: CACTI buffers
+    model_version = "8"  # 8: unfused state through DRAM; 7: present keys, batched unfused GEMMs
 
     def load(self, path: Path) -> Design:
         """The typed design; raises SpecError with every problem (each at its key)."""

@@ -238,3 +238,24 @@ def test_end_to_end_adds_the_layers_linear_macs_to_attention(paper, seed, kv_hea
     assert both.arith["2d"]["mac"] - attention.arith["2d"]["mac"] == extra
     assert both.latency_cycles - attention.latency_cycles >= extra / (
         arch.array_2d.rows * arch.array_2d.cols)
+
+
+@pytest.mark.parametrize(("rows", "cols", "e", "f", "p", "m"), SHAPES)
+def test_unfused_one_pass_phases_exchange_every_tensor_through_dram(paper, rows, cols, e, f, p,
+                                                                    m):
+    """Unfused, each phase runs to completion through DRAM, so what one phase makes and a
+    later one reads goes out and back, running state included: the 1-pass cascade's last
+    phase (PRM, SPD, RD, SPNV, RNV, AV) reads SLD (M1·P), SLNV (F·M1·P) and the running max
+    RM of every chunk (M1·P; PRM = exp(RM[m1] - RM[m1+1]) needs all of them) that the
+    softmax phase wrote, and writes AV (F·P)."""
+    arch = resized(paper.architectures["fusemax"], rows, cols)
+    mapping, _, _ = run(paper, "unfused", arch, Workload(1, 1, e, f, p, m),
+                        cascade="attention-1pass")
+    m1 = -(-m // cols)
+    softmax, last = mapping.phases[1], mapping.phases[3]
+    assert {w.bound.name for w in last.work} == {"PRM", "SPD", "RD", "SPNV", "RNV", "AV"}
+    assert last.dram_read_words == m1 * p + f * m1 * p + m1 * p
+    assert last.dram_write_words == f * p
+    # the softmax phase reads BQK (P·M present scores) and writes SLN, SLD and RM
+    assert softmax.dram_read_words == p * m
+    assert softmax.dram_write_words == p * m + 2 * m1 * p
