@@ -1,6 +1,7 @@
 """Varied fpga designs for the metamorphic tests: seeded variations of
 designs/edge-moe-zcu102.yaml built by ``dataclasses.replace`` (boards, image sizes from N = 2 to
-129, heads, experts, top-k, routing, p, lanes, linear sizes, clocks, AXI widths), a memory path
+129, heads, experts, top-k, routing, p, lanes, linear sizes, clocks, AXI widths), technique
+settings (all on, all off, three distinct mixes), a memory path
 that never binds, and the staggered attention schedule walked from its description."""
 
 from __future__ import annotations
@@ -68,8 +69,20 @@ def techniques(rng: random.Random) -> Techniques:
     return Techniques(*(rng.random() < 0.5 for _ in TECHNIQUES))
 
 
-TECHS = [ALL_ON, Techniques(False, False, False, False, False), *(
-    techniques(random.Random(s)) for s in range(3))]
+ALL_OFF = Techniques(*(False for _ in TECHNIQUES))
+
+
+def mixed_techniques(count: int, seed: int) -> list[Techniques]:
+    """``count`` distinct seeded technique settings, neither all on nor all off."""
+    rng, out = random.Random(seed), []
+    while len(out) < count:
+        t = techniques(rng)
+        if t not in (ALL_ON, ALL_OFF, *out):
+            out.append(t)
+    return out
+
+
+TECHS = [ALL_ON, ALL_OFF, *mixed_techniques(3, seed=0)]
 
 # A memory path that never binds: every transfer takes under a cycle, no first-beat latency.
 FREE = un.Memory(port_bytes=float(1 << 40), ddr_bytes=float(1 << 40), latency=0)
