@@ -1,8 +1,8 @@
 """Varied fpga designs for the metamorphic tests: seeded variations of
 designs/edge-moe-zcu102.yaml built by ``dataclasses.replace`` (boards, image sizes from N = 2 to
 129, heads, experts, top-k, routing, p, lanes, linear sizes, clocks, AXI widths), technique
-settings (all on, all off, three distinct mixes), a memory path
-that never binds, and the staggered attention schedule walked from its description."""
+settings (all on, all off, three distinct mixes), a memory path that never binds, and the
+staggered attention schedule walked from its description."""
 
 from __future__ import annotations
 
