@@ -164,3 +164,32 @@ def test_utilisation_never_exceeds_one_and_latency_covers_the_work(paper, seed):
     bytes_per_cycle = arch.dram.bandwidth_bytes_per_s / (arch.clock_mhz * 1e6)
     traffic = acts.dram_read_bytes + acts.dram_write_bytes
     assert acts.latency_cycles >= traffic / bytes_per_cycle * (1 - 1e-12)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_narrower_mask_never_costs_more(paper, seed):
+    """A mask only removes score points, so it only skips tiles: a window |m - p| < W costs
+    no more time, DRAM traffic, buffer reads or arithmetic than a wider one, and none costs
+    more than no mask (a window wider than the sequence costs exactly as much); causal never
+    more than unmasked. Off the paper's shapes: rectangular arrays, P != M, partial tiles."""
+    config, arch, wl = varied(paper, seed)
+    if not paper.configs[config].fused:
+        config = "fusemax"
+        arch = resized(paper.architectures["fusemax"], arch.array_2d.rows, arch.array_2d.cols,
+                       max(arch.buffer.buffer_bytes, 4 << 20))
+
+    def cost(actions):
+        return (actions.latency_cycles, actions.dram_read_bytes, actions.buffer_read_words,
+                actions.arith["2d"]["mac"], sum(actions.arith["1d"].values()))
+
+    dense = cost(run(paper, config, arch, wl, cascade="attention-1pass")[1])
+    previous = dense
+    for w in (1 << 30, 4096, 1000, 300, 64, 1):
+        found = cost(run(paper, config, arch, wl, cascade="attention-1pass-window",
+                         params={"W": w})[1])
+        assert all(a <= b * (1 + 1e-12) for a, b in zip(found, previous, strict=True)), w
+        if w == 1 << 30:
+            assert found == dense
+        previous = found
+    causal = cost(run(paper, config, arch, wl, cascade="attention-1pass-causal")[1])
+    assert all(a <= b for a, b in zip(causal, dense, strict=True))
