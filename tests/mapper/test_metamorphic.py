@@ -193,3 +193,20 @@ def test_a_narrower_mask_never_costs_more(paper, seed):
         previous = found
     causal = cost(run(paper, config, arch, wl, cascade="attention-1pass-causal")[1])
     assert all(a <= b for a, b in zip(causal, dense, strict=True))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_faster_clock_helps_compute_not_dram(paper, seed):
+    """Doubling the clock at the same DRAM bandwidth halves every compute time in seconds
+    and leaves every transfer's seconds alone, so latency in seconds falls by at most half
+    (exactly half when nothing is DRAM-bound) and never rises; fused counts do not change."""
+    config, arch, wl, (mapping, acts, cost) = _varied(paper, seed)
+    fast = dataclasses.replace(arch, clock_mhz=2 * arch.clock_mhz)
+    quick, quick_acts, quick_cost = run(paper, config, fast, wl)
+    assert cost.latency_s / 2 * (1 - 1e-12) <= quick_cost.latency_s
+    assert quick_cost.latency_s <= cost.latency_s * (1 + 1e-12)
+    if mapping.config.fused:
+        assert quick_acts.arith == acts.arith
+        assert quick_acts.dram_read_bytes == acts.dram_read_bytes
+        if "dram" not in " ".join(quick_acts.bottleneck):
+            assert quick_cost.latency_s == pytest.approx(cost.latency_s / 2, rel=1e-12)
