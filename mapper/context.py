@@ -113,6 +113,11 @@ def _analysis(cascade: Cascade, arch: Architecture, bind_items: tuple[tuple[str,
     mask = masks.mask_of(cascade, names)
     counts = None if mask is None else masks.counts(mask, ext["p"], ext["m"],
                                                     arch.array_2d.rows, arch.array_2d.cols)
+    if counts is not None and counts.admitted == 0:  # every output would be absent (0/0)
+        raise InputError(f"{cascade.name}: the mask of Einsum {mask.einsum} (where "
+                         f"{mask.text}) admits no (query, key) point at P = {ext['p']}, "
+                         f"M = {ext['m']}{_params_text(cascade, given)}: every output is "
+                         f"absent, there is nothing to map")
     m_family = passes.rank_family(cascade, "m")
     inner = next((s.inner for s in cascade.splits if s.parent == "m"), "m")
     tile = (inner, "p")
@@ -234,3 +239,8 @@ def held(ctx: Context, work: tuple[EinsumWork, ...]) -> tuple[dict[str, int], in
             row = size(ctx, tensor, ("p",))
             live_at[boundary] = live_at.get(boundary, 0) + row
     return found, max(live_at.values(), default=0)
+
+
+def _params_text(cascade: Cascade, given: dict[str, int]) -> str:
+    """``, W = 0`` for the cascade's parameters other than M0 (set from the array)."""
+    return "".join(f", {k} = {v}" for k, v in sorted(given.items()) if k != "M0")

@@ -239,6 +239,15 @@ def test_a_window_without_w_names_the_parameter():
         _map("attention-1pass-window", 1024)
 
 
+@pytest.mark.parametrize("w", [0, -5])
+def test_a_mask_admitting_no_point_is_refused(w):
+    # |m - p| < W has no solution for W <= 0: every output would be 0/0. It used to divide by
+    # the zero admitted tiles (a ZeroDivisionError traceback from explore and simulate).
+    with pytest.raises(InputError, match=rf"where \|m-p\| < W\) admits no \(query, key\) "
+                                         rf"point at P = 1024, M = 1024, W = {w}: every"):
+        _map("attention-1pass-window", 1024, W=w)
+
+
 DESIGN = """\
 version: 1
 kind: accelerator
