@@ -4,9 +4,9 @@ Per image: patch embedding, then per layer LayerNorm, Q, K, Q·K, [softmax passe
 projection, add, LayerNorm, dense MLP or MoE (gate + experts), add — one call after another, as
 in the released design. The only overlap is the ping/pong weight buffer of the unified linear
 unit: a linear call's weights load as soon as the weight port is idle and their buffer has
-served the linear call two before, while whatever comes between runs, so only the excess is
-exposed (column ``weight_load``). Without the unified unit every engine loads its weights
-before it computes.
+served the linear call two before, while whatever comes between runs (taking what each call
+leaves of the DDR, `load_share`), so only the excess is exposed (column ``weight_load``).
+Without the unified unit every engine loads its weights before it computes.
 
 Technique off-states (each replaced by what a design without it must do):
 - patch_reorder off: experts run per (token, expert) pair in token order, loading the expert's
@@ -22,6 +22,7 @@ Technique off-states (each replaced by what a design without it must do):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from fpga import units as un
@@ -142,27 +143,57 @@ def image_stages(spec, u, mem, t, m, routing) -> tuple[Plan, list[tuple[str, lis
     return p, stages
 
 
-def exposed_loads(calls: list[un.Call], ping_pong: bool) -> list[int]:
+def load_share(mem: un.Memory, call: un.Call) -> float:
+    """Fraction of its own pace a weight load keeps while ``call`` runs beside it.
+
+    Both cross the one DDR: the call keeps the bytes a cycle it streams (``ddr_bytes /
+    cycles``, within the DDR by `fpga.units.stream_cycles`) and the load takes what it leaves,
+    up to the load's own rate alone, ``min(port, DDR)``. So a call and the load beside it never
+    move more than the DDR's bytes a cycle; on the boards as they are a port binds first and
+    the share is 1."""
+    alone = min(mem.port_bytes, mem.ddr_bytes)
+    used = call.ddr_bytes / call.cycles if call.cycles else 0.0
+    return max(0.0, min(1.0, (mem.ddr_bytes - used) / alone))
+
+
+_DONE = 1e-6  # cycles: a load this close to its end is done (float rounding of the shares)
+
+
+def exposed_loads(calls: list[un.Call], ping_pong: bool, mem: un.Memory) -> list[int]:
     """Exposed weight-load cycles before each call (the calls run one after another).
 
     Ping/pong: the linear calls take the two buffers in turn; one weight port loads their
     weights in order, each load as soon as the port is idle and its buffer has finished
     serving the linear call two before, so it hides behind everything from then up to its
-    own call. Otherwise the load is serial.
+    own call. Behind a call a load advances at `load_share` of its own pace (``call.load``
+    cycles alone, first-beat latency included); while a linear call waits for its weights,
+    at its full pace. Otherwise the load is serial.
     """
     if not ping_pong:
         return [call.load for call in calls]
-    exposed, now, port, free, linear = [], 0, 0, [0, 0], 0
+    loads = [call.load for call in calls if call.load]
+    nxt, left, finished = 0, float(loads[0]) if loads else 0.0, 0  # load nxt has `left` to go
+
+    def advance(cycles: float, share: float) -> None:
+        nonlocal nxt, left
+        while cycles > 0 and share > 0 and nxt < min(len(loads), finished + 2):
+            step = min(cycles, left / share)
+            cycles, left = cycles - step, left - step * share
+            if left <= _DONE:
+                nxt += 1
+                left = float(loads[nxt]) if nxt < len(loads) else 0.0
+
+    exposed, linear = [], 0
     for call in calls:
         wait = 0
         if call.load:
-            buffer = linear % 2
-            port = max(port, free[buffer]) + call.load  # when this load ends
-            wait = max(0, port - now)
-            free[buffer] = now + wait + call.cycles
+            if nxt <= linear:  # its weights are not in yet: the port runs alone until they are
+                wait = math.ceil(left + sum(loads[nxt + 1:linear + 1]) - _DONE)
+                advance(wait, 1.0)
             linear += 1
+        advance(call.cycles, load_share(mem, call))
+        finished = linear
         exposed.append(wait)
-        now += wait + call.cycles
     return exposed
 
 
@@ -207,7 +238,7 @@ def image_timing(spec: ViTSpec, board: Board, u: Units, t: Techniques, m: Conven
     mem = un.memory(board, u)
     p, named = image_stages(spec, u, mem, t, m, routing)
     calls = [call for _, stage_calls in named for call in stage_calls]
-    loads = exposed_loads(calls, p.ping_pong)  # ping/pong hides loads across stage boundaries
+    loads = exposed_loads(calls, p.ping_pong, mem)  # ping/pong hides loads across stage boundaries
     stages, start = [], 0
     for name, stage_calls in named:
         stages.append(_stage(name, stage_calls, loads[start:start + len(stage_calls)]))

@@ -126,8 +126,9 @@ def test_layer_list_macs_equal_the_closed_form():
 def test_ping_pong_hides_loads_behind_the_previous_linear_call_and_what_follows():
     from fpga.schedule import exposed_loads
 
+    free = un.Memory(port_bytes=1.0, ddr_bytes=1.0, latency=0)  # the calls move no bytes
     calls = [un.Call("linear", 100, 0, load=30), un.Call("qk", 50, 0),
              un.Call("linear", 10, 0, load=200), un.Call("linear", 10, 0, load=5)]
     # First load: nothing before it. Second: hidden behind 100 + 50. Third: behind 10.
-    assert exposed_loads(calls, ping_pong=True) == [30, 0, 50, 0]
-    assert exposed_loads(calls, ping_pong=False) == [30, 0, 200, 5]
+    assert exposed_loads(calls, ping_pong=True, mem=free) == [30, 0, 50, 0]
+    assert exposed_loads(calls, ping_pong=False, mem=free) == [30, 0, 200, 5]
