@@ -128,6 +128,26 @@ class AttentionAVParams:
 
 
 @dataclass(frozen=True, slots=True)
+class AttentionHeadParams:
+    """One head end to end (rtl/attention_head.py): the Q·K core, ``p`` softmax units and the
+    A·V core with these shared parameters (``p <= lanes``; ``scale_shift`` None means
+    log2(sqrt(d)), d a power of 4)."""
+
+    p: int = 4
+    lanes: int = 8
+    d: int = 64
+    n: int = 129
+    act_bits: int = 32
+    act_frac: int = 22
+    scale_shift: int | None = None
+    const_bits: int = 30
+    t_frac: int = 24
+    table_log2: int = 8
+    entry_frac: int = 30
+    recip_frac: int = 30
+
+
+@dataclass(frozen=True, slots=True)
 class RtlDesign:
     """The units a design selects: a key left out is not selected (``None``); ``key: {}`` selects
     the unit at its defaults (an empty ``key:`` is an error: the loader refuses a null section)."""
@@ -142,6 +162,7 @@ class RtlDesign:
     layernorm: LayerNormParams | None = None
     attention: AttentionParams | None = None
     attention_av: AttentionAVParams | None = None
+    attention_head: AttentionHeadParams | None = None
     systolic: tuple[SystolicParams, ...] | None = None  # None: no key; (): ``systolic: []``
 
     def problems(self) -> list[tuple[str, str]]:
@@ -188,7 +209,7 @@ class RtlDesign:
 
 
 SINGLE_UNITS = ("gelu", "exp", "softmax", "normalise", "reciprocal", "linear", "layernorm",
-                "attention", "attention_av")
+                "attention", "attention_av", "attention_head")
 """The units a design selects at most once, in the order `RtlDesign.selected` lists them."""
 
 

@@ -31,6 +31,7 @@ def _registry() -> dict[str, UnitKind]:
     from rtl import spec
     from rtl.attention import AttentionUnit
     from rtl.attention_av import AttentionAVUnit
+    from rtl.attention_head import AttentionHead
     from rtl.exp import ExpUnit
     from rtl.gelu import GeluUnit
     from rtl.layernorm import LayerNormUnit
@@ -63,6 +64,9 @@ def _registry() -> dict[str, UnitKind]:
         "attention_av": UnitKind(AttentionAVUnit, "rtl.tb.attention_av_tb",
                                  "reordered A.V, fused exp(s - b) * (1/sum), one beat per cycle",
                                  spec.AttentionAVParams),
+        "attention_head": UnitKind(AttentionHead, "rtl.tb.attention_head_tb",
+                                   "one head: Q.K, per-slot single-pass softmax, A.V; "
+                                   "read + write memory ports", spec.AttentionHeadParams),
         "systolic": UnitKind(SystolicArray, "rtl.tb.systolic_tb",
                              "rows x cols int MAC array, OS or WS, skewed feed",
                              spec.SystolicParams),

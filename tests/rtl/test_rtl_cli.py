@@ -49,7 +49,7 @@ def test_verilog_unit_with_params(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--unit", "gleu"], "unknown unit 'gleu' (did you mean 'gelu'?); valid units: attention, attention_av, exp,"),
+    (["--unit", "gleu"], "unknown unit 'gleu' (did you mean 'gelu'?); valid units: attention, attention_av, attention_head, exp,"),
     (["--unit", "gelu", "--param", "width"], "--param must look like KEY=VALUE, not 'width'"),
     (["--unit", "gelu", "--param", "entry=3"], "has no parameter 'entry' (did you mean"),
     (["--unit", "gelu", "--param", "total_bits=0"], "total_bits must be an integer in 2..48, not 0"),
