@@ -36,6 +36,8 @@ wins over a score, which then waits a cycle (the Q·K core holds).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -63,6 +65,15 @@ def head_format(p=4, lanes=8, d=64, n=129, act_bits=32, act_frac=22, scale_shift
                               table_log2, entry_frac, recip_frac)
     fqk = attention_format(p, lanes, d, n, act_bits, act_frac, scale_shift)
     return HeadFormat(fqk, fav)
+
+
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """The composed units: the Q·K core, the A·V core, one softmax per query slot."""
+
+    qk: AttentionUnit
+    av: AttentionAVUnit
+    sm: tuple[SoftmaxUnit, ...]
 
 
 class AttentionHead(wiring.Component):
@@ -114,39 +125,40 @@ class AttentionHead(wiring.Component):
         core = {k: c[k] for k in ("p", "lanes", "d", "n", "act_bits", "act_frac")}
         exp = {k: c[k] for k in ("const_bits", "t_frac", "table_log2", "entry_frac",
                                  "recip_frac")}
-        m.submodules.qk = self._qk = AttentionUnit(**core, scale_shift=c["scale_shift"])
-        m.submodules.av = self._av = AttentionAVUnit(**core, **exp)
-        self._sm = [SoftmaxUnit(total_bits=c["act_bits"], frac_bits=c["act_frac"], **exp)
-                    for _ in range(c["p"])]
-        for s, unit in enumerate(self._sm):
+        parts = _Parts(AttentionUnit(**core, scale_shift=c["scale_shift"]),
+                       AttentionAVUnit(**core, **exp),
+                       tuple(SoftmaxUnit(total_bits=c["act_bits"], frac_bits=c["act_frac"],
+                                         **exp) for _ in range(c["p"])))
+        m.submodules.qk, m.submodules.av = parts.qk, parts.av
+        for s, unit in enumerate(parts.sm):
             m.submodules[f"softmax_{s}"] = unit
         go = self.start & ~self.busy  # a head starts: the Q·K core and the counters
         state_taken = Signal()  # a row state is written this cycle
-        phase2 = self._phases(m, go, state_taken)
-        self._reads(m, phase2)
-        self._writes(m, go, state_taken)
-        wiring.connect(m, wiring.flipped(self.out), self._av.out)
+        phase2 = self._phases(m, parts, go, state_taken)
+        self._reads(m, parts, phase2)
+        self._writes(m, parts, go, state_taken)
+        wiring.connect(m, wiring.flipped(self.out), parts.av.out)
         return m
 
-    def _phases(self, m: Module, go, state_taken) -> Signal:
+    def _phases(self, m: Module, parts: _Parts, go, state_taken) -> Signal:
         """The phase FSM; returns the phase-2 flag (the A·V core owns the read port)."""
         n = self.fmt.n
         states = Signal(range(n + 1))  # row states written this head
         phase1, phase2 = Signal(), Signal()
         with m.If(state_taken):
             m.d.sync += states.eq(states + 1)
-        m.d.comb += [self.busy.eq(phase1 | (phase2 & self._av.busy)), self._qk.start.eq(go)]
+        m.d.comb += [self.busy.eq(phase1 | (phase2 & parts.av.busy)), parts.qk.start.eq(go)]
         with m.If(go):
             m.d.sync += [phase1.eq(1), phase2.eq(0), states.eq(0)]
-        hand_over = phase1 & ~self._qk.busy & (states == n)
-        m.d.comb += self._av.start.eq(hand_over)
+        hand_over = phase1 & ~parts.qk.busy & (states == n)
+        m.d.comb += parts.av.start.eq(hand_over)
         with m.If(hand_over):
             m.d.sync += [phase1.eq(0), phase2.eq(1)]
         return phase2
 
-    def _reads(self, m: Module, phase2) -> None:
+    def _reads(self, m: Module, parts: _Parts, phase2) -> None:
         """Read requests of the active core, addressed by :class:`MemoryMap`; beats to it."""
-        f, mm, qk, av = self.fmt, self.map, self._qk, self._av
+        f, mm, qk, av = self.fmt, self.map, parts.qk, parts.av
         blocks = f.qk.blocks
         qreq, areq = qk.req.payload, av.req.payload
         q_addr = Mux(qreq.tensor, mm.k, mm.q) + qreq.token * blocks + qreq.block
@@ -162,10 +174,10 @@ class AttentionHead(wiring.Component):
                      av.data.valid.eq(self.data.valid & phase2),
                      self.data.ready.eq(Mux(phase2, av.data.ready, qk.data.ready))]
 
-    def _writes(self, m: Module, go, state_taken) -> None:
+    def _writes(self, m: Module, parts: _Parts, go, state_taken) -> None:
         """Scores into memory and their slot's softmax in one handshake; row states (lowest
         slot first) take the write port before a score."""
-        f, mm, score = self.fmt, self.map, self._qk.score
+        f, mm, score = self.fmt, self.map, parts.qk.score
         n, p = f.n, f.qk.p
         # the score's position: a key below the previous one starts the next batch
         base, row, prev = (Signal(range((batches(n, p) + 1) * p)),
@@ -183,19 +195,19 @@ class AttentionHead(wiring.Component):
             m.d.sync += [base.eq(pos_base), row.eq(pos_row), prev.eq(key)]
 
         state_valid = Signal(p)
-        m.d.comb += state_valid.eq(Cat(*(u.o.valid for u in self._sm)))
+        m.d.comb += state_valid.eq(Cat(*(u.o.valid for u in parts.sm)))
         winner = Signal(_bits(p))
         for s in reversed(range(p)):
             with m.If(state_valid[s]):
                 m.d.comb += winner.eq(s)
         any_state = state_valid != 0
         sm_ready = Signal(p)
-        m.d.comb += sm_ready.eq(Cat(*(u.i.ready for u in self._sm)))
+        m.d.comb += sm_ready.eq(Cat(*(u.i.ready for u in parts.sm)))
         score_ok = score.valid & sm_ready.bit_select(slot, 1) & ~any_state
         m.d.comb += [score.ready.eq(self.wr.ready & ~any_state & sm_ready.bit_select(slot, 1)),
                      self.wr.valid.eq(any_state | score_ok)]
         rows = [Signal(range(n + p), name=f"row_{s}", init=s) for s in range(p)]
-        for s, (unit, r) in enumerate(zip(self._sm, rows, strict=True)):
+        for s, (unit, r) in enumerate(zip(parts.sm, rows, strict=True)):
             m.d.comb += [unit.i.valid.eq(score.valid & score.ready & (slot == s)),
                          unit.i.payload.score.eq(score.payload.score),
                          unit.i.payload.last.eq(last),
@@ -207,7 +219,7 @@ class AttentionHead(wiring.Component):
         m.d.comb += state_taken.eq(any_state & self.wr.ready)
         wr = self.wr.payload
         with m.If(any_state):
-            for s, (unit, r) in enumerate(zip(self._sm, rows, strict=True)):
+            for s, (unit, r) in enumerate(zip(parts.sm, rows, strict=True)):
                 with m.If(winner == s):
                     m.d.comb += [wr.addr.eq(mm.state + r), wr.strobe.eq(0b11),
                                  wr.data[0].eq(unit.o.payload.max),
