@@ -196,6 +196,30 @@ def test_amaranth_sim_stalls_and_backpressure(p):
     assert all(s.beats == qk.beats(fmt.qk) + av.beats(fmt.av) for s in stats)
 
 
+NARROW = {"act_bits": 16, "act_frac": 8, "const_bits": 16, "t_frac": 12, "table_log2": 4,
+          "entry_frac": 12, "recip_frac": 12}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("params", [
+    {"p": 4, "lanes": 4, "d": 4, "n": 4},  # n = p: every slot loads in batch 0, one block
+    {"p": 4, "lanes": 4, "d": 8, "n": 10, "scale_shift": 1},  # a last batch of one key
+    {"p": 2, "lanes": 2, "d": 4, "n": 2},  # the smallest
+    {"p": 1, "lanes": 2, "d": 4, "n": 3},
+    {"p": 3, "lanes": 4, "d": 16, "n": 7, **NARROW},  # Q8.8, 1/sum Q1.12
+], ids=["n-eq-p", "last-batch-1-key", "tiny", "p1", "narrow"])
+def test_amaranth_sim_edge_geometries(params):
+    """Stalls on full-range operands, then a clean head, with every write and output checked."""
+    unit = AttentionHead(**params)
+    config = unit.config()
+    fmt = fmt_of(config)
+    benches = [HeadBench(config, *operands(fmt, 1, near=0), 1, p_rd=0.7, p_data=0.6,
+                         p_wr=0.5, p_out=0.5), HeadBench(config, *operands(fmt, 2), 2)]
+    stats = run_amaranth(unit, benches, run_limit(fmt, 0.5))
+    assert all(s.writes == fmt.n * fmt.n + fmt.n for s in stats)
+    assert stats[1].cycles >= cycles(fmt)
+
+
 def test_hand_over_from_the_units_latencies():
     """3 + the softmax's exp stages + the divider's quotient bits: 3 + 7 + 55 = 65."""
     fmt = head_format()
