@@ -6,71 +6,29 @@ ReadOnly, handshakes counted there. The unit's config JSON comes from ``ATTNFORG
 
 from __future__ import annotations
 
-import json
-import os
-
 import cocotb
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 from fpga.golden.attention_av import beats, cycles
-from rtl.runner import CONFIG_ENV
-from rtl.tb.attention_av_vectors import AttentionAVBench, RunStats, av_format, operands, run_limit
+from rtl.tb import cycle_bench as cb
+from rtl.tb.attention_av_vectors import AttentionAVBench, av_format, operands, run_limit
 
 INPUTS = {"start": "start", "req_ready": "req__ready", "data_valid": "data__valid",
           "data_payload": "data__payload", "out_ready": "out__ready"}
 OUTPUTS = {"req_valid": "req__valid", "req": "req__payload", "data_ready": "data__ready",
            "out_valid": "out__valid", "out": "out__payload", "busy": "busy"}
-
 PAYLOADS = {"req": "req_valid", "out": "out_valid"}
-
-
-def _config() -> dict:
-    return json.loads(os.environ[CONFIG_ENV])
-
-
-async def _reset(dut) -> None:
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rst.value = 1
-    for port in INPUTS.values():
-        getattr(dut, port).value = 0
-    for _ in range(2):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
-
-
-def _outputs(dut) -> dict[str, int]:
-    """The settled outputs; a payload is read only while its ``valid`` is high (it may hold
-    undefined bits otherwise)."""
-    out = {name: int(getattr(dut, port).value) for name, port in OUTPUTS.items()
-           if name not in PAYLOADS}
-    for name, valid in PAYLOADS.items():
-        out[name] = int(getattr(dut, OUTPUTS[name]).value) if out[valid] else 0
-    return out
-
-
-async def run(dut, bench: AttentionAVBench, limit: int) -> RunStats:
-    """One head through the unit (started in this run's cycle 0); checks every handshake."""
-    for cycle in range(limit):
-        await FallingEdge(dut.clk)
-        for name, word in bench.drive(cycle).items():
-            getattr(dut, INPUTS[name]).value = word
-        await ReadOnly()
-        bench.sample(cycle, _outputs(dut))
-        if bench.done:
-            break
-    return bench.finish()
+PORTS = cb.Ports(INPUTS, OUTPUTS, PAYLOADS)
 
 
 @cocotb.test()
 async def no_stalls_cycle_count(dut):
     """Memory and output sink never stall: cycles from the first request to the last output
     and beats read equal fpga.golden.attention_av.cycles / beats."""
-    config = _config()
+    config = cb.config()
     fmt = av_format(config)
-    await _reset(dut)
+    await cb.reset(dut, PORTS)
     bench = AttentionAVBench(config, operands(fmt, seed=1, stress=False), seed=1)
-    stats = await run(dut, bench, run_limit(fmt, 1.0))
+    stats = await cb.run(dut, PORTS, bench, run_limit(fmt, 1.0))
     dut._log.info(f"measured: {stats.cycles} cycles, {stats.beats} beats "
                   f"(closed form {cycles(fmt)} cycles, {beats(fmt)} beats)")
     assert stats.beats == beats(fmt), f"{stats.beats} beats, expected {beats(fmt)}"
@@ -81,11 +39,11 @@ async def no_stalls_cycle_count(dut):
 async def stalls_and_backpressure_twice(dut):
     """Random request and data stalls and output back-pressure on stress operands (outputs
     saturate), then a second head started right after without a reset (memory latency 3)."""
-    config = _config()
+    config = cb.config()
     fmt = av_format(config)
-    await _reset(dut)
-    await run(dut, AttentionAVBench(config, operands(fmt, seed=2, stress=True), seed=2,
+    await cb.reset(dut, PORTS)
+    await cb.run(dut, PORTS, AttentionAVBench(config, operands(fmt, seed=2, stress=True), seed=2,
                                     p_req=0.7, p_data=0.6, p_out=0.5), run_limit(fmt, 0.5))
-    await run(dut, AttentionAVBench(config, operands(fmt, seed=3, stress=False), seed=3,
+    await cb.run(dut, PORTS, AttentionAVBench(config, operands(fmt, seed=3, stress=False), seed=3,
                                     p_req=0.8, p_data=0.8, p_out=0.3, mem_latency=3),
               run_limit(fmt, 0.3))

@@ -6,18 +6,13 @@ there. The unit's config JSON comes from ``ATTNFORGE_RTL_CONFIG``.
 
 from __future__ import annotations
 
-import json
-import os
-
 import cocotb
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 from fpga.golden import attention as qk
 from fpga.golden import attention_av as av
 from fpga.golden.attention_head import cycles
-from rtl.runner import CONFIG_ENV
-from rtl.tb.attention_head_vectors import HeadBench, RunStats, fmt_of, operands, run_limit
+from rtl.tb import cycle_bench as cb
+from rtl.tb.attention_head_vectors import HeadBench, fmt_of, operands, run_limit
 
 INPUTS = {"start": "start", "rd_ready": "rd__ready", "data_valid": "data__valid",
           "data_payload": "data__payload", "wr_ready": "wr__ready", "out_ready": "out__ready"}
@@ -25,52 +20,17 @@ OUTPUTS = {"rd_valid": "rd__valid", "rd": "rd__payload", "data_ready": "data__re
            "wr_valid": "wr__valid", "wr": "wr__payload", "out_valid": "out__valid",
            "out": "out__payload", "busy": "busy"}
 PAYLOADS = {"rd": "rd_valid", "wr": "wr_valid", "out": "out_valid"}
-
-
-def _config() -> dict:
-    return json.loads(os.environ[CONFIG_ENV])
-
-
-async def _reset(dut) -> None:
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rst.value = 1
-    for port in INPUTS.values():
-        getattr(dut, port).value = 0
-    for _ in range(2):
-        await RisingEdge(dut.clk)
-    dut.rst.value = 0
-
-
-def _outputs(dut) -> dict[str, int]:
-    """The settled outputs; a payload is read only while its ``valid`` is high."""
-    out = {name: int(getattr(dut, port).value) for name, port in OUTPUTS.items()
-           if name not in PAYLOADS}
-    for name, valid in PAYLOADS.items():
-        out[name] = int(getattr(dut, OUTPUTS[name]).value) if out[valid] else 0
-    return out
-
-
-async def run(dut, bench: HeadBench, limit: int) -> RunStats:
-    """One head through the unit (started in this run's cycle 0); checks every handshake."""
-    for cycle in range(limit):
-        await FallingEdge(dut.clk)
-        for name, word in bench.drive(cycle).items():
-            getattr(dut, INPUTS[name]).value = word
-        await ReadOnly()
-        bench.sample(cycle, _outputs(dut))
-        if bench.done:
-            break
-    return bench.finish()
+PORTS = cb.Ports(INPUTS, OUTPUTS, PAYLOADS)
 
 
 @cocotb.test()
 async def no_stalls_cycle_count(dut):
     """Memory and sink never stall: beats read equal the two cores' beats; cycles are at
     least fpga.golden.attention_head.cycles (equal when no softmax stalls the scores)."""
-    config = _config()
+    config = cb.config()
     fmt = fmt_of(config)
-    await _reset(dut)
-    stats = await run(dut, HeadBench(config, *operands(fmt, seed=1), seed=1), run_limit(fmt, 1))
+    await cb.reset(dut, PORTS)
+    stats = await cb.run(dut, PORTS, HeadBench(config, *operands(fmt, seed=1), seed=1), run_limit(fmt, 1))
     want = qk.beats(fmt.qk) + av.beats(fmt.av)
     dut._log.info(f"measured: {stats.cycles} cycles, {stats.beats} beats (closed form "
                   f"{cycles(fmt)} cycles, {want} beats)")
@@ -82,10 +42,10 @@ async def no_stalls_cycle_count(dut):
 async def stalls_and_backpressure_twice(dut):
     """Random read, data and write stalls and output back-pressure on full-range operands
     (scores saturate), then a second head right after without a reset (memory latency 3)."""
-    config = _config()
+    config = cb.config()
     fmt = fmt_of(config)
-    await _reset(dut)
-    await run(dut, HeadBench(config, *operands(fmt, seed=2, near=0), seed=2, p_rd=0.7,
+    await cb.reset(dut, PORTS)
+    await cb.run(dut, PORTS, HeadBench(config, *operands(fmt, seed=2, near=0), seed=2, p_rd=0.7,
                              p_data=0.6, p_wr=0.5, p_out=0.5), run_limit(fmt, 0.5))
-    await run(dut, HeadBench(config, *operands(fmt, seed=3), seed=3, p_rd=0.8, p_data=0.8,
+    await cb.run(dut, PORTS, HeadBench(config, *operands(fmt, seed=3), seed=3, p_rd=0.8, p_data=0.8,
                              p_wr=0.6, p_out=0.3, mem_latency=3), run_limit(fmt, 0.3))
