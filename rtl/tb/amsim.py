@@ -105,3 +105,27 @@ def handshakes(component, inputs, cycles: int, outputs: int | None = None
     sim.add_testbench(bench)
     sim.run()
     return ins, outs
+
+
+def run_benches(unit, inputs: dict, outputs: dict, benches: list, limit: int) -> list:
+    """Cycle benches (`rtl.tb.cycle_bench.CycleBench`) one after another on ``unit``, each
+    starting in its cycle 0 (the cycle after the previous run's end), no reset between runs;
+    ``inputs`` and ``outputs`` map the benches' signal names to the unit's signals. Raises
+    AssertionError on a mismatch or when a run takes more than ``limit`` cycles; returns each
+    bench's stats."""
+    async def bench(ctx):
+        for run in benches:
+            for cycle in range(limit):
+                for name, word in run.drive(cycle).items():
+                    ctx.set(inputs[name], word)
+                run.sample(cycle, {name: ctx.get(sig) for name, sig in outputs.items()})
+                await ctx.tick()
+                if run.done:
+                    break
+            run.finish()
+
+    sim = Simulator(unit)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return [run.stats for run in benches]

@@ -197,27 +197,12 @@ def run_amaranth(unit, benches: list[AttentionAVBench], limit: int) -> list[RunS
     previous run's last output) on ``unit`` under Amaranth's simulator, no reset between runs.
     Raises AssertionError on a mismatch or when a run takes more than ``limit`` cycles."""
     from amaranth.hdl import Value
-    from amaranth.sim import Simulator
+
+    from rtl.tb.amsim import run_benches
 
     ports = {"start": unit.start, "req_ready": unit.req.ready, "data_valid": unit.data.valid,
              "data_payload": Value.cast(unit.data.payload), "out_ready": unit.out.ready}
     outs = {"req_valid": unit.req.valid, "req": Value.cast(unit.req.payload),
             "data_ready": unit.data.ready, "out_valid": unit.out.valid,
             "out": Value.cast(unit.out.payload), "busy": unit.busy}
-
-    async def bench(ctx):
-        for run in benches:
-            for cycle in range(limit):
-                for name, word in run.drive(cycle).items():
-                    ctx.set(ports[name], word)
-                run.sample(cycle, {name: ctx.get(sig) for name, sig in outs.items()})
-                await ctx.tick()
-                if run.done:
-                    break
-            run.finish()
-
-    sim = Simulator(unit)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    return [run.stats for run in benches]
+    return run_benches(unit, ports, outs, benches, limit)
