@@ -30,7 +30,7 @@ import numpy as np
 
 from einsum import Cascade
 from einsum.errors import InputError
-from einsum.ir import Abs, Arith, Compare, Name, Num
+from einsum.ir import Abs, Arith, Compare, Name, Num, index_ranks
 
 BIG = 1 << 40
 """Stands for ±infinity in admitted intervals of d (|d| stays far below it)."""
@@ -103,7 +103,7 @@ def check_form(cascade: Cascade) -> None:
                          f"`where` filters; the mapper models one mask per cascade")
     e = found[0]
     where = f"{cascade.name}: Einsum {e.name}'s filter `{_text(e)}`"
-    ranks = {r for cmp in e.filters for o in cmp.operands for r in _ranks(o)}
+    ranks = {r for cmp in e.filters for o in cmp.operands for r in index_ranks(o)}
     if not ranks <= {"m", "p"}:
         raise InputError(f"{where}: the mapper does not model `where` filters over ranks other "
                          f"than the key rank m and the query rank p (it has "
@@ -162,16 +162,6 @@ def mask_of(cascade: Cascade, names: dict[str, int]) -> Mask | None:
 
 def _text(e) -> str:
     return ", ".join(str(c) for c in e.filters)
-
-
-def _ranks(expr) -> set[str]:
-    if isinstance(expr, Name):
-        return {expr.name} if expr.is_rank else set()
-    if isinstance(expr, Arith):
-        return _ranks(expr.left) | _ranks(expr.right)
-    if isinstance(expr, Abs):
-        return _ranks(expr.arg)
-    return set()
 
 
 # ---- the admitted set of d ----

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from einsum.ir import Abs, Arith, Name
+from einsum.ir import index_ranks
 from einsum.runtime import index_value
 
 from .spec import SimInputError
@@ -49,7 +49,7 @@ def score_mask(cascade, extents: dict[str, int]) -> ScoreMask | None:
     if not found:
         return None
     e = found[0]
-    ranks = {r for cmp in e.filters for o in cmp.operands for r in _ranks(o)}
+    ranks = {r for cmp in e.filters for o in cmp.operands for r in index_ranks(o)}
     if len(found) > 1 or cascade.iteration is None or e.phase != "body" or not ranks <= {"m", "p"}:
         raise SimInputError(f"simulate: cascade {cascade.name}: Einsum {e.name}'s filter is not "
                             "a key/query mask (one filter over m and p on a body Einsum of a "
@@ -59,12 +59,3 @@ def score_mask(cascade, extents: dict[str, int]) -> ScoreMask | None:
     names.update({r.upper(): n for r, n in extents.items()})
     return ScoreMask(e.name, tuple(e.filters), tuple(sorted(names.items())))
 
-
-def _ranks(expr) -> set[str]:
-    if isinstance(expr, Name):
-        return {expr.name} if expr.is_rank else set()
-    if isinstance(expr, Arith):
-        return _ranks(expr.left) | _ranks(expr.right)
-    if isinstance(expr, Abs):
-        return _ranks(expr.arg)
-    return set()
