@@ -61,6 +61,8 @@ FLAGS = ("valid", "kind", "block", "slot", "start", "done", "done_slot", "query"
          "payload")
 """What travels with a beat: handshake, kind, block, slot (row state; value beat: the slot
 whose query starts here when ``start``), the completing query (``done``), ``final``, data."""
+POSITION_FLAGS = ("block", "slot", "start", "done", "done_slot", "query", "final")
+"""The flags of a beat's position, which travel beside its products (no kind, data or valid)."""
 
 
 def _bits(count: int) -> int:
@@ -283,7 +285,7 @@ class AttentionAVUnit(wiring.Component):
             with m.If(adv):
                 m.d.sync += [x.eq(pr * vi) for x, vi in zip(row, v, strict=True)]
             products.append(row)
-        flags = self._advance(m, line, "m", adv, keep=FLAGS[2:-1])
+        flags = self._advance(m, line, "m", adv, keep=POSITION_FLAGS)
         flags["valid"] = Signal(name="valid_m")
         with m.If(adv):
             m.d.sync += flags["valid"].eq(line["valid"] & (line["kind"] == V))
