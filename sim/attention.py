@@ -82,11 +82,13 @@ class AttentionResult:
     av: np.ndarray | None = None
     timeline: np.ndarray | None = None
     heads: int = 1
+    streamed_words: int = 0
 
     def to_json(self) -> dict[str, object]:
         """The CLI's JSON object."""
         return {k: getattr(self, k) for k in ("cycles", "instances", "total_cycles", "tasks",
-                                              "tiles", "busy", "utilization", "mapper_cycles", "heads")}
+                                              "tiles", "busy", "utilization", "mapper_cycles",
+                                              "heads", "streamed_words")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,12 @@ class _Geometry:
     cols: int
     pes: int
     block: int
+    heads: int = 1  # query heads sharing one K/V head (a GQA group's S), else 1
+
+    def query_tiles(self, first: int, stop: int) -> list[tuple[int, int]]:
+        """(query head, p-tile) pairs of p-tiles first..stop-1 in the mapper's order
+        ``for s, p1``: each query head's tiles of the block in turn."""
+        return [(s, i) for s in range(self.heads) for i in range(first, stop)]
 
 
 def _geometry(mapping) -> _Geometry:
@@ -107,8 +115,17 @@ def _geometry(mapping) -> _Geometry:
                             "attention simulator runs fused mappings only (1-pass or FLAT's 3-pass)")
     ext = mapping.workload.extents()
     a2 = mapping.arch.array_2d
+    # a workload with K/V groups gives every cascade the extents g, s; only a GQA cascade
+    # (ranks g, s) runs a group's query heads in one instance
+    ranks = {k for w in mapping.phases[0].work for k in w.ranks}
+    heads = math.prod(ext[k] for k in ("g", "s") if k in ranks)
     return _Geometry(ext["p"], ext["m"], ext["e"], ext["f"], a2.rows, a2.cols,
-                     mapping.arch.array_1d.pes, mapping.phases[0].rows_per_block)
+                     mapping.arch.array_1d.pes, mapping.phases[0].rows_per_block, heads)
+
+
+# the inputs of one instance: one head, or a GQA group's S query heads over one K/V head
+INPUT_RANKS = ({"Q": ("e", "p"), "K": ("e", "m"), "V": ("f", "m")},
+               {"Q": ("e", "g", "s", "p"), "K": ("e", "g", "m"), "V": ("f", "g", "m")})
 
 
 def _cascade(mapping):
@@ -117,15 +134,16 @@ def _cascade(mapping):
 
     cascade = library.get(mapping.cascade, **dict(getattr(mapping, "params", ())))
     inputs = {d.name: tuple(d.ranks) for d in cascade.inputs}
-    if inputs != {"Q": ("e", "p"), "K": ("e", "m"), "V": ("f", "m")}:
+    if inputs not in INPUT_RANKS:
         raise SimInputError(f"simulate: cascade {cascade.name} has inputs other than "
-                            "Q[e,p], K[e,m], V[f,m]; the attention simulator runs the plain "
-                            "1-pass cascade")
+                            "Q[e,p], K[e,m], V[f,m] (or a GQA group's Q[e,g,s,p], K[e,g,m], "
+                            "V[f,g,m]); the attention simulator runs attention cascades only")
     score_mask(cascade, {})
     problem = _unsupported(cascade)
     if problem:
         raise SimInputError(f"simulate: cascade {cascade.name}: {problem}; the attention "
-                            "simulator runs the plain 1-pass and multi-pass (e.g. 3-pass) cascades")
+                            "simulator runs the 1-pass (plain, masked, GQA), 2-pass and 3-pass "
+                            "cascades")
     return cascade.with_params(M0=mapping.arch.array_2d.cols) if "M0" in cascade.params \
         else cascade
 
@@ -139,9 +157,12 @@ def check_supported(mapping) -> None:
 
 def _unsupported(cascade) -> str:
     """Why the tile programs cannot run `cascade` ('' if they can)."""
-    if cascade.iteration is None and cascade.splits:
-        return "it splits M without an iterative rank"
     for e in cascade.einsums:
+        if {"m0", "m1"} <= set(e.reduced_ranks):
+            return f"Einsum {e.name} reduces over both M ranks ({e.text!r})"
+        if "m1" in e.reduced_ranks and not (e.reduce_op in ("sum", "max")
+                                            and set(e.map_ops) <= {"mul"}):
+            return f"Einsum {e.name} reduces over the M tiles with {e.text!r}"
         m_reduced = "m0" in norm(e.reduced_ranks)
         refs = _refs(e.expr)
         if m_reduced and not (
@@ -275,7 +296,10 @@ def _reads_previous(ref: Ref, state: set[str]) -> bool:
 @dataclass(frozen=True, slots=True)
 class TaskGraph:
     """Tasks in program order: array id, latency, occupancy, up to 4 predecessors (−1: none);
-    ``block_tasks``: tasks of one block of query rows of a multi-pass cascade (0: 1-pass)."""
+    ``block_tasks``: tasks of one block of query rows of a multi-pass cascade (0: 1-pass);
+    ``streamed_words``: words of the inputs without a query rank (K, V) the tiles fetch — one
+    tile per block of rows, m-tile and pass that reads it, shared by the block's query tiles
+    and a GQA group's query heads."""
 
     array: np.ndarray
     latency: np.ndarray
@@ -283,101 +307,149 @@ class TaskGraph:
     deps: np.ndarray
     tiles: int
     block_tasks: int = 0
+    streamed_words: int = 0
+
+
+def across_tiles(einsum) -> bool:
+    """Whether `einsum` reduces over the M tiles (m of an unsplit cascade, m1 of a split one):
+    its result accumulates tile after tile; a reduction over m0 alone ends within the tile."""
+    return bool({"m", "m1"} & set(einsum.reduced_ranks))
+
+
+def streamed_reads(cascade, einsums) -> dict[str, set[str]]:
+    """Bound Einsum → the inputs without a query rank (K, V) it reads, through the unbound
+    copies that rename them (``BK[e,m1,m0] = K[e,m1*M0+m0]``)."""
+    streamed = {d.name for d in cascade.inputs if "p" not in d.ranks}
+    alias = {e.name: set(e.operands) & streamed for e in cascade.einsums
+             if e.name not in {x.name for x, _ in einsums}}
+    return {e.name: set().union(*({t} & streamed | alias.get(t, set()) for t in e.operands))
+            for e, _ in einsums}
+
+
+def _tile_words(cascade, geo: _Geometry, names: set[str], c: int) -> int:
+    """Words of the tiles of inputs `names` for an m-tile of c keys."""
+    ranks = {d.name: d.ranks for d in cascade.inputs}
+    return sum(math.prod(c if k == "m" else _local(k, geo, 0, c) for k in ranks[t])
+               for t in names)
 
 
 def build_tasks(mapping, pipelined: bool, progress=None) -> TaskGraph:
-    """The task graph of one head: p-blocks → m-tiles → p-tiles → body Einsums, then finals
-    (iterative 1-pass cascades); p-blocks → passes → m-tiles → p-tiles (multi-pass cascades)."""
+    """The task graph of one instance (a head, or a GQA group's S query heads over one K/V
+    head): p-blocks → m-tiles → (query head, p-tile) → body Einsums, then finals (iterative
+    1-pass cascades); p-blocks → passes → m-tiles → (query head, p-tile), then the Einsums
+    without M (multi-pass cascades)."""
     geo = _geometry(mapping)
     cascade = _cascade(mapping)
     einsums = _einsums(mapping, cascade)
     if cascade.iteration is None:
-        return _multipass_tasks(mapping, geo, einsums, pipelined, progress)
+        return _multipass_tasks(mapping, cascade, geo, einsums, pipelined, progress)
     state = {e.name for e, b in einsums if any("+1" in str(i) for i in e.lhs)}
     body = [(e, b) for e, b in einsums if e.phase == "body"]
     where = {e.name: b.array for e, b in einsums}
     final = [(e, b) for e, b in einsums if e.phase == "final"]
     body_runs = runs(body)
+    reads = streamed_reads(cascade, einsums)
+    body_reads = set().union(*(reads[e.name] for e, _ in body))
     mask = mask_of(mapping, cascade)
-    ran = 0
+    ran, words = 0, 0
     kinds: dict[tuple[str, int, int], TaskKind] = {}
     rows_out: list[tuple[int, int, int, tuple[int, ...]]] = []
     m_tiles, p_tiles = -(-geo.m // geo.cols), -(-geo.p // geo.rows)
     per_block = max(1, geo.block // geo.rows)
-    last: dict[tuple[int, str], int] = {}  # (p-tile, tensor) -> latest writer task
+    last: dict[tuple[tuple[int, int], str], int] = {}  # (query tile, tensor) -> latest writer
     for p2 in range(0, p_tiles, per_block):
-        tiles_here = range(p2, min(p_tiles, p2 + per_block))
+        tiles_here = geo.query_tiles(p2, min(p_tiles, p2 + per_block))
         for j in range(m_tiles):
             c = min(geo.cols, geo.m - j * geo.cols)
             if progress is not None:
-                progress(p2 * m_tiles + j * len(tiles_here), p_tiles * m_tiles)
-            for i in tiles_here:
+                progress(p2 * m_tiles + j * (len(tiles_here) // geo.heads), p_tiles * m_tiles)
+            fetched = False
+            for qt in tiles_here:
+                i = qt[1]
                 if not runs_tile(mask, geo, i, j):
                     continue
                 ran += 1
+                fetched = True
                 r = min(geo.rows, geo.p - i * geo.rows)
                 written: dict[str, int] = {}
                 for run in body_runs:
                     task, deps = len(rows_out), []
                     for e, _ in run:
-                        deps += [d for d in _deps(e, state, written, last, i) if d != task]
+                        deps += [d for d in _deps(e, state, written, last, qt) if d != task]
                         written[e.name] = task
                     kind = _run_kind(kinds, run, geo, r, c, pipelined, where)
                     rows_out.append((ARRAY_IDS[kind.array], kind.latency, kind.occupancy,
                                      tuple(dict.fromkeys(deps))))
                 for name, task in written.items():
-                    last[(i, name)] = task
-        for i in tiles_here:
-            r = min(geo.rows, geo.p - i * geo.rows)
+                    last[(qt, name)] = task
+            words += _tile_words(cascade, geo, body_reads, c) if fetched else 0
+        for qt in tiles_here:
+            r = min(geo.rows, geo.p - qt[1] * geo.rows)
             for e, b in final:
-                deps = tuple(last[(i, ref.tensor)] for ref in _refs(e.expr)
-                             if (i, ref.tensor) in last)
+                deps = tuple(last[(qt, ref.tensor)] for ref in _refs(e.expr)
+                             if (qt, ref.tensor) in last)
                 kind = _kind(kinds, e, b, geo, r, geo.cols, pipelined, where)
                 rows_out.append((ARRAY_IDS[kind.array], kind.latency, kind.occupancy, deps))
-    return _pack(rows_out, ran)
+    return _pack(rows_out, ran, streamed_words=words)
 
 
-def _multipass_tasks(mapping, geo, einsums, pipelined, progress) -> TaskGraph:
-    """Tasks of a cascade without an iterative rank: pass by pass over the m-tiles. A tensor
-    reduced over M (GM, SD, AV) accumulates tile after tile; later passes read its last partial;
-    tile-sized tensors (QK, SN) are held per tile (the mapper's buffer plan) for later passes."""
+def _multipass_tasks(mapping, cascade, geo, einsums, pipelined, progress) -> TaskGraph:
+    """Tasks of a cascade without an iterative rank (FLAT's 3-pass, the 2-pass): per block of
+    rows, pass by pass over the m-tiles. A tensor reduced over the M tiles (3-pass GM, SD, AV;
+    2-pass GM, SD, SNV) accumulates tile after tile; later passes read its last partial;
+    per-tile tensors (QK, SN; LM, SLD, SLNV) are held per tile (the mapper's buffer plan) for
+    later passes. Einsums without an M rank (the 2-pass AV: the mapper's pass 0) run once per
+    query tile after the block's last pass."""
     pass_of = {w.bound.name: w.pass_index for w in mapping.phases[0].work}
     where = {e.name: b.array for e, b in einsums}
-    accumulated = {e.name for e, _ in einsums if "m0" in norm(e.reduced_ranks)}
-    block_tasks = 0
+    accumulated = {e.name for e, _ in einsums if across_tiles(e)}
+    reads = streamed_reads(cascade, einsums)
+    block_tasks, words = 0, 0
+    passes = sorted(k for k in set(pass_of.values()) if k)
     pass_runs = {k: runs([(e, b) for e, b in einsums if pass_of[e.name] == k])
                  for k in set(pass_of.values())}
+    pass_reads = {k: set().union(*(reads[e.name] for e, _ in einsums if pass_of[e.name] == k))
+                  for k in passes}
     kinds: dict[tuple[str, int, int], TaskKind] = {}
     rows_out: list[tuple[int, int, int, tuple[int, ...]]] = []
     m_tiles, p_tiles = -(-geo.m // geo.cols), -(-geo.p // geo.rows)
     per_block = max(1, geo.block // geo.rows)
+
+    def add(run, qt, j, r, c, tile_writer, acc_writer):
+        task, deps = len(rows_out), []
+        for e, _ in run:
+            deps += [tile_writer.get((qt, j, ref.tensor), acc_writer.get((qt, ref.tensor), -1))
+                     for ref in _refs(e.expr)]
+            if e.name in accumulated:
+                deps.append(acc_writer.get((qt, e.name), -1))
+                acc_writer[(qt, e.name)] = task
+            else:
+                tile_writer[(qt, j, e.name)] = task
+        kind = _run_kind(kinds, run, geo, r, c, pipelined, where)
+        rows_out.append((ARRAY_IDS[kind.array], kind.latency, kind.occupancy,
+                         tuple(dict.fromkeys(d for d in deps if 0 <= d != task))))
+
     for p2 in range(0, p_tiles, per_block):
-        tiles_here = range(p2, min(p_tiles, p2 + per_block))
-        tile_writer: dict[tuple[int, int, str], int] = {}
-        acc_writer: dict[tuple[int, str], int] = {}
-        for k in sorted(set(pass_of.values())):
+        tiles_here = geo.query_tiles(p2, min(p_tiles, p2 + per_block))
+        tile_writer: dict[tuple[tuple[int, int], int, str], int] = {}
+        acc_writer: dict[tuple[tuple[int, int], str], int] = {}
+        for k in passes:
             for j in range(m_tiles):
                 c = min(geo.cols, geo.m - j * geo.cols)
-                if progress is not None and k == max(pass_of.values()):
-                    progress(p2 * m_tiles + j * len(tiles_here), p_tiles * m_tiles)
-                for i in tiles_here:
-                    r = min(geo.rows, geo.p - i * geo.rows)
+                if progress is not None and k == passes[-1]:
+                    progress(p2 * m_tiles + j * (len(tiles_here) // geo.heads),
+                             p_tiles * m_tiles)
+                words += _tile_words(cascade, geo, pass_reads[k], c)
+                for qt in tiles_here:
+                    r = min(geo.rows, geo.p - qt[1] * geo.rows)
                     for run in pass_runs[k]:
-                        task, deps = len(rows_out), []
-                        for e, _ in run:
-                            deps += [tile_writer.get((i, j, ref.tensor), acc_writer.get(
-                                (i, ref.tensor), -1)) for ref in _refs(e.expr)]
-                            if e.name in accumulated:
-                                deps.append(acc_writer.get((i, e.name), -1))
-                                acc_writer[(i, e.name)] = task
-                            else:
-                                tile_writer[(i, j, e.name)] = task
-                        kind = _run_kind(kinds, run, geo, r, c, pipelined, where)
-                        rows_out.append((ARRAY_IDS[kind.array], kind.latency, kind.occupancy,
-                                         tuple(dict.fromkeys(d for d in deps
-                                                             if 0 <= d != task))))
+                        add(run, qt, j, r, c, tile_writer, acc_writer)
+        for qt in tiles_here:
+            r = min(geo.rows, geo.p - qt[1] * geo.rows)
+            for run in pass_runs.get(0, []):
+                add(run, qt, -1, r, geo.cols, tile_writer, acc_writer)
         block_tasks = block_tasks or len(rows_out)
-    return _pack(rows_out, m_tiles * p_tiles, block_tasks)
+    return _pack(rows_out, m_tiles * p_tiles * geo.heads, block_tasks, words)
 
 
 def _deps(einsum, state, written, last, i) -> tuple[int, ...]:
@@ -406,7 +478,7 @@ def _kind(cache, e, b, geo, r, c, pipelined, where) -> TaskKind:
     return cache[key]
 
 
-def _pack(rows, tiles, block_tasks=0) -> TaskGraph:
+def _pack(rows, tiles, block_tasks=0, streamed_words=0) -> TaskGraph:
     n = len(rows)
     deps = np.full((n, 4), -1, np.int64)
     for t, (_, _, _, d) in enumerate(rows):
@@ -415,7 +487,8 @@ def _pack(rows, tiles, block_tasks=0) -> TaskGraph:
         deps[t, :len(d)] = d
     return TaskGraph(np.array([x[0] for x in rows], np.int64),
                      np.array([x[1] for x in rows], np.int64),
-                     np.array([x[2] for x in rows], np.int64), deps, tiles, block_tasks)
+                     np.array([x[2] for x in rows], np.int64), deps, tiles, block_tasks,
+                     streamed_words)
 
 
 def simulate_attention(mapping, q=None, k=None, v=None, window: int | None = None,
@@ -457,7 +530,8 @@ def simulate_attention(mapping, q=None, k=None, v=None, window: int | None = Non
     line = occupancy_timeline(graph, start, int(end)) if timeline else None
     return AttentionResult(int(end), mapping.instances,
                            round(int(end) * mapping.instances / heads),
-                           len(graph.array), graph.tiles, busy, util, mapper, av, line, heads)
+                           len(graph.array), graph.tiles, busy, util, mapper, av, line, heads,
+                           graph.streamed_words)
 
 
 def repeat_heads(graph: TaskGraph, heads: int) -> TaskGraph:
@@ -470,7 +544,7 @@ def repeat_heads(graph: TaskGraph, heads: int) -> TaskGraph:
                            for h in range(heads)])
     return TaskGraph(np.tile(graph.array, heads), np.tile(graph.latency, heads),
                      np.tile(graph.occupancy, heads), deps, graph.tiles * heads,
-                     graph.block_tasks)
+                     graph.block_tasks, graph.streamed_words * heads)
 
 
 def epoch_window(graph: TaskGraph) -> int:

@@ -14,7 +14,7 @@ import numpy as np
 
 from einsum.ir import Binary, Call, Const, Op, Ref, expr_refs, index_ranks
 
-from .attention import _einsums, _geometry, mask_of, norm
+from .attention import INPUT_RANKS, _einsums, _geometry, across_tiles, mask_of, norm
 from .spec import SimInputError
 from .systolic import os_fold, row_chain, stationary_fold
 
@@ -22,15 +22,40 @@ Tile = tuple[np.ndarray, tuple[str, ...]]
 LOCAL = ("m0", "p", "e", "f")
 
 
+def input_shapes(mapping, cascade) -> dict[str, tuple[int, ...]]:
+    """Shapes of Q, K, V of one instance: Q[e,p], K[e,m], V[f,m] of a head, or a GQA group's
+    Q[e,g,s,p], K[e,g,m], V[f,g,m] (g = 1: the group's K/V head, s its S query heads)."""
+    ext = mapping.workload.extents()
+    return {d.name: tuple(ext[r] for r in d.ranks) for d in cascade.inputs}
+
+
 def attention_values(mapping, cascade, q, k, v, progress=None) -> np.ndarray:
-    """AV[f, p] of one head from Q[e,p], K[e,m], V[f,m]; SimInputError on wrong shapes."""
-    geo = _geometry(mapping)
+    """AV of one instance: AV[f,p] of a head from Q[e,p], K[e,m], V[f,m], or AV[f,g,s,p] of a
+    GQA group from Q[e,g,s,p], K[e,g,m], V[f,g,m] (each query head s against the shared K/V,
+    as the tiles of the group run); SimInputError on wrong shapes."""
     q, k, v = (np.asarray(x, dtype=np.float64) for x in (q, k, v))
-    want = {"Q": (geo.e, geo.p), "K": (geo.e, geo.m), "V": (geo.f, geo.m)}
+    want = input_shapes(mapping, cascade)
     for name, arr in (("Q", q), ("K", k), ("V", v)):
         if arr.shape != want[name]:
             raise SimInputError(f"simulate: {name} must have shape {list(want[name])}, "
                                 f"not {list(arr.shape)}")
+    if {d.name: tuple(d.ranks) for d in cascade.inputs} == INPUT_RANKS[0]:
+        return _head(mapping, cascade, q, k, v, progress)
+    heads = q.shape[2]
+    out = [_head(mapping, cascade, q[:, 0, s], k[:, 0], v[:, 0],
+                 None if progress is None else _part(progress, s, heads)) for s in range(heads)]
+    return np.stack(out, axis=1)[:, None]
+
+
+def _part(progress, s: int, heads: int):
+    def update(done: int, total: int) -> None:
+        progress(s * total + done, heads * total)
+    return update
+
+
+def _head(mapping, cascade, q, k, v, progress) -> np.ndarray:
+    """AV[f, p] of one query head (over one K/V head)."""
+    geo = _geometry(mapping)
     einsums = _einsums(mapping, cascade)
     if cascade.iteration is None:
         return _multipass(mapping, cascade, einsums, geo, (q, k, v), progress)
@@ -75,11 +100,14 @@ def _multipass(mapping, cascade, einsums, geo, qkv, progress) -> np.ndarray:
     """Pass by pass over the m-tiles of each p-tile; M-reduced tensors accumulate."""
     q, k, v = qkv
     pass_of = {w.bound.name: w.pass_index for w in mapping.phases[0].work}
-    accumulated = {e.name: e.reduce_op for e, _ in einsums if "m0" in norm(e.reduced_ranks)}
+    accumulated = {e.name: e.reduce_op for e, _ in einsums if across_tiles(e)}
     output = cascade.outputs[0].name
     av = np.zeros((geo.f, geo.p))
     m_tiles, p_tiles = -(-geo.m // geo.cols), -(-geo.p // geo.rows)
-    passes = sorted(set(pass_of.values()))
+    passes = sorted(k for k in set(pass_of.values()) if k)
+    bound = {e.name for e, _ in einsums}
+    copies = {e.name: e.operands[0] for e in cascade.einsums if e.name not in bound
+              and len(e.operands) == 1 and e.operands[0] in ("Q", "K", "V")}
     for i in range(p_tiles):
         p0, r = i * geo.rows, min(geo.rows, geo.p - i * geo.rows)
         held: dict[tuple[int, str], Tile] = {}
@@ -89,6 +117,7 @@ def _multipass(mapping, cascade, einsums, geo, qkv, progress) -> np.ndarray:
                 m0, c = j * geo.cols, min(geo.cols, geo.m - j * geo.cols)
                 env = {"Q": (q[:, p0:p0 + r], ("e", "p")), "K": (k[:, m0:m0 + c], ("e", "m0")),
                        "V": (v[:, m0:m0 + c], ("f", "m0"))}
+                env.update({name: env[src] for name, src in copies.items()})
                 env.update({name: t for (jj, name), t in held.items() if jj == j})
                 env.update(acc)
                 for e, b in einsums:
@@ -103,7 +132,11 @@ def _multipass(mapping, cascade, einsums, geo, qkv, progress) -> np.ndarray:
                 if progress is not None:
                     done = (i * len(passes) + step) * m_tiles + j + 1
                     progress(done, p_tiles * len(passes) * m_tiles)
-        av[:, p0:p0 + r] = _align(acc[output], ("f", "p"))
+        env = dict(acc)
+        for e, b in einsums:  # Einsums without M (the mapper's pass 0) after the last pass
+            if pass_of[e.name] == 0:
+                env[e.name] = _einsum(e, b.array, _lookup(env, {}, {}, set()), geo, r, 0)
+        av[:, p0:p0 + r] = _align(env[output], ("f", "p"))
     return av
 
 

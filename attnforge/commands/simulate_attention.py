@@ -141,10 +141,13 @@ def _point_dict(point) -> dict[str, object]:
 
 
 def _random_qkv(mapping):
-    ext = mapping.workload.extents()
+    from einsum import library
+    from sim.attention_values import input_shapes
+
+    # Q[e,p], K[e,m], V[f,m] of a head; a GQA group's Q[e,g,s,p], K[e,g,m], V[f,g,m]
+    shapes = input_shapes(mapping, library.get(mapping.cascade, **dict(mapping.params)))
     rng = np.random.default_rng(0)
-    return (rng.standard_normal((ext["e"], ext["p"])), rng.standard_normal((ext["e"], ext["m"])),
-            rng.standard_normal((ext["f"], ext["m"])))
+    return tuple(rng.standard_normal(shapes[name]) for name in "QKV")
 
 
 def _check(mapping, qkv, av) -> float:

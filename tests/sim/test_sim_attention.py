@@ -27,12 +27,13 @@ FLAT_1D = PEUnits(mac=True, add=True, max=True, divider=True, exp="unit", rf_ent
 
 
 def mapping(rows, cols, e, f, p, m, schedule="pipelined", flat=False, fused=True,
-            cascade="attention-1pass", **params):
+            cascade="attention-1pass", group=0, **params):
+    """One instance: a head, or with `group` S a GQA group of S query heads over one K/V head."""
     pe2, pe1 = (FLAT_2D, FLAT_1D) if flat else (FUSEMAX_PE, PEUnits(divider=True))
     arch = Architecture(array_2d=Array2D(rows, cols, pe2), array_1d=Array1D(rows, pe1),
                         buffer=Buffer(buffer_bytes=1 << 20))
     return lower(library.get(cascade, **params), arch, Config(cascade, "a", fused, schedule),
-                 Workload(1, 1, e, f, p, m), GemmSearch(16, 0))
+                 Workload(1, max(1, group), e, f, p, m, group=group), GemmSearch(16, 0))
 
 
 def qkv(e, f, p, m, seed=0):
@@ -115,7 +116,7 @@ def test_pipelining_hides_the_fill_of_many_tiles():
 
 
 @pytest.mark.parametrize(("kwargs", "words"), [
-    ({"cascade": "attention-2pass"}, "splits M without an iterative rank"),
+    ({"cascade": "edgemoe-softmax"}, "Einsum AV reduces over M with"),
     ({"fused": False}, "not fused"),
 ])
 def test_unsupported_mappings_are_rejected(kwargs, words):
