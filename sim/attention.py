@@ -83,12 +83,13 @@ class AttentionResult:
     timeline: np.ndarray | None = None
     heads: int = 1
     streamed_words: int = 0
+    query_heads: int = 1
 
     def to_json(self) -> dict[str, object]:
         """The CLI's JSON object."""
         return {k: getattr(self, k) for k in ("cycles", "instances", "total_cycles", "tasks",
                                               "tiles", "busy", "utilization", "mapper_cycles",
-                                              "heads", "streamed_words")}
+                                              "heads", "query_heads", "streamed_words")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +147,12 @@ def _cascade(mapping):
                             "cascades")
     return cascade.with_params(M0=mapping.arch.array_2d.cols) if "M0" in cascade.params \
         else cascade
+
+
+def query_heads(mapping) -> int:
+    """Query heads in one instance of `mapping`: a GQA group's S, else 1 (its tiles are S
+    times a head's)."""
+    return _geometry(mapping).heads
 
 
 def check_supported(mapping) -> None:
@@ -531,7 +538,7 @@ def simulate_attention(mapping, q=None, k=None, v=None, window: int | None = Non
     return AttentionResult(int(end), mapping.instances,
                            round(int(end) * mapping.instances / heads),
                            len(graph.array), graph.tiles, busy, util, mapper, av, line, heads,
-                           graph.streamed_words)
+                           graph.streamed_words, query_heads(mapping))
 
 
 def repeat_heads(graph: TaskGraph, heads: int) -> TaskGraph:

@@ -118,12 +118,17 @@ def _check_work(mapping, heads: int, values: bool, seq_from: str) -> None:
     """InputError before simulating a point whose task graph or value run would not finish
     in minutes (see MAX_TILES, MAX_TILE_INSTANCES, MAX_VALUE_PE_CYCLES); ``seq_from`` names
     where the sequence length came from."""
+    from sim.attention import query_heads
+
     ext = mapping.workload.extents()
     a2 = mapping.arch.array_2d
-    tiles = -(-ext["p"] // a2.rows) * -(-ext["m"] // a2.cols)
+    group = query_heads(mapping)  # a GQA instance runs its S query heads' tiles
+    tiles = -(-ext["p"] // a2.rows) * -(-ext["m"] // a2.cols) * group
     where = f"seq {ext['m']} on a {a2.rows}x{a2.cols} array"
+    where += f" for {group} query heads of a K/V group" if group > 1 else ""
     if tiles > MAX_TILES:
-        raise InputError(f"{seq_from}: {where} is {tiles} tiles a head; the simulator takes "
+        raise InputError(f"{seq_from}: {where} is {tiles} tiles "
+                         f"{'a head' if group == 1 else 'a group'}; the simulator takes "
                          f"at most {MAX_TILES}: give a shorter --seq-len or a larger "
                          f"--array-dim")
     if tiles * heads > MAX_TILE_INSTANCES:
@@ -200,12 +205,18 @@ class _progress:
         return False
 
 
+def _instance_word(group: int) -> str:
+    return "head(s)" if group == 1 else f"group(s) of {group} query heads"
+
+
 def _table(point, report) -> str:
     lines = [f"point           {point.config} / {point.model} / seq {point.seq_len}"
              f" / array {point.array_dim or 'as designed'}",
-             f"cycles          {report['cycles']} for {report['heads']} head(s) back to back"
+             f"cycles          {report['cycles']} for {report['heads']} "
+             f"{_instance_word(report.get('query_heads', 1))} back to back"
              f"   (mapper's analytical model: {report['mapper_cycles']})",
-             f"instances       {report['instances']} (batch × heads)   total cycles "
+             f"instances       {report['instances']} (batch × "
+             f"{'heads' if report.get('query_heads', 1) == 1 else 'K/V heads'})   total cycles "
              f"{report['total_cycles']}",
              f"tiles, tasks    {report['tiles']}, {report['tasks']}",
              f"array busy      2D {report['utilization']['2d']:.3f}   "

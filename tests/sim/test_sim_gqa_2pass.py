@@ -183,3 +183,17 @@ def test_simulate_a_design_with_gqa_and_two_pass(tmp_path, capsys, config, tiles
     assert result["instances"] == (2 if config == "gqa" else 8)
     assert result["max_abs_error_vs_executor"] < 1e-12
     assert abs(result["cycles"] - result["mapper_cycles"]) <= 0.1 * result["cycles"]
+    assert result["query_heads"] == (4 if config == "gqa" else 1)
+
+
+def test_a_groups_tiles_count_against_the_simulators_limit(tmp_path, capsys):
+    # 2048 tokens on 8 × 8: 256 × 256 = 65536 tiles a head, within the 2**17 a run takes;
+    # a GQA instance runs its 4 query heads' tiles, 262144: refused before simulating
+    design = tmp_path / "g.yaml"
+    design.write_text(DESIGN)
+    with pytest.raises(SystemExit) as info:
+        main(["simulate", "design", str(design), "--config", "gqa", "--array-dim", "8",
+              "--seq-len", "2048"])
+    _, err = capsys.readouterr()
+    assert info.value.code == 2
+    assert "is 262144 tiles a group; the simulator takes at most 131072" in err
