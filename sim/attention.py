@@ -1,10 +1,12 @@
-"""Tile-by-tile, cycle-level simulation of a fused attention mapping (the 1-pass cascades and
-FLAT's 3-pass) as `mapper` maps it.
+"""Tile-by-tile, cycle-level simulation of a fused attention mapping (the 1-pass cascades —
+plain, masked, grouped-query — the 2-pass and FLAT's 3-pass) as `mapper` maps it.
 
 Input: a `mapper.lower.Mapping` whose single phase is the fused nest
-``p2 → m-tiles → p1 → spatial p0 × m0`` (FuseMax, +Architecture, +Cascade; FLAT runs its
-passes per block). The tile is P0 × M0 = the 2D array's rows × columns; each Einsum runs on
-the array the mapper bound it to.
+``p2 → m-tiles → p1 → spatial p0 × m0`` (FuseMax, +Architecture, +Cascade; the 2-pass and
+FLAT's 3-pass run their passes per block). The tile is P0 × M0 = the 2D array's rows ×
+columns; each Einsum runs on the array the mapper bound it to. An instance of a GQA cascade
+is a group of S query heads over one K/V head: ``p2 → m-tiles → s, p1``, each K/V tile
+fetched once per block and shared by the S heads' query tiles.
 
 Per tile, each bound body Einsum is one *task* on its array, timed by a cycle-level kernel:
 
@@ -113,7 +115,8 @@ class _Geometry:
 def _geometry(mapping) -> _Geometry:
     if len(mapping.phases) != 1 or mapping.phases[0].kind != "fused":
         raise SimInputError(f"simulate: configuration {mapping.config_name!r} is not fused; the "
-                            "attention simulator runs fused mappings only (1-pass or FLAT's 3-pass)")
+                            "attention simulator runs fused mappings only (1-pass, 2-pass or "
+                            "FLAT's 3-pass)")
     ext = mapping.workload.extents()
     a2 = mapping.arch.array_2d
     # a workload with K/V groups gives every cascade the extents g, s; only a GQA cascade
