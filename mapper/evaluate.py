@@ -58,7 +58,7 @@ def workload(design: Design, point: Point) -> Workload:
     """The attention workload of a point (E = F = the model's head dimension; query heads
     grouped by the model's K/V heads)."""
     model = design.models[point.model]
-    group = model.heads // model.kv_heads if model.kv_heads else 0
+    group = model.heads // (model.kv_heads or model.heads)  # no kv_heads: one K/V head each
     return Workload(design.sweep.batch, model.heads, model.head_dim, model.head_dim,
                     point.seq_len, group=group)
 

@@ -184,7 +184,6 @@ def test_results_beyond_float64_are_one_error_naming_the_point(old, new, backend
 
 
 @pytest.mark.parametrize(("cascade", "fused", "fragment"), [
-    ("attention-1pass-gqa", "true", "extent of rank g"),
     ("attention-1pass-window", "true", "needs parameter W"),  # the mask's W has no default
     ("lean-decode", "false", "does not model `where` filters"),  # its split is not a mask
     ("attention-2pass", "false", "an unfused GEMM phase"),

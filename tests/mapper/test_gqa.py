@@ -82,12 +82,29 @@ def test_a_models_kv_heads_group_its_query_heads_and_shrink_the_k_v_projections(
     assert actions.arith["2d"]["mac"] == 64 * 16 * 4096 * 4096 * (128 + 128 + 6)
 
 
-def test_the_gqa_cascade_needs_the_models_kv_heads(paper):
-    """Without kv_heads nothing says how the query heads share K/V: the GQA cascade is
-    refused naming the missing rank and the model key to give (tests/cli pins the words)."""
+def test_a_workload_without_a_group_cannot_map_the_gqa_cascade(paper):
+    """At the mapper's API a Workload with no group (0) says nothing of how query heads share
+    K/V: the GQA cascade is refused naming the missing rank and the model key to give."""
     with pytest.raises(InputError, match="extent of rank g .* give the model kv_heads"):
         run(paper, "fusemax", paper.architectures["fusemax"], Workload(1, 4, 64, 64, 1024),
             cascade="attention-1pass-gqa")
+
+
+@pytest.mark.parametrize("seq_len", [1024, 65536])
+def test_a_model_without_kv_heads_has_one_k_v_head_per_query_head(paper, seq_len):
+    """A model that names no kv_heads is multi-head attention (Model's docstring: one K/V head
+    per query head), so the GQA cascade runs it in groups of S = 1 and every figure equals
+    the MHA cascade's (the S = 1 identity above); it used to be refused."""
+    design = dataclasses.replace(paper, configs={**paper.configs, "gqa": dataclasses.replace(
+        paper.configs["fusemax"], cascade="attention-1pass-gqa")})
+    for scope in ("attention", "end_to_end"):
+        wl = workload(design, Point("bert", seq_len, "gqa", scope))
+        assert (wl.heads, wl.group) == (12, 1)
+        gqa = evaluate(design, Point("bert", seq_len, "gqa", scope))
+        mha = evaluate(design, Point("bert", seq_len, "fusemax", scope))
+        assert gqa[0].instances == mha[0].instances
+        assert gqa[1] == mha[1]
+        assert gqa[2].energy_j == pytest.approx(mha[2].energy_j, rel=1e-12)
 
 
 def test_kv_heads_must_divide_heads():
