@@ -104,6 +104,21 @@ class RunStats:
         return self.last_out - self.first_request + 1
 
 
+def take_output(stats, expected: list, got, cycle: int) -> None:
+    """Scoreboard one output taken in ``cycle``: the next expected one, in order; counted in
+    ``stats`` (``outputs``, ``last_out``)."""
+    k = stats.outputs
+    assert k < len(expected), f"cycle {cycle}: extra output {got}"
+    assert got == expected[k], f"output #{k}: got {got}, expected {expected[k]} (cycle {cycle})"
+    stats.outputs, stats.last_out = k + 1, cycle
+
+
+def check_busy(busy: int, done: bool, stats, total: int, cycle: int) -> None:
+    """``busy`` is high from start until the cycle the last of ``total`` outputs is taken."""
+    assert busy == int(not done or stats.last_out == cycle), (
+        f"cycle {cycle}: busy {busy} with {stats.outputs} of {total} outputs taken")
+
+
 class AttentionAVBench:
     """Memory model, output sink and scoreboard for one run of the unit (module docstring)."""
 
@@ -170,15 +185,9 @@ class AttentionAVBench:
         if self.offer is not None and out["data_ready"]:
             self.offer, self.stats.beats = None, self.stats.beats + 1
         if out["out_valid"] and self._ready["out"]:
-            got, k = unpack_output(out["out"], self.fmt), self.stats.outputs
-            assert k < len(self.expected), f"cycle {cycle}: extra output {got}"
-            assert got == self.expected[k], (
-                f"output #{k}: got {got}, expected {self.expected[k]} (cycle {cycle})")
-            self.stats.outputs, self.stats.last_out = k + 1, cycle
+            take_output(self.stats, self.expected, unpack_output(out["out"], self.fmt), cycle)
         if cycle > 0:
-            assert out["busy"] == int(not self.done or self.stats.last_out == cycle), (
-                f"cycle {cycle}: busy {out['busy']} with {self.stats.outputs} of "
-                f"{len(self.expected)} outputs taken")
+            check_busy(out["busy"], self.done, self.stats, len(self.expected), cycle)
 
     def finish(self) -> RunStats:
         assert self.taken == len(self.requests), (

@@ -30,7 +30,7 @@ from fpga.golden.attention_head import (
     state_writes,
 )
 from rtl.attention_head import head_format
-from rtl.tb.attention_av_vectors import unpack_output
+from rtl.tb.attention_av_vectors import check_busy, take_output, unpack_output
 from rtl.tb.systolic_vectors import pack_vector
 from rtl.tb.vectors import unpack_signed
 
@@ -175,15 +175,9 @@ class HeadBench:
         if out["wr_valid"] and self._ready["wr"]:
             self._write(cycle, out["wr"])
         if out["out_valid"] and self._ready["out"]:
-            got, k = unpack_output(out["out"], self.fmt.av), self.stats.outputs
-            assert k < len(self.expected), f"cycle {cycle}: extra output {got}"
-            assert got == self.expected[k], (
-                f"output #{k}: got {got}, expected {self.expected[k]} (cycle {cycle})")
-            self.stats.outputs, self.stats.last_out = k + 1, cycle
+            take_output(self.stats, self.expected, unpack_output(out["out"], self.fmt.av), cycle)
         if cycle > 0:
-            assert out["busy"] == int(not self.done or self.stats.last_out == cycle), (
-                f"cycle {cycle}: busy {out['busy']} with {self.stats.outputs} of "
-                f"{len(self.expected)} outputs taken")
+            check_busy(out["busy"], self.done, self.stats, len(self.expected), cycle)
 
     def finish(self) -> RunStats:
         assert self.score_count == len(self.scores), (
