@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 import einsum
+from attnforge.argtypes import positive
 from einsum import library
 
 
@@ -34,17 +35,6 @@ def best_time(fn, repeat: int) -> tuple[float, np.ndarray]:
         result = fn()
         best = min(best, time.perf_counter() - start)
     return best, result
-
-
-def positive(text: str) -> int:
-    """An argparse type: an integer of at least 1 (argparse names the option on error)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
-    return value
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from attnforge.argtypes import positive
 from attnforge.backends import BackendChoice
 from attnforge.explorer import explore, plan
 from einsum.errors import InputError
@@ -47,17 +48,6 @@ def run(design: Path, choice: BackendChoice, out: Path) -> tuple[int, float]:
     start = time.perf_counter()
     outcome = explore(design, out, choice)
     return len(outcome.rows), time.perf_counter() - start
-
-
-def positive(text: str) -> int:
-    """An argparse type: an integer of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
-    return value
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from attnforge.argtypes import positive
 from einsum.errors import InputError
 from sim.gemm import check_fits, check_size, plan_folds, simulate_gemm
 from sim.scalesim_peer import ensure_venv, run_scalesim
@@ -85,17 +86,6 @@ def dataflows(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(f"must be a comma-separated list of "
                                          f"{', '.join(DATAFLOWS)}, not {text!r}")
     return flows
-
-
-def positive(text: str) -> int:
-    """An argparse type: an integer of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:

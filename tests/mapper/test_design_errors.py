@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from attnforge.cli import main
+from tests.mapper.designs import WINDOW_DESIGN
 
 PAPER = Path(__file__).parents[2] / "designs" / "fusemax-paper.yaml"
 
@@ -79,27 +80,11 @@ def test_unknown_cascade_and_bind_are_reported_at_their_keys(tmp_path, capsys):
 @pytest.mark.parametrize("command", ["explore", "explain"])
 def test_unknown_cascade_parameter_is_reported_at_its_params_key(tmp_path, capsys, command):
     # it was reported at configs.win.cascade (7:18, the cascade's value)
-    text = WINDOW.replace("params: {W: 8}", "params: {W: 8, Wx: 4096}")
+    text = WINDOW_DESIGN.replace("params: {W: 8}", "params: {W: 8, Wx: 4096}")
     code, err = _run(tmp_path, text, capsys, command)
     assert code == 2 and len(err.strip().splitlines()) == 1, err
-    col = WINDOW.splitlines()[6].index("params: {W: 8}") + len("params: {W: 8, Wx: ") + 1
+    line = WINDOW_DESIGN.splitlines()[6]
+    col = line.index("params: {W: 8}") + len("params: {W: 8, Wx: ") + 1
     assert f"bad.yaml:7:{col}: configs.win.params.Wx: cascade attention-1pass-window has no " \
         "parameter 'Wx'; its parameters: M0, W; did you mean 'W'?" in err, err
 
-
-WINDOW = """\
-version: 1
-kind: accelerator
-name: masked
-architectures:
-  a: {}
-configs:
-  win: {cascade: attention-1pass-window, architecture: a, params: {W: 8}}
-models:
-  bert: {d_model: 768, heads: 12, head_dim: 64, ffn: 3072}
-sweep:
-  models: [bert]
-  seq_lens: [64]
-  configs: [win]
-  scopes: [attention]
-"""

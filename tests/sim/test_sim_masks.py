@@ -10,6 +10,7 @@ import pytest
 from attnforge.cli import main
 from einsum import execute, library
 from sim.attention import build_tasks, simulate_attention
+from tests.mapper.designs import WINDOW_DESIGN
 
 from .test_sim_attention import mapping, qkv
 
@@ -75,7 +76,7 @@ def test_simulate_a_designs_window_checks_its_values(tmp_path, capsys):
     # the design's W reaches the simulator and the reference executor: W = 8 keys on 8 × 8
     # tiles at 64 tokens, |i - j| <= 1: 3 · 8 - 2 = 22 tiles run
     design = tmp_path / "w.yaml"
-    design.write_text(DESIGN)
+    design.write_text(WINDOW_DESIGN)
     with pytest.raises(SystemExit) as info:
         main(["simulate", "design", str(design), "--config", "win", "--seq-len", "64",
               "--array-dim", "8", "--values", "--json"])
@@ -85,20 +86,3 @@ def test_simulate_a_designs_window_checks_its_values(tmp_path, capsys):
     assert result["tiles"] == 22 and result["cycles"] == result["mapper_cycles"]
     assert result["max_abs_error_vs_executor"] < 1e-12
 
-
-DESIGN = """\
-version: 1
-kind: accelerator
-name: masked
-architectures:
-  a: {}
-configs:
-  win: {cascade: attention-1pass-window, architecture: a, params: {W: 8}}
-models:
-  bert: {d_model: 768, heads: 12, head_dim: 64, ffn: 3072}
-sweep:
-  models: [bert]
-  seq_lens: [64]
-  configs: [win]
-  scopes: [attention]
-"""
