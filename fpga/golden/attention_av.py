@@ -36,11 +36,13 @@ Request tuples are ``(kind, token, block, batch)``: ``(STATE, query, 0, batch)``
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from fpga.golden.attention import key_positions, positions
+from fpga.golden.exp import ExpFormat
 from fpga.golden.softmax import SoftmaxFormat, softmax_normalise
 
 V, SCORES, STATE = 0, 1, 2
@@ -192,56 +194,140 @@ def cycles(fmt: AttentionAVFormat, mem_latency: int = 1) -> int:
     return mem_latency + beats(fmt) + PIPELINE
 
 
-def _sum_error(row: np.ndarray, fmt: AttentionAVFormat, exp_err: float) -> tuple[float, float]:
-    """``(S, D)``: the exact softmax sum ``S = sum_j exp(y_j - b)`` of one row of quantised
-    scores and a bound ``D`` on ``|sum_fixed - S|`` (:func:`error_bound`)."""
-    u = 2.0 ** -fmt.act_frac
-    total = err = 0.0
-    top = None
-    for y in row.astype(np.float64) * u:
-        if top is None or y > top:  # rescale: sum = round(sum * exp(m - y)) + 1
-            f = 0.0 if top is None else float(np.exp(top - y))
-            err = err * (f + exp_err) + total * exp_err + u / 2
-            total, top = total * f + 1.0, y
-        else:  # add: sum += exp(y - m)
-            err += exp_err
-            total += float(np.exp(y - top))
-    return total, err
+def exp_relative_error(z, fmt: ExpFormat):
+    """``rho(z)``: bound on ``|x / exp(z) - 1|``, ``x`` the value :func:`fpga.golden.exp.exp_fixed`
+    holds before its final rounding (``m 2**-(n + entry_frac)``), for real ``z <= 0`` (the exact
+    value of the fixed-point argument; float or array).
+
+    ``x = 2**-n m`` and ``exp(z) = 2**-t``, ``t = -z log2 e``. Two independent factors:
+
+    - exponent: ``|t^ - t| <= |z| 2**-(const_bits+1) + 2**-(t_frac+1)`` (the constant log2 e
+      rounded to ``const_bits``, the product rounded to ``t_frac``), so ``2**-t^ = 2**-t (1 + a)``,
+      ``|a| <= 2**|t^ - t| - 1``;
+    - mantissa: linear interpolation of the convex ``2**-f`` between knots ``h`` apart
+      (``h = 2**-table_log2``) is above it by at most ``h**2/8 ln2**2 2**-f_j``, relative to
+      ``2**-f >= 2**-(f_j + h)``: ``h**2/8 ln2**2 2**h``; the rounded entries (half an LSB, any
+      convex combination of them) and the rounded interpolation product (half an LSB) add one
+      LSB ``2**-entry_frac`` on a mantissa ``>= 1/2``: ``2**-(entry_frac-1)`` relative.
+
+    ``rho = (1 + rho_exponent)(1 + rho_mantissa) - 1``.
+    """
+    ln2, h = math.log(2.0), 2.0 ** -fmt.table_log2
+    shift = np.abs(z) * 2.0 ** -(fmt.const_bits + 1) + 2.0 ** -(fmt.t_frac + 1)
+    exponent = np.expm1(ln2 * shift)
+    mantissa = h * h / 8.0 * ln2 * ln2 * 2.0 ** h + 2.0 ** -(fmt.entry_frac - 1)
+    return (1.0 + exponent) * (1.0 + mantissa) - 1.0
+
+
+def exp_abs_error(z, fmt: ExpFormat):
+    """Bound on ``|exp_fixed(z) 2**-out_frac - exp(z)|`` for real ``z <= 0`` (float or array):
+    ``rho e + min(u/2, (1 + rho) e)``, ``e = exp(z)``, ``rho`` = :func:`exp_relative_error`,
+    ``u = 2**-out_frac``. The final round half up moves the pre-rounding value ``x`` by at most
+    ``u/2``, and by exactly ``x`` when ``x < u/2`` (it gives 0), so by at most
+    ``min(u/2, x)``, ``x <= (1 + rho) e``. Below the format's range the argument saturates and
+    the result is 0: the error is ``e``, which the second term covers (``e < u/2`` there).
+    At ``z = 0`` the bound is 0: ``t = 0`` selects ``T[0] = 2**entry_frac`` and the shift
+    leaves exactly ``2**out_frac``."""
+    rho, e = exp_relative_error(z, fmt), np.exp(z)
+    bound = rho * e + np.minimum(2.0 ** -(fmt.out_frac + 1), (1.0 + rho) * e)
+    return np.where(np.asarray(z) == 0, 0.0, bound)  # exp_fixed(0) = T[0] = 1.0 exactly
+
+
+@dataclass(frozen=True, slots=True)
+class _SumError:
+    """One row's running sum against its exact value (:func:`_sum_error`).
+
+    ``total``: the exact ``S = sum_j exp(y_j - b)``; ``err``: bound ``D`` on ``|sum_fixed - S|``;
+    ``top``: index of the last rescale (the row maximum's first arrival; keys after it add
+    ``exp(y_j - b)`` with the final ``b``, exactly the exps the probabilities use); ``top_err``:
+    bound on the error of the sum right after that rescale (``R = 1 + sum_{j < top} e_j``).
+    """
+
+    total: float
+    err: float
+    top: int
+    top_err: float
+
+
+def _sum_error(row: np.ndarray, fmt: AttentionAVFormat) -> _SumError:
+    """The running sum of one row of quantised scores, in its arrival order, against exact
+    arithmetic (:func:`error_bound`). The first score sets ``sum = 1.0`` exactly (from the
+    reset state, either branch); a rescale ``round(sum f~) + 1`` turns an error ``D`` into
+    ``D (f + a_f) + S_t a_f + u/2``; an add adds its exp's error ``a``."""
+    u, exp_fmt = 2.0 ** -fmt.act_frac, fmt.softmax.exp
+    values = row.astype(np.float64) * u
+    total, err, top, top_err = 1.0, 0.0, 0, 0.0
+    for j in range(1, len(values)):
+        gap = values[j] - values[top]
+        if gap > 0:  # rescale: sum = round(sum * exp(-gap)) + 1
+            f, df = math.exp(-gap), float(exp_abs_error(-gap, exp_fmt))
+            err = err * (f + df) + total * df + u / 2
+            total, top, top_err = total * f + 1.0, j, err
+        else:  # add: sum += exp(gap)
+            err += float(exp_abs_error(gap, exp_fmt))
+            total += math.exp(gap)
+    return _SumError(total, err, top, top_err)
 
 
 def error_bound(y, v, fmt: AttentionAVFormat = AttentionAVFormat(),
                 score_error: float = 0.0) -> np.ndarray:
     """Bound (n, d) on ``|O * 2**-act_frac - softmax(t) V|`` for the row state the golden
-    softmax computes from the scores ``y`` (int, (n, n)), V the reals of ``v`` (int, (n, d)),
-    and real scores ``t`` with ``t - y 2**-act_frac`` in ``[0, score_error)`` (the Q·K core's
-    floor: ``score_error = 2**-act_frac``). No saturation anywhere (sum < 2**(act_bits-1-act_frac)).
+    softmax computes from the scores ``y`` (int, (n, n), each row in the order the softmax saw
+    it), V the reals of ``v`` (int, (n, d)), and real scores ``t`` with ``t - y 2**-act_frac``
+    in ``[0, score_error)`` (the Q·K core's floor: ``score_error = 2**-act_frac``). Assumes no
+    saturation of the running sum or the output (``sum < 2**(act_bits-1-act_frac)``, e.g.
+    ``n < 512`` at Q10.22; ``|O| < 2**(act_bits-1-act_frac)``). A row whose sum error bound is
+    not below its sum gets inf.
 
-    With ``u = 2**-act_frac``, ``E`` = :func:`fpga.golden.exp.exp_error_bound` (absolute, per
-    exp), per row (``e_j = exp(y_j u - b)``, ``S = sum e_j``):
+    Per row, with ``u = 2**-act_frac``, ``b`` the row maximum (first arriving at key ``M``),
+    ``e_j = exp(y_j u - b) <= 1``, ``S = sum e_j >= 1``, ``o = sum_j e_j V_j / S`` (the exact
+    output for these scores); the exp's output ``e~_j`` is within ``a_j`` =
+    :func:`exp_abs_error` of ``e_j`` (relative ``rho`` plus the final rounding; 0 at the
+    maximum):
 
-    - running sum: adding ``exp`` adds at most ``E``; a rescale ``round(sum f~) + 1`` with
-      ``|f~ - f| <= E`` turns an error ``D`` into ``D (f + E) + S_t E + u/2`` (``S_t`` the exact
-      sum so far); evaluated along the row's own order (:func:`_sum_error`);
-    - 1/sum: ``|r~ - 1/S| <= D / (S (S - D)) + 2**-(recip_frac+1) = dr``, ``r~ <= 1/S + dr``;
-    - ``|P~_j - e_j/S| <= E r~ + e_j dr + u/2`` (exp error, 1/sum error, the rounding of P);
-    - ``|sum_j (P~_j - p_j) V_j| <= sum_j (E r~ + u/2) |V_j| + dr sum_j e_j |V_j|``, plus
-      ``u/2`` for the final rounding;
+    - running sum ``T~`` (:func:`_sum_error`, along the row's own order): within ``D`` of
+      ``S``; right after the last rescale (key ``M``) it is ``R~``, within ``D_R`` of
+      ``R = sum_{j <= M} e_j``, and every later key adds exactly the ``e~_j`` its probability
+      uses, so ``T~ - S = (R~ - R) + sum_{j > M} (e~_j - e_j)``;
+    - 1/sum, rounded half up: ``r~ = 1/T~ + q``, ``|q| <= 2**-(recip_frac+1)``,
+      ``1/T~ <= 1/(S - D)``;
+    - ``P~_j = e~_j r~ + c_j``, the rounding ``|c_j| <= min(u/2, e~_j r~)`` (a product below
+      half an LSB rounds to 0);
+    - the accumulator sums ``P~_j V_j`` exactly, and the algebra
+      ``sum_j e~_j V_j - T~ o = sum_{j < M} (e~_j - e_j) V_j + sum_{j > M} (e~_j - e_j)(V_j - o)
+      - (R~ - R) o`` gives
+      ``|sum_j P~_j V_j - o| <= [sum_{j<M} a_j |V_j| + sum_{j>M} a_j |V_j - o| + D_R |o|] / (S - D)
+      + 2**-(recip_frac+1) sum_j (e_j + a_j) |V_j| + sum_j |c_j| |V_j|``: the exp errors that
+      reach both a probability and the sum cancel against ``o`` (the probabilities sum to 1),
+      and the relative exp error enters as ``rho sum_j p_j |V_j - o|``-like weighted averages,
+      not ``n`` times the worst term; only the roundings of exps and probabilities above half an
+      LSB count once per key;
+    - ``u/2`` for the output's round half up;
     - real scores: moving every score by less than ``w = score_error`` (all the same sign)
-      scales each ``p_j`` by a factor in ``[e**-w, e**w]``: ``(e**w - 1) max_j |V_j|``;
-    - float64's own error (softmax and the sum of ``n`` products): ``n 2**-50 max_j |V_j|``.
+      scales each ``p_j`` by a factor in ``(e**-w, e**w)``: ``(e**w - 1) sum_j p_j |V_j|``;
+    - float64's own error: ``2 n 2**-50 max_j |V_j|`` (the reference softmax and its ``n``-term
+      sums; this bound's ``o`` and ``|V_j - o|``, which enter multiplied by less than 1).
     """
-    from fpga.golden.exp import exp_error_bound
-
-    u, exp_err = 2.0 ** -fmt.act_frac, exp_error_bound(fmt.softmax.exp)
+    u = 2.0 ** -fmt.act_frac
     y = np.asarray(y, dtype=np.int64)
-    vabs = np.abs(np.asarray(v, dtype=np.float64) * u)
-    vmax = vabs.max(axis=0)
+    vreal = np.asarray(v, dtype=np.float64) * u
+    vabs = np.abs(vreal)
+    slack = 2 * fmt.n * 2.0 ** -50 * vabs.max(axis=0) + u / 2
+    recip_round = 2.0 ** -(fmt.softmax.recip.out_frac + 1)
     bound = np.empty((fmt.n, fmt.d))
     for i, row in enumerate(y):
-        total, err = _sum_error(row, fmt, exp_err)
-        dr = err / (total * (total - err)) + 2.0 ** -(fmt.softmax.recip.out_frac + 1)
-        e = np.exp((row - row.max()).astype(np.float64) * u)
-        per_term = exp_err * (1.0 / total + dr) + u / 2
-        bound[i] = (per_term * vabs.sum(axis=0) + dr * (e @ vabs) + u / 2
-                    + np.expm1(score_error) * vmax + fmt.n * 2.0 ** -50 * vmax)
+        state = _sum_error(row, fmt)
+        if state.err >= state.total:
+            bound[i] = np.inf
+            continue
+        z = (row - row.max()).astype(np.float64) * u
+        e, a = np.exp(z), exp_abs_error(z, fmt.softmax.exp)
+        o = (e @ vreal) / state.total
+        r_hi = 1.0 / (state.total - state.err)
+        before, after = slice(0, state.top), slice(state.top + 1, None)
+        cancelled = (a[before] @ vabs[before] + a[after] @ np.abs(vreal[after] - o)
+                     + state.top_err * np.abs(o))
+        rounding = np.minimum(u / 2, (e + a) * (r_hi + recip_round))
+        bound[i] = (r_hi * cancelled + recip_round * ((e + a) @ vabs) + rounding @ vabs
+                    + np.expm1(score_error) * (e @ vabs) / state.total + slack)
     return bound
