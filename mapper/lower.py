@@ -60,6 +60,10 @@ class Phase:
     stall_cycles: int
     compute_cycles: int
     gemm: GemmMapping | None = None
+    """A GEMM phase's mapping (of its full-chunk GEMMs when `gemm_parts` has two)."""
+    gemm_parts: tuple[GemmMapping, ...] = ()
+    """Every GEMM shape a GEMM phase runs, each ``gemm.count`` times: one, or the full-chunk
+    GEMMs and the last, partial chunk's (`_gemm_shapes`)."""
     bypassed: tuple[str, ...] = ()
     """Tensors (wholly or, when spilled, partly) moving between DRAM and the PEs past the
     buffer: each of their words is used once (`_kept`)."""
@@ -291,13 +295,25 @@ def _unfused_phases(ctx: Context, search: GemmSearch) -> tuple[Phase, ...]:
     work = [cx.work(ctx, b) for b in ctx.bound if b.array != "none"]
     groups: list[list[EinsumWork]] = [[]]
     for w in work:
-        if is_contraction(ctx.cascade.einsums[w.bound.index]):
+        if _is_gemm(ctx, w):
             groups += [[w], []]
         else:
             groups[-1].append(w)
     groups = [g for g in groups if g]
-    return tuple(_gemm_phase(ctx, g[0], search) if is_contraction(ctx.cascade.einsums[
-        g[0].bound.index]) else _vector_phase(ctx, tuple(g), work) for g in groups)
+    return tuple(_gemm_phase(ctx, g[0], search) if _is_gemm(ctx, g[0])
+                 else _vector_phase(ctx, tuple(g), work) for g in groups)
+
+
+def _is_gemm(ctx: Context, w: EinsumWork) -> bool:
+    """Whether an unfused Einsum runs as a GEMM phase: a contraction some operand of which has
+    no query rank p (QK, AV, BQK, SLNV: that operand is reused by every query row). A
+    contraction all of whose operands carry p (the 2-pass cascade's ``SD[p] = SLD[m1,p] *
+    CF[m1,p]`` and ``SNV[f,p] = SLNV[f,m1,p] * CF[m1,p]``) reuses no word across rows: as a
+    GEMM it would be P products with one output column, so it is per-row vector work on its
+    bound array (the 1D array, `mapper.binding`), as in a fused configuration."""
+    einsum = ctx.cascade.einsums[w.bound.index]
+    return is_contraction(einsum) and any(
+        "p" not in ctx.tensor_ranks[ctx.alias.get(o, o)] for o in einsum.operands)
 
 
 def _gemm_phase(ctx: Context, w: EinsumWork, search: GemmSearch) -> Phase:
@@ -312,25 +328,57 @@ def _gemm_phase(ctx: Context, w: EinsumWork, search: GemmSearch) -> Phase:
     ranks = {o: ctx.tensor_ranks[o] for o in einsum.operands}
     lhs, rhs = (next(o for o in einsum.operands if ctx.alias.get(o, o) == t)
                 for t in (left[0], right[0]))
-    reduced = tuple(einsum.reduced_ranks)
-    # a rank of both operands kept in the output (SLNV's chunk m1) makes a batch of GEMMs
-    batch = tuple(r for r in ranks[lhs] if r in ranks[rhs] and r not in reduced)
-    gemm = Gemm(cx.present(ctx, [r for r in ranks[lhs] if r not in reduced + batch]),
-                cx.present(ctx, [r for r in ranks[rhs] if r not in reduced + batch]),
-                math.prod(ctx.ext[r] for r in reduced), math.prod(ctx.ext[r] for r in batch))
-    g = search_gemm(gemm, ctx.arch, search)
-    n = gemm.count
-    times = f"{n} × " if n > 1 else ""
+    parts = tuple(search_gemm(g, ctx.arch, search)
+                  for g in _gemm_shapes(ctx, ranks[lhs], ranks[rhs], einsum.reduced_ranks))
+    g, gemm = parts[0], parts[0].gemm
+
+    def total(field: str) -> int:
+        return sum(q.gemm.count * getattr(q, field) for q in parts)
+
+    times = f"{gemm.count} × " if gemm.count > 1 else ""
+    last = (f" + GEMM ({parts[1].gemm.m} × {parts[1].gemm.k}) · ({parts[1].gemm.k} × "
+            f"{parts[1].gemm.n}) over the last, partial chunk" if len(parts) > 1 else "")
     nest = (f"for b, h in batch × heads: {times}GEMM {einsum.name} "
-            f"({gemm.m} × {gemm.k}) · ({gemm.k} × {gemm.n}) through DRAM",
+            f"({gemm.m} × {gemm.k}) · ({gemm.k} × {gemm.n}){last} through DRAM",
             f"  DRAM loop order {'→'.join(g.order)}, buffer tile m,n,k = {g.tile}",
             f"  spatial m × n = {ctx.arch.array_2d.rows} × {ctx.arch.array_2d.cols}, k in time")
-    rf_w = {"2d": n * gemm.m * gemm.n, "1d": 0}
+    rf_w = {"2d": sum(q.gemm.count * q.gemm.m * q.gemm.n for q in parts), "1d": 0}
+    compute = total("compute_cycles")
     return Phase(f"gemm {einsum.name}", "gemm", (w,), nest, g.tile[0], -(-gemm.m // g.tile[0]),
-                 (), g.buffer_words * ctx.arch.word_bytes, 0.0, n * g.dram_read_words,
-                 n * g.dram_write_words, 0, n * g.buffer_read_words, n * g.buffer_write_words,
-                 {"2d": 0, "1d": 0}, rf_w, {"2d": n * g.compute_cycles, "1d": 0}, 0,
-                 n * g.compute_cycles, g)
+                 (), max(q.buffer_words for q in parts) * ctx.arch.word_bytes, 0.0,
+                 total("dram_read_words"), total("dram_write_words"), 0,
+                 total("buffer_read_words"), total("buffer_write_words"),
+                 {"2d": 0, "1d": 0}, rf_w, {"2d": compute, "1d": 0}, 0, compute, g,
+                 gemm_parts=parts)
+
+
+def _gemm_shapes(ctx: Context, lhs: tuple[str, ...], rhs: tuple[str, ...],
+                 reduced: tuple[str, ...]) -> tuple[Gemm, ...]:
+    """The GEMMs of a contraction ``lhs · rhs`` summed over ``reduced``: rows from the ranks
+    only ``lhs`` keeps, columns from those only ``rhs`` keeps, k over ``reduced``. A rank both
+    operands keep in the output (SLNV's chunk m1) makes a batch of independent GEMMs, not one
+    GEMM multiplying every chunk by every chunk. When that batch runs over a split's chunks and
+    the last chunk is partial (M0 does not divide M), its GEMM is over the keys it has (its
+    missing points are absent, `einsum.execute`): M1 - 1 full-chunk GEMMs and one smaller."""
+    reduced = tuple(reduced)
+    batch = tuple(r for r in lhs if r in rhs and r not in reduced)
+    gemm = Gemm(cx.present(ctx, [r for r in lhs if r not in reduced + batch]),
+                cx.present(ctx, [r for r in rhs if r not in reduced + batch]),
+                math.prod(ctx.ext[r] for r in reduced), math.prod(ctx.ext[r] for r in batch))
+    for split in ctx.cascade.splits:
+        chunk, outer = ctx.ext[split.inner], ctx.ext[split.outer]
+        keys = ctx.ext[split.parent] - (outer - 1) * chunk
+        if (split.outer not in batch or split.inner in batch or keys == chunk
+                or split.inner not in (*lhs, *rhs)):
+            continue
+        dim = "k" if split.inner in reduced else "m" if split.inner in lhs else "n"
+        shape = {"m": gemm.m, "n": gemm.n, "k": gemm.k}
+        shape[dim] = shape[dim] * keys // chunk  # chunk is a factor of that dimension
+        others = gemm.count // outer
+        last = Gemm(shape["m"], shape["n"], shape["k"], others)
+        return (Gemm(gemm.m, gemm.n, gemm.k, others * (outer - 1)), last) if outer > 1 else (
+            last,)
+    return (gemm,)
 
 
 def _vector_phase(ctx: Context, ws: tuple[EinsumWork, ...], every: list[EinsumWork]) -> Phase:
