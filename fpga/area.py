@@ -268,14 +268,15 @@ def layernorm(u: Units, spec: ViTSpec) -> Unit:
     (`layernorm_products`), LUT/FF/BRAM of the unit synthesized at this row length and width
     (`fpga.synthesized.layernorm_lut_ff`, interpolated between tabulated lane counts), else the
     per-bit estimate: per lane three adders' LUTs and six registers, 1,500 LUT / 2,000 FF of
-    statistics and rsqrt, the row in block RAM."""
+    statistics and rsqrt, the row and γ/β memories as the memory rule implements them."""
     lanes, d = u.layernorm_lanes, spec.d_model
-    lane, row = layernorm_products(layernorm_format(u, d))
+    fmt = layernorm_format(u, d)
+    lane, row = layernorm_products(fmt)
     dsp = lanes * sum(lane.values()) + sum(row.values())
     what = (f"{lanes:,}-lane single-pass LayerNorm (rtl layernorm): {lanes:,} x ("
             + " + ".join(f"{k} {v}" for k, v in lane.items()) + ") + "
             + " + ".join(f"{k} {v}" for k, v in row.items()) + " DSP")
-    found = layernorm_lut_ff(d, lanes, u.act_bits)
+    found = layernorm_lut_ff(d, lanes, u.act_bits, fmt.param_bits)
     if found is not None:
         how = "synthesized" if found.synthesized else "interpolated between synthesized lanes"
         memories = f"{found.bram18} BRAM18" if found.bram18 else "LUT-RAM"
@@ -286,7 +287,9 @@ def layernorm(u: Units, spec: ViTSpec) -> Unit:
                          ff=lanes * 6 * u.act_bits + 2000)
     return (Item(f"{what}; LUT/FF per-bit estimate (rtl layernorm was not tabulated at d {d}, "
                  f"{u.act_bits} b)", estimate),
-            buffer_item(f"row buffer ({d} x {u.act_bits} b)", 1, d, u.act_bits, lanes))
+            buffer_item(f"row buffer ({d} x {u.act_bits} b)", 1, d, u.act_bits, lanes),
+            buffer_item(f"γ/β buffer ({d} x 2 x {fmt.param_bits} b)", 1, d, 2 * fmt.param_bits,
+                        lanes))
 
 
 def others(u: Units, spec: ViTSpec) -> dict[str, Unit]:

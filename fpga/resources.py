@@ -1,5 +1,8 @@
 """Resource counts (DSP, BRAM18, LUT, FF) and the primitive costs they are built from.
 
+Every on-chip memory is implemented by one rule of its shape (`memory`: registers, LUT-RAM or
+block RAM, as yosys's memory_libmap chooses for UltraScale+).
+
 Primitive costs are stated once here. Facts: a DSP48E2 multiplies 27 x 18 signed bits; a BRAM18
 holds 18 Kib and reads up to 36 bits per port per cycle. Estimates (typical post-synthesis
 figures for UltraScale+ at ~300 MHz, not measurements of Edge-MoE): LUTs and FFs per adder bit,
@@ -112,6 +115,103 @@ def bram_buffer(words: int, word_bits: int, words_per_cycle: int) -> int:
     return columns * rows
 
 
+# ---- one mapping rule for every on-chip memory ------------------------------------------
+#
+# Invariant: a memory's implementation depends only on its shape (depth, bits read a cycle,
+# read ports), never on the unit it sits in. The rule is yosys's `memory_libmap` (the pass
+# that mapped the synthesized units of fpga/data/) with the costs of its UltraScale
+# libraries: techlibs/xilinx/lutrams_xcu.txt (every LUT-RAM option "cost 16", i.e. 2 per
+# LUT of its cell), brams_xc4v.txt (a RAMB18 "cost 129"), and the pass's own terms
+# (passes/memory/memory_libmap.cc: a bit in registers costs 1, `-logic-cost-ram`; 0.5 a bit
+# per extra bank for the read multiplexer and 0.5 per bank for the write-enable decoder).
+# The cheapest of registers, LUT-RAM and block RAM is taken (registers first, then LUT-RAM,
+# on a tie: the pass's order). One difference, stated: yosys scales a LUT-RAM cell's cost
+# by the bits it uses ("widthscale") but instantiates the whole RAM32M16 / RAM64M8, so the
+# model costs whole cells, what is placed; the two can differ only between two near-equal
+# LUT-RAM tilings. Vivado's RAM_STYLE "auto" and Vitis HLS's BIND_STORAGE impl=auto are
+# documented only as heuristics (UG901, UG1399), so yosys's written rule is the one used.
+
+LUTRAM_SDP = (("RAM32M16", 32, 14, 8), ("RAM64M8", 64, 7, 8), ("RAM128X1D", 128, 1, 4),
+              ("RAM256X1D", 256, 1, 8))
+"""UltraScale+ LUT-RAM cells for one synchronous write port and one read port (name, depth,
+bits, LUTs; UG574 / UG974), as yosys maps them (lutrams_xcu.txt options "ABITS" 5 and 6 of
+the simple-dual-port cell, 7 and 8 of the dual-port one; lutrams_xc5v_map.v, which places a
+dual-port cell per bit used): a 32 x 14 RAM32M16 and a 64 x 7 RAM64M8 in 8 LUTs, a 128 x 1
+RAM128X1D in 4, a 256 x 1 RAM256X1D in 8. A synchronous read is the cell's asynchronous read
+and an output register the pass does not cost."""
+LUTRAM_COST_PER_LUT = 2.0  # yosys: cost 16 per 8-LUT option (lutrams_xcu.txt)
+BRAM18_COST = 129  # yosys cost of one RAMB18 (brams_xc4v.txt, "MODE" "HALF")
+REGISTER_BIT_COST = 1.0  # yosys cost of a bit of memory in registers (-logic-cost-ram)
+MUX_COST = 0.5  # yosys cost of a read-multiplexer bit and of a write-enable decoder output
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryMapping:
+    """How one memory is implemented: ``kind`` "registers", "LUT-RAM" or "block RAM", its
+    ``resources`` (FF, LUT or BRAM18, all read ports included), the yosys ``cost`` it won
+    with, and its ``tiling``: (columns, banks, bits, depth) of one cell (``primitive`` names a
+    LUT-RAM cell; a BRAM18 configuration for block RAM). The multiplexers joining banks are
+    not counted (for either kind)."""
+
+    kind: str
+    resources: Resources
+    cost: float
+    tiling: tuple[int, int, int, int] = (0, 0, 0, 0)
+    primitive: str = ""
+
+
+def _banked_cost(cells: float, banks: int, width: int, read_ports: int) -> float:
+    """yosys's cost of ``cells`` per read port in ``banks`` banks of ``width`` bits: a
+    read multiplexer bit per extra bank and read port, a write-enable decoder per bank."""
+    decode = MUX_COST * banks if banks > 1 else 0.0
+    return read_ports * (cells + MUX_COST * (banks - 1) * width) + decode
+
+
+def lutram_memory(depth: int, width: int, read_ports: int = 1) -> MemoryMapping:
+    """The cheapest LUT-RAM tiling (by yosys's cost) of a ``depth x width`` memory: for a
+    cell of ``bits x deep`` in ``luts`` LUTs, ceil(width / bits) x ceil(depth / deep) cells,
+    one copy per read port (each cell has one read port besides its write port)."""
+    def option(name: str, deep: int, bits: int, luts: int) -> MemoryMapping:
+        columns, banks = math.ceil(width / bits), math.ceil(depth / deep)
+        total = read_ports * columns * banks * luts
+        cost = _banked_cost(LUTRAM_COST_PER_LUT * columns * banks * luts, banks, width,
+                            read_ports)
+        return MemoryMapping("LUT-RAM", Resources(lut=total), cost,
+                             (columns, banks, bits, deep), name)
+    return min((option(*cell) for cell in LUTRAM_SDP), key=lambda m: m.cost)
+
+
+def bram_memory(depth: int, width: int, read_ports: int = 1) -> MemoryMapping:
+    """A ``depth x width`` memory as block RAM: `bram_shape`'s cheapest tiling by one BRAM18
+    configuration (at least `bram18_lower_bound` in tests/fpga), one copy per read port (the
+    write takes one of a BRAM's two ports)."""
+    columns, rows, bits, deep = bram_shape(depth * width, 1, width)
+    count = columns * rows
+    cost = _banked_cost(BRAM18_COST * count, rows, width, read_ports)
+    return MemoryMapping("block RAM", Resources(bram18=read_ports * count), cost,
+                  (columns, rows, bits, deep))
+
+
+def memory(depth: int, width: int, read_ports: int = 1) -> MemoryMapping:
+    """How the FPGA model implements a memory of ``depth`` words of ``width`` bits with one
+    synchronous write port and ``read_ports`` read ports (each reading one word a cycle):
+    the cheapest by yosys's cost of registers (depth x width FF), LUT-RAM (`lutram_memory`)
+    and block RAM (`bram_memory`); see the rule above. 24 words of 256 bits (an attention
+    token cache, rtl layernorm's row memory) cost 2 x 152 = 304 as 19 RAM32M16 (152 LUT)
+    against 129 x 8 = 1,032 as 8 BRAM18 and 6,144 as registers: LUT-RAM.
+
+    Raises ValueError for a depth, width or read-port count below 1 (a model defect, not
+    user input)."""
+    if depth < 1 or width < 1 or read_ports < 1:
+        raise ValueError(f"a memory needs depth, width and read ports >= 1, not "
+                         f"{(depth, width, read_ports)!r}")
+    registers = MemoryMapping("registers", Resources(ff=depth * width),
+                       REGISTER_BIT_COST * depth * width)
+    candidates = (registers, lutram_memory(depth, width, read_ports),
+                  bram_memory(depth, width, read_ports))
+    return min(candidates, key=lambda m: m.cost)  # the first of equal costs
+
+
 def axi_masters(count: int) -> Resources:
     """``count`` AXI master interfaces."""
     return Resources(bram18=AXI_MASTER_BRAM18 * count, lut=AXI_MASTER_LUT * count,
@@ -139,13 +239,25 @@ def mac_item(label: str, macs: int, a_bits: int, b_bits: int, acc_bits: int) -> 
                 mac_array(macs, a_bits, b_bits, acc_bits))
 
 
-def buffer_item(label: str, count: int, words: int, word_bits: int, words_per_cycle: int) -> Item:
-    """``count`` copies of `bram_buffer`, labelled with what sizes each: its capacity or the
-    read width it must deliver per cycle."""
-    columns, rows, width, depth = bram_shape(words, word_bits, words_per_cycle)
-    per = columns * rows
-    row_count = math.ceil(words / words_per_cycle)
-    why = (f"{row_count:,} x {words_per_cycle * word_bits:,} b as {columns:,} x {rows:,} of "
-           f"{depth:,} x {width} b")
+def buffer_item(label: str, count: int, words: int, word_bits: int, words_per_cycle: int
+                ) -> Item:
+    """``count`` copies of a buffer of ``words`` read ``words_per_cycle`` a cycle, each a
+    memory of ceil(words / words_per_cycle) rows of ``words_per_cycle x word_bits`` bits
+    implemented as `memory` decides, labelled with the tiling that sizes it."""
+    depth, width = math.ceil(words / words_per_cycle), words_per_cycle * word_bits
+    mem = memory(depth, width)
     each = " each" if count > 1 else ""
-    return Item(f"{label}: {per:,} BRAM18{each} ({why})", Resources(bram18=count * per))
+    shape = f"{depth:,} x {width:,} b"
+    if mem.kind == "block RAM":
+        columns, rows, bits, deep = mem.tiling
+        why = f"{shape} as {columns:,} x {rows:,} of {deep:,} x {bits} b"
+        what = f"{mem.resources.bram18:,} BRAM18{each}"
+    elif mem.kind == "LUT-RAM":
+        columns, banks, bits, deep = mem.tiling
+        why = (f"{shape} as {columns:,} x {banks:,} {mem.primitive} of {deep} x {bits} b, "
+               f"{mem.resources.lut // (columns * banks)} LUT each")
+        what = f"{mem.resources.lut:,} LUT{each} of LUT-RAM"
+    else:
+        why = shape
+        what = f"{mem.resources.ff:,} FF{each} in registers"
+    return Item(f"{label}: {what} ({why})", mem.resources.scaled(count))

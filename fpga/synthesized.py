@@ -10,10 +10,13 @@ operand tiling (`fpga.resources.dsp_per_mult`); tests check that they equal the 
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
+
+from fpga.resources import Resources, memory
 
 TABLE = Path(__file__).parent / "data" / "xcup_units.csv"
 
@@ -174,16 +177,26 @@ class LayerNormCost:
     synthesized: bool
 
 
-def layernorm_lut_ff(d: int, lanes: int, act_bits: int) -> LayerNormCost | None:
+def layernorm_memories(d: int, lanes: int, act_bits: int, param_bits: int = 16) -> Resources:
+    """rtl ``layernorm``'s two memories, each implemented by the model's one memory rule
+    (`fpga.resources.memory`): the row memory, ceil(d / lanes) beats of ``lanes x act_bits``
+    bits, and the gamma/beta memory, as many beats of ``lanes x 2 x param_bits`` bits."""
+    beats = math.ceil(d / lanes)
+    return (memory(beats, lanes * act_bits).resources
+            + memory(beats, lanes * 2 * param_bits).resources)
+
+
+def layernorm_lut_ff(d: int, lanes: int, act_bits: int, param_bits: int = 16
+                     ) -> LayerNormCost | None:
     """The LayerNorm's LUT (with LUT-RAM), FF and BRAM18 at ``lanes``, or None when no lane
     count (or only one) was synthesized at this ``d`` and ``act_bits``.
 
-    A tabulated lane count is used as is. Between two tabulated counts LUT and FF lie on the
-    line through them (each lane is one datapath: a square, d x, D r and n gamma, plus its
-    share of the adder trees and memories); beyond them on the line through the nearest two,
-    so more lanes never cost fewer LUTs or FFs. Block RAM is not interpolated: it is whether
-    yosys put the (d / lanes)-deep memories in BRAM, taken from the next tabulated count
-    below (deeper memories; the smallest tabulated count below all of them).
+    A tabulated lane count is used as is (yosys's own mapping, which the memory rule
+    reproduces at every tabulated count: tests/fpga). Between two tabulated counts the logic
+    LUTs (LUT-RAM left out) and FFs lie on the line through them (each lane is one datapath:
+    a square, d x, D r and n gamma, plus its share of the adder trees); beyond them on the
+    line through the nearest two, so more lanes never cost fewer. The two memories are not
+    interpolated: `layernorm_memories` implements them by the model's one memory rule.
     """
     rows = sorted((r for (dd, _, a), r in layernorm_blocks().items()
                    if (dd, a) == (d, act_bits)), key=lambda r: r.lanes)
@@ -195,7 +208,8 @@ def layernorm_lut_ff(d: int, lanes: int, act_bits: int) -> LayerNormCost | None:
     right = next((k for k, r in enumerate(rows) if r.lanes > lanes), len(rows) - 1)
     lo, hi = rows[max(right - 1, 0)], rows[max(right, 1)]
     t = Fraction(lanes - lo.lanes, hi.lanes - lo.lanes)
-    lut = lo.lut + lo.lutram + t * (hi.lut + hi.lutram - lo.lut - lo.lutram)
+    lut = lo.lut + t * (hi.lut - lo.lut)
     ff = lo.ff + t * (hi.ff - lo.ff)
-    below = [r for r in rows if r.lanes < lanes] or rows[:1]
-    return LayerNormCost(max(0, round(lut)), max(0, round(ff)), below[-1].bram18, False)
+    mem = layernorm_memories(d, lanes, act_bits, param_bits)
+    return LayerNormCost(max(0, round(lut)) + mem.lut, max(0, round(ff)) + mem.ff, mem.bram18,
+                         False)

@@ -244,11 +244,33 @@ DSP_LABELS = (
 )
 
 
+BUFFER = (r"(?:(\d+) weight buffers? .*|p \+ 1 = ([\d,]+) token caches|weights \(.*\)"
+          r"|row buffer \(.*\)|γ/β buffer \(.*\)): ")
+LUTRAM_CELLS = {"RAM32M16": (32, 14, 8), "RAM64M8": (64, 7, 8), "RAM128X1D": (128, 1, 4),
+                "RAM256X1D": (256, 1, 8)}
+"""UltraScale+ LUT-RAM cells (depth, bits, LUTs) for a write and a read port (UG574)."""
+
+
+def lutram_of_label(label: str) -> int | None:
+    """LUTs a LUT-RAM buffer label's arithmetic gives, checking its cells against the
+    UltraScale+ cell geometry; None if the label is not a LUT-RAM buffer."""
+    m = re.search(BUFFER + r"([\d,]+) LUT( each)? of LUT-RAM \(([\d,]+) x ([\d,]+) b as ([\d,]+) "
+                  r"x ([\d,]+) (\w+) of (\d+) x (\d+) b, (\d+) LUT each\)$", label)
+    if not m:
+        return None
+    count = int((m.group(1) or m.group(2) or "1").replace(",", ""))
+    per, rows, width, columns, banks = ints(*m.group(3, 5, 6, 7, 8))
+    cell, deep, bits, luts = m.group(9), *ints(*m.group(10, 11, 12))
+    assert LUTRAM_CELLS[cell] == (deep, bits, luts), label
+    assert (columns, banks) == (math.ceil(width / bits), math.ceil(rows / deep)), label
+    assert per == columns * banks * luts, label
+    return count * per
+
+
 def bram18_of_label(label: str) -> int | None:
     """BRAM18 a buffer label's arithmetic gives, checking its reason against the BRAM18 facts
     (18 Kib; one port reads at most 36 bits a cycle); None if the label is not a buffer."""
-    m = re.search(r"(?:(\d+) weight buffers? .*|p \+ 1 = ([\d,]+) token caches|weights \(.*\)"
-                  r"|row buffer \(.*\)): ([\d,]+) BRAM18( each)? \((.*)\)$", label)
+    m = re.search(BUFFER + r"([\d,]+) BRAM18( each)? \((.*)\)$", label)
     if not m:
         return None
     count = int((m.group(1) or m.group(2) or "1").replace(",", ""))
@@ -281,6 +303,8 @@ def test_every_labels_arithmetic_gives_the_figures_on_its_line(units, config):
         else:
             assert dsp == 0, (unit, label)
         bram18 = bram18_of_label(label)
+        if (luts := lutram_of_label(label)) is not None:
+            assert (lut, ff) == (luts, 0), (unit, label)
         if axi := re.fullmatch(r"([\d,]+) AXI masters? x \((\d+) BRAM18, ([\d,]+) LUT, "
                                r"([\d,]+) FF: estimates\)", label):
             n, b, lut1, ff1 = ints(*axi.groups())

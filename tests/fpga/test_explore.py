@@ -82,8 +82,11 @@ def test_sweep_points_that_do_not_fit_say_by_how_much(rows):
         dsp = final_dsp(int(r["attn_p"]), int(r["linear_in_par"]))
         assert int(r["dsp"]) == dsp
         assert (r["fits"] == "True") == (dsp <= 2520) == (r["overflow"] == "")
-        if dsp > 2520:  # BRAM, LUT and FF of these points fit the ZCU102
-            assert r["overflow"] == f"DSP {dsp:,} > 2,520 (+{dsp - 2520:,})"
+        if dsp > 2520:  # their BRAM and FF fit the ZCU102; LUT all but p = 16 at 32 x 32
+            lut = int(r["lut"])
+            over = f", LUT {lut:,} > 274,080 (+{lut - 274_080:,})" if lut > 274_080 else ""
+            assert r["overflow"] == f"DSP {dsp:,} > 2,520 (+{dsp - 2520:,})" + over
+            assert (lut > 274_080) == ((r["attn_p"], r["linear_in_par"]) == ("16", "32"))
     # every 32x32 point (2,768 DSP at p = 1); p = 16 at 16x16 is 2,476
     assert sum(r["fits"] == "False" for r in sweep) == 2 * 5
 

@@ -1,5 +1,6 @@
 """Metamorphic relations of the FPGA model's resources and of what explain prints: monotone in
-parallelism, unit lines adding up, BRAM18 geometry, one memory shape priced alike, MAC blocks
+parallelism, unit lines adding up, BRAM18 geometry, one memory rule (shape alone decides,
+LUT-RAM geometry, deeper is never cheaper), MAC blocks
 at least their accumulators, explain equal to explore's row (each test's docstring states the
 relation and why it must hold)."""
 
@@ -13,10 +14,11 @@ from fractions import Fraction
 
 import pytest
 
-from fpga import area
+from fpga import area, synthesized
 from fpga.explain import explain
 from fpga.explore import Point, row
 from fpga.model import evaluate
+from fpga.resources import Resources, bram_memory, lutram_memory, memory
 from fpga.spec import Units
 from tests.fpga.varied import (
     ALL_ON,
@@ -158,18 +160,135 @@ def test_bram_buffers_respect_the_bram18_shapes():
     assert not short, short[:5]
 
 
-@pytest.mark.xfail(strict=True, reason="known inconsistency (reported): shallow buffers are "
-                   "block RAM in fpga.area, LUT-RAM in the synthesized LayerNorm")
+# ---- one memory rule -----------------------------------------------------------------------
+#
+# UltraScale+ LUT-RAM cells for one write and one read port (UG574 / UG974; yosys
+# lutrams_xcu.txt): a RAM32M16 is 32 x 14 bits in 8 LUTs, a RAM64M8 64 x 7 in 8 LUTs, a
+# RAM128X1D 128 x 1 in 4. yosys costs LUT-RAM 16 per 8 LUTs, a RAMB18 129, a bit in
+# registers 1.
+RAM32M16 = (32, 14, 8)
+RAM64M8 = (64, 7, 8)
+RAM128X1D = (128, 1, 4)
+
+
 def test_one_memory_shape_is_priced_alike_in_every_unit():
     """At d = 192 on 8 lanes the LayerNorm's row memory and an attention token cache are the
-    same memory, 24 words of 256 bits read a word a cycle. Synthesized (rtl layernorm, yosys)
-    it is LUT-RAM, no block RAM; the attention's p + 1 caches of each array are priced as
-    8 BRAM18 each (80 in all), the gate's 24 x 2,048-bit weights as 57."""
+    same memory, 24 words of 256 bits read a word a cycle. yosys put the LayerNorm's in
+    LUT-RAM (fpga/data/xcup_layernorm.csv: 304 LUTs for its two, no BRAM); so is every
+    cache: 24 words fit one RAM32M16 deep, ceil(256 / 14) = 19 of them side by side, 152 LUTs
+    (cost 2 x 152 = 304 against 8 BRAM18 x 129 = 1,032). The attention's 2 x (p + 1)
+    caches are 10 x 152 LUTs and no BRAM; the gate's 24 x 2,048-bit weights ceil(2,048 / 14)
+    x 8 = 1,176 LUTs."""
     u, w = BASE.units, BASE.workload
     assert math.ceil(w.d_model / u.layernorm_lanes) == math.ceil(w.d_model / u.attn_lanes) == 24
+    ln = synthesized.layernorm_blocks()[(192, 8, 32)]
+    assert (ln.bram18, ln.lutram) == (0, 2 * 152)
     assert area.layernorm(u, w)[0].resources.bram18 == 0  # row and γ/β memories in LUT-RAM
     caches = [item for item in area.attention(u, w) if "token caches" in item.label]
-    assert len(caches) == 2 and all(item.resources.bram18 == 0 for item in caches)
+    per_cache = math.ceil(256 / RAM32M16[1]) * RAM32M16[2]
+    assert per_cache == 152
+    assert [c.resources for c in caches] == [Resources(lut=(u.attn_p + 1) * per_cache)] * 2
+    gate = area.others(u, w)["gate"][1]
+    assert gate.resources == Resources(lut=math.ceil(16 * 128 / 14) * 8) == Resources(lut=1176)
+
+
+def test_the_rule_reproduces_yosys_on_every_synthesized_layernorm():
+    """rtl layernorm's two memories are ceil(192 / lanes) beats of lanes x 32 bits. yosys
+    mapped them (fpga/data/xcup_layernorm.csv, independent of the model) to block RAM at 1 and
+    2 lanes and to LUT-RAM from 4 lanes on; the rule gives the same kind, BRAM18 and LUT-RAM
+    LUTs at every tabulated lane count."""
+    for (d, lanes, bits), block in synthesized.layernorm_blocks().items():
+        beats, width = math.ceil(d / lanes), lanes * bits
+        m = memory(beats, width)
+        assert m.kind == ("block RAM" if block.bram18 else "LUT-RAM"), (lanes, m)
+        assert (2 * m.resources.bram18, 2 * m.resources.lut) == (block.bram18, block.lutram)
+
+
+SHAPES = [(depth, width) for depth in (1, 2, 5, 24, 32, 33, 48, 64, 65, 100, 128, 200, 256,
+                                       300, 512, 576, 1024, 5000)
+          for width in (1, 7, 14, 32, 36, 100, 256, 2048, 4096)]
+
+
+@pytest.mark.parametrize("depth, width", SHAPES)
+def test_lutram_luts_are_the_primitive_geometry(depth, width):
+    """A memory in LUT-RAM takes ceil(width / bits) x ceil(depth / cell depth) cells of one
+    kind, and the cheapest kind: 2 bits or more up to 32 words are RAM32M16 (14 bits in 8
+    LUTs, twice RAM64M8's, 3.5 times RAM128X1D's); 33 to 64 words one bank of RAM64M8 (two
+    banks of RAM32M16 take as many LUTs plus a multiplexer; RAM128X1D 4 LUTs a bit); one
+    bit up to 128 words one RAM128X1D."""
+    m = lutram_memory(depth, width)
+    columns, banks, bits, deep = m.tiling
+    assert (columns, banks) == (math.ceil(width / bits), math.ceil(depth / deep))
+    luts = {c[:2]: c[2] for c in (RAM32M16, RAM64M8, RAM128X1D)}.get((deep, bits), 8)
+    assert m.resources == Resources(lut=columns * banks * luts)
+    if depth <= 32 and width >= 2:
+        assert (deep, bits) == RAM32M16[:2]
+    elif depth <= 64 and width >= 2:
+        assert (deep, bits) == RAM64M8[:2]
+    elif depth <= 128 and width == 1:
+        assert (deep, bits) == RAM128X1D[:2]
+    assert lutram_memory(depth, width, read_ports=3).resources == m.resources.scaled(3)
+
+
+@pytest.mark.parametrize("depth, width", SHAPES)
+def test_a_memorys_implementation_is_its_cheapest(depth, width):
+    """The rule takes the cheapest of registers (depth x width bits at cost 1), LUT-RAM and
+    block RAM by yosys's cost; a block-RAM memory holds at least `bram18_lower_bound`
+    BRAM18, a LUT-RAM one its bits (a LUT holds at most 32 x 14 / 8 = 56 of them)."""
+    m = memory(depth, width)
+    options = (depth * width, lutram_memory(depth, width).cost, bram_memory(depth, width).cost)
+    assert m.cost == min(options)
+    if m.kind == "block RAM":
+        assert m.resources.bram18 >= bram18_lower_bound(depth * width, 1, width)
+        assert (m.resources.lut, m.resources.ff) == (0, 0)
+    elif m.kind == "LUT-RAM":
+        assert m.resources.lut * 56 >= depth * width and m.resources.bram18 == 0
+    else:
+        assert m.resources == Resources(ff=depth * width)
+
+
+@pytest.mark.parametrize("width", [1, 14, 36, 256, 2048])
+def test_deeper_never_cheaper_and_switches_to_block_ram(width):
+    """Growing a memory's depth never makes it cheaper in both BRAM and LUT (nor in FF), and
+    past some depth it is block RAM for good: LUT-RAM's cost grows with the depth (a cell
+    holds at most 32 words of 14 bits, 256 of 1) while a BRAM18 holds 512 x 36 bits at 129."""
+    previous = None
+    kinds = []
+    for depth in range(1, 2049):
+        m = memory(depth, width)
+        kinds.append(m.kind)
+        if previous is not None:
+            r, q = m.resources, previous.resources
+            assert not (r.bram18 <= q.bram18 and r.lut <= q.lut and r.ff <= q.ff
+                        and (r.bram18, r.lut, r.ff) != (q.bram18, q.lut, q.ff)), depth
+            assert m.cost >= previous.cost, depth
+        previous = m
+    switch = kinds.index("block RAM")
+    assert set(kinds[switch:]) == {"block RAM"}, width
+    assert kinds[0] == "registers" and "LUT-RAM" in kinds[:switch]
+
+
+def test_a_memorys_cost_depends_only_on_its_shape():
+    """Two units holding memories of one shape pay the same for each: every buffer the area
+    model prices, over the varied designs, costs what `memory` says for its rows and width
+    (parsed back from the label each item prints)."""
+    shape = re.compile(r"(?:(\d+) weight buffers? .*|p \+ 1 = ([\d,]+) token caches|"
+                       r"weights \(.*\)|row buffer \(.*\)|γ/β buffer \(.*\)): .* \(([\d,]+) x "
+                       r"([\d,]+) b(?: as .*)?\)$")
+    seen = {}
+    for d in DESIGNS[:8]:
+        for t in TECHS[:3]:
+            for unit, items in area.unit_items(d, t).items():
+                for item in items:
+                    m = shape.search(item.label)
+                    if not m:
+                        continue
+                    count = int((m.group(1) or m.group(2) or "1").replace(",", ""))
+                    depth, width = (int(x.replace(",", "")) for x in m.group(3, 4))
+                    per = memory(depth, width).resources
+                    assert item.resources == per.scaled(count), (unit, item.label)
+                    seen.setdefault((depth, width), set()).add(unit)
+    assert any(len(units) > 1 for units in seen.values()) or len(seen) > 5
 
 
 @pytest.mark.parametrize("widths", [(32, 16), (32, 32), (9, 16)])

@@ -76,13 +76,13 @@ def test_a_workload_without_moe_layers_has_no_gate():
     # 16 x 192 weights (57 BRAM18) were counted. Without it the final design has
     # linear 16 x 16 x 2 + 16 GELU lanes, attention 2 x 4 x 8 x 4, softmax 4 x 20, patch 256
     # and LayerNorm 8 x 12 + 10 DSP (rtl layernorm: per lane x², d·x, D·r, n·γ; d·S2 and S1²);
-    # BRAM18: linear 2 x 228 and patch 228 (576 rows of 4,096 b: 114 x 2 of 512 x 36 b), token
-    # caches 2 x 5 x 8, five AXI masters x 4
-    # (LayerNorm none: its 24-word row and γ/β memories are LUT-RAM as synthesized).
+    # BRAM18: linear 2 x 228 and patch 228 (576 rows of 4,096 b: 114 x 2 of 512 x 36 b), five
+    # AXI masters x 4 (the token caches and LayerNorm's memories, 24 words of 256 b, are
+    # LUT-RAM: 19 RAM32M16 cost 2 x 152 against 8 BRAM18 x 129).
     d = design(ViTSpec(moe_every=13))
     text = explain(d, "final", d.units)
     assert figures(text)["dsp"] == 512 + 16 + 256 + 80 + 256 + 8 * 12 + 10 == 1226
-    assert figures(text)["bram36"] == (2 * 228 + 228 + 2 * 5 * 8 + 5 * 4) / 2 == 392
+    assert figures(text)["bram36"] == (2 * 228 + 228 + 5 * 4) / 2 == 352
     assert not re.search(r"^gate ", text, re.M)
     assert area.unit_resources(d, FINAL)["gate"].dsp == 0
     # one MoE layer is enough to need it
