@@ -16,7 +16,6 @@ ignore them).
 from __future__ import annotations
 
 import random
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +24,7 @@ from fpga.golden.attention import slot_query
 from fpga.golden.attention_av import SCORES, STATE, AttentionAVFormat, output_stream, request_order
 from fpga.golden.softmax import softmax_row_state
 from rtl.attention_av import attention_av_format
+from rtl.tb.read_port import ReadPort
 from rtl.tb.systolic_vectors import pack_vector
 from rtl.tb.vectors import unpack_signed
 
@@ -129,12 +129,9 @@ class AttentionAVBench:
         self.requests = request_order(self.fmt)
         self.expected = output_stream(ops.s, ops.recip, ops.b, ops.v, self.fmt)
         self.rng = random.Random(seed)
-        self.p_req, self.p_data, self.p_out = p_req, p_data, p_out
-        self.latency = mem_latency
-        self.queue: deque[tuple[int, int]] = deque()  # (cycle the beat may leave, request #)
+        self.p_req, self.p_out = p_req, p_out
+        self.port = ReadPort(self.rng, self._beat, p_data, mem_latency)
         self.taken = 0
-        self.offer: int | None = None  # the request whose beat is on the data port
-        self.word = 0
         self.stats = RunStats()
         self._ready = {"req": 0, "out": 0}
 
@@ -159,15 +156,10 @@ class AttentionAVBench:
 
     def drive(self, cycle: int) -> dict[str, int]:
         """The inputs of ``cycle``: a held beat stays offered until taken."""
-        if self.offer is None and self.queue and self.queue[0][0] <= cycle \
-                and self.rng.random() < self.p_data:
-            self.offer = self.queue.popleft()[1]
-            self.word = self._beat(self.offer)
+        data = self.port.drive(cycle)
         self._ready = {"req": int(self.rng.random() < self.p_req),
                        "out": int(self.rng.random() < self.p_out)}
-        return {"start": int(cycle == 0), "req_ready": self._ready["req"],
-                "data_valid": int(self.offer is not None),
-                "data_payload": 0 if self.offer is None else self.word,
+        return {"start": int(cycle == 0), "req_ready": self._ready["req"], **data,
                 "out_ready": self._ready["out"]}
 
     def sample(self, cycle: int, out: dict[str, int]) -> None:
@@ -178,12 +170,9 @@ class AttentionAVBench:
             assert self.taken < len(self.requests), f"cycle {cycle}: extra request {got}"
             want = self.requests[self.taken]
             assert got == want, f"request #{self.taken}: got {got}, expected {want} ({cycle})"
-            self.queue.append((cycle + self.latency, self.taken))
-            if self.stats.first_request is None:
-                self.stats.first_request = cycle
+            self.port.request(cycle, self.taken)
             self.taken += 1
-        if self.offer is not None and out["data_ready"]:
-            self.offer, self.stats.beats = None, self.stats.beats + 1
+        self.port.sample(out["data_ready"])
         if out["out_valid"] and self._ready["out"]:
             take_output(self.stats, self.expected, unpack_output(out["out"], self.fmt), cycle)
         if cycle > 0:
@@ -192,6 +181,7 @@ class AttentionAVBench:
     def finish(self) -> RunStats:
         assert self.taken == len(self.requests), (
             f"{self.taken} of {len(self.requests)} requests issued")
+        self.stats.first_request, self.stats.beats = self.port.first_request, self.port.beats
         assert self.done, f"{self.stats.outputs} of {len(self.expected)} outputs"
         return self.stats
 

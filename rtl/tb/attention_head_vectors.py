@@ -16,7 +16,6 @@ order; ``p_rd``/``p_data``/``p_wr`` < 1 stall at random, ``p_out`` < 1 back-pres
 from __future__ import annotations
 
 import random
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +30,7 @@ from fpga.golden.attention_head import (
 )
 from rtl.attention_head import head_format
 from rtl.tb.attention_av_vectors import check_busy, take_output, unpack_output
+from rtl.tb.read_port import ReadPort
 from rtl.tb.systolic_vectors import pack_vector
 from rtl.tb.vectors import unpack_signed
 
@@ -94,11 +94,10 @@ class HeadBench:
         self.scores = score_writes(y, f)
         self.states = state_writes(recip, b, f)
         self.expected = av_output_stream(y, recip, b, v, f.av)
-        self.p_rd, self.p_data, self.p_wr, self.p_out = p_rd, p_data, p_wr, p_out
-        self.latency = mem_latency
-        self.queue: deque[tuple[int, int]] = deque()  # (cycle the beat may leave, address)
-        self.offer: int | None = None
-        self.word = 0
+        self.p_rd, self.p_wr, self.p_out = p_rd, p_wr, p_out
+        # a beat is read at delivery: a write before it must already be in memory
+        self.port = ReadPort(self.rng, lambda addr: pack_vector(self.mem[addr], bits),
+                             p_data, mem_latency)
         self.score_count = 0
         self.states_seen: set[int] = set()
         self.stats = RunStats()
@@ -110,17 +109,11 @@ class HeadBench:
 
     def drive(self, cycle: int) -> dict[str, int]:
         """The inputs of ``cycle``: a held beat stays offered until taken."""
-        if self.offer is None and self.queue and self.queue[0][0] <= cycle \
-                and self.rng.random() < self.p_data:
-            self.offer = self.queue.popleft()[1]
-            # read at the beat's delivery: a write before it must already be in memory
-            self.word = pack_vector(self.mem[self.offer], self.fmt.qk.act_bits)
+        data = self.port.drive(cycle)
         self._ready = {"rd": int(self.rng.random() < self.p_rd),
                        "wr": int(self.rng.random() < self.p_wr),
                        "out": int(self.rng.random() < self.p_out)}
-        return {"start": int(cycle == 0), "rd_ready": self._ready["rd"],
-                "data_valid": int(self.offer is not None),
-                "data_payload": 0 if self.offer is None else self.word,
+        return {"start": int(cycle == 0), "rd_ready": self._ready["rd"], **data,
                 "wr_ready": self._ready["wr"], "out_ready": self._ready["out"]}
 
     def _unpack_write(self, word: int) -> tuple[int, int, list[int]]:
@@ -167,11 +160,8 @@ class HeadBench:
                 self.stats.phase2 = cycle
                 assert self.score_count == len(self.scores), "phase 2 before all scores"
                 assert len(self.states_seen) == self.fmt.n, "phase 2 before all row states"
-            self.queue.append((cycle + self.latency, addr))
-            if self.stats.first_request is None:
-                self.stats.first_request = cycle
-        if self.offer is not None and out["data_ready"]:
-            self.offer, self.stats.beats = None, self.stats.beats + 1
+            self.port.request(cycle, addr)
+        self.port.sample(out["data_ready"])
         if out["wr_valid"] and self._ready["wr"]:
             self._write(cycle, out["wr"])
         if out["out_valid"] and self._ready["out"]:
@@ -180,6 +170,7 @@ class HeadBench:
             check_busy(out["busy"], self.done, self.stats, len(self.expected), cycle)
 
     def finish(self) -> RunStats:
+        self.stats.first_request, self.stats.beats = self.port.first_request, self.port.beats
         assert self.score_count == len(self.scores), (
             f"{self.score_count} of {len(self.scores)} score writes")
         assert len(self.states_seen) == self.fmt.n, f"{len(self.states_seen)} row states"

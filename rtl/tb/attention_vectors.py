@@ -14,12 +14,12 @@ the scores. ``start`` is pulsed in cycle 0 of each run.
 from __future__ import annotations
 
 import random
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
 from fpga.golden.attention import AttentionFormat, Q, request_order, score_stream
+from rtl.tb.read_port import ReadPort
 from rtl.tb.systolic_vectors import pack_vector
 from rtl.tb.vectors import unpack_signed
 
@@ -92,11 +92,9 @@ class AttentionBench:
         self.requests = request_order(self.fmt)
         self.expected = score_stream(q, k, self.fmt)
         self.rng = random.Random(seed)
-        self.p_req, self.p_data, self.p_score = p_req, p_data, p_score
-        self.latency = mem_latency
-        self.queue: deque[tuple[int, int]] = deque()  # (cycle the beat may leave, request #)
+        self.p_req, self.p_score = p_req, p_score
+        self.port = ReadPort(self.rng, self._beat, p_data, mem_latency)
         self.taken = 0  # requests taken
-        self.offer: int | None = None  # the request whose beat is on the data port
         self.stats = RunStats()
         self._ready = {"req": 0, "score": 0}
 
@@ -112,14 +110,10 @@ class AttentionBench:
 
     def drive(self, cycle: int) -> dict[str, int]:
         """The inputs of ``cycle``: a held beat stays offered until taken."""
-        if self.offer is None and self.queue and self.queue[0][0] <= cycle \
-                and self.rng.random() < self.p_data:
-            self.offer = self.queue.popleft()[1]
+        data = self.port.drive(cycle)
         self._ready = {"req": int(self.rng.random() < self.p_req),
                        "score": int(self.rng.random() < self.p_score)}
-        return {"start": int(cycle == 0), "req_ready": self._ready["req"],
-                "data_valid": int(self.offer is not None),
-                "data_payload": 0 if self.offer is None else self._beat(self.offer),
+        return {"start": int(cycle == 0), "req_ready": self._ready["req"], **data,
                 "score_ready": self._ready["score"]}
 
     def sample(self, cycle: int, out: dict[str, int]) -> None:
@@ -130,12 +124,9 @@ class AttentionBench:
             assert self.taken < len(self.requests), f"cycle {cycle}: extra request {got}"
             want = self.requests[self.taken]
             assert got == want, f"request #{self.taken}: got {got}, expected {want} ({cycle})"
-            self.queue.append((cycle + self.latency, self.taken))
-            if self.stats.first_request is None:
-                self.stats.first_request = cycle
+            self.port.request(cycle, self.taken)
             self.taken += 1
-        if self.offer is not None and out["data_ready"]:
-            self.offer, self.stats.beats = None, self.stats.beats + 1
+        self.port.sample(out["data_ready"])
         if out["score_valid"] and self._ready["score"]:
             got, n = unpack_score(out["score"], self.fmt), self.stats.scores
             assert n < len(self.expected), f"cycle {cycle}: extra score {got}"
@@ -150,6 +141,7 @@ class AttentionBench:
     def finish(self) -> RunStats:
         assert self.taken == len(self.requests), (
             f"{self.taken} of {len(self.requests)} requests issued")
+        self.stats.first_request, self.stats.beats = self.port.first_request, self.port.beats
         assert self.done, f"{self.stats.scores} of {len(self.expected)} scores"
         return self.stats
 
