@@ -18,16 +18,11 @@ SHAPES = [(8, 16, 24, 40, 100, 70), (16, 8, 40, 24, 70, 100), (8, 8, 96, 128, 64
           (12, 12, 64, 64, 100, 300), (16, 16, 64, 64, 255, 257), (4, 12, 16, 8, 33, 200)]
 
 
-# (config, shape) where the mapper's closed form misses what the simulated schedule does
-# (docs/sim.md "The 2-pass cascade"): on FLAT's binding pass 2 (CF, SD, SNV) of a query tile
-# needs only its GM (made from LM on the 1D array) and the SLNV tiles made long before, so it
-# starts while the 2D array still runs the last m-tile's BQK/SLNV of the later query tiles;
-# the mapper's once-per-mapping multi-pass term charges one block's passes strictly in turn
-# (9358 cycles here; simulated 4342 over 32 heads: +1.08 %)
-NEEDS_MAPPER_CHANGE = {
-    ("cascade-2pass", (8, 8, 96, 128, 64, 64)):
-        "mapper: _multipass_fill charges pass 2 after the whole pass 1 of a block",
-}
+# (config, shape) where the mapper's closed form misses what the simulated schedule does, each
+# a strict xfail naming the proposed mapper change (none today: the 2-pass cascade's pass 2 of
+# a query tile starting after its own pass 1, not the block's, is the mapper's
+# `_multipass_fill` now)
+NEEDS_MAPPER_CHANGE: dict[tuple[str, tuple[int, ...]], str] = {}
 
 
 def _cases():
