@@ -122,13 +122,15 @@ def bram_buffer(words: int, word_bits: int, words_per_cycle: int) -> int:
 # that mapped the synthesized units of fpga/data/) with the costs of its UltraScale
 # libraries: techlibs/xilinx/lutrams_xcu.txt (every LUT-RAM option "cost 16", i.e. 2 per
 # LUT of its cell), brams_xc4v.txt (a RAMB18 "cost 129"), and the pass's own terms
-# (passes/memory/memory_libmap.cc: a bit in registers costs 1, `-logic-cost-ram`; 0.5 a bit
-# per extra bank for the read multiplexer and 0.5 per bank for the write-enable decoder).
+# (passes/memory/memory_libmap.cc: a bit in registers costs 1, `-logic-cost-ram`; a LUT-RAM
+# split in banks 0.5 a bit per extra bank for the read multiplexer and 0.5 per bank for the
+# write-enable decoder).
 # The cheapest of registers, LUT-RAM and block RAM is taken (registers first, then LUT-RAM,
-# on a tie: the pass's order). One difference, stated: yosys scales a LUT-RAM cell's cost
-# by the bits it uses ("widthscale") but instantiates the whole RAM32M16 / RAM64M8, so the
-# model costs whole cells, what is placed; the two can differ only between two near-equal
-# LUT-RAM tilings. Vivado's RAM_STYLE "auto" and Vitis HLS's BIND_STORAGE impl=auto are
+# on a tie: the pass's order). yosys scales a LUT-RAM cell's cost by the bits it uses
+# ("widthscale") but places the whole RAM32M16 / RAM64M8, so the cost follows yosys and the
+# LUTs count whole cells: at a width that fills no cell a deeper memory can take fewer LUTs
+# (96 x 1 bits: 3 RAM32M16, 24 LUTs; 97 x 1: 2 RAM64M8, 16), as yosys maps them; its cost
+# never falls. Vivado's RAM_STYLE "auto" and Vitis HLS's BIND_STORAGE impl=auto are
 # documented only as heuristics (UG901, UG1399), so yosys's written rule is the one used.
 
 LUTRAM_SDP = (("RAM32M16", 32, 14, 8), ("RAM64M8", 64, 7, 8), ("RAM128X1D", 128, 1, 4),
@@ -139,7 +141,7 @@ the simple-dual-port cell, 7 and 8 of the dual-port one; lutrams_xc5v_map.v, whi
 dual-port cell per bit used): a 32 x 14 RAM32M16 and a 64 x 7 RAM64M8 in 8 LUTs, a 128 x 1
 RAM128X1D in 4, a 256 x 1 RAM256X1D in 8. A synchronous read is the cell's asynchronous read
 and an output register the pass does not cost."""
-LUTRAM_COST_PER_LUT = 2.0  # yosys: cost 16 per 8-LUT option (lutrams_xcu.txt)
+LUTRAM_COST_PER_LUT = 2.0  # yosys: cost 16 per 8-LUT option, scaled by bits used
 BRAM18_COST = 129  # yosys cost of one RAMB18 (brams_xc4v.txt, "MODE" "HALF")
 REGISTER_BIT_COST = 1.0  # yosys cost of a bit of memory in registers (-logic-cost-ram)
 MUX_COST = 0.5  # yosys cost of a read-multiplexer bit and of a write-enable decoder output
@@ -170,11 +172,12 @@ def _banked_cost(cells: float, banks: int, width: int, read_ports: int) -> float
 def lutram_memory(depth: int, width: int, read_ports: int = 1) -> MemoryMapping:
     """The cheapest LUT-RAM tiling (by yosys's cost) of a ``depth x width`` memory: for a
     cell of ``bits x deep`` in ``luts`` LUTs, ceil(width / bits) x ceil(depth / deep) cells,
-    one copy per read port (each cell has one read port besides its write port)."""
+    one copy per read port (each cell has one read port besides its write port); the cost
+    counts ``width / bits`` cells a bank (yosys's widthscale), the LUTs whole cells."""
     def option(name: str, deep: int, bits: int, luts: int) -> MemoryMapping:
         columns, banks = math.ceil(width / bits), math.ceil(depth / deep)
         total = read_ports * columns * banks * luts
-        cost = _banked_cost(LUTRAM_COST_PER_LUT * columns * banks * luts, banks, width,
+        cost = _banked_cost(LUTRAM_COST_PER_LUT * luts * banks * width / bits, banks, width,
                             read_ports)
         return MemoryMapping("LUT-RAM", Resources(lut=total), cost,
                              (columns, banks, bits, deep), name)
@@ -184,12 +187,14 @@ def lutram_memory(depth: int, width: int, read_ports: int = 1) -> MemoryMapping:
 def bram_memory(depth: int, width: int, read_ports: int = 1) -> MemoryMapping:
     """A ``depth x width`` memory as block RAM: `bram_shape`'s cheapest tiling by one BRAM18
     configuration (at least `bram18_lower_bound` in tests/fpga), one copy per read port (the
-    write takes one of a BRAM's two ports)."""
+    write takes one of a BRAM's two ports). Its cost is 129 a BRAM18; the multiplexer of a
+    tiling more than one BRAM deep is left out (yosys tiles it its own way, and where it is
+    needed, beyond 512 words, block RAM is already several times cheaper than LUT-RAM), so
+    the cost never falls with depth."""
     columns, rows, bits, deep = bram_shape(depth * width, 1, width)
     count = columns * rows
-    cost = _banked_cost(BRAM18_COST * count, rows, width, read_ports)
-    return MemoryMapping("block RAM", Resources(bram18=read_ports * count), cost,
-                  (columns, rows, bits, deep))
+    return MemoryMapping("block RAM", Resources(bram18=read_ports * count),
+                         read_ports * BRAM18_COST * count, (columns, rows, bits, deep))
 
 
 def memory(depth: int, width: int, read_ports: int = 1) -> MemoryMapping:
@@ -197,8 +202,8 @@ def memory(depth: int, width: int, read_ports: int = 1) -> MemoryMapping:
     synchronous write port and ``read_ports`` read ports (each reading one word a cycle):
     the cheapest by yosys's cost of registers (depth x width FF), LUT-RAM (`lutram_memory`)
     and block RAM (`bram_memory`); see the rule above. 24 words of 256 bits (an attention
-    token cache, rtl layernorm's row memory) cost 2 x 152 = 304 as 19 RAM32M16 (152 LUT)
-    against 129 x 8 = 1,032 as 8 BRAM18 and 6,144 as registers: LUT-RAM.
+    token cache, rtl layernorm's row memory) cost 16 x 256 / 14 = 293 as 19 RAM32M16
+    (152 LUT) against 129 x 8 = 1,032 as 8 BRAM18 and 6,144 as registers: LUT-RAM.
 
     Raises ValueError for a depth, width or read-port count below 1 (a model defect, not
     user input)."""

