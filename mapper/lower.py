@@ -12,8 +12,10 @@ that fits; when even one tile row (R = P0) does not fit, the part of the held fi
 fit spills to DRAM and is re-read once per later pass. Inputs without P (K, V) stream through the
 buffer one tile at a time, once per block and per pass that reads them.
 
-Unfused: each contraction is a GEMM phase (searched by `mapper.gemm`), each run of other Einsums
-is a vector phase over blocks of query rows; tensors cross phases through DRAM.
+Unfused: each contraction that reuses an operand across query rows (one operand without p) is a
+GEMM phase (searched by `mapper.gemm`; a chunk rank both operands keep makes a batch), each run
+of other Einsums (per-row contractions such as the 2-pass SD and SNV included) is a vector
+phase over blocks of query rows; tensors cross phases through DRAM.
 
 The per-head analysis the rules read is `mapper.context`; which words live in the buffer and
 what moves through it, `mapper.traffic`.
