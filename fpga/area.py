@@ -13,7 +13,7 @@ Unit by unit (defaults in brackets):
 - single-pass softmax: running (max, sum) units — exp (two multiplies), rescale multiply,
   reciprocal divider — and normalisers in A·V (exp + one multiply), as many per query slot as
   head scores it can finish in a cycle (`heads_per_cycle`: one at 8 lanes and 64-dim heads); the
-  other heads' running state in registers.
+  other heads' running state in a memory per slot.
 - three-pass softmax: ``math.lanes`` conventional exp + add + divide datapaths.
 - GELU: approximate lanes (one small multiply + a 177-entry table) or exact float lanes.
 - LayerNorm: rtl ``layernorm`` (single pass, exact sums, rsqrt recurrence): per lane x², d·x,
@@ -92,8 +92,8 @@ def linear_engine(u: Units, engine: tuple[int, int], shapes, buffers: int, gelu_
              buffer_item(f"{what}{buffers} weight buffer{_s(buffers)} "
                          f"({biggest[0]} x {biggest[1]})", buffers, words, u.weight_bits,
                          in_par * out_par),
-             Item(f"{what}input row cache: {row} x {u.act_bits} b in registers",
-                  Resources(ff=row * u.act_bits)))
+             buffer_item(f"{what}input row cache ({row} x {u.act_bits} b)", 1, row, u.act_bits,
+                         in_par))
     if gelu_lanes:
         items += (gelu.scaled(gelu_lanes, f"{gelu_lanes:,} fused GELU lane{_s(gelu_lanes)}"),)
     return items
@@ -175,7 +175,7 @@ def heads_per_cycle(u: Units, spec: ViTSpec) -> int:
 
 def softmax(u: Units, spec: ViTSpec, t: Techniques, m: ConventionalMath) -> Unit:
     """Single-pass units sized to the scores' arrival rate (`heads_per_cycle` per query slot,
-    the other heads' running state in registers beside them), or the three-pass datapath."""
+    the other heads' running state in a memory beside each), or the three-pass datapath."""
     if t.single_pass_softmax:
         per_slot = heads_per_cycle(u, spec)
         units = u.attn_p * per_slot
@@ -184,10 +184,10 @@ def softmax(u: Units, spec: ViTSpec, t: Techniques, m: ConventionalMath) -> Unit
         items = (running_softmax_unit(u).scaled(units, f"running max and sum: {share}"),
                  normalise_unit(u).scaled(units, f"normalise in A·V: {units:,}"))
         shared = spec.heads - per_slot
-        if shared:
-            items += (Item(f"running (max, sum) of the other {shared} head{_s(shared)} of each "
-                           f"slot: {u.attn_p:,} x {shared} x 2 x {u.act_bits} b in registers",
-                           Resources(ff=u.attn_p * shared * 2 * u.act_bits)),)
+        if shared:  # a slot's unit reads and writes one head's (max, sum) at a time
+            items += (buffer_item(f"running (max, sum) of the other {shared} head{_s(shared)}: "
+                                  f"{u.attn_p:,} slot memor{'y' if u.attn_p == 1 else 'ies'}",
+                                  u.attn_p, shared * 2, u.act_bits, 2),)
         return items
     lane = Resources(dsp=2 * m.fadd_dsp + m.fexp_dsp + m.fmul_dsp,
                      lut=4 * m.fop_lut + m.fdiv_lut, ff=4000)

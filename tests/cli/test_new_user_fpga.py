@@ -55,11 +55,14 @@ def final_dsp(p: int, size: int) -> int:
 # 1K x 18, ...): two linear buffers of 144 rows x 1024*16 b = ceil(16384/36) = 456 x 1;
 # patch weights 192*768 read 256 a cycle, 576 rows x 4096 b = ceil(4096/36) x ceil(576/512)
 # = 114 x 2; 5 AXI masters x 4. The memories of at most 32 words are LUT-RAM, RAM32M16 cells of
-# 32 x 14 b in 8 LUTs (yosys's cost, 2 a LUT, under 129 a BRAM18): 2 arrays x (p + 1) token
-# caches of 24 x 256 b, ceil(256/14) x 8 = 152 LUTs each; the gate's 24 x 128*16 b weights
-# ceil(2048/14) x 8 = 1,176; LayerNorm's (as synthesized).
+# 32 x 14 b in 8 LUTs (yosys's cost, 16 per 14 bits, under 129 a BRAM18 of 36): 2 arrays x
+# (p + 1) token caches of 24 x 256 b, ceil(256/14) x 8 = 152 LUTs each; the gate's 24 x
+# 128*16 b weights ceil(2048/14) x 8 = 1,176; the linear unit's input row cache, 768 / 32 = 24
+# blocks of 32 x 32 b, ceil(1024/14) x 8 = 592; each of the 16 slots' (max, sum) of its other
+# 2 heads, 2 x 64 b, ceil(64/14) x 8 = 40; LayerNorm's (as synthesized).
 BRAM18_P16_32 = 2 * 456 + 114 * 2 + 5 * 4
-LUTRAM_P16 = 2 * 17 * math.ceil(256 / 14) * 8 + math.ceil(2048 / 14) * 8
+LUTRAM_P16 = (2 * 17 * math.ceil(256 / 14) * 8 + math.ceil(2048 / 14) * 8
+              + math.ceil(1024 / 14) * 8 + 16 * math.ceil(64 / 14) * 8)
 
 
 def test_a_named_config_that_does_not_fit_is_a_located_error(tmp_path):

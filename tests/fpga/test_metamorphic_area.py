@@ -20,6 +20,7 @@ from fpga.explore import Point, row
 from fpga.model import evaluate
 from fpga.resources import Resources, bram_memory, lutram_memory, memory
 from fpga.spec import Units
+from tests.fpga.test_explain import BUFFER, memories
 from tests.fpga.varied import (
     ALL_ON,
     BASE,
@@ -286,9 +287,7 @@ def test_a_memorys_cost_depends_only_on_its_shape():
     """Two units holding memories of one shape pay the same for each: every buffer the area
     model prices, over the varied designs, costs what `memory` says for its rows and width
     (parsed back from the label each item prints)."""
-    shape = re.compile(r"(?:(\d+) weight buffers? .*|p \+ 1 = ([\d,]+) token caches|"
-                       r"weights \(.*\)|row buffer \(.*\)|γ/β buffer \(.*\)): .* \(([\d,]+) x "
-                       r"([\d,]+) b(?: as .*)?\)$")
+    shape = re.compile(BUFFER + r".* \(([\d,]+) x ([\d,]+) b(?: as .*)?\)$")
     seen = {}
     for d in DESIGNS[:8]:
         for t in TECHS[:3]:
@@ -297,8 +296,8 @@ def test_a_memorys_cost_depends_only_on_its_shape():
                     m = shape.search(item.label)
                     if not m:
                         continue
-                    count = int((m.group(1) or m.group(2) or "1").replace(",", ""))
-                    depth, width = (int(x.replace(",", "")) for x in m.group(3, 4))
+                    count = memories(m)
+                    depth, width = (int(x.replace(",", "")) for x in m.group(4, 5))
                     per = memory(depth, width).resources
                     assert item.resources == per.scaled(count), (unit, item.label)
                     seen.setdefault((depth, width), set()).add(unit)
