@@ -7,6 +7,7 @@ and the explorer sorts rows back into point order.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
@@ -148,27 +149,56 @@ def _join_the_run(stop: Any) -> None:
 
 
 def _run_dask(choice, kind_name, design, chunks) -> Iterator[ChunkResult]:
-    from distributed import Client, LocalCluster, as_completed
+    """Chunks on a Dask cluster: the one at ``choice.scheduler`` or a local one."""
+    from distributed import as_completed
 
-    cluster = None
-    try:
-        if choice.scheduler:
-            client = Client(choice.scheduler, timeout="20s")
-        else:
-            cluster = LocalCluster(
-                n_workers=choice.worker_count(), threads_per_worker=1, processes=True,
-                dashboard_address=":0",
-            )
-            client = Client(cluster)
-    except OSError as error:
-        raise BackendError(f"cannot reach the Dask scheduler {choice.scheduler!r}: {error}") from None
-    try:
+    with _dask_client(choice) as client:
         design_future = client.scatter(design, broadcast=True)
         futures = [client.submit(evaluate_chunk, kind_name, design_future, chunk, pure=False)
                    for chunk in chunks]
         for future in as_completed(futures):
             yield future.result()
+
+
+@contextmanager
+def _dask_client(choice: BackendChoice) -> Iterator[Any]:
+    """A client of the scheduler at ``choice.scheduler``, or of a local cluster started here;
+    both closed on exit. Raises BackendError if the scheduler cannot be reached.
+
+    A local cluster's workers ignore SIGINT (`attnforge.dask_worker`, preloaded), so a
+    terminal's Ctrl-C stops only this process, which stops the run and closes the cluster
+    (workers hit by it printed tracebacks; one hit while it still starts, before the preload,
+    still does). SIGINT is held while the cluster starts: a Ctrl-C then is raised once it has
+    started, and it is closed. Its processes log errors only (closing it cancels running
+    chunks, which each worker reported as a warning), and while it runs this process's
+    tornado callbacks do not log: an interrupted wait for a result logged the cancelling of
+    that wait as an error with its traceback.
+    """
+    from distributed import Client, LocalCluster
+
+    tornado_log = logging.getLogger("tornado.application")
+    level = tornado_log.level
+    cluster = client = None
+    try:
+        try:
+            if choice.scheduler:
+                client = Client(choice.scheduler, timeout="20s")
+            else:
+                with _sigint_held():
+                    cluster = LocalCluster(
+                        n_workers=choice.worker_count(), threads_per_worker=1, processes=True,
+                        dashboard_address=":0", silence_logs=logging.ERROR,
+                        preload=["attnforge.dask_worker"],
+                    )
+                client = Client(cluster)
+        except OSError as error:
+            raise BackendError(f"cannot reach the Dask scheduler {choice.scheduler!r}: "
+                               f"{error}") from None
+        tornado_log.setLevel(logging.CRITICAL)
+        yield client
     finally:
-        client.close()
+        if client is not None:
+            client.close()
         if cluster is not None:
             cluster.close()
+        tornado_log.setLevel(level)

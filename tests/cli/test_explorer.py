@@ -207,7 +207,8 @@ def test_parquet_export_and_dataframe_equal_the_csv(tmp_path):
 
 
 @pytest.mark.parametrize(("backend", "to_group"), [("serial", True), ("process", True),
-                                                   ("process", False)])
+                                                   ("process", False), ("dask", True),
+                                                   ("dask", False)])
 def test_ctrl_c_stops_cleanly_with_finished_points_saved(tmp_path, backend, to_group):
     # to_group: a terminal's Ctrl-C reaches the command and its workers; otherwise only the
     # command is signalled (`kill -INT`) and must stop its workers itself
@@ -228,6 +229,7 @@ def test_ctrl_c_stops_cleanly_with_finished_points_saved(tmp_path, backend, to_g
     kept = _stored(out / STORE_NAME)
     assert process.returncode == 130, err
     assert "Traceback" not in err and "rerun the same command to resume" in err
+    assert "WARNING" not in err  # a local Dask cluster's workers logged their interruption
     assert 0 < kept < total
     resumed = explore(path, out, BackendChoice("serial"))
     assert (resumed.evaluated, resumed.reused) == (total - kept, kept)
