@@ -265,6 +265,12 @@ class _Line:
             raise self.error(f"unknown function {tok.text!r}{_did_you_mean(tok.text, _FUNCTIONS)}"
                              f"; the functions are exp(x) and max(a, b), the operators + - * /, "
                              f"and a reduction is written sum[rank] x or max[rank] x", tok)
+        if (tok.kind == "name" and tok.text[0].islower() and tok.text not in _KEYWORDS
+                and self.peek(1).text != "["):  # q[e,p] is a tensor misspelt
+            raise self.error(f"rank {tok.text!r} is not a value: a value is a tensor T[ranks], a "
+                             f"number, inf, exp(x) or max(a, b); ranks index tensors and appear "
+                             f"in where filters (a bias that depends on positions, e.g. ALiBi's, "
+                             f"is an input tensor B[m,p])", tok)
         name = self.name("a tensor, a number, exp(...) or max(a, b)", lower=False)
         self.expect("[", f"'[' after tensor {name}")
         indices: list[IndexExpr] = []

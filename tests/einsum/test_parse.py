@@ -152,3 +152,18 @@ def test_unknown_function_lists_the_functions_and_operators(rhs, col, hint):
     assert str(info.value) == (
         f"f.af:4:{col}: unknown function {name!r}{hint}; the functions are exp(x) and max(a, b), "
         f"the operators + - * /, and a reduction is written sum[rank] x or max[rank] x")
+
+
+@pytest.mark.parametrize(("rhs", "col", "rank"), [
+    ("Q[e,p] - 0.5 * (p - m)", 24, "p"),  # ALiBi written with ranks as values
+    ("Q[e,p] * e", 17, "e"),
+    ("m", 8, "m"),
+])
+def test_a_rank_used_as_a_value_is_named_as_such(rhs, col, rank):
+    # said "a tensor, a number, exp(...) or max(a, b) must start with an upper-case letter"
+    with pytest.raises(ParseError) as info:
+        einsum.parse(HEADER + "O[p] = " + rhs + "\n", source="f.af")
+    assert str(info.value) == (
+        f"f.af:4:{col}: rank {rank!r} is not a value: a value is a tensor T[ranks], a number, "
+        f"inf, exp(x) or max(a, b); ranks index tensors and appear in where filters (a bias "
+        f"that depends on positions, e.g. ALiBi's, is an input tensor B[m,p])")
