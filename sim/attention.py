@@ -155,12 +155,19 @@ def _cascade(mapping):
 def query_heads(mapping) -> int:
     """Query heads in one instance of `mapping`: a GQA group's S, else 1 (its tiles are S
     times a head's)."""
+    if not mapping.config.fused:
+        return 1
     return _geometry(mapping).heads
 
 
 def check_supported(mapping) -> None:
     """Raise SimInputError naming why `simulate_attention` cannot run `mapping`; build
     nothing (the CLI picks a default configuration and rejects one before simulating)."""
+    if not mapping.config.fused:
+        from .unfused import check_unfused
+
+        check_unfused(mapping)
+        return
     _geometry(mapping)
     _cascade(mapping)
 
@@ -515,8 +522,11 @@ def simulate_attention(mapping, q=None, k=None, v=None, window: int | None = Non
     as tiles are built and, with
     values, as they are computed. With `timeline`,
     ``result.timeline[a, cycle]`` is 1 while array a (0: 2D, 1: 1D) is occupied.
+    An unfused mapping runs phase by phase (`sim.unfused.simulate_unfused`, timing only).
     Raises SimInputError for mappings the simulator does not cover.
     """
+    if not mapping.config.fused:
+        return _unfused(mapping, q is not None, timeline, heads)
     pipelined = mapping.config.schedule == "pipelined"
     _cascade(mapping)
     if heads < 1:
@@ -542,6 +552,16 @@ def simulate_attention(mapping, q=None, k=None, v=None, window: int | None = Non
                            round(int(end) * mapping.instances / heads),
                            len(graph.array), graph.tiles, busy, util, mapper, av, line, heads,
                            graph.streamed_words, query_heads(mapping))
+
+
+def _unfused(mapping, values: bool, timeline: bool, heads: int):
+    from .unfused import simulate_unfused
+
+    if values or timeline:
+        what = "values (--values)" if values else "occupancy timeline (--timeline)"
+        raise SimInputError(f"simulate: configuration {mapping.config_name!r} is unfused; "
+                            f"the unfused simulator times its phases and gives no {what}")
+    return simulate_unfused(mapping, heads)
 
 
 def repeat_heads(graph: TaskGraph, heads: int) -> TaskGraph:

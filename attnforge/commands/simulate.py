@@ -163,8 +163,8 @@ def save_figure(fig, path: Path) -> None:
 @click.option("--model", default=None, help="Model name (default: the sweep's first).")
 @click.option("--seq-len", type=int, default=None, help="Tokens (default: the sweep's first).")
 @click.option("--config", "config", default=None,
-              help="Configuration (default: the sweep's first one the simulator runs; fused "
-                   "configurations only).")
+              help="Configuration (default: the sweep's first fused one the simulator runs; "
+                   "an unfused one is simulated phase by phase, timing only).")
 @click.option("--array-dim", type=int, default=0, help="Square array size (0: as designed).")
 @click.option("--values", is_flag=True,
               help="Also compute attention on random Q, K, V (seed 0) through the simulated "

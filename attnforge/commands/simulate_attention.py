@@ -75,8 +75,9 @@ def run_design(path: Path, model: str | None, seq_len: int | None, config: str |
 
 
 def _pick_mapping(spec, base, config: str | None, path: Path):
-    """(point, mapping) of ``config``, or with None of the sweep's first configuration the
-    simulator covers; an InputError naming --config and the covered ones otherwise."""
+    """(point, mapping) of ``config``, or with None of the sweep's first fused configuration
+    the simulator covers (an unfused one runs when --config names it); an InputError naming
+    --config and the covered ones otherwise."""
     from dataclasses import replace
 
     from mapper.evaluate import map_attention
@@ -86,6 +87,9 @@ def _pick_mapping(spec, base, config: str | None, path: Path):
     covered, reasons = [], {}
     for name in spec.sweep.configs if config is None else (config,):
         point = replace(base, config=name)
+        if config is None and not spec.configs[name].fused:
+            reasons[name] = "unfused (give --config to simulate it)"
+            continue
         mapping = map_attention(spec, point)
         try:
             check_supported(mapping)
@@ -210,6 +214,8 @@ def _instance_word(group: int) -> str:
 
 
 def _table(point, report) -> str:
+    if "phases" in report:
+        return _unfused_table(point, report)
     lines = [f"point           {point.config} / {point.model} / seq {point.seq_len}"
              f" / array {point.array_dim or 'as designed'}",
              f"cycles          {report['cycles']} for {report['heads']} "
@@ -224,6 +230,22 @@ def _table(point, report) -> str:
     if "max_abs_error_vs_executor" in report:
         lines.append(f"values          max |AV - einsum executor| = "
                      f"{report['max_abs_error_vs_executor']:.3g}")
+    return "\n".join(lines)
+
+
+def _unfused_table(point, report) -> str:
+    """An unfused mapping: its phases, simulated and the mapper's cycles per head."""
+    lines = [f"point           {point.config} / {point.model} / seq {point.seq_len}"
+             f" / array {point.array_dim or 'as designed'} (unfused: phases through DRAM)",
+             f"cycles          {report['cycles']} for {report['heads']} head(s) one after "
+             f"another   (mapper's analytical model: {report['mapper_cycles']})",
+             f"instances       {report['instances']} (batch × heads)   total cycles "
+             f"{report['total_cycles']}",
+             "phase (one head)                      sim cycles   mapper cycles   DRAM words "
+             "sim / mapper"]
+    lines += [f"  {p['name']:<34s} {p['cycles']:>11d} {p['mapper_cycles']:>15.0f}   "
+              f"{p['dram_read_words'] + p['dram_write_words']} / {p['mapper_dram_words']}"
+              for p in report["phases"]]
     return "\n".join(lines)
 
 

@@ -227,7 +227,7 @@ def test_simulate_design_default_config_is_one_it_runs(capsys) -> None:
 
 
 @pytest.mark.parametrize("argv, fragments", [
-    (["--config", "unfused"], ["--config unfused", "fusemax"]),
+    (["--config", "unfused", "--values"], ["'unfused' is unfused", "--values"]),
     # The mapper's OverflowError traceback.
     (["--seq-len", "99999999999"], ["--seq-len", "not 99999999999"]),
     # Ran for many minutes (16.7M tiles, 1.6G tile instances).

@@ -117,11 +117,14 @@ def test_pipelining_hides_the_fill_of_many_tiles():
 
 @pytest.mark.parametrize(("kwargs", "words"), [
     ({"cascade": "edgemoe-softmax"}, "Einsum AV reduces over M with"),
-    ({"fused": False}, "not fused"),
+    # an unfused mapping runs phase by phase (tests/sim/test_sim_unfused.py), timing only
+    ({"fused": False, "cascade": "attention-3pass", "q": True}, "unfused.*values"),
 ])
 def test_unsupported_mappings_are_rejected(kwargs, words):
+    kwargs = dict(kwargs)
+    values = qkv(3, 5, 8, 8) if kwargs.pop("q", False) else ()
     with pytest.raises(SimInputError, match=words):
-        simulate_attention(mapping(4, 4, 3, 5, 8, 8, **kwargs))
+        simulate_attention(mapping(4, 4, 3, 5, 8, 8, **kwargs), *values)
 
 
 def test_a_masked_cascade_unfused_is_refused_by_the_mapper_before_the_simulator():
@@ -200,7 +203,7 @@ def test_cli_design_point_with_values(capsys, tmp_path):
 
 
 @pytest.mark.parametrize(("args", "words"), [
-    (["--config", "unfused", "--seq-len", "32", "--array-dim", "8"], "not fused"),
+    (["--config", "unfused", "--seq-len", "32", "--array-dim", "8", "--values"], "--values"),
     (["--config", "fusmax"], "did you mean"),
     (["--config", "fusemax", "--seq-len", "0"], "--seq-len"),
     (["--config", "fusemax", "--heads", "0"], "--heads"),
