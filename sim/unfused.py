@@ -21,6 +21,11 @@ bandwidth in words per cycle. What differs from the mapper's mapping:
   (the next pass's wavefront right behind the previous one) and one fill per mapping;
 - the M1 GEMMs of a batch (SLNV) run back to back, each simulated as its own GEMM.
 
+``chained_cycles`` also times each GEMM with its folds chained (a fold's wavefront right behind
+the previous one's, k cycles a fold, one R + C − 2 fill a GEMM; same tiles, fetches and DRAM
+channel), which is how the fused simulator chains a tile's 2D wavefronts and what the
+mapper's tk per pass assumes.
+
 Vector phase, element by element: every bound Einsum's points are assigned to PEs — on the
 1D array query row p to PE p mod P1 (one M fiber per PE, walked key by key: a partial last
 chunk only its keys), on the 2D array point (p, key column) to PE (p mod R, column mod C) —
@@ -40,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .gemm import simulate_gemm
+from .gemm import check_fits, fetch_words, plan_folds, simulate_gemm
 from .memory import schedule
 from .spec import SimInputError, gemm, memory, systolic_array
 
@@ -62,6 +67,10 @@ class PhaseRun:
     mapper_cycles: float
     mapper_compute_cycles: int
     mapper_dram_words: int
+    chained_cycles: int
+    """GEMM: elapsed with each fold's wavefront entering right behind the previous one's
+    (k cycles a fold, one fill and drain R + C − 2 a GEMM), as the fused simulator chains a
+    tile's 2D wavefronts; vector: ``cycles``."""
 
     def to_json(self) -> dict[str, object]:
         """One phase of the CLI's JSON object."""
@@ -79,6 +88,7 @@ class UnfusedResult:
     instances: int
     total_cycles: int
     mapper_cycles: int
+    chained_cycles: int
     heads: int = 1
     query_heads: int = 1
     av: np.ndarray | None = None
@@ -88,6 +98,7 @@ class UnfusedResult:
         """The CLI's JSON object (the fused result's keys where they have a meaning)."""
         return {"cycles": self.cycles, "instances": self.instances,
                 "total_cycles": self.total_cycles, "mapper_cycles": self.mapper_cycles,
+                "chained_cycles": self.chained_cycles,
                 "heads": self.heads, "query_heads": self.query_heads,
                 "phases": [p.to_json() for p in self.phases]}
 
@@ -128,8 +139,9 @@ def simulate_unfused(mapping, heads: int = 1) -> UnfusedResult:
                  for i, ph in enumerate(mapping.phases))
     per_head = sum(r.cycles for r in runs)
     mapper = heads * sum(r.mapper_cycles for r in runs) + mapping.fill_drain_cycles
+    chained = heads * sum(r.chained_cycles for r in runs)
     return UnfusedResult(runs, heads * per_head, mapping.instances,
-                         per_head * mapping.instances, round(mapper), heads)
+                         per_head * mapping.instances, round(mapper), chained, heads)
 
 
 def _cascade(mapping):
@@ -167,18 +179,38 @@ def _gemm_run(mapping, phase) -> PhaseRun:
     arch = mapping.arch
     array = systolic_array(arch.array_2d.rows, arch.array_2d.cols, "os")
     mem = _memory(arch)
-    cycles = compute = reads = writes = folds = 0
+    cycles = compute = reads = writes = folds = chained = 0
     for part in phase.gemm_parts:
         g = part.gemm
-        result = simulate_gemm(array, gemm(g.m, g.n, g.k), mem)
+        shape = gemm(g.m, g.n, g.k)
+        result = simulate_gemm(array, shape, mem)
         cycles += g.count * (result.total_cycles + 1)
         compute += g.count * (result.compute_cycles + 1)
         reads += g.count * sum(result.dram_reads.values())
         writes += g.count * sum(result.dram_writes.values())
         folds += g.count * result.folds
+        chained += g.count * _chained_gemm(array, shape, mem)
     return PhaseRun(phase.name, "gemm", cycles, compute, reads, writes, folds,
                     _mapper_cycles(arch, phase), phase.compute_cycles,
-                    phase.dram_read_words + phase.dram_write_words)
+                    phase.dram_read_words + phase.dram_write_words, chained)
+
+
+def _chained_gemm(array, shape, mem) -> int:
+    """Elapsed cycles of one GEMM whose folds chain: a fold's operands enter the array edges
+    for k cycles (sim.systolic.os_fold: row i takes A[i, s] at cycle s + i), and the next
+    fold's enter right behind them (double-buffered accumulators; the results drain while the
+    next fold computes), so a fold occupies the array k cycles; the last fold's last result
+    leaves R + C − 2 cycles after its stream. Same fold order, tiles, fetches and DRAM
+    channel as `sim.gemm.simulate_gemm` (a fold's C tile is written when its stream ends)."""
+    plan = plan_folds(array, shape)
+    check_fits(plan, mem)
+    n = len(plan.used_rows)
+    fetch = (fetch_words(plan.a_tile, plan.a_words, shape.m * shape.k <= mem.sram_words)
+             + fetch_words(plan.b_tile, plan.b_words, shape.k * shape.n <= mem.sram_words))
+    start = np.zeros(n, np.int64)
+    end, _ = schedule(np.full(n, shape.k, np.int64), fetch, np.arange(n, dtype=np.int64),
+                      plan.c_words.astype(np.int64), float(mem.dram_words_per_cycle), start)
+    return max(int(end), int(start[-1]) + shape.k + array.rows + array.cols - 2)
 
 
 def phase_tensors(cascade, made: dict[str, int], index: int) -> tuple[list[str], list[str]]:
@@ -246,7 +278,8 @@ def _vector_run(mapping, cascade, ext, made, index) -> PhaseRun:
                       start)
     return PhaseRun(phase.name, "vector", int(end), int(lengths.sum()), int(fetch.sum()),
                     int(store.sum()), len(starts), _mapper_cycles(arch, phase),
-                    phase.compute_cycles, phase.dram_read_words + phase.dram_write_words)
+                    phase.compute_cycles, phase.dram_read_words + phase.dram_write_words,
+                    int(end))
 
 
 def _runs_2d(phase) -> int:

@@ -238,12 +238,14 @@ def _unfused_table(point, report) -> str:
     lines = [f"point           {point.config} / {point.model} / seq {point.seq_len}"
              f" / array {point.array_dim or 'as designed'} (unfused: phases through DRAM)",
              f"cycles          {report['cycles']} for {report['heads']} head(s) one after "
-             f"another   (mapper's analytical model: {report['mapper_cycles']})",
+             f"another   (mapper's analytical model: {report['mapper_cycles']}; GEMM folds "
+             f"chained: {report['chained_cycles']})",
              f"instances       {report['instances']} (batch × heads)   total cycles "
              f"{report['total_cycles']}",
-             "phase (one head)                      sim cycles   mapper cycles   DRAM words "
-             "sim / mapper"]
-    lines += [f"  {p['name']:<34s} {p['cycles']:>11d} {p['mapper_cycles']:>15.0f}   "
+             "phase (one head)                   sim cycles  folds chained   mapper cycles"
+             "   DRAM words sim / mapper"]
+    lines += [f"  {p['name']:<31s} {p['cycles']:>11d} {p['chained_cycles']:>14d} "
+              f"{p['mapper_cycles']:>15.0f}   "
               f"{p['dram_read_words'] + p['dram_write_words']} / {p['mapper_dram_words']}"
               for p in report["phases"]]
     return "\n".join(lines)
