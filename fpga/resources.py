@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 DSP_A_BITS = 27  # DSP48E2 multiplier port widths (fact)
 DSP_B_BITS = 18
@@ -155,7 +156,7 @@ class MemoryMapping:
     LUT-RAM cell; a BRAM18 configuration for block RAM). The multiplexers joining banks are
     not counted (for either kind)."""
 
-    kind: str
+    kind: Literal["registers", "LUT-RAM", "block RAM"]
     resources: Resources
     cost: float
     tiling: tuple[int, int, int, int] = (0, 0, 0, 0)
@@ -211,7 +212,7 @@ def memory(depth: int, width: int, read_ports: int = 1) -> MemoryMapping:
         raise ValueError(f"a memory needs depth, width and read ports >= 1, not "
                          f"{(depth, width, read_ports)!r}")
     registers = MemoryMapping("registers", Resources(ff=depth * width),
-                       REGISTER_BIT_COST * depth * width)
+                              REGISTER_BIT_COST * depth * width)
     candidates = (registers, lutram_memory(depth, width, read_ports),
                   bram_memory(depth, width, read_ports))
     return min(candidates, key=lambda m: m.cost)  # the first of equal costs
