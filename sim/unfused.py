@@ -21,10 +21,10 @@ bandwidth in words per cycle. What differs from the mapper's mapping:
   (the next pass's wavefront right behind the previous one) and one fill per mapping;
 - the M1 GEMMs of a batch (SLNV) run back to back, each simulated as its own GEMM.
 
-``chained_cycles`` also times each GEMM with its folds chained (a fold's wavefront right behind
-the previous one's, k cycles a fold, one R + C − 2 fill a GEMM; same tiles, fetches and DRAM
-channel), which is how the fused simulator chains a tile's 2D wavefronts and what the
-mapper's tk per pass assumes.
+``chained_cycles`` also times each GEMM phase with its folds chained (a fold's wavefront right
+behind the previous one's, across the GEMMs of a batch too: k cycles a fold, one R + C − 2
+fill a phase; same tiles, fetches and DRAM channel), which is how the fused simulator chains
+a tile's 2D wavefronts and what the mapper's tk per pass assumes.
 
 Vector phase, element by element: every bound Einsum's points are assigned to PEs — on the
 1D array query row p to PE p mod P1 (one M fiber per PE, walked key by key: a partial last
@@ -69,7 +69,7 @@ class PhaseRun:
     mapper_dram_words: int
     chained_cycles: int
     """GEMM: elapsed with each fold's wavefront entering right behind the previous one's
-    (k cycles a fold, one fill and drain R + C − 2 a GEMM), as the fused simulator chains a
+    (k cycles a fold, one fill and drain R + C − 2 a phase), as the fused simulator chains a
     tile's 2D wavefronts; vector: ``cycles``."""
 
     def to_json(self) -> dict[str, object]:
@@ -179,7 +179,7 @@ def _gemm_run(mapping, phase) -> PhaseRun:
     arch = mapping.arch
     array = systolic_array(arch.array_2d.rows, arch.array_2d.cols, "os")
     mem = _memory(arch)
-    cycles = compute = reads = writes = folds = chained = 0
+    cycles = compute = reads = writes = folds = 0
     for part in phase.gemm_parts:
         g = part.gemm
         shape = gemm(g.m, g.n, g.k)
@@ -189,28 +189,36 @@ def _gemm_run(mapping, phase) -> PhaseRun:
         reads += g.count * sum(result.dram_reads.values())
         writes += g.count * sum(result.dram_writes.values())
         folds += g.count * result.folds
-        chained += g.count * _chained_gemm(array, shape, mem)
     return PhaseRun(phase.name, "gemm", cycles, compute, reads, writes, folds,
                     _mapper_cycles(arch, phase), phase.compute_cycles,
-                    phase.dram_read_words + phase.dram_write_words, chained)
+                    phase.dram_read_words + phase.dram_write_words,
+                    _chained(array, phase.gemm_parts, mem))
 
 
-def _chained_gemm(array, shape, mem) -> int:
-    """Elapsed cycles of one GEMM whose folds chain: a fold's operands enter the array edges
-    for k cycles (sim.systolic.os_fold: row i takes A[i, s] at cycle s + i), and the next
-    fold's enter right behind them (double-buffered accumulators; the results drain while the
-    next fold computes), so a fold occupies the array k cycles; the last fold's last result
-    leaves R + C − 2 cycles after its stream. Same fold order, tiles, fetches and DRAM
-    channel as `sim.gemm.simulate_gemm` (a fold's C tile is written when its stream ends)."""
-    plan = plan_folds(array, shape)
-    check_fits(plan, mem)
-    n = len(plan.used_rows)
-    fetch = (fetch_words(plan.a_tile, plan.a_words, shape.m * shape.k <= mem.sram_words)
-             + fetch_words(plan.b_tile, plan.b_words, shape.k * shape.n <= mem.sram_words))
-    start = np.zeros(n, np.int64)
-    end, _ = schedule(np.full(n, shape.k, np.int64), fetch, np.arange(n, dtype=np.int64),
-                      plan.c_words.astype(np.int64), float(mem.dram_words_per_cycle), start)
-    return max(int(end), int(start[-1]) + shape.k + array.rows + array.cols - 2)
+def _chained(array, parts, mem) -> int:
+    """Elapsed cycles of a GEMM phase whose folds chain: a fold's operands enter the array
+    edges for k cycles (sim.systolic.os_fold: row i takes A[i, s] at cycle s + i) and the next
+    fold's — of the same GEMM or the batch's next one — enter right behind them
+    (double-buffered accumulators: the results drain while the next fold computes), so a fold
+    occupies the array k cycles and the phase's last result leaves R + C − 2 cycles after
+    the last stream. Same folds, tiles, fetches and DRAM channel as
+    `sim.gemm.simulate_gemm`, GEMM after GEMM (a fold's C tile is written when its stream
+    ends)."""
+    lengths, fetch, writes = [], [], []
+    for part in parts:
+        shape = gemm(part.gemm.m, part.gemm.n, part.gemm.k)
+        plan = plan_folds(array, shape)
+        check_fits(plan, mem)
+        one = (fetch_words(plan.a_tile, plan.a_words, shape.m * shape.k <= mem.sram_words)
+               + fetch_words(plan.b_tile, plan.b_words, shape.k * shape.n <= mem.sram_words))
+        lengths.append(np.full(len(one) * part.gemm.count, shape.k, np.int64))
+        fetch.append(np.tile(one, part.gemm.count))
+        writes.append(np.tile(plan.c_words.astype(np.int64), part.gemm.count))
+    lengths, fetch, writes = (np.concatenate(x) for x in (lengths, fetch, writes))
+    start = np.zeros(len(lengths), np.int64)
+    end, _ = schedule(lengths, fetch, np.arange(len(lengths), dtype=np.int64), writes,
+                      float(mem.dram_words_per_cycle), start)
+    return max(int(end), int(start[-1] + lengths[-1]) + array.rows + array.cols - 2)
 
 
 def phase_tensors(cascade, made: dict[str, int], index: int) -> tuple[list[str], list[str]]:
