@@ -36,6 +36,10 @@ fill R + C − 2 per 2D run and 2D tile). Groups are placed by `sim.memory.sched
 channel of sim/gemm: a group's input fibers fetched before it, double-buffered, its outputs
 written after). DRAM words are counted from the tensors the phase actually reads (made by an
 earlier phase, or the cascade's inputs) and writes (read by a later phase, or an output).
+
+Values (`gemm_values`, API only): each GEMM phase computed by the simulated array from the
+cascade's operands as `einsum.execute` makes them, for the 3- and 2-pass cascades (the 3-pass
+AV is a GEMM phase's output). The vector phases' values are the executor's own arithmetic.
 """
 
 from __future__ import annotations
@@ -351,3 +355,87 @@ def _key_columns(ranks: list[str], cascade, ext) -> np.ndarray:
         return np.arange(ext["m0"])
     count = ext["m1"] if "m1" in has else 1
     return np.zeros(count, np.int64)
+
+
+def gemm_values(mapping, q, k, v) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each GEMM phase computed by the simulated array: ``{Einsum: (simulated, executor)}``.
+
+    The operands are the cascade's tensors as `einsum.execute` makes them (Q, K, V of one
+    head; every intermediate an output); each of the phase's GEMMs — rows the ranks only the
+    operand with p keeps, columns those only the other keeps, k the reduced ranks, one GEMM per
+    value of a rank both keep (SLNV's chunk m1), over the points present (a partial chunk's
+    keys) — runs on `sim.gemm.simulate_gemm` with values (the array computes C from the words
+    it moves); the result is laid out in the Einsum's output ranks (absent points NaN).
+    SimInputError for an iterative cascade (the 1-pass: einsum.execute keeps one chunk's
+    intermediates, not all of them)."""
+    import dataclasses
+
+    from einsum import execute
+
+    cascade = _cascade(mapping)
+    if cascade.iteration is not None:
+        raise SimInputError(f"simulate: cascade {cascade.name} iterates over the chunks; the "
+                            "unfused GEMM values need every chunk's intermediates")
+    ranks = cascade.tensor_ranks()
+    decl = cascade.outputs[0]
+    every = tuple(dataclasses.replace(decl, name=e.name, ranks=ranks[e.name])
+                  for e in cascade.einsums)
+    tensors = execute(dataclasses.replace(cascade, outputs=every), {"Q": q, "K": k, "V": v},
+                      dict(mapping.params))
+    tensors.update(Q=q, K=k, V=v)
+    ext = _extents(mapping, cascade)
+    arch = mapping.arch
+    array = systolic_array(arch.array_2d.rows, arch.array_2d.cols, "os")
+    found = {}
+    for phase in mapping.phases:
+        if phase.kind == "gemm":
+            e = next(x for x in cascade.einsums if x.name == phase.work[0].bound.name)
+            found[e.name] = (_gemm_value(e, ranks, tensors, ext, array, _memory(arch)),
+                             tensors[e.name])
+    return found
+
+
+def _gemm_value(e, ranks, tensors, ext, array, mem) -> np.ndarray:
+    lhs, rhs = sorted(e.operands[:2], key=lambda t: "p" not in ranks[t])
+    red = list(e.reduced_ranks)
+    batch = [r for r in ranks[lhs] if r in ranks[rhs] and r not in red]
+    rows = [r for r in ranks[lhs] if r not in red + batch]
+    cols = [r for r in ranks[rhs] if r not in red + batch]
+    out_ranks = ranks[e.name]
+    out = np.full(tuple(ext[r] for r in out_ranks), np.nan)
+    for fixed in np.ndindex(*(ext[r] for r in batch)):
+        at = dict(zip(batch, fixed, strict=True))
+        a, a_keep = _matrix(tensors[lhs], ranks[lhs], rows, red, at, ext)
+        b, b_keep = _matrix(tensors[rhs], ranks[rhs], red, cols, at, ext)
+        a, b = a[np.ix_(a_keep[0], a_keep[1] & b_keep[0])], b[np.ix_(a_keep[1] & b_keep[0],
+                                                                     b_keep[1])]
+        c = simulate_gemm(array, gemm(a.shape[0], b.shape[1], a.shape[1]), mem, a, b).c
+        full = np.full((a_keep[0].size, b_keep[1].size), np.nan)
+        full[np.ix_(a_keep[0], b_keep[1])] = c
+        grid = full.reshape(tuple(ext[r] for r in rows + cols))
+        order = [(rows + cols).index(r) for r in out_ranks if r not in batch]
+        index = tuple(at[r] if r in at else slice(None) for r in out_ranks)
+        out[index] = grid.transpose(order)
+    return out
+
+
+def _matrix(data, data_ranks, first, second, at, ext):
+    """``data`` as a [first ranks, second ranks] matrix at the batch values ``at``, and the
+    masks of the present rows and columns (a split's keys past M are absent)."""
+    index = tuple(at[r] if r in at else slice(None) for r in data_ranks)
+    rest = [r for r in data_ranks if r not in at]
+    view = np.asarray(data)[index].transpose([rest.index(r) for r in first + second])
+    shape = (math.prod(ext[r] for r in first), math.prod(ext[r] for r in second))
+    return view.reshape(shape), (_present(first, at, ext), _present(second, at, ext))
+
+
+def _present(group, at, ext) -> np.ndarray:
+    """Which points of the flattened ranks ``group`` exist: m1 · M0 + m0 < M (m1 may be a
+    batch value in ``at``)."""
+    grids = np.meshgrid(*(np.arange(ext[r]) for r in group), indexing="ij")
+    value = dict(zip(group, (g.ravel() for g in grids), strict=True))
+    size = math.prod(ext[r] for r in group)
+    if "m0" in value and ("m1" in value or "m1" in at):
+        m1 = value["m1"] if "m1" in value else at["m1"]
+        return m1 * ext["m0"] + value["m0"] < ext["m"]
+    return np.ones(size, bool)

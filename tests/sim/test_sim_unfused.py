@@ -12,16 +12,19 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from attnforge.specload import load_spec
+from einsum import execute, library
 from mapper.count import count
 from mapper.evaluate import Point, map_attention
 from mapper.spec import Design
 from sim.attention import check_supported, simulate_attention
-from sim.unfused import UnfusedResult, simulate_unfused
+from sim.spec import SimInputError
+from sim.unfused import UnfusedResult, gemm_values, simulate_unfused
 
-from .test_sim_attention import mapping
+from .test_sim_attention import mapping, qkv
 
 DESIGNS = Path(__file__).parents[2] / "designs"
 CASCADES = ["attention-3pass", "attention-2pass", "attention-1pass"]
@@ -175,6 +178,30 @@ def test_the_sum_over_phases_is_the_total(cascade):
     # the mapper's side: its phases' max(compute, DRAM) plus one fill is its latency
     assert one.mapper_cycles == round(count(mapped).latency_cycles)
     assert one.total_cycles == one.cycles * mapped.instances
+
+
+@pytest.mark.parametrize(("rows", "e", "f", "p", "m"), [
+    (4, 3, 5, 10, 13), (8, 16, 24, 40, 100), (4, 4, 4, 8, 8), (3, 2, 1, 1, 7)])
+@pytest.mark.parametrize("cascade", ["attention-3pass", "attention-2pass"])
+def test_gemm_phase_values_equal_the_executor(cascade, rows, e, f, p, m):
+    """Each GEMM phase computed by the simulated array (sim/gemm with values) from the
+    cascade's operands equals einsum.execute's tensor (1e-12; absent keys of a partial chunk
+    NaN in both); the 3-pass AV is a GEMM phase's output: the attention result itself."""
+    mapped = mapping(rows, rows, e, f, p, m, fused=False, cascade=cascade)
+    q, k, v = qkv(e, f, p, m)
+    found = gemm_values(mapped, q, k, v)
+    assert sorted(found) == sorted(ph.name.split()[1] for ph in mapped.phases
+                                   if ph.kind == "gemm")
+    for sim, ref in found.values():
+        np.testing.assert_allclose(sim, ref, rtol=1e-12, atol=1e-12)
+    if cascade == "attention-3pass":
+        av = execute(library.get(cascade), {"Q": q, "K": k, "V": v})["AV"]
+        np.testing.assert_allclose(found["AV"][0], av, rtol=1e-12, atol=1e-12)
+
+
+def test_gemm_values_refuse_the_iterative_cascade():
+    with pytest.raises(SimInputError, match="iterates"):
+        gemm_values(_unfused("attention-1pass", (4, 3, 5, 8, 8)), *qkv(3, 5, 8, 8))
 
 
 def test_simulate_attention_dispatches_unfused_and_refuses_values():
