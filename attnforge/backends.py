@@ -169,10 +169,12 @@ def _dask_client(choice: BackendChoice) -> Iterator[Any]:
     terminal's Ctrl-C stops only this process, which stops the run and closes the cluster
     (workers hit by it printed tracebacks; one hit while it still starts, before the preload,
     still does). SIGINT is held while the cluster starts: a Ctrl-C then is raised once it has
-    started, and it is closed. Its processes log errors only (closing it cancels running
-    chunks, which each worker reported as a warning), and while it runs this process's
-    tornado callbacks do not log: an interrupted wait for a result logged the cancelling of
-    that wait as an error with its traceback.
+    started, and it is closed. Its processes log nothing below CRITICAL: closing it cancels
+    running chunks, which each worker reported as a warning, and a worker still beating when
+    the scheduler has gone logged an error with a traceback; a chunk that fails raises from its
+    result here, whatever the logs say. While it runs this process's tornado callbacks do
+    not log: an interrupted wait for a result logged the cancelling of that wait as an error
+    with its traceback.
     """
     from distributed import Client, LocalCluster
 
@@ -187,7 +189,7 @@ def _dask_client(choice: BackendChoice) -> Iterator[Any]:
                 with _sigint_held():
                     cluster = LocalCluster(
                         n_workers=choice.worker_count(), threads_per_worker=1, processes=True,
-                        dashboard_address=":0", silence_logs=logging.ERROR,
+                        dashboard_address=":0", silence_logs=logging.CRITICAL,
                         preload=["attnforge.dask_worker"],
                     )
                 client = Client(cluster)
