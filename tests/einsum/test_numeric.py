@@ -6,6 +6,8 @@ M not a multiple of M0, M0 = 1, M0 > M, P = 1, odd head dims, leading batch/head
 logits scaled up to 1e4 (where an unstabilised softmax overflows).
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -161,6 +163,25 @@ def test_head_sharing(hq, hk, problem):
     assert_matches(out, ref[None])
 
 
+@pytest.mark.parametrize(("hq", "hk"), [(4, 2), (3, 1), (2, 2)])
+@SETTINGS
+@given(problem=problems(heads=False))
+def test_head_sharing_with_a_causal_mask(hq, hk, problem):
+    # a 70B-class decoder has both: K/V heads shared by query heads, and a causal mask
+    q1, k1, v1, m0 = problem
+    rng = np.random.default_rng(q1.size + 7)
+    q = np.stack([q1 * rng.uniform(0.5, 1.5) for _ in range(hq)])[None]  # (1, Hq, P, E)
+    k = np.stack([k1 + rng.normal(size=k1.shape) for _ in range(hk)])[None]
+    v = np.stack([v1 + rng.normal(size=v1.shape) for _ in range(hk)])[None]
+    p, m = q1.shape[-2], k1.shape[-2]
+    mask = np.arange(m)[None, :] <= np.arange(p)[:, None]
+    group = hq // hk
+    ref = np.stack([reference(q[0, h], k[0, h // group], v[0, h // group], mask)
+                    for h in range(hq)])
+    out = einsum.attention(library.get("attention-1pass-gqa-causal"), q, k, v, M0=m0)
+    assert_matches(out, ref[None])
+
+
 @SETTINGS
 @given(problem=problems(heads=False, p_max=1), heads=st.integers(1, 3), units=st.integers(1, 7),
        tile=st.sampled_from([1, 2, 3, 5, 8]))
@@ -238,3 +259,52 @@ def test_a_wrong_cascade_is_caught():
     q, k, v = rng.normal(size=(4, 3)) * 10, rng.normal(size=(9, 3)), rng.normal(size=(9, 2))
     with pytest.raises(AssertionError):
         assert_matches(einsum.attention(broken, q, k, v, M0=2), reference(q, k, v))
+
+
+LIBRARY = Path(__file__).parents[2] / "einsum" / "library"
+
+
+def _with_temperature(name: str, edits: dict[str, str]) -> einsum.Cascade:
+    """A library cascade with docs/notation.md's temperature edits (1/T = 0.5) applied."""
+    text = (LIBRARY / f"{name}.af").read_text()
+    for old, new in edits.items():
+        assert old in text
+        text = text.replace(old, new)
+    cascade = einsum.parse(text.replace(f"cascade {name}", "cascade temp"))
+    einsum.verify(cascade)
+    return cascade
+
+
+@pytest.mark.parametrize(("name", "edits", "passes"), [
+    ("attention-3pass", {"QK[m,p] = Q[e,p] * K[e,m]\n": "QK[m,p] = Q[e,p] * K[e,m]\n"
+                         "TQK[m,p] = QK[m,p] * 0.5\n", "max[m] QK[m,p]": "max[m] TQK[m,p]",
+                         "exp(QK[m,p]": "exp(TQK[m,p]"}, 3),
+    ("attention-1pass", {"BQK[m1,m0,p] = Q[e,p] * BK[e,m1,m0]\n":
+                         "QKR[m1,m0,p] = Q[e,p] * BK[e,m1,m0]\n"
+                         "BQK[m1,m0,p] = QKR[m1,m0,p] * 0.5\n"}, 1),
+])
+def test_the_documented_temperature_variant(name, edits, passes):
+    cascade = _with_temperature(name, edits)
+    assert einsum.passes.pass_counts(cascade)["m"] == passes
+    rng = np.random.default_rng(5)
+    q, k, v = rng.normal(size=(2, 7, 4)), rng.normal(size=(2, 9, 4)), rng.normal(size=(2, 9, 3))
+    params = {"M0": 4} if "M0" in cascade.params else {}
+    assert_matches(einsum.attention(cascade, q, k, v, **params), reference(q / 2, k, v))
+
+
+def test_the_documented_position_bias_is_an_input_tensor():
+    text = (LIBRARY / "attention-3pass.af").read_text()
+    text = text.replace("input Q[e,p], K[e,m], V[f,m]", "input Q[e,p], K[e,m], V[f,m], B[m,p]")
+    text = text.replace("QK[m,p] = Q[e,p] * K[e,m]\n", "QR[m,p] = Q[e,p] * K[e,m]\n"
+                        "QK[m,p] = QR[m,p] + B[m,p]\n")
+    cascade = einsum.parse(text)
+    einsum.verify(cascade)
+    rng = np.random.default_rng(6)
+    p, m, e, f = 5, 8, 4, 3
+    q, k, v = rng.normal(size=(p, e)), rng.normal(size=(m, e)), rng.normal(size=(m, f))
+    bias = -0.5 * np.abs(np.arange(p)[:, None] - np.arange(m)[None, :])  # ALiBi, slope 1/2
+    out = einsum.execute(cascade, {"Q": q.T, "K": k.T, "V": v.T, "B": bias.T})["AV"]
+    logits = q @ k.T + bias
+    weights = np.exp(logits - logits.max(axis=1, keepdims=True))
+    expected = (weights / weights.sum(axis=1, keepdims=True)) @ v
+    np.testing.assert_allclose(out, expected.T, rtol=1e-12, atol=1e-14)

@@ -62,7 +62,7 @@ def test_teaching_cascades(text, passes):
 @pytest.mark.parametrize(("name", "passes"), [
     ("attention-3pass", 3), ("attention-2pass", 2), ("attention-1pass", 1),
     ("attention-1pass-causal", 1), ("attention-1pass-window", 1), ("attention-1pass-gqa", 1),
-    ("lean-decode", 1),
+    ("attention-1pass-gqa-causal", 1), ("lean-decode", 1),
     # Edge-MoE keeps (max, sum) in one pass, but A.V re-reads the stored scores once the row's
     # (1/sum, max) is complete (edgemoe.md §3: "scores ... read back once by A x V"): 2 passes.
     ("edgemoe-softmax", 2),
