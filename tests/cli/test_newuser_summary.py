@@ -30,9 +30,10 @@ sweep:
 """
 
 
-def explore(tmp_path: Path, capsys, configs: str) -> tuple[str, list[dict[str, str]]]:
+def explore(tmp_path: Path, capsys, configs: str, text: str = DESIGN
+            ) -> tuple[str, list[dict[str, str]]]:
     design = tmp_path / "mine.yaml"
-    design.write_text(DESIGN.replace("CONFIGS", configs))
+    design.write_text(text.replace("CONFIGS", configs))
     with pytest.raises(SystemExit) as info:
         main(["explore", str(design), "--out", str(tmp_path / "o"), "--backend", "serial",
               "--quiet"])
@@ -219,3 +220,20 @@ def test_a_buffer_too_small_for_the_model_is_reported_at_the_buffer_not_the_casc
     assert info.value.code == 2, err
     assert f"{design}:5:" in err and "architectures.a.buffer.buffer_bytes: " in err, err
     assert "config one, model m" in err and "cannot be mapped" not in err, err
+
+
+
+def test_columns_stay_aligned_under_a_long_config_name(tmp_path, capsys):
+    # a 19-character name pushed its row's scope, latency and energy out of their columns
+    design = DESIGN.replace("  three:", "  fusemax_causal_gqa: {cascade: attention-1pass, "
+                            "architecture: a}\n  three:")
+    out, rows = explore(tmp_path, capsys, "one, fusemax_causal_gqa", design)
+    lines = out.splitlines()
+    header = next(line for line in lines if line.startswith("model "))
+    table = [line for line in lines if line.startswith("m ")]
+    assert len(table) == len(rows) == 2, out
+    for line, row in zip(table, rows, strict=True):
+        assert line[header.index("scope"):].startswith("attention "), out
+        for key in ("latency_s", "energy_j"):  # right-aligned under their names
+            end = header.index(key) + len(key)
+            assert line[:end].split()[-1] == f"{float(row[key]):.4g}", out
