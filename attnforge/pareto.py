@@ -232,14 +232,16 @@ def relative_figure(
         keys, names = (), ["design points"] * len(rows)
     figure, axes = _figure(8, 6)
     colours = _colours(len(set(names)))
-    for colour, name in zip(colours, dict.fromkeys(names), strict=True):
+    sizes = _dot_sizes(len(colours))
+    for colour, name, size in zip(colours, dict.fromkeys(names), sizes, strict=True):
         mine = np.array([n == name for n in names])
         fronts = len({tuple(r[k] for k in group_keys) for r, m, f in zip(rows, mine, on_front,
                                                                           strict=True) if m and f})
-        axes.scatter(relative[mine, 0], relative[mine, 1], s=22, color=colour,
+        axes.scatter(relative[mine, 0], relative[mine, 1], s=size, color=colour,
                      label=f"{name}: on the front of {fronts} of {workloads} workloads")
-    axes.scatter(relative[on_front, 0], relative[on_front, 1], s=70, facecolors="none",
-                 edgecolors="black", linewidths=0.8, label="on its workload's front")
+    axes.scatter(relative[on_front, 0], relative[on_front, 1], s=sizes[0] + 50,
+                 facecolors="none", edgecolors="black", linewidths=0.8,
+                 label="on its workload's front")
     for column, set_scale in ((0, axes.set_xscale), (1, axes.set_yscale)):
         if relative[:, column].max() > 10:  # wide ratios on a log axis; near 1, linear reads
             set_scale("log")
@@ -249,6 +251,15 @@ def relative_figure(
     axes.legend(fontsize=8, title=_keys_caption(keys) or None, title_fontsize=8)
     _tight_layout(figure)
     return figure
+
+
+def _dot_sizes(count: int, largest: float = 70.0, smallest: float = 16.0) -> list[float]:
+    """Marker areas (pt²) of ``count`` colours drawn in order, each smaller than the one before:
+    alternatives that give the same numbers (e.g. GQA where the buffer bounds K/V reuse) show
+    as nested dots instead of the last one hiding the rest."""
+    if count == 1:
+        return [22.0]
+    return [largest - (largest - smallest) * i / (count - 1) for i in range(count)]
 
 
 def few_colours(rows: Sequence[Mapping[str, object]], keys: Sequence[str],

@@ -64,3 +64,16 @@ def test_equal_points_share_one_label_naming_each_differing_value():
     values = np.array([[1.0, 5.0], [1.0, 5.0], [2.0, 3.0]])
     assert pareto.coincident_labels(rows, values, ("p", "reorder")) == {0: "1/True|False",
                                                                  2: "2/True"}
+
+
+def test_a_colour_drawn_later_never_hides_an_equal_point_of_an_earlier_one():
+    # FuseMax with GQA and without it give the same numbers when the buffer bounds K/V reuse;
+    # the later colour's dot covered the earlier one exactly and its legend entry had no dot
+    rows = [{"w": w, "c": c, "t": t, "e": 1.0} for w in (1, 2)
+            for c, t in (("flat", 2.0), ("fusemax", 1.0), ("fusemax_gqa", 1.0))]
+    figure = pareto.relative_figure(rows, ("t", "e"), ("w",), "c")
+    *series, ring = figure.axes[0].collections
+    sizes = [float(s.get_sizes()[0]) for s in series]
+    assert len(series) == 3 and sizes == sorted(sizes, reverse=True) and len(set(sizes)) == 3
+    assert float(ring.get_sizes()[0]) > sizes[0]  # the front's ring still rings every dot
+    assert [s.get_zorder() for s in series] == sorted(s.get_zorder() for s in series)
