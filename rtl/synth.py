@@ -166,7 +166,8 @@ def _synth(verilog: str, top: str, work: Path, json_name: str, family: Family) -
 
 ROUTERS = ("router1", "router2")
 """nextpnr's routers: router1 (its default, the one every figure in docs/rtl.md used unless it
-says otherwise) and router2 (negotiated congestion, far faster on congested designs)."""
+says otherwise) and router2 (negotiated congestion: faster on congested designs, 5-11% lower
+Fmax on the units where both finished)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,8 +50,8 @@ MAX_FREQ_MHZ = 10_000.0
                    "either way).")
 @click.option("--seed", type=int, default=1, show_default=True, help="nextpnr placer seed.")
 @click.option("--router", type=click.Choice(ROUTERS), default="router1", show_default=True,
-              help="nextpnr router; router2 finishes congested designs (the attention units) "
-                   "that router1 routes for hours.")
+              help="nextpnr router: router1 (nextpnr's default) or router2 (faster on "
+                   "congested designs; lower Fmax where both finish).")
 @click.option("--place-only", is_flag=True,
               help="Stop after placement: the Fmax column is nextpnr's estimate after "
                    "placement (marked ~), not a routed figure.")
