@@ -30,9 +30,11 @@ from fractions import Fraction
 
 from fpga.golden.layernorm import LayerNormFormat
 from fpga.resources import (
+    AXI_MASTER_FF,
+    AXI_MASTER_LUT,
     Item,
     Resources,
-    axi_masters,
+    axi_adapter_logic,
     buffer_item,
     dsp_per_mult,
     mac_item,
@@ -305,11 +307,24 @@ def others(u: Units, spec: ViTSpec) -> dict[str, Unit]:
     k = spec.image_c * spec.patch**2
     patch = (patch_macs(u),
              buffer_item(f"weights ({k} x {d})", 1, k * d, u.weight_bits, u.patch_embed_macs))
-    one = axi_masters(1)
-    axi = (Item(f"{u.axi_masters:,} AXI master{_s(u.axi_masters)} x ({one.bram18} BRAM18, "
-                f"{one.lut:,} LUT, {one.ff:,} FF: estimates)", axi_masters(u.axi_masters)),)
     return {"gate": gate, "layernorm": layernorm(u, spec), "add": add, "patch_embed": patch,
-            "axi": axi}
+            "axi": axi_items(u)}
+
+
+def axi_items(u: Units) -> Unit:
+    """The HLS m_axi adapters: each one's logic (an estimate) and its data FIFOs, one per
+    direction it uses, of outstanding x max_burst words of the port's width (UG1399,
+    "Controlling AXI4 Burst Behavior": buff_rdata, buff_wdata)."""
+    n, writers = u.axi_masters, u.axi_masters - u.axi_read_only_masters
+    depth = u.axi_outstanding * u.axi_max_burst
+    fifo = f"{u.axi_outstanding} outstanding x {u.axi_max_burst}-beat bursts"
+    items = (Item(f"{n:,} AXI master{_s(n)} x ({AXI_MASTER_LUT:,} LUT, {AXI_MASTER_FF:,} FF: "
+                  f"estimates)", axi_adapter_logic(n)),
+             buffer_item(f"{n:,} read data FIFO{_s(n)} ({fifo})", n, depth, u.axi_bits, 1))
+    if writers:
+        items += (buffer_item(f"{writers:,} write data FIFO{_s(writers)} ({fifo})", writers,
+                              depth, u.axi_bits, 1),)
+    return items
 
 
 def design_items(u: Units, spec: ViTSpec, t: Techniques, m: ConventionalMath, p: Plan,

@@ -21,9 +21,8 @@ BRAM18_BITS = 18 * 1024  # capacity (fact)
 BRAM18_PORT_BITS = 36  # widest read port (fact)
 LUT_PER_ADD_BIT = 1.0  # carry-chain adder: one LUT per bit (estimate)
 FF_PER_MAC_BIT = 2.0  # operand + accumulator registers per bit (estimate)
-AXI_MASTER_LUT = 2500  # one AXI master with burst logic and width converter (estimate)
+AXI_MASTER_LUT = 2500  # one AXI master's burst logic and width converter (estimate)
 AXI_MASTER_FF = 4000
-AXI_MASTER_BRAM18 = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,10 +217,9 @@ def memory(depth: int, width: int, read_ports: int = 1) -> MemoryMapping:
     return min(candidates, key=lambda m: m.cost)  # the first of equal costs
 
 
-def axi_masters(count: int) -> Resources:
-    """``count`` AXI master interfaces."""
-    return Resources(bram18=AXI_MASTER_BRAM18 * count, lut=AXI_MASTER_LUT * count,
-                     ff=AXI_MASTER_FF * count)
+def axi_adapter_logic(count: int) -> Resources:
+    """``count`` AXI master adapters' burst logic and width converters (estimates)."""
+    return Resources(lut=AXI_MASTER_LUT * count, ff=AXI_MASTER_FF * count)
 
 
 @dataclass(frozen=True, slots=True)

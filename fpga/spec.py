@@ -47,6 +47,20 @@ class Units:
     add_lanes: int = field(default=8, metadata={"min": 1})
     patch_embed_macs: int = field(default=256, metadata={"min": 1})
     axi_masters: int = field(default=5, metadata={"min": 1})  # inout1-4 + weights bundles
+    # of which only read (Edge-MoE's weights bundle): no write data buffer
+    axi_read_only_masters: int = field(default=1, metadata={"min": 0})
+    # each master's outstanding requests and longest burst, per direction (Vitis HLS's
+    # num_*_outstanding and max_*_burst_length defaults; Edge-MoE's m_axi pragmas set neither)
+    axi_outstanding: int = field(default=16, metadata={"min": 1})
+    axi_max_burst: int = field(default=16, metadata={"min": 1})
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Read-only masters are some of the masters."""
+        if self.axi_read_only_masters > self.axi_masters:
+            return [("axi_read_only_masters", f"must be at most axi_masters "
+                                              f"({self.axi_masters}), not "
+                                              f"{self.axi_read_only_masters}")]
+        return []
 
 
 @dataclass(frozen=True, slots=True)

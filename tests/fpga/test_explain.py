@@ -244,14 +244,17 @@ DSP_LABELS = (
 )
 
 
+# the groups after the four named ones are numbered from 5
 BUFFER = (r"(?:(?P<buffers>\d+) weight buffers? .*|p \+ 1 = (?P<caches>[\d,]+) token caches"
           r"|weights \(.*\)|row buffer \(.*\)|γ/β buffer \(.*\)|input row cache \(.*\)"
-          r"|running \(max, sum\) of the other \d+ heads?: (?P<slots>[\d,]+) slot memor(?:y|ies)): ")
+          r"|running \(max, sum\) of the other \d+ heads?: (?P<slots>[\d,]+) slot memor(?:y|ies)"
+          r"|(?P<fifos>[\d,]+) (?:read|write) data FIFOs? \(\d+ outstanding x \d+-beat bursts\)"
+          r"): ")
 
 
 def memories(m: re.Match) -> int:
     """How many copies of one memory a buffer label's match counts."""
-    return int((m["buffers"] or m["caches"] or m["slots"] or "1").replace(",", ""))
+    return int((m["buffers"] or m["caches"] or m["slots"] or m["fifos"] or "1").replace(",", ""))
 
 
 def registers_of_label(label: str) -> int | None:
@@ -259,7 +262,7 @@ def registers_of_label(label: str) -> int | None:
     m = re.search(BUFFER + r"([\d,]+) FF( each)? in registers \(([\d,]+) x ([\d,]+) b\)$", label)
     if not m:
         return None
-    per, rows, width = ints(*m.group(4, 6, 7))
+    per, rows, width = ints(*m.group(5, 7, 8))
     assert per == rows * width, label
     return memories(m) * per
 LUTRAM_CELLS = {"RAM32M16": (32, 14, 8), "RAM64M8": (64, 7, 8), "RAM128X1D": (128, 1, 4),
@@ -275,8 +278,8 @@ def lutram_of_label(label: str) -> int | None:
     if not m:
         return None
     count = memories(m)
-    per, rows, width, columns, banks = ints(*m.group(4, 6, 7, 8, 9))
-    cell, deep, bits, luts = m.group(10), *ints(*m.group(11, 12, 13))
+    per, rows, width, columns, banks = ints(*m.group(5, 7, 8, 9, 10))
+    cell, deep, bits, luts = m.group(11), *ints(*m.group(12, 13, 14))
     assert LUTRAM_CELLS[cell] == (deep, bits, luts), label
     assert (columns, banks) == (math.ceil(width / bits), math.ceil(rows / deep)), label
     assert per == columns * banks * luts, label
@@ -290,9 +293,9 @@ def bram18_of_label(label: str) -> int | None:
     if not m:
         return None
     count = memories(m)
-    per = ints(m.group(4))[0]
+    per = ints(m.group(5))[0]
     shape = re.fullmatch(r"([\d,]+) x ([\d,]+) b as ([\d,]+) x ([\d,]+) of ([\d,]+) x (\d+) b",
-                         m.group(6))
+                         m.group(7))
     rows, width, columns, deep, depth, bits = ints(*shape.groups())
     # a BRAM18 is 512 x 36, 1K x 18, 2K x 9, 4K x 4, 8K x 2 or 16K x 1 bits
     assert (depth, bits) in {(512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)}
@@ -321,11 +324,15 @@ def test_every_labels_arithmetic_gives_the_figures_on_its_line(units, config):
         bram18 = bram18_of_label(label)
         if (luts := lutram_of_label(label)) is not None:
             assert (lut, ff) == (luts, 0), (unit, label)
-        if axi := re.fullmatch(r"([\d,]+) AXI masters? x \((\d+) BRAM18, ([\d,]+) LUT, "
-                               r"([\d,]+) FF: estimates\)", label):
-            n, b, lut1, ff1 = ints(*axi.groups())
-            bram18 = n * b
+        if axi := re.fullmatch(r"([\d,]+) AXI masters? x \(([\d,]+) LUT, ([\d,]+) FF: "
+                               r"estimates\)", label):
+            n, lut1, ff1 = ints(*axi.groups())
             assert (lut, ff) == (n * lut1, n * ff1)
+        if fifo := re.match(r"[\d,]+ (?:read|write) data FIFOs? \((\d+) outstanding x "
+                            r"(\d+)-beat bursts\): .*\(([\d,]+) x ([\d,]+) b", label):
+            # UG1399: a FIFO of outstanding x burst words of the port's width
+            outstanding, burst, rows, width = ints(*fifo.groups())
+            assert (rows, width) == (outstanding * burst, units.axi_bits), label
         if memories := re.search(r"; row and γ/β memories in (\d+) BRAM18 \(", label):
             bram18 = int(memories.group(1))  # as synthesized (test_layernorm_pricing)
         if (flops := registers_of_label(label)) is not None:

@@ -297,7 +297,7 @@ def test_a_memorys_cost_depends_only_on_its_shape():
                     if not m:
                         continue
                     count = memories(m)
-                    depth, width = (int(x.replace(",", "")) for x in m.group(4, 5))
+                    depth, width = (int(x.replace(",", "")) for x in m.group(5, 6))
                     per = memory(depth, width).resources
                     assert item.resources == per.scaled(count), (unit, item.label)
                     seen.setdefault((depth, width), set()).add(unit)

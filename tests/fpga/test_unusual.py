@@ -76,13 +76,15 @@ def test_a_workload_without_moe_layers_has_no_gate():
     # 16 x 192 weights (57 BRAM18) were counted. Without it the final design has
     # linear 16 x 16 x 2 + 16 GELU lanes, attention 2 x 4 x 8 x 4, softmax 4 x 20, patch 256
     # and LayerNorm 8 x 12 + 10 DSP (rtl layernorm: per lane x², d·x, D·r, n·γ; d·S2 and S1²);
-    # BRAM18: linear 2 x 228 and patch 228 (576 rows of 4,096 b: 114 x 2 of 512 x 36 b), five
-    # AXI masters x 4 (the token caches and LayerNorm's memories, 24 words of 256 b, are
-    # LUT-RAM: 19 RAM32M16 cost 2 x 152 against 8 BRAM18 x 129).
+    # BRAM18: linear 2 x 228 and patch 228 (576 rows of 4,096 b: 114 x 2 of 512 x 36 b), the
+    # AXI data FIFOs (UG1399: 16 outstanding x 16-beat bursts = 256 words of 256 b, 8 BRAM18
+    # of 512 x 36 side by side): a read FIFO on each of the 5 masters, a write FIFO on the 4
+    # that write (the token caches and LayerNorm's memories, 24 words of 256 b, are LUT-RAM:
+    # 19 RAM32M16 cost 2 x 152 against 8 BRAM18 x 129).
     d = design(ViTSpec(moe_every=13))
     text = explain(d, "final", d.units)
     assert figures(text)["dsp"] == 512 + 16 + 256 + 80 + 256 + 8 * 12 + 10 == 1226
-    assert figures(text)["bram36"] == (2 * 228 + 228 + 5 * 4) / 2 == 352
+    assert figures(text)["bram36"] == (2 * 228 + 228 + (5 + 4) * 8) / 2 == 378
     assert not re.search(r"^gate ", text, re.M)
     assert area.unit_resources(d, FINAL)["gate"].dsp == 0
     # one MoE layer is enough to need it
@@ -213,3 +215,19 @@ def test_a_workload_with_too_many_expert_calls_or_layers_is_refused(tmp_path):
                     "workload: {layers: 1000000}\n")
     with pytest.raises(SpecError, match=r"d\.yaml:5:20: workload\.layers: must be at most 1024"):
         load_spec(path, FpgaDesign)
+
+
+def test_read_only_masters_are_some_of_the_masters(tmp_path):
+    # the write data FIFOs are counted on axi_masters - axi_read_only_masters: more read-only
+    # masters than masters would be a negative count
+    from attnforge.specload import SpecError, load_spec
+
+    path = tmp_path / "d.yaml"
+    path.write_text("version: 1\nkind: fpga\nname: w\nboard: zcu102\n"
+                    "units: {axi_masters: 2, axi_read_only_masters: 3}\n")
+    with pytest.raises(SpecError, match=r"d\.yaml:5:48: units\.axi_read_only_masters: must be "
+                                        r"at most axi_masters \(2\), not 3"):
+        load_spec(path, FpgaDesign)
+    # all read-only: no write FIFO line, 2 read FIFOs of 256 x 256 b (8 BRAM18 each)
+    items = area.axi_items(Units(axi_masters=2, axi_read_only_masters=2))
+    assert [i.resources.bram18 for i in items] == [0, 2 * 8]
