@@ -38,6 +38,25 @@ def test_two_pass_second_pass_starts_after_its_own_query_tile(paper, rows, cols,
     assert mapping.fill_drain_cycles == expected
 
 
+@pytest.mark.parametrize(("rows", "cols", "e", "f", "p", "m"), [
+    (8, 8, 64, 64, 4096, 64), (16, 8, 32, 48, 4096, 128), (8, 8, 64, 64, 2048, 256)])
+def test_two_pass_start_up_is_one_blocks_when_blocks_overlap(paper, rows, cols, e, f, p, m):
+    """The case above with a 1 MiB buffer that holds only a block of the query rows: blocks
+    follow each other through the passes (the next block's pass 1 runs during this block's
+    pass 2), so the start-up is exposed once, the one-block formula with T the block's
+    query tiles, whatever the number of blocks."""
+    arch = resized(paper.architectures["fusemax"], rows, cols, buffer_bytes=1 << 20)
+    mapping, _, _ = run(paper, "fusemax", arch, Workload(1, 1, e, f, p, m),
+                        cascade="attention-2pass")
+    phase = mapping.phases[0]
+    assert phase.blocks > 1 and phase.blocks * phase.rows_per_block == p
+    assert phase.spill_fraction == 0.0
+    t, j = phase.rows_per_block // rows, m // cols
+    assert j * e >= f and phase.cycles["2d"] == phase.blocks * t * j * (e + f + 10)
+    expected = rows + cols - 2 + t * j * (9 + f) + t * f - (t - 1) * (e + f + 9)
+    assert mapping.fill_drain_cycles == expected
+
+
 @pytest.mark.parametrize(("rows", "cols", "p", "m"), [(16, 16, 64, 64), (8, 16, 64, 160)])
 def test_three_pass_passes_that_need_a_busy_array_do_not_overlap(paper, rows, cols, p, m):
     """FLAT's 3-pass binding with E = F = 8 < C: per tile the 1D array walks the C keys in
@@ -51,3 +70,20 @@ def test_three_pass_passes_that_need_a_busy_array_do_not_overlap(paper, rows, co
     tiles = (p // rows) * (m // cols)
     assert mapping.phases[0].cycles == {"2d": tiles * 16, "1d": tiles * 4 * cols}
     assert mapping.fill_drain_cycles == 2 * (rows + cols - 2)
+
+
+@pytest.mark.parametrize(("rows", "cols", "p", "m"), [(16, 16, 64, 64), (8, 16, 64, 160)])
+def test_three_pass_av_waits_for_a_even_when_the_2d_array_is_idle(paper, rows, cols, p, m):
+    """FLAT's 3-pass binding with E = 8 < C < F = 64: per tile QK E and GM C (pass 1), SN and
+    SD C each (pass 2, 1D only), A C and AV F (pass 3). The 2D array idles through pass 2,
+    but pass 3's AV reads A, made on the 1D array that pass 2 keeps busy to its end, so none
+    of pass 3 runs early: the passes run one after the other, each as long as its busier
+    array, max(E, C) + 2C + max(C, F) a tile, plus the diagonal fill of the two passes with
+    2D work, less the busier array's work over the whole phase, max(E + F, 4C) a tile."""
+    e, f = 8, 64
+    arch = resized(paper.architectures["flat"], rows, cols)
+    mapping, _, _ = run(paper, "flat", arch, Workload(1, 1, e, f, p, m))
+    tiles = (p // rows) * (m // cols)
+    assert mapping.phases[0].cycles == {"2d": tiles * (e + f), "1d": tiles * 4 * cols}
+    per_tile = max(e, cols) + 2 * cols + max(cols, f) - max(e + f, 4 * cols)
+    assert mapping.fill_drain_cycles == 2 * (rows + cols - 2) + tiles * per_tile
