@@ -147,8 +147,11 @@ sweep:
 
 @pytest.mark.parametrize("command", ["explore", "explain"])
 def test_cli_runs_it_and_locates_a_buffer_too_small(command, tmp_path, capsys):
-    """`explore` and `explain` run an unfused 2-pass config; with a buffer that holds no
-    vector phase's tiles (one tile of each of its 4 DRAM tensors, double-buffered: 1 MiB) the error is one line at the buffer's key (config and model named)."""
+    """`explore` and `explain` run an unfused 2-pass config. Each vector phase reads or
+    writes 4 DRAM tensors (BQK in, SLN, LM, SLD out; LM, SLD, SLNV in, AV out), a
+    double-buffered tile of 256 x 256 words each: 4 x 2 x 256 x 256 x 2 B = 1 MiB. A buffer
+    of 1,000,000 bytes holds three of those tiles, not four: the error is one line at the
+    buffer's key (config and model named)."""
     design = tmp_path / "mine.yaml"
     design.write_text(DESIGN.replace("BUFFER", "16777216"))
     argv = [command, str(design)] + (["--out", str(tmp_path / "o"), "--backend", "serial",
@@ -159,7 +162,8 @@ def test_cli_runs_it_and_locates_a_buffer_too_small(command, tmp_path, capsys):
     assert info.value.code == 0, err
     if command == "explain":
         assert "GEMM SLNV" in out and "vector phase GM, CF, SD, SNV, AV" in out
-    text = DESIGN.replace("BUFFER", "400000")
+    assert 3 * 2 * 256 * 256 * 2 < 1_000_000 < 4 * 2 * 256 * 256 * 2
+    text = DESIGN.replace("BUFFER", "1000000")
     design.write_text(text)
     line = next(i for i, row in enumerate(text.splitlines(), 1) if "buffer_bytes" in row)
     with pytest.raises(SystemExit) as info:
