@@ -116,7 +116,11 @@ def test_unfused_is_never_faster_than_fused(paper, seed, schedule):
 def test_a_long_fiber_spills_in_the_correction_phase(paper):
     """The correction phase holds each query row's M1 local maxima LM across its two passes
     (GM over all chunks, then CF per chunk): one M fiber at a time at least, spilling the
-    rest once the buffer is too small (fusemax.md §6), re-read by the one later pass."""
+    rest once the buffer is too small (fusemax.md §6), re-read by the one later pass. At
+    M = 2^22 on an 8 x 8 array a row's fiber is M1 = 2^19 words, the whole 1 MiB buffer of
+    2-byte words, beside the phase's 4 DRAM tensors' double-buffered 8 x 8 tiles (512
+    words): 512 words of each of the P rows' fibers spill (LM is already in DRAM, written by
+    the chunk softmax, so they are only re-read)."""
     e = f = 64
     p, m = 64, 1 << 22
     roomy, _, _ = _unfused(paper, 8, 8, Workload(1, 1, e, f, p, m))
@@ -124,7 +128,8 @@ def test_a_long_fiber_spills_in_the_correction_phase(paper):
     assert roomy.phases[3].held == small.phases[3].held == ("LM",)
     assert roomy.phases[3].spill_fraction == 0.0
     assert small.phases[3].spill_fraction > 0.0 and small.phases[3].rows_per_block == 1
-    assert small.phases[3].spill_words > 0
+    assert small.phases[3].spill_fraction == 512 / 2**19
+    assert small.phases[3].spill_words == p * 512
 
 
 DESIGN = """\
