@@ -1,6 +1,8 @@
 """`MappingReport`: one printable report per mapped cascade (loop nest, binding, buffer, cost).
 
-Printed the same way by `attnforge explain` and in notebooks (``print(report)``).
+Printed the same way by `attnforge explain` and in notebooks (``print(report)``). A phase's
+counts are per instance of the cascade: one query head, or for a cascade that shares K/V
+(grouped-query attention: ranks g, s) one group of S query heads; each line says which.
 """
 
 from __future__ import annotations
@@ -21,18 +23,32 @@ class MappingReport:
     cost: Cost
 
     @property
+    def heads_per_instance(self) -> int:
+        """Query heads one instance of the cascade computes: S for a K/V-sharing (GQA) cascade,
+        else 1 (the workload's batch × heads over the mapping's instances)."""
+        wl = self.mapping.workload
+        return wl.batch * wl.heads // self.mapping.instances
+
+    @property
+    def unit(self) -> str:
+        """What a phase's counts are counted over: ``per head`` or ``per group of S query
+        heads``."""
+        s = self.heads_per_instance
+        return "per head" if s == 1 else f"per group of {s} query heads"
+
+    @property
     def bottleneck(self) -> str:
         """The phase and resource that take the most cycles."""
         found = self.actions.bottleneck
         return max(found, key=found.get) if found else "none"
 
     def __str__(self) -> str:
-        m, c = self.mapping, self.cost
+        m, c, unit, s = self.mapping, self.cost, self.unit, self.heads_per_instance
         arch, wl = m.arch, m.workload
         lines = [f"{m.config_name}: cascade {m.cascade} ({m.m_passes} pass(es) over M), "
                  f"{'fused' if m.config.fused else 'unfused'}, schedule {m.config.schedule}",
                  f"workload: batch {wl.batch} × heads {wl.heads}"
-                 f"{f' (K/V shared by groups of {wl.group})' if wl.group > 1 else ''}, "
+                 f"{f' (K/V shared by groups of {s})' if s > 1 else ''}, "
                  f"P = M = {wl.seq_len}, "
                  f"E = {wl.e}, F = {wl.f}",
                  f"arrays: 2D {arch.array_2d.rows}×{arch.array_2d.cols}, 1D {arch.array_1d.pes}; "
@@ -47,9 +63,9 @@ class MappingReport:
                          f"{phase.spill_fraction:.2f}")
             past = ("" if phase.kind == "gemm" else "; past the buffer (used once, or the "
                     f"spilled part): {', '.join(phase.bypassed) or 'none'}")
-            lines.append(f"  buffer traffic per head: {phase.buffer_read_words} words read, "
+            lines.append(f"  buffer traffic {unit}: {phase.buffer_read_words} words read, "
                          f"{phase.buffer_write_words} written{past}")
-            lines.append(f"  per head: 2D {phase.cycles['2d']} cycles, 1D {phase.cycles['1d']} "
+            lines.append(f"  {unit}: 2D {phase.cycles['2d']} cycles, 1D {phase.cycles['1d']} "
                          f"cycles, stalls {phase.stall_cycles}, compute {phase.compute_cycles}; "
                          f"DRAM {phase.dram_read_words} words read, {phase.dram_write_words} "
                          f"written ({phase.spill_words} spill)")
@@ -58,7 +74,7 @@ class MappingReport:
             for w in phase.work:
                 b = w.bound
                 lines.append(f"  {b.name:<6} {b.phase:<6} → {b.array}  {b.cycles_per_point:>2} "
-                             f"cycles/point, {w.points} points/head  ({b.reason})")
+                             f"cycles/point, {w.points} points {unit}  ({b.reason})")
         lines += ["", f"latency {c.latency_s:.6g} s, energy {c.energy_j:.6g} J, DRAM traffic "
                   f"{c.traffic_bytes / 2**30:.4g} GiB, area {c.area_mm2:.1f} mm²",
                   f"utilisation: 2D {100 * c.util['2d']:.1f}%, 1D {100 * c.util['1d']:.1f}%  ("

@@ -1,67 +1,122 @@
-"""Summaries of result rows: FuseMax's speedup and energy ratio over each baseline.
+"""Summaries of result rows: the reference config's speedup and energy ratio over each baseline.
 
-Averages are arithmetic means over the (model, seq_len) points of a scope, as the paper reports
-them: speedup = baseline latency / FuseMax latency, energy ratio = FuseMax energy / baseline's.
+The reference is the config named ``fusemax`` (`REFERENCE`); every other config of the sweep is a
+baseline. A ratio pairs the reference's point with the baseline's point of the same model,
+sequence length and scope (and square array size when the sweep has ``array_dims``; a grid's
+variants are summarised one at a time by the caller) — never on a field each architecture sets
+for itself. Averages are arithmetic means over a scope's pairs, as the paper reports them:
+speedup = baseline latency / reference latency, energy ratio = reference energy / baseline's.
+A baseline whose cascade applies a different mask (a causal or window ``where`` filter, or
+none) does different work: its ratios are marked ``*`` and a note names both masks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import einsum
+
+from . import masks
 from .spec import Design
 
 Row = Mapping[str, object]
 
+REFERENCE = "fusemax"
+"""The config the headline compares every other config against (by this name)."""
 
-def _index(rows: Sequence[Row]) -> dict[tuple, Row]:
-    return {(r["model"], r["seq_len"], r["config"], r["scope"], r.get("array_dim")): r
-            for r in rows}
+WORKLOAD_KEYS = ("model", "seq_len", "scope")
+"""Row fields a ratio's two points share: the work (what the user swept), not the hardware."""
 
 
-def ratios(rows: Sequence[Row], target: str, baseline: str, scope: str
-           ) -> list[tuple[str, int, float, float]]:
-    """(model, seq_len, speedup, energy ratio) of ``target`` over ``baseline`` per point."""
-    index = _index(rows)
+def pair_keys(design: Design) -> tuple[str, ...]:
+    """The row fields ratios pair on: `WORKLOAD_KEYS`, plus ``array_dim`` when the sweep sizes
+    square arrays (otherwise a row's ``array_dim`` is its own architecture's row count)."""
+    return WORKLOAD_KEYS + (("array_dim",) if design.sweep.array_dims else ())
+
+
+def ratios(rows: Sequence[Row], target: str, baseline: str, scope: str,
+           keys: Sequence[str] = WORKLOAD_KEYS) -> list[tuple[str, int, float, float]]:
+    """(model, seq_len, speedup, energy ratio) of ``target`` over ``baseline`` per point of
+    ``scope``, the two points paired on the row fields ``keys``."""
+    theirs = {tuple(r[k] for k in keys): r for r in rows if r["config"] == baseline}
     out = []
-    for (model, n, config, sc, dim), r in index.items():
-        other = index.get((model, n, baseline, sc, dim))
-        if config != target or sc != scope or other is None:
+    for r in rows:
+        other = theirs.get(tuple(r[k] for k in keys))
+        if r["config"] != target or r["scope"] != scope or other is None:
             continue
-        out.append((str(model), int(n), float(other["latency_s"]) / float(r["latency_s"]),
+        out.append((str(r["model"]), int(r["seq_len"]),
+                    float(other["latency_s"]) / float(r["latency_s"]),
                     float(r["energy_j"]) / float(other["energy_j"])))
     return out
 
 
-def averages(rows: Sequence[Row], target: str, baseline: str, scope: str
-             ) -> tuple[float, float] | None:
+def averages(rows: Sequence[Row], target: str, baseline: str, scope: str,
+             keys: Sequence[str] = WORKLOAD_KEYS) -> tuple[float, float] | None:
     """Mean speedup and mean energy ratio, or None without matching points."""
-    found = ratios(rows, target, baseline, scope)
+    found = ratios(rows, target, baseline, scope, keys)
     if not found:
         return None
     return (sum(f[2] for f in found) / len(found), sum(f[3] for f in found) / len(found))
 
 
-def headline_table(design: Design, rows: Sequence[Row], target: str = "fusemax") -> str:
-    """FuseMax over each baseline and scope, ours beside the design file's paper values."""
+def mask_of(design: Design, config: str) -> str:
+    """The mask a config's cascade applies, as text (``BQK where m <= p``, parameters
+    appended), or ``""`` for none."""
+    spec = design.configs[config]
+    cascade = einsum.library.get(spec.cascade, **spec.params)
+    found = "; ".join(f"{e.name} where {' and '.join(map(str, e.filters))}"
+                      for e in masks.filtered(cascade))
+    params = ", ".join(f"{k} = {v}" for k, v in spec.params.items() if k != "M0")
+    return f"{found} ({params})" if found and params else found
+
+
+def headline_table(design: Design, rows: Sequence[Row], target: str = REFERENCE) -> str:
+    """``target`` over each baseline and scope, ours beside the design file's paper values; a
+    line naming each baseline with no point to pair, and one naming masks that differ."""
     paper = {(p.baseline, p.scope): p for p in design.paper}
-    lines = [f"{target} over    scope        speedup (paper)      energy ratio (paper)"]
+    keys = pair_keys(design)
+    width = max([12, *(len(c) + 1 for c in design.sweep.configs)])  # a name and its mark
+    lines = [f"reference: {target} (the config named {REFERENCE}); each ratio pairs points of "
+             f"the same {', '.join(keys)}",
+             f"{f'{target} over':<{width}} {'scope':<12} {'speedup (paper)':<24} "
+             f"energy ratio (paper)"]
+    ours_mask = mask_of(design, target)
+    unpaired, other_work = [], []
     for baseline in design.sweep.configs:
+        if baseline == target:
+            continue
+        differs = mask_of(design, baseline) != ours_mask
+        shown = False
         for scope in design.sweep.scopes:
-            ours = averages(rows, target, baseline, scope) if baseline != target else None
+            ours = averages(rows, target, baseline, scope, keys)
             if ours is None:
                 continue
+            shown = True
             ref = paper.get((baseline, scope))
             ps = f"({ref.speedup:.2f}x, {100 * (ours[0] / ref.speedup - 1):+.1f}%)" if ref else ""
             pe = (f"({100 * ref.energy_ratio:.0f}%, {100 * (ours[1] / ref.energy_ratio - 1):+.1f}%)"
                   if ref else "")
-            lines.append(f"{baseline:<12} {scope:<12} {ours[0]:6.2f}x {ps:<16} "
+            name = baseline + ("*" if differs else "")
+            lines.append(f"{name:<{width}} {scope:<12} {ours[0]:6.2f}x {ps:<16} "
                          f"{100 * ours[1]:5.1f}% {pe}")
+        if not shown and any(r["config"] == baseline for r in rows):
+            unpaired.append(baseline)
+        elif shown and differs:
+            other_work.append(baseline)
+    if other_work:
+        lines.append(f"* different work: {target} applies {ours_mask or 'no mask'}; "
+                     + "; ".join(f"{b} {mask_of(design, b) or 'no mask'}" for b in other_work)
+                     + " (the ratio counts the masked-out work as saved)")
+    if unpaired:
+        lines.append(f"not compared: {', '.join(unpaired)} (no point shares {', '.join(keys)} "
+                     f"with a point of {target})")
     return "\n".join(lines)
 
 
-def point_table(rows: Sequence[Row], baseline: str, scope: str, target: str = "fusemax") -> str:
+def point_table(rows: Sequence[Row], baseline: str, scope: str, target: str = REFERENCE,
+                keys: Sequence[str] = WORKLOAD_KEYS) -> str:
     """Per-point speedup / energy ratio of ``target`` over ``baseline`` (models × lengths)."""
-    found = ratios(rows, target, baseline, scope)
+    found = ratios(rows, target, baseline, scope, keys)
     lengths = sorted({f[1] for f in found})
     models = list(dict.fromkeys(f[0] for f in found))
     cell = {(f[0], f[1]): f for f in found}
