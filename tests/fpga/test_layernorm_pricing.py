@@ -104,6 +104,27 @@ def test_lane_count_between_rows_is_interpolated_by_hand():
     assert "interpolated" in item.label and item.source == area.SYNTHESIZED
 
 
+def test_between_rows_the_memories_follow_the_memory_rule():
+    """Off the table only the logic is interpolated; the two memories are what the memory
+    rule makes of their shape. At 10 lanes the logic LUT and FF lie a quarter of the way from
+    8 to 16 lanes (LUT-RAM left out), and the memories are 20 beats of 320 b (row 10 x 32,
+    γ/β 10 x 2 x 16), at most 32 words: RAM32M16 (32 x 14 b, 8 LUT), ceil(320 / 14) = 23
+    each, 368 LUT, not the 304 + (592 - 304) / 4 = 376 of interpolating yosys's LUT-RAM. At
+    3 lanes, 64 beats of 96 b: RAM64M8 (64 x 7 b, 8 LUT), ceil(96 / 7) = 14 each (yosys
+    cost 16 x 96 / 7 = 219 against 3 BRAM18 x 129 = 387), so no block RAM, though the
+    tabulated 2 lanes below use 4 BRAM18."""
+    rows = {lanes: r for (d, lanes, bits), r in layernorm_blocks().items()
+            if (d, bits) == (192, 32)}
+    for lanes, lo, hi, t, memories in ((10, 8, 16, 0.25, 2 * 23 * 8), (3, 2, 4, 0.5, 2 * 14 * 8)):
+        lo, hi = rows[lo], rows[hi]
+        got = layernorm_lut_ff(192, lanes, 32)
+        logic = lo.lut + t * (hi.lut - lo.lut)
+        assert abs(got.lut - memories - logic) <= 0.5, (lanes, got)
+        assert abs(got.ff - (lo.ff + t * (hi.ff - lo.ff))) <= 0.5, (lanes, got)
+        assert got.bram18 == 0 and not got.synthesized
+    assert rows[2].bram18 == 4
+
+
 def test_area_monotone_in_lanes():
     def cost(lanes):
         res = area.layernorm(ln_units(lanes), M3VIT)[0].resources
