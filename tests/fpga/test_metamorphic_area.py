@@ -177,7 +177,8 @@ def test_one_memory_shape_is_priced_alike_in_every_unit():
     same memory, 24 words of 256 bits read a word a cycle. yosys put the LayerNorm's in
     LUT-RAM (fpga/data/xcup_layernorm.csv: 304 LUTs for its two, no BRAM); so is every
     cache: 24 words fit one RAM32M16 deep, ceil(256 / 14) = 19 of them side by side, 152 LUTs
-    (cost 2 x 152 = 304 against 8 BRAM18 x 129 = 1,032). The attention's 2 x (p + 1)
+    (yosys cost 16 x 256 / 14 = 293, 16 a cell scaled by the bits used, against
+    8 BRAM18 x 129 = 1,032). The attention's 2 x (p + 1)
     caches are 10 x 152 LUTs and no BRAM; the gate's 24 x 2,048-bit weights ceil(2,048 / 14)
     x 8 = 1,176 LUTs."""
     u, w = BASE.units, BASE.workload

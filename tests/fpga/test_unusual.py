@@ -80,7 +80,7 @@ def test_a_workload_without_moe_layers_has_no_gate():
     # AXI data FIFOs (UG1399: 16 outstanding x 16-beat bursts = 256 words of 256 b, 8 BRAM18
     # of 512 x 36 side by side): a read FIFO on each of the 5 masters, a write FIFO on the 4
     # that write (the token caches and LayerNorm's memories, 24 words of 256 b, are LUT-RAM:
-    # 19 RAM32M16 cost 2 x 152 against 8 BRAM18 x 129).
+    # 19 RAM32M16 cost 16 x 256 / 14 = 293 against 8 BRAM18 x 129).
     d = design(ViTSpec(moe_every=13))
     text = explain(d, "final", d.units)
     assert figures(text)["dsp"] == 512 + 16 + 256 + 80 + 256 + 8 * 12 + 10 == 1226
