@@ -197,7 +197,11 @@ class Model:
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    """One evaluated configuration: a library cascade, an architecture and mapping constraints.
+    """One evaluated configuration: a cascade, an architecture and mapping constraints.
+
+    ``cascade`` is a library name (`einsum.library.names`) or the path of a cascade file of
+    one's own (ending in ``.af``): relative to the design file's folder as written; the design
+    loader makes it absolute (so points stay valid in any working directory or process).
 
     ``fused``: run the cascade's Einsums under one loop nest (else each GEMM and each run of
     elementwise Einsums is a separate phase through DRAM). ``schedule``: ``pipelined`` overlaps
@@ -310,12 +314,26 @@ class Design:
 
 
 def _cascade_problems(config: Config) -> list[tuple[str, str]]:
-    """The configuration's cascade must be in the library and ``bind`` must name its Einsums."""
-    from einsum import library
+    """The configuration's cascade must be in the library or an existing, valid cascade file,
+    and ``bind`` must name its Einsums. A relative file path is not checked here: the design
+    loader makes it absolute against the design file's folder, then checks it."""
+    from pathlib import Path
 
-    if config.cascade not in library.names():
+    from einsum import library
+    from einsum.errors import InputError
+
+    if library.is_file(config.cascade):
+        if not Path(config.cascade).is_absolute():
+            return []
+        try:
+            cascade = library.get(config.cascade)
+        except InputError as error:  # missing, unreadable, or its own file:line:col message
+            return [("cascade", str(error))]
+    elif config.cascade not in library.names():
         return [("cascade", _unknown("cascade", config.cascade, library.names()))]
-    einsums = sorted({e.name for e in library.get(config.cascade).einsums})
+    else:
+        cascade = library.get(config.cascade)
+    einsums = sorted({e.name for e in cascade.einsums})
     return [(f"bind.{name}", _unknown(f"Einsum (of {config.cascade})", name, einsums))
             for name in config.bind if name not in einsums]
 

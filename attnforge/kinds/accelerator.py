@@ -8,14 +8,16 @@ as written or scaled with a swept array, must be an organisation the CACTI table
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from attnforge.kinds import label_keys_of, load_checked
+from attnforge.kinds import label_keys_of
 from attnforge.pareto import plot_front, plot_relative
-from attnforge.specload import did_you_mean
+from attnforge.specload import did_you_mean, load_spec, located_error
 from attnforge.sweep import apply_overrides
 from einsum import library as einsum_library
 from einsum.errors import InputError
@@ -42,8 +44,15 @@ class AcceleratorKind:
     model_version = "8"  # 8: unfused state through DRAM; 7: present keys, batched unfused GEMMs
 
     def load(self, path: Path) -> Design:
-        """The typed design; raises SpecError with every problem (each at its key)."""
-        return load_checked(self, path, Design)
+        """The typed design, each ``configs.NAME.cascade`` that is a cascade file made absolute
+        against the design file's folder (`own_cascades`); raises SpecError with every problem
+        (each at its key): a cascade file's own problems first, then the kind's."""
+        path = Path(path)
+        design = own_cascades(load_spec(path, Design, kind=self.name), path.parent)
+        found = design.problems() or self.problems(design)
+        if found:
+            raise located_error(path, found)
+        return design
 
     def problems(self, design: Design) -> list[tuple[str, str]]:
         """(dotted key, message) for an empty or repeating sweep list
@@ -54,7 +63,8 @@ class AcceleratorKind:
         if there is none, for each cost-table field the table's buffer model would ignore
         (`mapper.costs.unread_fields`), then for each buffer the cost table cannot price
         (`_buffer_problems`)."""
-        found = _sweep_list_problems(design) + _paper_problems(design)
+        found = _relative_file_problems(design)
+        found += _sweep_list_problems(design) + _paper_problems(design)
         found = found or _mapping_problems(design)
         if len(set(design.objectives)) < len(design.objectives):
             found.append(("objectives[1]", f"must differ from objectives[0] "
@@ -128,6 +138,26 @@ class AcceleratorKind:
                 tables.append(_points_table(members, with_array=False, limit=MAX_LISTED))
             parts += [f"with {name}:", *tables] if overrides and tables else tables
         return "\n\n".join(parts)
+
+
+def own_cascades(design: Design, folder: Path) -> Design:
+    """``design`` with each config's relative cascade file path (`einsum.library.is_file`)
+    joined to ``folder`` (the design file's) and made absolute, so that loading it does not
+    depend on the working directory of the process that evaluates a point."""
+    configs = {name: dataclasses.replace(config, cascade=os.path.abspath(folder / config.cascade))
+               if einsum_library.is_file(config.cascade) else config
+               for name, config in design.configs.items()}
+    return dataclasses.replace(design, configs=configs)
+
+
+def _relative_file_problems(design: Design) -> list[tuple[str, str]]:
+    """A relative cascade file path left after loading: one a grid or search sets (only the
+    design's own configs are resolved against its folder), at its config's ``cascade``."""
+    return [(f"configs.{name}.cascade", f"must be an absolute path in a grid or search, not "
+             f"{config.cascade!r} (a relative path is resolved against the design file's folder "
+             f"only under configs)")
+            for name, config in design.configs.items()
+            if einsum_library.is_file(config.cascade) and not Path(config.cascade).is_absolute()]
 
 
 SWEPT_LISTS = ("models", "seq_lens", "configs", "scopes", "array_dims")
