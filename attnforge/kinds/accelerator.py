@@ -142,9 +142,13 @@ class AcceleratorKind:
 
 def own_cascades(design: Design, folder: Path) -> Design:
     """``design`` with each config's relative cascade file path (`einsum.library.is_file`)
-    joined to ``folder`` (the design file's) and made absolute, so that loading it does not
-    depend on the working directory of the process that evaluates a point."""
-    configs = {name: dataclasses.replace(config, cascade=os.path.abspath(folder / config.cascade))
+    joined to ``folder`` (the design file's) and made absolute (``~`` is the home folder), so
+    that loading it does not depend on the working directory of the process that evaluates a
+    point."""
+    def absolute(cascade: str) -> str:
+        return os.path.abspath(folder / os.path.expanduser(cascade))
+
+    configs = {name: dataclasses.replace(config, cascade=absolute(config.cascade))
                if einsum_library.is_file(config.cascade) else config
                for name, config in design.configs.items()}
     return dataclasses.replace(design, configs=configs)

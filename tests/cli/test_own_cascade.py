@@ -96,6 +96,21 @@ def test_variant_computes_softmax_with_temperature(tmp_path):
     np.testing.assert_allclose(attention(cascade, q, k, v), expected, rtol=1e-12)
 
 
+def test_a_file_is_parsed_once_until_it_changes(tmp_path, monkeypatch):
+    import einsum.library
+
+    calls = []
+    real = einsum.library.parse
+    monkeypatch.setattr(einsum.library, "parse", lambda *a, **k: calls.append(1) or real(*a, **k))
+    path = write_design(tmp_path).parent / "temperature.af"
+    for m0 in (None, 8, 16):
+        cascade = library.get(str(path), **({} if m0 is None else {"M0": m0}))
+        assert cascade.params["M0"] == (m0 or 256)
+    assert len(calls) == 1
+    path.write_text(temperature_text().replace("param M0 = 256", "param M0 = 64"), "utf-8")
+    assert library.get(str(path)).params["M0"] == 64 and len(calls) == 2
+
+
 def test_variant_maps_with_the_library_latency_and_two_more_macs_per_score(tmp_path):
     design = KIND.load(write_design(tmp_path))
     assert design.configs["own"].cascade == str(tmp_path / "temperature.af")
