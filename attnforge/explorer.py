@@ -85,10 +85,17 @@ def _grid_plan(kind: DesignKind, design: Any, design_path: Path) -> Plan:
     return Plan(kind, design, tuple(points), tuple(keys))
 
 
+def input_fingerprint(kind: DesignKind, design: Any) -> str:
+    """The kind's fingerprint of the files ``design`` names (``kind.input_fingerprint``), or
+    "" for a kind whose designs name none."""
+    fingerprint = getattr(kind, "input_fingerprint", None)
+    return fingerprint(design) if fingerprint else ""
+
+
 def _variant(kind: DesignKind, design: Any, overrides: Point, model: str) -> tuple[list, list]:
     """The (overrides, point) items of one design variant and their store keys."""
     variant = apply_overrides(design, overrides)
-    digest = design_digest(kind.name, variant, model)
+    digest = design_digest(kind.name, variant, model, input_fingerprint(kind, variant))
     points = kind.points(variant)
     return [(overrides, p) for p in points], [point_key(digest, p) for p in points]
 

@@ -25,9 +25,13 @@ CREATE TABLE IF NOT EXISTS results (
 """
 
 
-def design_digest(kind: str, design: object, model_version: str) -> hashlib._Hash:
-    """A hash seeded with a kind, a whole design spec and the model version (see point_key)."""
-    return hashlib.sha256("\x1f".join((kind, repr(design), model_version, "")).encode("utf-8"))
+def design_digest(kind: str, design: object, model_version: str, inputs: str = ""
+                  ) -> hashlib._Hash:
+    """A hash seeded with a kind, a whole design spec, the model version and ``inputs``, a
+    fingerprint of the files the design names (their contents, which its spec does not hold;
+    see point_key)."""
+    return hashlib.sha256("\x1f".join((kind, repr(design), model_version, inputs, "")
+                                      ).encode("utf-8"))
 
 
 def point_key(digest: hashlib._Hash, point: object) -> str:

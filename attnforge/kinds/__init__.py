@@ -46,7 +46,9 @@ class DesignKind(Protocol):
     #   problems(design) -> list[tuple[str, str]]: (dotted key, message) for the kind's rules
     #     across its spec types, checked on every grid or search variant (`design_problems`);
     #   feasible_key(design) -> str: a boolean result column; rows where it is False (an fpga
-    #     point that does not fit its board) stay in results.csv but no front includes them.
+    #     point that does not fit its board) stay in results.csv but no front includes them;
+    #   input_fingerprint(design) -> str: a hash of the files the design names (their contents),
+    #     part of every store key, so an edited file is priced anew (`explorer.input_fingerprint`).
 
 
 # kind name → module (imported lazily) exposing a module-level `KIND: DesignKind`.

@@ -9,6 +9,7 @@ as written or scaled with a swept array, must be an organisation the CACTI table
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import os
 import typing
@@ -53,6 +54,17 @@ class AcceleratorKind:
         if found:
             raise located_error(path, found)
         return design
+
+    def input_fingerprint(self, design: Design) -> str:
+        """SHA-256 of the paths and contents of the cascade files the configs name: a stored
+        point is reused only while the files it was priced from are unchanged."""
+        files = sorted({c.cascade for c in design.configs.values() if einsum_library.is_file(c.cascade)})
+        if not files:
+            return ""
+        digest = hashlib.sha256()
+        for name in files:
+            digest.update(name.encode("utf-8") + b"\x1f" + Path(name).read_bytes() + b"\x1f")
+        return digest.hexdigest()
 
     def problems(self, design: Design) -> list[tuple[str, str]]:
         """(dotted key, message) for an empty or repeating sweep list

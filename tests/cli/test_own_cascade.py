@@ -10,6 +10,7 @@ elementwise Einsums on the 2D array (LM, SLN): 2 MACs per score, nothing on the 
 
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
 
@@ -224,3 +225,24 @@ def test_grid_needs_an_absolute_path(tmp_path, capsys, value):
                     encoding="utf-8")
     line = one_error(run(capsys, "explore", str(path), "--out", str(tmp_path / "out")))
     assert "must be an absolute path in a grid or search" in line, line
+
+
+def test_editing_the_file_reprices_the_stored_points(tmp_path, capsys):
+    # The store keyed a point by the design, which names the file, not by its contents: an
+    # explore after editing the file reused the points priced from the old text.
+    path = write_design(tmp_path)
+    out = tmp_path / "out"
+
+    def own_latency() -> float:
+        code, _, err = run(capsys, "explore", str(path), "--out", str(out), "--quiet")
+        assert code == 0, err
+        rows = list(csv.DictReader((out / "results.csv").open(encoding="utf-8")))
+        return next(float(r["latency_s"]) for r in rows if r["config"] == "own")
+
+    tempered = own_latency()
+    # the library's own text in the file: the two multiplies by 1/T go, and with them the
+    # one start-up cycle they cost (test_explore_resolves_against_the_design_folder_not_the_cwd)
+    (tmp_path / "temperature.af").write_text(LIBRARY_AF.read_text(encoding="utf-8"),
+                                             encoding="utf-8")
+    plain = own_latency()
+    assert tempered - plain == pytest.approx(1 / CLOCK_HZ, rel=1e-6)
