@@ -148,6 +148,10 @@ class AcceleratorKind:
                 tables.append(_points_table(members, with_array=True))
             elif not tables:  # a design of its own: no FuseMax comparison to print
                 tables.append(_points_table(members, with_array=False, limit=MAX_LISTED))
+            if len(design.sweep.configs) > 1 and "fusemax" not in design.sweep.configs:
+                tables.append(f"no ratios: the summary compares the config named fusemax with "
+                              f"each other config, and none of "
+                              f"{', '.join(map(repr, design.sweep.configs))} is named so")
             parts += [f"with {name}:", *tables] if overrides and tables else tables
         return "\n\n".join(parts)
 

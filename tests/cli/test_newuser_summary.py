@@ -237,3 +237,13 @@ def test_columns_stay_aligned_under_a_long_config_name(tmp_path, capsys):
         for key in ("latency_s", "energy_j"):  # right-aligned under their names
             end = header.index(key) + len(key)
             assert line[:end].split()[-1] == f"{float(row[key]):.4g}", out
+
+
+@pytest.mark.parametrize(("configs", "said"), [("one, three", True), ("one", False)])
+def test_several_configs_without_fusemax_say_why_there_are_no_ratios(configs, said, tmp_path,
+                                                                     capsys):
+    out, _ = explore(tmp_path, capsys, configs)
+    line = ("no ratios: the summary compares the config named fusemax with each other config, "
+            "and none of 'one', 'three' is named so")
+    assert (line in out) == said, out
+    assert "over" not in out  # no ratio table either way
