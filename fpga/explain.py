@@ -134,8 +134,10 @@ def _ms(cycles: int, u: Units) -> str:
 
 def resources(design: FpgaDesign, t: Techniques, u: Units, board: Board, r: Result) -> str:
     """Every unit's labelled items, the total, the board's totals and the share used; each
-    column as wide as its widest figure."""
-    rows = [("unit", "DSP", "BRAM36", "LUT", "FF", "how")]
+    column as wide as its widest figure. URAM counts URAM288 blocks (the last column, so the
+    first four stay DSP, BRAM36, LUT, FF); its share on a board without URAM is ``-`` when
+    none is used."""
+    rows = [("unit", "DSP", "BRAM36", "LUT", "FF", "URAM", "how")]
     parts = area.unit_items(design, t, u)
     for name, items in parts.items():
         for i, item in enumerate(items):
@@ -144,16 +146,17 @@ def resources(design: FpgaDesign, t: Techniques, u: Units, board: Board, r: Resu
     total = r.resources
     rows.append(("total", *_figures(total), ""))
     rows.append((board.name, f"{board.dsp:,d}", f"{board.bram36:,d}", f"{board.lut:,d}",
-                 f"{board.ff:,d}", board.device))
-    shares = (total.dsp / board.dsp, total.bram36 / board.bram36, total.lut / board.lut,
-              total.ff / board.ff)
-    rows.append(("used", *(f"{100 * s:,.1f}%" for s in shares), ""))
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+                 f"{board.ff:,d}", f"{board.uram:,d}", board.device))
+    pairs = ((total.dsp, board.dsp), (total.bram36, board.bram36), (total.lut, board.lut),
+             (total.ff, board.ff), (total.uram, board.uram))
+    rows.append(("used", *(_share(used, available) for used, available in pairs), ""))
+    columns = len(rows[0]) - 1
+    widths = [max(len(row[i]) for row in rows) for i in range(columns)]
     lines = ["resources, unit by unit:"]
     for row in rows:
-        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:5], widths[1:],
-                                                                          strict=True)]
-        lines.append(("  ".join([" ".join(cells), row[5]])).rstrip())
+        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(
+            row[1:columns], widths[1:], strict=True)]
+        lines.append(("  ".join([" ".join(cells), row[columns]])).rstrip())
     if any(item.source == SYNTHESIZED for items in parts.values() for item in items):
         lines.append(f"[{SYNTHESIZED}]: rtl/'s unit synthesized for UltraScale+ by yosys "
                      "(fpga/data/xcup_*.csv); other LUT/FF are per-bit estimates")
@@ -162,5 +165,13 @@ def resources(design: FpgaDesign, t: Techniques, u: Units, board: Board, r: Resu
     return "\n".join(lines)
 
 
-def _figures(res: Resources) -> tuple[str, str, str, str]:
-    return f"{res.dsp:,d}", f"{res.bram36:,.1f}", f"{res.lut:,d}", f"{res.ff:,d}"
+def _share(used: float, available: int) -> str:
+    """``used`` as a percentage of ``available``; ``-`` for none of none, ``inf%`` for some of
+    none (a URAM buffer on a board without URAM)."""
+    if not available:
+        return "inf%" if used else "-"
+    return f"{100 * used / available:,.1f}%"
+
+
+def _figures(res: Resources) -> tuple[str, str, str, str, str]:
+    return f"{res.dsp:,d}", f"{res.bram36:,.1f}", f"{res.lut:,d}", f"{res.ff:,d}", f"{res.uram:,d}"

@@ -66,6 +66,7 @@ def row(design: FpgaDesign, point: Point) -> dict[str, object]:
         "attention_reorder": point.techniques.attention_reorder,
         "latency_ms": round(r.latency_ms, 4), "dsp": r.resources.dsp,
         "bram36": r.resources.bram36, "lut": r.resources.lut, "ff": r.resources.ff,
+        "uram": r.resources.uram,
         "power_w": round(r.power_w, 3), "energy_j": round(r.energy_j, 5), "fits": r.fits,
         "overflow": overflow_text(overflow(r.resources, get_board(design.board))),
         "ddr_mb": round(r.ddr_mb, 3), "ddr_gbps": round(r.ddr_gbps, 3),

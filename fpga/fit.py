@@ -1,13 +1,14 @@
 """Board fit: which resources a design overflows on its board, and by how much.
 
 ``overflow(resources, board)`` lists every resource the design uses beyond the device's total
-(DSP, BRAM36, LUT, FF — in that order); ``overflow_text`` renders them on one line::
+(DSP, BRAM36, URAM, LUT, FF — in that order); ``overflow_text`` renders them on one line::
 
     DSP 4,028 > 1,728 (+2,300), BRAM36 698.5 > 312 (+386.5)
 
 An empty overflow means the design fits (the same test as ``fpga.model.fits``). BRAM is compared
 in BRAM18 blocks (what the design counts) and shown in BRAM36 equivalents (what a device table
-lists), so a half BRAM36 shows as ``.5``. URAM is not counted: no unit of the model uses it.
+lists), so a half BRAM36 shows as ``.5``. URAM counts URAM288 blocks (only buffers a design binds
+to UltraRAM use them): a design asking for them on a board without, ``URAM 114 > 0 (+114)``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ class Excess:
 
     Attributes
     ----------
-    resource : ``"DSP"``, ``"BRAM36"``, ``"LUT"`` or ``"FF"``.
+    resource : ``"DSP"``, ``"BRAM36"``, ``"URAM"``, ``"LUT"`` or ``"FF"``.
     used : what the design needs (BRAM36 may be a half: two BRAM18 make one BRAM36).
     available : the device's total.
     """
@@ -46,10 +47,10 @@ class Excess:
 
 
 def overflow(r: Resources, board: Board) -> tuple[Excess, ...]:
-    """Every resource of ``r`` beyond ``board``'s totals, in the order DSP, BRAM36, LUT, FF;
-    empty if ``r`` fits."""
+    """Every resource of ``r`` beyond ``board``'s totals, in the order DSP, BRAM36, URAM, LUT,
+    FF; empty if ``r`` fits."""
     pairs = (("DSP", r.dsp, board.dsp), ("BRAM36", r.bram36, board.bram36),
-             ("LUT", r.lut, board.lut), ("FF", r.ff, board.ff))
+             ("URAM", r.uram, board.uram), ("LUT", r.lut, board.lut), ("FF", r.ff, board.ff))
     return tuple(Excess(name, used, available) for name, used, available in pairs
                  if used > available)
 

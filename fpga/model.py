@@ -43,7 +43,7 @@ def power_w(design: FpgaDesign, board: Board, r: Resources, ddr_bytes: int,
             seconds: float) -> float:
     """Static + dynamic + DDR power (W)."""
     c = design.power
-    dynamic = (r.dsp * c.dsp_mw + r.bram18 * c.bram18_mw) * 1e-3 + (
+    dynamic = (r.dsp * c.dsp_mw + r.bram18 * c.bram18_mw + r.uram * c.uram_mw) * 1e-3 + (
         r.lut * c.lut_uw + r.ff * c.ff_uw) * 1e-6
     dynamic *= design.units.clock_mhz / 300.0  # coefficients are stated at 300 MHz
     ddr = ddr_bytes * c.ddr_pj_per_byte * 1e-12 / seconds

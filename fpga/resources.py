@@ -1,7 +1,9 @@
-"""Resource counts (DSP, BRAM18, LUT, FF) and the primitive costs they are built from.
+"""Resource counts (DSP, BRAM18, LUT, FF, URAM288) and the primitive costs they are built from.
 
 Every on-chip memory is implemented by one rule of its shape (`memory`: registers, LUT-RAM or
-block RAM, as yosys's memory_libmap chooses for UltraScale+).
+block RAM, as yosys's memory_libmap chooses for UltraScale+), except the buffers a design binds
+to UltraRAM explicitly (`uram_memory`, as Vitis HLS's BIND_STORAGE impl=uram does; no automatic
+choice ever picks URAM).
 
 Primitive costs are stated once here. Facts: a DSP48E2 multiplies 27 x 18 signed bits; a BRAM18
 holds 18 Kib and reads up to 36 bits per port per cycle. Estimates (typical post-synthesis
@@ -19,6 +21,8 @@ DSP_A_BITS = 27  # DSP48E2 multiplier port widths (fact)
 DSP_B_BITS = 18
 BRAM18_BITS = 18 * 1024  # capacity (fact)
 BRAM18_PORT_BITS = 36  # widest read port (fact)
+URAM_WORDS = 4096  # a URAM288 is 4K words of 72 bits, one fixed shape (fact, UG573)
+URAM_BITS = 72
 LUT_PER_ADD_BIT = 1.0  # carry-chain adder: one LUT per bit (estimate)
 FF_PER_MAC_BIT = 2.0  # operand + accumulator registers per bit (estimate)
 AXI_MASTER_LUT = 2500  # one AXI master's burst logic and width converter (estimate)
@@ -27,20 +31,23 @@ AXI_MASTER_FF = 4000
 
 @dataclass(frozen=True, slots=True)
 class Resources:
-    """FPGA resources; BRAM in BRAM18 units (``bram36`` halves it, rounding up)."""
+    """FPGA resources; BRAM in BRAM18 units (``bram36`` halves it), UltraRAM in URAM288
+    blocks."""
 
     dsp: int = 0
     bram18: int = 0
     lut: int = 0
     ff: int = 0
+    uram: int = 0
 
     def __add__(self, other: Resources) -> Resources:
         return Resources(self.dsp + other.dsp, self.bram18 + other.bram18,
-                         self.lut + other.lut, self.ff + other.ff)
+                         self.lut + other.lut, self.ff + other.ff, self.uram + other.uram)
 
     def scaled(self, k: int) -> Resources:
         """``k`` copies."""
-        return Resources(self.dsp * k, self.bram18 * k, self.lut * k, self.ff * k)
+        return Resources(self.dsp * k, self.bram18 * k, self.lut * k, self.ff * k,
+                         self.uram * k)
 
     @property
     def bram36(self) -> float:
@@ -149,13 +156,14 @@ MUX_COST = 0.5  # yosys cost of a read-multiplexer bit and of a write-enable dec
 
 @dataclass(frozen=True, slots=True)
 class MemoryMapping:
-    """How one memory is implemented: ``kind`` "registers", "LUT-RAM" or "block RAM", its
-    ``resources`` (FF, LUT or BRAM18, all read ports included), the yosys ``cost`` it won
-    with, and its ``tiling``: (columns, banks, bits, depth) of one cell (``primitive`` names a
-    LUT-RAM cell; a BRAM18 configuration for block RAM). The multiplexers joining banks are
+    """How one memory is implemented: ``kind`` "registers", "LUT-RAM", "block RAM" or
+    "UltraRAM", its ``resources`` (FF, LUT, BRAM18 or URAM288, all read ports included), the
+    yosys ``cost`` it won with (0 for UltraRAM, which is bound, not chosen), and its
+    ``tiling``: (columns, banks, bits, depth) of one cell (``primitive`` names a LUT-RAM cell; a
+    BRAM18 configuration for block RAM; 72 x 4,096 for UltraRAM). The multiplexers joining banks are
     not counted (for either kind)."""
 
-    kind: Literal["registers", "LUT-RAM", "block RAM"]
+    kind: Literal["registers", "LUT-RAM", "block RAM", "UltraRAM"]
     resources: Resources
     cost: float
     tiling: tuple[int, int, int, int] = (0, 0, 0, 0)
@@ -195,6 +203,24 @@ def bram_memory(depth: int, width: int, read_ports: int = 1) -> MemoryMapping:
     count = columns * rows
     return MemoryMapping("block RAM", Resources(bram18=read_ports * count),
                          read_ports * BRAM18_COST * count, (columns, rows, bits, deep))
+
+
+def uram_memory(depth: int, width: int, read_ports: int = 1) -> MemoryMapping:
+    """A ``depth x width`` memory bound to UltraRAM: URAM288 blocks of 4,096 x 72 bits (their
+    one shape, UG573), ceil(width / 72) columns side by side by ceil(depth / 4,096) rows
+    cascaded, one copy per read port. Port rule (UG573): a URAM288's two ports share one clock
+    and each reads or writes once a cycle; in the simple-dual-port use Vitis HLS makes of a
+    buffer written while it is read, port A writes and port B reads, so a second read port a
+    cycle takes a second copy. A 576 x 4,096-bit weight buffer takes 57 x 1 = 57 URAM288
+    (its 4,096 bits a cycle need 57 ports of 72 bits, whatever the depth).
+
+    Raises ValueError for a depth, width or read-port count below 1 (a model defect)."""
+    if depth < 1 or width < 1 or read_ports < 1:
+        raise ValueError(f"a memory needs depth, width and read ports >= 1, not "
+                         f"{(depth, width, read_ports)!r}")
+    columns, rows = math.ceil(width / URAM_BITS), math.ceil(depth / URAM_WORDS)
+    return MemoryMapping("UltraRAM", Resources(uram=read_ports * columns * rows), 0.0,
+                         (columns, rows, URAM_BITS, URAM_WORDS))
 
 
 def memory(depth: int, width: int, read_ports: int = 1) -> MemoryMapping:
@@ -243,16 +269,21 @@ def mac_item(label: str, macs: int, a_bits: int, b_bits: int, acc_bits: int) -> 
                 mac_array(macs, a_bits, b_bits, acc_bits))
 
 
-def buffer_item(label: str, count: int, words: int, word_bits: int, words_per_cycle: int
-                ) -> Item:
+def buffer_item(label: str, count: int, words: int, word_bits: int, words_per_cycle: int,
+                ultra_ram: bool = False) -> Item:
     """``count`` copies of a buffer of ``words`` read ``words_per_cycle`` a cycle, each a
     memory of ceil(words / words_per_cycle) rows of ``words_per_cycle x word_bits`` bits
-    implemented as `memory` decides, labelled with the tiling that sizes it."""
+    implemented as `memory` decides, or bound to UltraRAM (`uram_memory`) if ``ultra_ram``,
+    labelled with the tiling that sizes it."""
     depth, width = math.ceil(words / words_per_cycle), words_per_cycle * word_bits
-    mem = memory(depth, width)
+    mem = uram_memory(depth, width) if ultra_ram else memory(depth, width)
     each = " each" if count > 1 else ""
     shape = f"{depth:,} x {width:,} b"
-    if mem.kind == "block RAM":
+    if mem.kind == "UltraRAM":
+        columns, rows, bits, deep = mem.tiling
+        why = f"{shape} as {columns:,} x {rows:,} of {deep:,} x {bits} b"
+        what = f"{mem.resources.uram:,} URAM288{each}"
+    elif mem.kind == "block RAM":
         columns, rows, bits, deep = mem.tiling
         why = f"{shape} as {columns:,} x {rows:,} of {deep:,} x {bits} b"
         what = f"{mem.resources.bram18:,} BRAM18{each}"

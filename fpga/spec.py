@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from typing import Literal
 
 from fpga.board import BOARDS, board_names
 from fpga.workload import Routing, ViTSpec
@@ -53,6 +54,10 @@ class Units:
     # num_*_outstanding and max_*_burst_length defaults; Edge-MoE's m_axi pragmas set neither)
     axi_outstanding: int = field(default=16, metadata={"min": 1})
     axi_max_burst: int = field(default=16, metadata={"min": 1})
+    # where the large weight buffers (the linear unit's ping/pong or the dedicated engines'
+    # weights, the patch embedding's weights) live: block RAM as the memory rule maps them, or
+    # UltraRAM as HLS binds them when told (BIND_STORAGE impl=uram; never chosen by `auto`)
+    weight_storage: Literal["block_ram", "ultra_ram"] = "block_ram"
 
     def problems(self) -> list[tuple[str, str]]:
         """Read-only masters are some of the masters."""
@@ -89,10 +94,15 @@ class ConventionalMath:
 
 @dataclass(frozen=True, slots=True)
 class Power:
-    """Dynamic-power coefficients at the design clock (estimates, XPE-style) and DDR energy."""
+    """Dynamic-power coefficients at the design clock (estimates, XPE-style) and DDR energy.
+
+    ``uram_mw`` (one URAM288) is BRAM18's scaled by capacity, 288 / 18 = 16 x 1.5 mW: an
+    estimate, not an XPE figure (none was found to cite); likely high, as a URAM reads 72
+    bits a cycle, not 16 times a BRAM18's 36."""
 
     dsp_mw: float = field(default=1.2, metadata={"min": 0})
     bram18_mw: float = field(default=1.5, metadata={"min": 0})
+    uram_mw: float = field(default=24.0, metadata={"min": 0})
     lut_uw: float = field(default=6.0, metadata={"min": 0})
     ff_uw: float = field(default=1.5, metadata={"min": 0})
     ddr_pj_per_byte: float = field(default=160.0, metadata={"min": 0})

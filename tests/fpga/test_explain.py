@@ -24,8 +24,8 @@ LN_DSP = 8 * (4 + 2 + 4 + 2) + 4 + 6
 
 
 def resource_lines(text: str) -> list[tuple[str, list[str], str]]:
-    """(unit, [DSP, BRAM36, LUT, FF], label) of every item line (a unit's later lines have a
-    blank unit column), up to the total."""
+    """(unit, [DSP, BRAM36, LUT, FF, URAM], label) of every item line (a unit's later lines have
+    a blank unit column), up to the total."""
     block = text.split("resources, unit by unit:\n")[1].splitlines()[1:]
     out, unit = [], ""
     for line in block:
@@ -34,8 +34,8 @@ def resource_lines(text: str) -> list[tuple[str, list[str], str]]:
         words = line.split()
         if not line.startswith(" "):
             unit, words = words[0], words[1:]
-        label = re.sub(r" \[LUT/FF synthesized\]$", "", " ".join(words[4:]))  # test_synthesized
-        out.append((unit, words[:4], label))
+        label = re.sub(r" \[LUT/FF synthesized\]$", "", " ".join(words[5:]))  # test_synthesized
+        out.append((unit, words[:5], label))
     return out
 
 
@@ -174,15 +174,15 @@ def test_moe_stages_with_two_weighted_experts_hit_exactly_those_two():
 
 
 def aligned_columns(text: str) -> None:
-    """Every row of the resource table from its header to ``used`` ends its four figures
-    where the header's DSP, BRAM36, LUT, FF end, and starts its label under ``how``."""
+    """Every row of the resource table from its header to ``used`` ends its five figures
+    where the header's DSP, BRAM36, LUT, FF, URAM end, and starts its label under ``how``."""
     lines = text.split("resources, unit by unit:\n")[1].splitlines()
     header = lines[0]
     how = header.index("how")
     ends = [m.end() for m in re.finditer(r"\S+", header[:how])][1:]
     used = next(i for i, line in enumerate(lines) if line.startswith("used"))
     for line in lines[1:used + 1]:
-        figures = [m.end() for m in re.finditer(r"\S+", line[:how])][-4:]
+        figures = [m.end() for m in re.finditer(r"\S+", line[:how])][-5:]
         assert figures == ends, line
         assert len(line) <= how or (line[how - 2:how] == "  " and line[how] != " "), line
 
@@ -286,6 +286,20 @@ def lutram_of_label(label: str) -> int | None:
     return count * per
 
 
+def uram_of_label(label: str) -> int | None:
+    """URAM288 a buffer label's arithmetic gives, checking its tiling against the URAM288's one
+    shape (4K x 72 bits, UG573); None if the label is not a URAM buffer."""
+    m = re.search(BUFFER + r"([\d,]+) URAM288( each)? \(([\d,]+) x ([\d,]+) b as ([\d,]+) x "
+                  r"([\d,]+) of ([\d,]+) x (\d+) b\)$", label)
+    if not m:
+        return None
+    per, rows, width, columns, deep, depth, bits = ints(*m.group(5, 7, 8, 9, 10, 11, 12))
+    assert (depth, bits) == (4096, 72), label
+    assert (columns, deep) == (math.ceil(width / 72), math.ceil(rows / 4096)), label
+    assert per == columns * deep, label
+    return memories(m) * per
+
+
 def bram18_of_label(label: str) -> int | None:
     """BRAM18 a buffer label's arithmetic gives, checking its reason against the BRAM18 facts
     (18 Kib; one port reads at most 36 bits a cycle); None if the label is not a buffer."""
@@ -307,11 +321,13 @@ def bram18_of_label(label: str) -> int | None:
 @pytest.mark.parametrize("units", [
     Units(), Units(linear_in_par=12, linear_out_par=7, attn_p=3, attn_lanes=5),
     Units(linear_in_par=1, linear_out_par=1, attn_p=1, layernorm_lanes=1, axi_masters=1),
-    Units(linear_in_par=32, linear_out_par=32, attn_p=16, clock_mhz=200)])
+    Units(linear_in_par=32, linear_out_par=32, attn_p=16, clock_mhz=200),
+    Units(linear_in_par=12, linear_out_par=7, weight_storage="ultra_ram")])
 @pytest.mark.parametrize("config", ["final", "baseline"])
 def test_every_labels_arithmetic_gives_the_figures_on_its_line(units, config):
     for unit, figures, label in resource_lines(explain(DESIGN, config, units)):
-        dsp, lut, ff = ints(figures[0], figures[2], figures[3])
+        dsp, lut, ff, uram = ints(figures[0], figures[2], figures[3], figures[4])
+        assert uram == (uram_of_label(label) or 0), (unit, label)
         bram36 = float(figures[1].replace(",", ""))
         label = re.sub(r"^\d+->\d+ engine: ", "", label)
         found = [(rx, f) for rx, f in DSP_LABELS if re.search(rx, label)]

@@ -14,7 +14,7 @@ from fpga.explore import points, row, summary
 from fpga.spec import FpgaDesign, Techniques
 
 DESIGN = Path(__file__).parents[2] / "designs" / "edge-moe-zcu102.yaml"
-REQUIRED = ("config", "latency_ms", "dsp", "bram36", "lut", "ff", "power_w", "energy_j",
+REQUIRED = ("config", "latency_ms", "dsp", "bram36", "lut", "ff", "uram", "power_w", "energy_j",
             "attn_ddr_gbps", "t_qk_ms", "t_av_ms", "t_linear_ms", "t_softmax_ms", "t_gelu_ms")
 
 
