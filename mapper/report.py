@@ -49,7 +49,8 @@ class MappingReport:
                  f"{'fused' if m.config.fused else 'unfused'}, schedule {m.config.schedule}",
                  f"workload: batch {wl.batch} × heads {wl.heads}"
                  f"{f' (K/V shared by groups of {s})' if s > 1 else ''}, "
-                 f"P = M = {wl.seq_len}, "
+                 + (f"P = {wl.seq_len}, M = {wl.keys}, " if wl.keys and wl.keys != wl.seq_len
+                    else f"P = M = {wl.seq_len}, ") +
                  f"E = {wl.e}, F = {wl.f}",
                  f"arrays: 2D {arch.array_2d.rows}×{arch.array_2d.cols}, 1D {arch.array_1d.pes}; "
                  f"buffer {arch.buffer.buffer_bytes / 2**20:g} MiB ({arch.buffer.banks} bank(s), "

@@ -237,7 +237,12 @@ class GemmSearch:
 
 @dataclass(frozen=True, slots=True)
 class Sweep:
-    """The points: models × seq_lens × configs × scopes (× square array sizes, if given).
+    """The points: models × seq_lens (× query_lens) × configs × scopes (× square array sizes).
+
+    ``seq_lens`` are the key/value lengths M. ``query_lens`` (default empty: P = M, the
+    self-attention of a whole sequence) are query lengths P <= M run against each of them:
+    decode (P = 1 new token against an M-token cache) or prefill with a cache. Every query
+    length must be at most the shortest sequence length (every pair of the two lists is a point).
 
     ``array_dims``: square 2D arrays d × d (and a d-PE 1D array) replacing each architecture's;
     the buffer scales with d from its organisation at ``buffer_reference_dim`` (default: the
@@ -249,15 +254,25 @@ class Sweep:
     models: tuple[str, ...]
     seq_lens: tuple[int, ...]
     configs: tuple[str, ...]
+    query_lens: tuple[int, ...] = ()
     scopes: tuple[Literal["attention", "end_to_end"], ...] = ("attention", "end_to_end")
     batch: int = field(default=64, metadata=ONE)
     array_dims: tuple[int, ...] = ()
     buffer_reference_dim: int | None = field(default=None, metadata=ONE)
 
     def problems(self) -> list[tuple[str, str]]:
-        """Sequence lengths in 1..MAX_SEQ_LEN; array sizes positive."""
+        """Sequence lengths in 1..MAX_SEQ_LEN; query lengths in 1..the shortest of them; array
+        sizes positive."""
         found = [(f"seq_lens[{i}]", f"must be an integer in 1..{MAX_SEQ_LEN:,}, not {n}")
                  for i, n in enumerate(self.seq_lens) if not 1 <= n <= MAX_SEQ_LEN]
+        shortest = min(self.seq_lens, default=MAX_SEQ_LEN)
+        for i, p in enumerate(self.query_lens):
+            if p < 1:
+                found.append((f"query_lens[{i}]", f"must be an integer in 1..{shortest}, not {p}"))
+            elif p > shortest:
+                found.append((f"query_lens[{i}]", f"must be at most the shortest sequence length "
+                              f"{shortest} (sweep.seq_lens: keys M; a query length P runs "
+                              f"against every one of them, and P <= M), not {p}"))
         found += [(f"array_dims[{i}]", f"must be a positive integer, not {n}")
                   for i, n in enumerate(self.array_dims) if n < 1]
         return found
@@ -310,7 +325,44 @@ class Design:
                 found.append((f"configs.{name}.architecture",
                               _unknown("architecture", config.architecture, self.architectures)))
             found += [(f"configs.{name}.{key}", message) for key, message in _cascade_problems(config)]
-        return found
+        return found or _decode_mask_problems(self)
+
+
+def _decode_mask_problems(design: Design) -> list[tuple[str, str]]:
+    """A query length P that differs from a sequence length M, at ``sweep.query_lens[i]``, when
+    a swept config's cascade has a ``where`` filter: the library's masks compare query p with
+    key m as positions of one sequence (P = M); a decode's queries are the last P of M."""
+    lens = design.sweep.seq_lens
+    masked = [(name, decode_mask(design.configs[name])) for name in design.sweep.configs
+              if name in design.configs]
+    masked = [(name, text) for name, text in masked if text]
+    if not masked:
+        return []
+    name, text = masked[0]
+    return [(f"sweep.query_lens[{i}]",
+             f"config {name}'s cascade {design.configs[name].cascade} has a mask ({text}) that "
+             f"assumes P = M (query p at key position p); query length {p} differs from "
+             f"sequence length {next(m for m in lens if m != p)}, which it would price as other "
+             f"positions: sweep such a config at query_len = seq_len only")
+            for i, p in enumerate(design.sweep.query_lens) if any(m != p for m in lens)]
+
+
+def decode_mask(config: Config) -> str:
+    """The key/query mask of the config's cascade as text (``BQK where m <= p``), or ``""``:
+    none, or a cascade that cannot be loaded or whose filter is not a mask the mapper models
+    (lean-decode's split over compute units), each reported at its own key by lowering."""
+    from einsum import library
+    from einsum.errors import InputError
+
+    from . import masks
+
+    try:
+        cascade = library.get(config.cascade, **config.params)
+        masks.check_form(cascade)
+    except (InputError, TypeError):
+        return ""
+    return "; ".join(f"{e.name} where {' and '.join(map(str, e.filters))}"
+                     for e in masks.filtered(cascade))
 
 
 def _cascade_problems(config: Config) -> list[tuple[str, str]]:

@@ -2,7 +2,7 @@
 
 The reference is the config named ``fusemax`` (`REFERENCE`); every other config of the sweep is a
 baseline. A ratio pairs the reference's point with the baseline's point of the same model,
-sequence length and scope (and square array size when the sweep has ``array_dims``; a grid's
+sequence length, query length when swept, and scope (and square array size when the sweep has ``array_dims``; a grid's
 variants are summarised one at a time by the caller) — never on a field each architecture sets
 for itself. Averages are arithmetic means over a scope's pairs, as the paper reports them:
 speedup = baseline latency / reference latency, energy ratio = reference energy / baseline's.
@@ -29,9 +29,11 @@ WORKLOAD_KEYS = ("model", "seq_len", "scope")
 
 
 def pair_keys(design: Design) -> tuple[str, ...]:
-    """The row fields ratios pair on: `WORKLOAD_KEYS`, plus ``array_dim`` when the sweep sizes
-    square arrays (otherwise a row's ``array_dim`` is its own architecture's row count)."""
-    return WORKLOAD_KEYS + (("array_dim",) if design.sweep.array_dims else ())
+    """The row fields ratios pair on: `WORKLOAD_KEYS`, plus ``query_len`` when the sweep sets
+    query lengths (rows have the column only then) and ``array_dim`` when it sizes square
+    arrays (otherwise a row's ``array_dim`` is its own architecture's row count)."""
+    return (WORKLOAD_KEYS + (("query_len",) if design.sweep.query_lens else ())
+            + (("array_dim",) if design.sweep.array_dims else ()))
 
 
 def ratios(rows: Sequence[Row], target: str, baseline: str, scope: str,
@@ -73,7 +75,8 @@ def mask_of(design: Design, config: str) -> str:
 def headline_table(design: Design, rows: Sequence[Row], target: str = REFERENCE) -> str:
     """``target`` over each baseline and scope, ours beside the design file's paper values; a
     line naming each baseline with no point to pair, and one naming masks that differ."""
-    paper = {(p.baseline, p.scope): p for p in design.paper}
+    # the paper's averages are over whole sequences (P = M): not printed beside decode ratios
+    paper = {} if design.sweep.query_lens else {(p.baseline, p.scope): p for p in design.paper}
     keys = pair_keys(design)
     width = max([12, *(len(c) + 1 for c in design.sweep.configs)])  # a name and its mark
     lines = [f"reference: {target} (the config named {REFERENCE}); each ratio pairs points of "
@@ -130,15 +133,20 @@ def point_table(rows: Sequence[Row], baseline: str, scope: str, target: str = RE
 
 
 def util_table(rows: Sequence[Row], configs: Sequence[str], scope: str = "attention") -> str:
-    """2D-array utilisation per config and length (mean over models)."""
-    lengths = sorted({int(r["seq_len"]) for r in rows})
+    """2D-array utilisation per config and length (mean over models); with query lengths one
+    column per sequence length K and query length P, headed ``KK/P``."""
+    def column(r: Row) -> tuple[int, int]:
+        return int(r["seq_len"]), int(r.get("query_len", 0))
+
+    lengths = sorted({column(r) for r in rows})
     lines = [f"2D utilisation ({scope}, mean over models)",
-             "config        " + " ".join(f"{n // 1024:>6}K" for n in lengths)]
+             "config        " + " ".join(f"{f'{n // 1024}K' + (f'/{q}' if q else ''):>7}"
+                                        for n, q in lengths)]
     for config in configs:
         cells = []
         for n in lengths:
             vals = [float(r["util_2d"]) for r in rows
-                    if r["config"] == config and r["scope"] == scope and int(r["seq_len"]) == n]
+                    if r["config"] == config and r["scope"] == scope and column(r) == n]
             cells.append(f"{100 * sum(vals) / len(vals):6.1f}%" if vals else " " * 7)
         lines.append(f"{config:<13} " + " ".join(cells))
     return "\n".join(lines)

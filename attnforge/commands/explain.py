@@ -1,6 +1,6 @@
 """`attnforge explain DESIGN.yaml [options]`: one point explained.
 
-Accelerator designs (``--model --seq-len --config --scope --array-dim``): the chosen mapping.
+Accelerator designs (``--model --seq-len --query-len --config --scope --array-dim``): the chosen mapping.
 FPGA designs (``--config --attn-p --linear-par``): `fpga.explain`.
 """
 
@@ -14,7 +14,7 @@ import click
 from attnforge.specload import did_you_mean
 from einsum.errors import InputError
 
-ACCELERATOR_ONLY = ("--model", "--seq-len", "--scope", "--array-dim")
+ACCELERATOR_ONLY = ("--model", "--seq-len", "--query-len", "--scope", "--array-dim")
 FPGA_ONLY = ("--attn-p", "--linear-par", "--attention-reorder/--no-attention-reorder")
 
 
@@ -23,7 +23,10 @@ FPGA_ONLY = ("--attn-p", "--linear-par", "--attention-reorder/--no-attention-reo
 @click.option("--model", default=None,
               help="Accelerator: model name (default: the sweep's first).")
 @click.option("--seq-len", type=int, default=None,
-              help="Accelerator: tokens (default: the sweep's first).")
+              help="Accelerator: tokens, the keys M (default: the sweep's first).")
+@click.option("--query-len", type=int, default=None,
+              help="Accelerator: queries P <= M, e.g. 1 for a decode step (default: the "
+                   "sweep's first query_lens, else P = M).")
 @click.option("--config", "config", default=None,
               help="Configuration (default: an accelerator sweep's first; an fpga design's "
                    "first config).")
@@ -38,8 +41,8 @@ FPGA_ONLY = ("--attn-p", "--linear-par", "--attention-reorder/--no-attention-reo
 @click.option("--attention-reorder/--no-attention-reorder", "reorder", default=None,
               help="FPGA: attention reordering on or off (default: the config's), as the "
                    "sweep varies it.")
-def explain(design: Path, model: str | None, seq_len: int | None, config: str | None,
-            scope: str | None, array_dim: int | None, attn_p: int | None,
+def explain(design: Path, model: str | None, seq_len: int | None, query_len: int | None,
+            config: str | None, scope: str | None, array_dim: int | None, attn_p: int | None,
             linear_par: int | None, reorder: bool | None) -> None:
     """Explain one point of DESIGN. An accelerator design: the chosen mapping (loop nest, tiles,
     binding, buffer, bottleneck). An fpga design: latency by category and by layer, DDR traffic,
@@ -48,13 +51,13 @@ def explain(design: Path, model: str | None, seq_len: int | None, config: str | 
 
     kind = require_kind(design, ("accelerator", "fpga"), "explain").name
     if kind == "fpga":
-        given = (model, seq_len, scope, array_dim)
+        given = (model, seq_len, query_len, scope, array_dim)
         check_not_given(ACCELERATOR_ONLY, given, "accelerator")
         click.echo(explain_fpga(design, config, attn_p, linear_par, reorder))
         return
     check_not_given(FPGA_ONLY, (attn_p, linear_par, reorder), "fpga")
     click.echo(explain_accelerator(design, model, seq_len, config, scope or "attention",
-                                   array_dim or 0))
+                                   array_dim or 0, query_len))
 
 
 def check_not_given(options: tuple[str, ...], values: tuple, kind: str) -> None:
@@ -120,8 +123,10 @@ def explorer_note(path: Path, spec) -> str:
 
 
 def explain_accelerator(design: Path, model: str | None, seq_len: int | None,
-                        config: str | None, scope: str, array_dim: int) -> str:
-    """The chosen mapping of one accelerator point (`mapper.report.MappingReport`)."""
+                        config: str | None, scope: str, array_dim: int,
+                        query_len: int | None = None) -> str:
+    """The chosen mapping of one accelerator point (`mapper.report.MappingReport`); P is
+    ``query_len``, else the sweep's first ``query_lens``, else the sequence length."""
     from attnforge.kinds import require_kind
     from mapper.evaluate import Point, architecture, evaluate
     from mapper.price import buffer_problem
@@ -135,7 +140,15 @@ def explain_accelerator(design: Path, model: str | None, seq_len: int | None,
     if seq_len is not None and not 1 <= seq_len <= MAX_SEQ_LEN:
         raise InputError(f"--seq-len must be an integer in 1..{MAX_SEQ_LEN:,}, not {seq_len}")
     check_array_dim(array_dim, seq_len, sweep.seq_lens[0])
-    point = Point(model, seq_len or sweep.seq_lens[0], config, scope, array_dim)
+    keys = seq_len or sweep.seq_lens[0]
+    if query_len is not None and not 1 <= query_len <= keys:
+        raise InputError(f"--query-len must be an integer in 1..{keys} (the keys M, "
+                         f"{'--seq-len' if seq_len else 'sweep.seq_lens[0]'}), not {query_len}")
+    queries = query_len or (sweep.query_lens[0] if sweep.query_lens else 0)
+    if queries > keys:
+        raise InputError(f"--seq-len {keys} is shorter than the sweep's first query length "
+                         f"(sweep.query_lens[0], {queries}): give --query-len 1..{keys}")
+    point = Point(model, keys, config, scope, array_dim, queries)
     problem = buffer_problem(architecture(spec, point), spec.cost_table) if array_dim else None
     if problem:
         name = spec.configs[config].architecture

@@ -38,6 +38,12 @@ WORKLOAD = ("model", "seq_len", "scope")
 """Row fields that fix the work done; configs and array sizes are the design alternatives."""
 
 
+def workload_keys(design: Design) -> tuple[str, ...]:
+    """`WORKLOAD`, with ``query_len`` after ``seq_len`` when the sweep sets query lengths (rows
+    have that column only then)."""
+    return ("model", "seq_len", "query_len", "scope") if design.sweep.query_lens else WORKLOAD
+
+
 class AcceleratorKind:
     """Points: models × seq_lens × configs × scopes (× square array sizes)."""
 
@@ -92,8 +98,8 @@ class AcceleratorKind:
         return found or unread or _buffer_problems(design)
 
     def workload_keys(self, design: Design) -> tuple[str, ...]:
-        """Model, length and scope fix the work; configs and array sizes are alternatives."""
-        return WORKLOAD
+        """Model, length(s) and scope fix the work; configs and array sizes are alternatives."""
+        return workload_keys(design)
 
     def label_keys(self, design: Design) -> tuple[str, ...]:
         """The point columns that tell a design's points apart: the config, the square array
@@ -101,7 +107,7 @@ class AcceleratorKind:
         sweep = design.sweep
         keys = {"config": True, "array_dim": bool(sweep.array_dims),
                 "model": len(sweep.models) > 1, "seq_len": len(sweep.seq_lens) > 1,
-                "scope": len(sweep.scopes) > 1}
+                "query_len": len(sweep.query_lens) > 1, "scope": len(sweep.scopes) > 1}
         return tuple(key for key, shown in keys.items() if shown)
 
     def points(self, design: Design) -> list[ev.Point]:
@@ -117,6 +123,7 @@ class AcceleratorKind:
             if isinstance(value, float) and not math.isfinite(value):
                 raise InputError(
                     f"{design.name}: {point.config} / {point.model} / seq {point.seq_len} / "
+                    f"{f'query {point.query_len} / ' if point.query_len else ''}"
                     f"{point.scope}: {column} comes out {value}, beyond float64: a clock, "
                     f"bandwidth or size of the design is far outside the model's range")
         return row
@@ -125,12 +132,13 @@ class AcceleratorKind:
         """pareto.png for the design's objectives; the summary tables."""
         labels = label_keys_of(self, design, rows, design.objectives, _override_keys(rows))
         title = f"{design.name}: {design.objectives[0]} vs {design.objectives[1]}"
-        workloads = {tuple(r[k] for k in WORKLOAD) for r in rows}
+        work = workload_keys(design)
+        workloads = {tuple(r[k] for k in work) for r in rows}
         if len(workloads) > 1:  # a front across workloads would only pick the smallest one
-            plot_relative(rows, design.objectives, WORKLOAD,
-                          tuple(k for k in labels if k not in WORKLOAD),
+            plot_relative(rows, design.objectives, work,
+                          tuple(k for k in labels if k not in work),
                           Path(out_dir) / "pareto.png", f"{design.name}: fronts within each of "
-                          f"{len(workloads)} workloads (model × seq_len × scope)")
+                          f"{len(workloads)} workloads ({' × '.join(work)})")
         else:
             plot_front(rows, design.objectives, labels, Path(out_dir) / "pareto.png", title)
         parts = [f"{design.name}: {plural(len(rows), 'point')}"]
