@@ -93,17 +93,12 @@ def linear_engine(u: Units, engine: tuple[int, int], shapes, buffers: int, gelu_
                             u.act_bits, u.weight_bits),
              buffer_item(f"{what}{buffers} weight buffer{_s(buffers)} "
                          f"({biggest[0]} x {biggest[1]})", buffers, words, u.weight_bits,
-                         in_par * out_par, ultra_ram(u)),
+                         in_par * out_par, u.linear_weight_storage == "ultra_ram"),
              buffer_item(f"{what}input row cache ({row} x {u.act_bits} b)", 1, row, u.act_bits,
                          in_par))
     if gelu_lanes:
         items += (gelu.scaled(gelu_lanes, f"{gelu_lanes:,} fused GELU lane{_s(gelu_lanes)}"),)
     return items
-
-
-def ultra_ram(u: Units) -> bool:
-    """Whether the large weight buffers (linear, patch embedding) are bound to UltraRAM."""
-    return u.weight_storage == "ultra_ram"
 
 
 def fraction_bits(u: Units) -> int:
@@ -312,7 +307,7 @@ def others(u: Units, spec: ViTSpec) -> dict[str, Unit]:
     k = spec.image_c * spec.patch**2
     patch = (patch_macs(u),
              buffer_item(f"weights ({k} x {d})", 1, k * d, u.weight_bits, u.patch_embed_macs,
-                         ultra_ram(u)))
+                         u.patch_weight_storage == "ultra_ram"))
     return {"gate": gate, "layernorm": layernorm(u, spec), "add": add, "patch_embed": patch,
             "axi": axi_items(u)}
 

@@ -29,6 +29,9 @@ class Techniques:
     attention_reorder: bool = True
 
 
+Storage = Literal["block_ram", "ultra_ram"]  # where a weight buffer lives
+
+
 @dataclass(frozen=True, slots=True)
 class Units:
     """Unit parameters (defaults: the paper's design, edgemoe.md §3-4)."""
@@ -54,10 +57,12 @@ class Units:
     # num_*_outstanding and max_*_burst_length defaults; Edge-MoE's m_axi pragmas set neither)
     axi_outstanding: int = field(default=16, metadata={"min": 1})
     axi_max_burst: int = field(default=16, metadata={"min": 1})
-    # where the large weight buffers (the linear unit's ping/pong or the dedicated engines'
-    # weights, the patch embedding's weights) live: block RAM as the memory rule maps them, or
-    # UltraRAM as HLS binds them when told (BIND_STORAGE impl=uram; never chosen by `auto`)
-    weight_storage: Literal["block_ram", "ultra_ram"] = "block_ram"
+    # where each group of large weight buffers lives: block RAM as the memory rule maps it, or
+    # UltraRAM as HLS binds it when told (BIND_STORAGE impl=uram; never chosen by `auto`).
+    # linear: the linear unit's ping/pong (or the dedicated engines' weights); patch: the patch
+    # embedding's weights
+    linear_weight_storage: Storage = "block_ram"
+    patch_weight_storage: Storage = "block_ram"
 
     def problems(self) -> list[tuple[str, str]]:
         """Read-only masters are some of the masters."""

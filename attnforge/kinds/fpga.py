@@ -48,7 +48,7 @@ class FpgaKind:
     """Points: the named configs, then a p x linear-size sweep (with/without reordering)."""
 
     name = "fpga"
-    model_version = "22"  # 22: URAM weight storage, URAM counted; 21: m_axi data FIFOs by UG1399; 20: one memory rule by shape; 19: loads share the DDR; 18: BRAM18 shapes; 17: FC2 read-back
+    model_version = "23"  # 23: URAM per buffer group; 22: URAM weight storage, URAM counted; 21: m_axi data FIFOs by UG1399; 20: one memory rule by shape; 19: loads share the DDR; 18: BRAM18 shapes; 17: FC2 read-back
 
     def load(self, path: Path) -> FpgaDesign:
         """The typed design; raises SpecError with every problem (each at its key)."""

@@ -99,7 +99,8 @@ def test_ultra_ram_on_a_board_without_it_is_a_located_error_naming_uram(tmp_path
     # The ZCU102 has no URAM. Bound to UltraRAM, the 2 linear weight buffers and the patch
     # weights (576 rows of 16 x 16 x 16 = 256 x 16 = 4,096 b each) take ceil(4,096 / 72) x
     # ceil(576 / 4,096) = 57 URAM288 each (UG573: 4K x 72 b); nothing else overflows.
-    result = explore(tmp_path, HEAD + "board: zcu102\nunits: {weight_storage: ultra_ram}\n")
+    result = explore(tmp_path, HEAD + "board: zcu102\nunits: {linear_weight_storage: ultra_ram, "
+                     "patch_weight_storage: ultra_ram}\n")
     uram = 3 * math.ceil(4096 / 72) * math.ceil(576 / 4096)
     message = one_error(result, tmp_path)
     assert message.startswith("d.yaml:5:8: units: config 'edge_moe' does not fit zcu102")

@@ -322,7 +322,8 @@ def bram18_of_label(label: str) -> int | None:
     Units(), Units(linear_in_par=12, linear_out_par=7, attn_p=3, attn_lanes=5),
     Units(linear_in_par=1, linear_out_par=1, attn_p=1, layernorm_lanes=1, axi_masters=1),
     Units(linear_in_par=32, linear_out_par=32, attn_p=16, clock_mhz=200),
-    Units(linear_in_par=12, linear_out_par=7, weight_storage="ultra_ram")])
+    Units(linear_in_par=12, linear_out_par=7, linear_weight_storage="ultra_ram",
+          patch_weight_storage="ultra_ram")])
 @pytest.mark.parametrize("config", ["final", "baseline"])
 def test_every_labels_arithmetic_gives_the_figures_on_its_line(units, config):
     for unit, figures, label in resource_lines(explain(DESIGN, config, units)):
