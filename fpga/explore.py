@@ -123,19 +123,26 @@ def boards_of(rows) -> str:
 
 CONFIG_HEAD = ("config                 latency_ms  paper_ms  ratio   DSP  BRAM36    LUT      FF"
                "  power_W  energy_J  QK+AV")
+URAM_HEAD = "  URAM"  # after FF, only when some row binds a buffer to UltraRAM
 
 
 def summary(design: FpgaDesign, rows) -> str:
     """The config table (a grid's or search's variant first on each line), with the paper's
-    latency where a config is one of its published ablation steps (see `paper_latency_ms`)."""
+    latency where a config is one of its published ablation steps (see `paper_latency_ms`),
+    and a URAM column (URAM288 blocks) after FF only if some row uses UltraRAM."""
     keys = variant_keys(rows)
     configs = [r for r in rows if r["group"] == "config"]
     labels = [variant_label(r, keys) for r in configs]
     width = max(map(len, labels), default=0)
-    head = f"{'variant':<{width}}  {CONFIG_HEAD}" if keys else CONFIG_HEAD
+    uram = any(int(r["uram"]) for r in rows)
+    table_head = CONFIG_HEAD
+    if uram:
+        at = CONFIG_HEAD.index("  power_W")
+        table_head = CONFIG_HEAD[:at] + URAM_HEAD + CONFIG_HEAD[at:]
+    head = f"{'variant':<{width}}  {table_head}" if keys else table_head
     points = f"{len(rows)} point{'' if len(rows) == 1 else 's'}"
     lines = [f"{design.name} on {boards_of(rows)}: {points}", head]
-    lines += [(f"{label:<{width}}  " if keys else "") + _config_line(r)
+    lines += [(f"{label:<{width}}  " if keys else "") + _config_line(r, uram)
               for label, r in zip(labels, configs, strict=True)]
     if any(r["paper_latency_ms"] != "" for r in configs):
         lines += ["paper_ms: Edge-MoE's published cumulative ablation (ZCU102, 300 MHz); ratio "
@@ -144,13 +151,14 @@ def summary(design: FpgaDesign, rows) -> str:
     return "\n".join(lines)
 
 
-def _config_line(r) -> str:
+def _config_line(r, uram: bool) -> str:
     paper = r["paper_latency_ms"]
     ratio = f"{float(r['latency_ms']) / float(paper):5.2f}" if paper != "" else "    -"
     paper_s = f"{float(paper):8.1f}" if paper != "" else "       -"
+    uram_s = f" {int(r['uram']):{len(URAM_HEAD) - 1}d}" if uram else ""
     return (f"{r['config']:<22} {float(r['latency_ms']):10.2f} {paper_s}  {ratio} "
             f"{int(r['dsp']):5d} {float(r['bram36']):7.1f} {int(r['lut']):6d} {int(r['ff']):7d}"
-            f" {float(r['power_w']):8.2f} {float(r['energy_j']):9.4f} "
+            f"{uram_s} {float(r['power_w']):8.2f} {float(r['energy_j']):9.4f} "
             f"{100 * float(r['qk_av_share']):5.1f}%")
 
 

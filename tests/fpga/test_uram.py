@@ -8,12 +8,14 @@ patches)."""
 
 from __future__ import annotations
 
+import csv
 import math
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from attnforge.cli import main
 from attnforge.specload import load_spec
 from fpga import area
 from fpga.board import get_board
@@ -147,3 +149,47 @@ def test_uram_on_a_board_without_it_overflows(paper):
 
 def test_the_single_switch_is_gone():
     assert not hasattr(Units(), "weight_storage")
+
+
+ZCU104_DESIGN = DESIGN.with_name("edge-moe-zcu104.yaml")
+CONFIGS = ["baseline", "patch_reorder", "single_pass_softmax", "gelu_approx", "unified_linear",
+           "attention_reorder"]
+# the ablation table's header as printed before URAM was counted (docs/fpga.md, "Running it")
+BLOCK_RAM_HEAD = ("config                 latency_ms  paper_ms  ratio   DSP  BRAM36    LUT      FF"
+                  "  power_W  energy_J  QK+AV")
+
+
+def explored(design: Path, out: Path, capsys) -> tuple[list[str], list[dict[str, str]]]:
+    """(printed lines, results.csv rows) of ``attnforge explore design``."""
+    with pytest.raises(SystemExit) as exited:
+        main(["explore", str(design), "--out", str(out), "--backend", "serial"])
+    assert exited.value.code == 0
+    with open(out / "results.csv", newline="") as f:
+        return capsys.readouterr().out.splitlines(), list(csv.DictReader(f))
+
+
+def test_shipped_zcu104_design_explores_and_every_config_fits(tmp_path, capsys):
+    design = load_spec(ZCU104_DESIGN, FpgaDesign)
+    assert (design.board, design.units.linear_weight_storage,
+            design.units.patch_weight_storage) == ("zcu104", "block_ram", "ultra_ram")
+    lines, rows = explored(ZCU104_DESIGN, tmp_path / "o", capsys)
+    configs = {r["config"]: r for r in rows if r["group"] == "config"}
+    assert list(configs) == CONFIGS
+    assert all(r["fits"] == "True" and r["overflow"] == "" for r in configs.values())
+    assert {int(r["uram"]) for r in configs.values()} == {URAM_PER_BUFFER}
+    final = configs["attention_reorder"]
+    assert float(final["bram36"]) == ZCU104_BRAM36 - BRAM18_PER_BUFFER / 2 == 264
+    # the ablation table shows URAM, after FF, on every config line
+    head = next(line for line in lines if line.startswith("config "))
+    assert head.split()[5:10] == ["BRAM36", "LUT", "FF", "URAM", "power_W"]
+    table = [line.split() for line in lines if line.split()[:1] and line.split()[0] in CONFIGS]
+    assert [(cells[0], cells[8]) for cells in table] == [(c, "57") for c in CONFIGS]
+
+
+def test_a_design_without_uram_prints_the_table_without_a_uram_column(tmp_path, capsys):
+    lines, rows = explored(DESIGN, tmp_path / "o", capsys)
+    assert {r["uram"] for r in rows} == {"0"}
+    assert lines[1] == BLOCK_RAM_HEAD
+    assert not any("URAM" in line for line in lines)
+    final = next(line for line in lines if line.startswith("attention_reorder "))
+    assert len(final.split()) == len(BLOCK_RAM_HEAD.split())
