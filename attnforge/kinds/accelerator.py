@@ -342,17 +342,21 @@ def square_array_problem(array_dim: int, seq_len: int, where: str) -> str | None
 def _points_table(rows: Sequence[Mapping[str, object]], with_array: bool,
                   limit: int | None = None) -> str:
     """One line per point (at most ``limit``, then how many more results.csv holds): its
-    array size if swept, workload, config and results."""
+    array size if swept, workload (with the query length P when the sweep sets ``query_lens``:
+    rows carry ``query_len`` only then), config and results."""
     shown = rows[:limit]
     # the name columns are as wide as their longest value, so the numbers stay under their names
     model = max([6, *(len(str(r["model"])) for r in shown)])
     config = max([12, *(len(str(r["config"])) for r in shown)])
+    queries = any("query_len" in r for r in shown)
     array = "array   " if with_array else ""
-    lines = [f"{array}{'model':<{model}}  seq_len  {'config':<{config}} scope         latency_s"
-             f"    energy_j   area_mm2  util_2d"]
+    query = "  query_len" if queries else ""
+    lines = [f"{array}{'model':<{model}}  seq_len{query}  {'config':<{config}} scope         "
+             f"latency_s    energy_j   area_mm2  util_2d"]
     for r in shown:
         array = f"{r['array_dim']:>5}   " if with_array else ""
-        lines.append(f"{array}{r['model']:<{model}} {r['seq_len']:>8}  "
+        query = f" {r['query_len']:>10}" if queries else ""
+        lines.append(f"{array}{r['model']:<{model}} {r['seq_len']:>8}{query}  "
                      f"{r['config']:<{config}} {r['scope']:<12} "
                      f"{float(r['latency_s']):10.4g} {float(r['energy_j']):10.4g} "
                      f"{float(r['area_mm2']):9.1f} {100 * float(r['util_2d']):6.1f}%")
