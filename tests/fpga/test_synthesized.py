@@ -52,9 +52,11 @@ def test_another_width_falls_back_to_the_per_bit_estimate():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_the_shipped_table_is_a_fresh_synthesis():
+    # about 6 minutes on an idle 2-core machine, over 10 when other jobs share it
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "xcup_units.py"), "--check"],
-                            capture_output=True, text=True, timeout=600, cwd=ROOT)
+                            capture_output=True, text=True, timeout=1500, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "matches a fresh synthesis" in result.stdout
 
