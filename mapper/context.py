@@ -172,8 +172,8 @@ def read_size(ctx: Context, einsum: Einsum, operand: str) -> int:
 def work(ctx: Context, b: Bound) -> EinsumWork:
     """A bound Einsum's points and array cycles per head: spatial ranks padded to the array,
     temporal ones over their present points (a 1D PE walks only the keys a partial chunk
-    has; `present`); a masked cascade's body Einsum runs on the admitted tiles only
-    (`EinsumWork.share`)."""
+    has; `present`); a masked cascade's body Einsum over keys runs on the admitted tiles only
+    (`EinsumWork.share`, `masked_work`)."""
     einsum = ctx.cascade.einsums[b.index]
     a2, a1 = ctx.arch.array_2d, ctx.arch.array_1d
     spatial = {ctx.tile[0]: a2.cols, "p": a2.rows} if b.array == "2d" else {"p": a1.pes}
@@ -183,12 +183,21 @@ def work(ctx: Context, b: Bound) -> EinsumWork:
             cycles *= -(-ctx.ext[rank] // spatial[rank])
     points = present(ctx, einsum.ranks)
     counts = ctx.tile_counts
-    if counts is None or b.phase != "body":
+    if counts is None or not masked_work(ctx, einsum):
         return EinsumWork(b, einsum.ranks, points, cycles, ctx.pass_of.get(b.index, 0))
     walks_keys = ctx.tile[0] in einsum.ranks and ctx.tile[0] not in spatial
     return EinsumWork(b, einsum.ranks, round(points * counts.point_share),
                       round(cycles * (counts.key_share if walks_keys else counts.tile_share)),
                       ctx.pass_of.get(b.index, 0), counts.point_share)
+
+
+def masked_work(ctx: Context, einsum: Einsum) -> bool:
+    """Whether a mask skips part of ``einsum``'s work: a body Einsum over the key rank (m,
+    or a split's m1, m0), which runs per score tile. The final Einsums of a 1-pass cascade
+    and a multi-pass cascade's Einsums without a key rank (the 2-pass AV) run once per query
+    row whatever the mask."""
+    return (ctx.tile_counts is not None and einsum.phase == "body"
+            and bool(set(einsum.ranks) & ctx.m_family))
 
 
 def query_heads(ctx: Context) -> int:

@@ -26,6 +26,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from einsum import Cascade
 from einsum.errors import InputError
 from einsum.ir import expr_refs
@@ -101,11 +103,12 @@ def lower(cascade: Cascade, arch: Architecture, config: Config, workload: Worklo
           search: GemmSearch, config_name: str = "") -> Mapping:
     """Lower ``cascade`` (with M0 = array columns if it has that parameter); raise InputError.
 
-    A key/query mask (a ``where`` filter over m and p on a body Einsum of a 1-pass cascade:
-    causal, sliding window; `mapper.masks`) is modelled in a fused configuration: the score
-    tiles without an admitted point are skipped (their body Einsums' work, buffer traffic and
-    K/V reads). Other filters (lean-decode's split over compute units) and masked unfused
-    configurations are refused.
+    A key/query mask (a ``where`` filter over m and p on a body Einsum: causal, sliding
+    window, on the 1-pass or a multi-pass cascade; `mapper.masks`) is modelled in a fused
+    configuration: the score tiles without an admitted point are skipped in every pass (their
+    body Einsums' work, buffer traffic and K/V reads), and a multi-pass cascade holds and
+    spills the M fibers of the admitted tiles only (`_masked_block`). Other filters
+    (lean-decode's split over compute units) and masked unfused configurations are refused.
     """
     masks.check_form(cascade)
     if masks.filtered(cascade) and not config.fused:
@@ -152,6 +155,29 @@ def _block(ctx: Context, per_row: int, held_row: int, fixed: int, step: int
         raise InputError(f"buffer of {cap} bytes is too small for any mapping of "
                          f"{ctx.cascade.name}: one block of {rows} query rows needs {need} bytes")
     return rows, min(1.0, 1.0 - room / (rows * held_row)), need
+
+
+def _masked_block(ctx: Context, per_row: int, held_row: int, fixed: int
+                  ) -> tuple[int, float, int]:
+    """`_block` for a masked multi-pass cascade: (rows per block, spilled share of the held
+    words, need in bytes of the fullest block).
+
+    A query row of p-tile i holds its M fibers' words of the keys of its admitted tiles only
+    (``held_row`` · keys_i / M; `masks.row_keys`): the tiles the mask skips are never made.
+    Blocks are sized for the widest p-tile (every block then fits wherever the widest one
+    does: causal's last p-tile sees every key, so its blocks are the unmasked ones; a window's
+    are larger). A block spills what of its held words exceeds the room beside its query
+    rows and K/V tiles; the share returned is the spilled words over all blocks' held words,
+    the same for every held tensor (each is spread over the keys alike).
+    """
+    a2, m = ctx.arch.array_2d, ctx.ext["m"]
+    heights, keys = masks.row_keys(ctx.mask, ctx.ext["p"], m, a2.rows, a2.cols)
+    rows, _, need = _block(ctx, per_row, -(-held_row * int(keys.max()) // m), fixed, a2.rows)
+    per_tile = heights * keys * (held_row / m)
+    tiles = rows // a2.rows
+    per_block = np.append(per_tile, np.zeros(-len(per_tile) % tiles)).reshape(-1, tiles).sum(1)
+    room = ctx.arch.buffer.buffer_bytes / ctx.arch.word_bytes - rows * per_row - fixed
+    return rows, float(np.maximum(0.0, per_block - room).sum() / per_tile.sum()), need
 
 
 def _runs_2d(work: tuple[EinsumWork, ...]) -> int:
@@ -281,12 +307,17 @@ def _fused_phase(ctx: Context) -> Phase:
     cols = ctx.arch.array_2d.cols
     tile_words = {t: math.prod(cols if r in ctx.m_family else ctx.ext[r]
                                for r in ctx.tensor_ranks[t]) for t in streamed}
-    rows, spill, need = _block(ctx, per_row, held_row, 2 * sum(tile_words.values()),
-                               ctx.arch.array_2d.rows)
+    fixed = 2 * sum(tile_words.values())
+    if ctx.mask is not None and held:  # a masked multi-pass cascade holds admitted tiles only
+        rows, spill, need = _masked_block(ctx, per_row, held_row, fixed)
+        held_words = {t: cx.size(ctx, t) * ctx.tile_counts.point_share for t in held}
+    else:
+        rows, spill, need = _block(ctx, per_row, held_row, fixed, ctx.arch.array_2d.rows)
+        held_words = {t: cx.size(ctx, t) for t in held}
     blocks = -(-ctx.ext["p"] // rows)
     readers = cx.readers(ctx, work)
-    spill_w = sum(round(spill * cx.size(ctx, t)) for t in held)
-    spill_r = sum(round(spill * cx.size(ctx, t)) * later for t, later in held.items())
+    spill_w = sum(round(spill * held_words[t]) for t in held)
+    spill_r = sum(round(spill * held_words[t]) * later for t, later in held.items())
     fetched = {t: cx.size(ctx, t) for t in inputs if t not in streamed}
     fetched.update({t: blocks * cx.size(ctx, t) * len(set(readers.get(t, [0])))
                     for t in streamed})

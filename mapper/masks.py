@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from einsum import Cascade
+from einsum import Cascade, passes
 from einsum.errors import InputError
 from einsum.ir import Abs, Arith, Compare, Name, Num, index_ranks
 
@@ -89,9 +89,9 @@ def check_form(cascade: Cascade) -> None:
     Raises
     ------
     InputError
-        Naming the Einsum and its filter: more than one filtered Einsum, a filter on an Einsum
-        that is not a body Einsum of an iterative (1-pass) cascade or does not span the score
-        tile, a body Einsum that does not depend on the filtered one, or a filter over ranks
+        Naming the Einsum and its filter: more than one filtered Einsum, a filter on an init
+        or final Einsum or on one that does not span the score tile, a body Einsum over keys
+        that does not depend on the filtered one, or a filter over ranks
         other than m and p (lean-decode's split filter is a work partition over units, not a
         mask).
     """
@@ -109,9 +109,9 @@ def check_form(cascade: Cascade) -> None:
                          f"than the key rank m and the query rank p (it has "
                          f"{', '.join(sorted(ranks - {'m', 'p'}))}): only a key/query mask lets "
                          f"whole score tiles be skipped")
-    if cascade.iteration is None or e.phase != "body":
-        raise InputError(f"{where}: masks are modelled on a body Einsum of an iterative (1-pass) "
-                         f"cascade only (its tile loop skips the tiles the mask excludes)")
+    if e.phase != "body":
+        raise InputError(f"{where}: masks are modelled on a body Einsum only (the tile loop "
+                         f"skips the tiles the mask excludes), not on an {e.phase} Einsum")
     inner = next((s.inner for s in cascade.splits if s.parent == "m"), "m")
     if not {inner, "p"} <= set(e.ranks):
         raise InputError(f"{where}: the filtered Einsum must span the score tile (ranks "
@@ -123,16 +123,21 @@ def check_form(cascade: Cascade) -> None:
 
 
 def _independent(cascade: Cascade, masked: str) -> str:
-    """The first body Einsum that reads nothing derived from ``masked`` in the same tile
-    ('' if none): skipping a tile skips every body Einsum of it, which is exact only for
-    Einsums fed by the masked scores (all -inf there)."""
+    """The first body Einsum over the key rank that reads nothing derived from ``masked`` in
+    the same tile ('' if none): skipping a tile skips every body Einsum of it that iterates
+    over keys (m, or a split's m1, m0), which is exact only for Einsums fed by the masked
+    scores (all -inf there). Copies without an operator (a multi-pass cascade's
+    ``BK[e,m1,m0] = K[e,m1*M0+m0]``, bound to no array) and Einsums without a key rank (the
+    2-pass ``AV[f,p] = SNV[f,p] / SD[p]``, run once per query row) are not skipped."""
+    keys = passes.rank_family(cascade, "m")
     fed = {masked}
     for e in cascade.einsums:
         if e.phase != "body" or e.name == masked:
             continue
-        if not set(e.operands) & fed:
+        if set(e.operands) & fed:
+            fed.add(e.name)
+        elif (e.map_ops or e.reduce_op) and set(e.ranks) & keys:
             return e.name
-        fed.add(e.name)
     return ""
 
 
@@ -323,3 +328,19 @@ def kv_share(mask: Mask, p: int, m: int, rows: int, cols: int, block_tiles: int)
         grid = np.concatenate([grid, np.zeros((pad, m_tiles), dtype=bool)])
         keys += int((grid.reshape(-1, block_tiles, m_tiles).any(axis=1) @ width).sum())
     return keys / (math.ceil(p_tiles / block_tiles) * m)
+
+
+@functools.lru_cache(maxsize=256)
+def row_keys(mask: Mask, p: int, m: int, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """(query rows, admitted keys) of each p-tile: its height (the last may be partial) and the
+    keys of its admitted tiles (the summed widths of the m-tiles with an admitted point). A
+    multi-pass cascade holds, per query row of a p-tile, the M fiber's words of those keys
+    only (its skipped tiles are never made)."""
+    p_tiles, m_tiles = -(-p // rows), -(-m // cols)
+    width = np.minimum(np.arange(1, m_tiles + 1) * cols, m) - np.arange(m_tiles) * cols
+    keys = np.zeros(p_tiles, dtype=np.int64)
+    for first, last in _chunks(p_tiles, m_tiles, 1):
+        keys[first:last] = admitted_grid(mask, p, m, rows, cols, first, last) @ width
+    heights = np.minimum(np.arange(1, p_tiles + 1) * rows, p) - np.arange(p_tiles) * rows
+    heights.flags.writeable = keys.flags.writeable = False
+    return heights, keys

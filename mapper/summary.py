@@ -6,8 +6,9 @@ sequence length, query length when swept, and scope (and square array size when 
 variants are summarised one at a time by the caller) — never on a field each architecture sets
 for itself. Averages are arithmetic means over a scope's pairs, as the paper reports them:
 speedup = baseline latency / reference latency, energy ratio = reference energy / baseline's.
-A baseline whose cascade applies a different mask (a causal or window ``where`` filter, or
-none) does different work: its ratios are marked ``*`` and a note names both masks.
+A baseline whose cascade applies a different mask (what a causal or window ``where`` filter
+admits, whichever Einsum it filters, or none) does different work: its ratios are marked ``*``
+and a note names both masks.
 """
 
 from __future__ import annotations
@@ -72,6 +73,17 @@ def mask_of(design: Design, config: str) -> str:
     return f"{found} ({params})" if found and params else found
 
 
+def mask_key(design: Design, config: str) -> str:
+    """What a config's mask admits, without the name of the Einsum it filters: the 3-pass
+    ``QK where m <= p`` and the 1-pass ``BQK where m <= p`` admit the same (query, key)
+    pairs, so the two cascades do the same attention."""
+    spec = design.configs[config]
+    cascade = einsum.library.get(spec.cascade, **spec.params)
+    found = "; ".join(" and ".join(map(str, e.filters)) for e in masks.filtered(cascade))
+    params = ", ".join(f"{k} = {v}" for k, v in spec.params.items() if k != "M0")
+    return f"{found} ({params})" if found and params else found
+
+
 def headline_table(design: Design, rows: Sequence[Row], target: str = REFERENCE) -> str:
     """``target`` over each baseline and scope, ours beside the design file's paper values; a
     line naming each baseline with no point to pair, and one naming masks that differ."""
@@ -83,12 +95,12 @@ def headline_table(design: Design, rows: Sequence[Row], target: str = REFERENCE)
              f"the same {', '.join(keys)}",
              f"{f'{target} over':<{width}} {'scope':<12} {'speedup (paper)':<24} "
              f"energy ratio (paper)"]
-    ours_mask = mask_of(design, target)
+    ours_mask, ours_key = mask_of(design, target), mask_key(design, target)
     unpaired, other_work = [], []
     for baseline in design.sweep.configs:
         if baseline == target:
             continue
-        differs = mask_of(design, baseline) != ours_mask
+        differs = mask_key(design, baseline) != ours_key
         shown = False
         for scope in design.sweep.scopes:
             ours = averages(rows, target, baseline, scope, keys)

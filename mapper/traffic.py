@@ -94,7 +94,9 @@ def onchip(ctx: Context, work: tuple[EinsumWork, ...], kept: dict[str, float]
                 share = 0.0
             buf_r += share * words * again(ctx, name)
             rf_r[w.bound.array] += round((1 - share) * words)
-        out = cx.present(ctx, einsum.output_ranks) * w.share
+        # a reduction over all keys (3-pass GM[p]) still writes each row's result once
+        out = cx.present(ctx, einsum.output_ranks) * (
+            w.share if set(einsum.output_ranks) & ctx.m_family else 1.0)
         share = kept.get(w.bound.name, 0.0)
         buf_w += share * out
         rf_w[w.bound.array] += round((1 - share) * out)

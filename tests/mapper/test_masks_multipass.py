@@ -1,0 +1,205 @@
+"""Masks on multi-pass fused cascades (FLAT's 3-pass, the 2-pass): the admitted tiles, each
+pass's work, K/V re-reads, held fibers and spills against tile algebra worked out by hand.
+
+Every expected value is derived from the mask and the architecture (tile counts from the
+triangle or the band, buffer words from fusemax.md §5), never read off the mapper.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from attnforge.specload import load_spec
+from einsum import library
+from einsum.errors import InputError
+from einsum.parser import parse
+from mapper import masks
+from mapper.count import count
+from mapper.lower import Workload, lower
+from mapper.price import price
+from mapper.spec import (
+    Architecture,
+    Array1D,
+    Array2D,
+    Buffer,
+    Config,
+    CostTable,
+    Design,
+    GemmSearch,
+    Sweep,
+)
+from mapper.summary import mask_key, mask_of
+
+ROOT = Path(__file__).parents[2]
+DESIGNS = ROOT / "designs"
+THREE = (ROOT / "einsum" / "library" / "attention-3pass-causal.af").read_text()
+WORDS = 32 * 2**20 // 2  # FLAT's 32 MiB buffer in 2-byte words (fusemax.md §5)
+
+
+def three_pass(where: str, name: str = "masked3"):
+    """attention-3pass with QK's filter replaced by ``where``."""
+    return parse(THREE.replace("where m <= p", f"where {where}").replace(
+        "cascade attention-3pass-causal", f"cascade {name}"))
+
+
+def _map(cascade, n, arch, fused=True):
+    c = library.get(cascade) if isinstance(cascade, str) else cascade
+    m = lower(c, arch, Config(c.name, "a", fused=fused), Workload(64, 12, 64, 64, n),
+              GemmSearch(16, 0))
+    actions = count(m)
+    return m, actions, price(actions, arch, CostTable())
+
+
+@pytest.fixture(scope="module")
+def flat() -> Architecture:
+    """FLAT as the paper design builds it: 256 x 256, 32 MiB buffer, exp unit on the 1D PEs."""
+    return load_spec(DESIGNS / "fusemax-paper.yaml", Design).architectures["flat"]
+
+
+def _by_name(mapping):
+    return {w.bound.name: w for w in mapping.phases[0].work}
+
+
+@pytest.mark.parametrize("n", [1024, 4096, 65536])
+def test_causal_3pass_runs_the_triangle_in_every_pass(flat, n):
+    # T = N / 256 tiles per side; tile (i, j) has an admitted point iff its lowest key
+    # 256 j <= its highest query 256 i + 255, i.e. j <= i: T (T + 1) / 2 of T^2 tiles. Every
+    # Einsum of Cascade 4 iterates over (m, p): QK, GM, SN, SD, A, AV all run on those tiles
+    # only, in each of the three passes
+    t = n // 256
+    share = (t + 1) / (2 * t)
+    full, full_actions, full_cost = _map("attention-3pass", n, flat)
+    causal, actions, cost = _map("attention-3pass-causal", n, flat)
+    assert causal.mask.admitted == t * (t + 1) // 2
+    assert causal.m_passes == 3
+    plain, masked = _by_name(full), _by_name(causal)
+    assert set(masked) == {"QK", "GM", "SN", "SD", "A", "AV"}
+    for name, w in masked.items():
+        assert w.array_cycles == plain[name].array_cycles * share, name
+        assert w.points == plain[name].points * share, name
+    for array in ("2d", "1d"):
+        assert actions.arith[array] == {k: v * share for k, v in
+                                        full_actions.arith[array].items()}
+    # FLAT is bound by its 1D array (4 cycles per score): the body time halves at long lengths
+    if n == 65536:
+        assert cost.latency_s / full_cost.latency_s == pytest.approx(share, rel=2e-3)
+
+
+def test_causal_3pass_blocks_read_the_key_tiles_they_need_in_each_pass(flat):
+    # FLAT at 4K: a query row holds Q and AV (64 + 64 words) and, at each pass boundary, one M
+    # fiber of 4096 words (QK across passes 1-2, SN across 2-3); K and V tiles of 64 x 256 are
+    # double-buffered (65536 words). 2048 rows need 2048 * 4224 + 65536 = 8.7 Mi words, which
+    # fit in 16 Mi; 4096 rows (17.4 Mi) do not: 2 blocks of 8 p-tiles.
+    n, t = 4096, 16
+    assert 2048 * (128 + n) + 65536 <= WORDS < 4096 * (128 + n) + 65536
+    full, _, _ = _map("attention-3pass", n, flat)
+    causal, _, _ = _map("attention-3pass-causal", n, flat)
+    assert full.phases[0].rows_per_block == causal.phases[0].rows_per_block == 2048
+    # K is read by pass 1 (QK), V by pass 3 (AV), once per block: unmasked 2 blocks x 16 key
+    # tiles each; causal block 0 (p-tiles 0-7) needs key tiles 0-7, block 1 all 16
+    tile = 64 * 256
+    q = 64 * n
+    assert full.phases[0].dram_read_words == q + 2 * (2 * t) * tile
+    assert causal.phases[0].dram_read_words == q + 2 * (8 + 16) * tile
+    assert full.phases[0].spill_words == causal.phases[0].spill_words == 0
+
+
+def test_causal_3pass_spills_only_the_fullest_blocks(flat):
+    # FLAT at 64K: blocks are one p-tile of 256 rows, the smallest, and even it does not fit
+    # (256 * (128 + 65536) + 65536 words > 16 Mi). Room for held fibers beside the rows' Q,
+    # AV and the K/V tiles: 16 Mi - 256 * 128 - 65536 = 16 678 912 words.
+    n = 65536
+    room = WORDS - 256 * 128 - 65536
+    assert 256 * (128 + n) + 65536 > WORDS
+    full, _, _ = _map("attention-3pass", n, flat)
+    causal, _, _ = _map("attention-3pass-causal", n, flat)
+    assert full.phases[0].rows_per_block == causal.phases[0].rows_per_block == 256
+    # unmasked: every block holds 256 x 65536 words and spills 256 * 65536 - room of them;
+    # QK and SN are each written once and read back once: 4 x 256 blocks x that
+    over = 256 * n - room
+    assert over == 98304
+    assert full.phases[0].spill_words == 4 * 256 * over
+    # causal: p-tile i's rows hold the keys of its admitted tiles only, 256 (i + 1) per row,
+    # so block i holds 65536 (i + 1) words; only i = 254 (65536 * 255 - room = 32768) and
+    # i = 255 (98304) exceed the room
+    spilled = sum(max(0, 65536 * (i + 1) - room) for i in range(256))
+    assert spilled == 32768 + 98304
+    assert causal.phases[0].spill_words == 4 * spilled
+
+
+@pytest.mark.parametrize("w", [1, 2])
+def test_a_window_3pass_runs_its_band_and_holds_a_band_per_row(flat, w):
+    # |m - p| < W with W = 256 w at 64K (T = 256): tile (i, j) runs iff |i - j| <= w,
+    # (2w + 1) T - w (w + 1) tiles. A row holds the keys of at most 2w + 1 tiles, so blocks
+    # grow: rows = 256 * 2^k with 2 * rows * (128 + 256 (2w + 1)) + 65536 > 16 Mi words
+    n, t = 65536, 256
+    mapping, _, _ = _map(library.get("attention-3pass-window", W=256 * w), n, flat)
+    assert mapping.mask.admitted == (2 * w + 1) * t - w * (w + 1)
+    per_row = 128 + 256 * (2 * w + 1)
+    rows = 256
+    while 2 * rows * per_row + 65536 <= WORDS:
+        rows *= 2
+    assert mapping.phases[0].rows_per_block == rows > 256
+    assert mapping.phases[0].spill_words == 0
+
+
+def test_a_mask_admitting_everything_prices_the_3pass_exactly_as_unmasked(flat):
+    # 64K: the spilling case; every tile admitted, so every count must equal the unmasked one
+    full, full_actions, full_cost = _map("attention-3pass", 65536, flat)
+    masked, actions, cost = _map(three_pass("0 <= m"), 65536, flat)
+    assert masked.mask.admitted == masked.mask.p_tiles * masked.mask.m_tiles
+    assert actions == full_actions and cost == full_cost
+    assert dataclasses.replace(masked.phases[0], loop_nest=full.phases[0].loop_nest) == \
+        full.phases[0]
+
+
+def test_causal_2pass_skips_tiles_in_both_passes_but_not_the_per_row_division(flat):
+    # the 2-pass cascade at 16K (T = 64): pass-1 Einsums (BQK, LM, SLN, SLD, SLNV), the
+    # global max GM over the chunks and pass-2 Einsums (CF, SD, SNV) run per (p-tile, chunk)
+    # on the T (T + 1) / 2 admitted tiles; AV = SNV / SD (no key rank) once per query row
+    n, t = 16384, 64
+    share = (t + 1) / (2 * t)
+    full, _, _ = _map("attention-2pass", n, flat)
+    causal, _, _ = _map("attention-2pass-causal", n, flat)
+    assert causal.mask.admitted == t * (t + 1) // 2 and causal.m_passes == 2
+    plain, masked = _by_name(full), _by_name(causal)
+    for name in ("BQK", "LM", "SLN", "SLD", "SLNV", "GM", "CF", "SD", "SNV"):
+        assert masked[name].array_cycles == plain[name].array_cycles * share, name
+    assert masked["AV"].array_cycles == plain["AV"].array_cycles
+    assert masked["AV"].points == plain["AV"].points == 64 * n
+
+
+def test_masked_multipass_unfused_is_still_refused(flat):
+    with pytest.raises(InputError, match="Einsum QK has a `where` filter .* fused "
+                                         "configurations only"):
+        _map("attention-3pass-causal", 4096, flat, fused=False)
+
+
+def test_a_key_einsum_the_mask_does_not_feed_is_refused_in_a_multipass_cascade():
+    text = THREE.replace("GM[p] = max[m] QK[m,p]", "GM[p] = max[m] QK[m,p]\n"
+                         "KK[m,p] = Q[e,p] * K[e,m]")
+    with pytest.raises(InputError, match="body Einsum KK does not depend on QK"):
+        masks.check_form(parse(text))
+
+
+def test_small_arch_explain_line_and_mask_key():
+    arch = Architecture(array_2d=Array2D(4, 4), array_1d=Array1D(4),
+                        buffer=Buffer(buffer_bytes=1 << 16))
+    mapping, _, _ = _map("attention-3pass-causal", 16, arch)
+    # 4 x 4 tiles of 4 x 4: 4 * 5 / 2 = 10 run
+    assert any("mask QK where m <= p: 10 of 16 (p-tile, m-tile) pairs run, 6 skipped" in line
+               for line in mapping.phases[0].loop_nest)
+
+
+def test_the_3pass_and_1pass_causal_masks_are_the_same_work():
+    configs = {name: Config(cascade, "a") for name, cascade in (
+        ("flat", "attention-3pass-causal"), ("fusemax", "attention-1pass-causal"),
+        ("plain", "attention-3pass"), ("gqa", "attention-1pass-gqa-causal"))}
+    design = Design("d", {"a": Architecture()}, configs, {}, Sweep((), (), tuple(configs)))
+    assert mask_of(design, "flat") == "QK where m <= p"
+    assert mask_of(design, "fusemax") == "BQK where m <= p"
+    assert mask_key(design, "flat") == mask_key(design, "fusemax") == mask_key(design, "gqa")
+    assert mask_key(design, "plain") == ""
