@@ -32,7 +32,9 @@ previous m-tile's writer of X, anything else on the same tile's writer.
 
 A masked cascade (a ``where`` filter over m and p, e.g. causal) skips every tile whose points
 the filter all excludes (`sim.attention_mask`, evaluated point by point): it has no tasks, and
-the next tile of its p-tile depends on the last tile that ran.
+the next tile of its p-tile depends on the last tile that ran. A multi-pass cascade skips it in
+every pass (its accumulations over the M tiles chain from the last tile that ran), and a block
+of rows fetches a K/V tile in a pass only if one of its tiles runs there.
 
 With values (Q, K, V of one head), the kernels compute the numbers they move and the result
 equals `einsum.execute` of the cascade (tested).
@@ -313,7 +315,8 @@ def _reads_previous(ref: Ref, state: set[str]) -> bool:
 @dataclass(frozen=True, slots=True)
 class TaskGraph:
     """Tasks in program order: array id, latency, occupancy, up to 4 predecessors (−1: none);
-    ``block_tasks``: tasks of one block of query rows of a multi-pass cascade (0: 1-pass);
+    ``block_tasks``: tasks of the largest block of query rows of a multi-pass cascade (0:
+    1-pass; a mask makes blocks differ);
     ``streamed_words``: words of the inputs without a query rank (K, V) the tiles fetch — one
     tile per block of rows, m-tile and pass that reads it, shared by the block's query tiles
     and a GQA group's query heads."""
@@ -431,6 +434,7 @@ def _multipass_tasks(mapping, cascade, geo, einsums, pipelined, progress) -> Tas
     rows_out: list[tuple[int, int, int, tuple[int, ...]]] = []
     m_tiles, p_tiles = -(-geo.m // geo.cols), -(-geo.p // geo.rows)
     per_block = max(1, geo.block // geo.rows)
+    mask = mask_of(mapping, cascade)
 
     def add(run, qt, j, r, c, tile_writer, acc_writer):
         task, deps = len(rows_out), []
@@ -447,6 +451,7 @@ def _multipass_tasks(mapping, cascade, geo, einsums, pipelined, progress) -> Tas
                          tuple(dict.fromkeys(d for d in deps if 0 <= d != task))))
 
     for p2 in range(0, p_tiles, per_block):
+        first = len(rows_out)
         tiles_here = geo.query_tiles(p2, min(p_tiles, p2 + per_block))
         tile_writer: dict[tuple[tuple[int, int], int, str], int] = {}
         acc_writer: dict[tuple[tuple[int, int], str], int] = {}
@@ -456,8 +461,9 @@ def _multipass_tasks(mapping, cascade, geo, einsums, pipelined, progress) -> Tas
                 if progress is not None and k == passes[-1]:
                     progress(p2 * m_tiles + j * (len(tiles_here) // geo.heads),
                              p_tiles * m_tiles)
-                words += _tile_words(cascade, geo, pass_reads[k], c)
-                for qt in tiles_here:
+                ran = [qt for qt in tiles_here if runs_tile(mask, geo, qt[1], j)]
+                words += _tile_words(cascade, geo, pass_reads[k], c) if ran else 0
+                for qt in ran:  # a skipped tile runs in no pass; accumulations skip it
                     r = min(geo.rows, geo.p - qt[1] * geo.rows)
                     for run in pass_runs[k]:
                         add(run, qt, j, r, c, tile_writer, acc_writer)
@@ -465,8 +471,10 @@ def _multipass_tasks(mapping, cascade, geo, einsums, pipelined, progress) -> Tas
             r = min(geo.rows, geo.p - qt[1] * geo.rows)
             for run in pass_runs.get(0, []):
                 add(run, qt, -1, r, geo.cols, tile_writer, acc_writer)
-        block_tasks = block_tasks or len(rows_out)
-    return _pack(rows_out, m_tiles * p_tiles * geo.heads, block_tasks, words)
+        # the largest block (a causal mask's last): the look-ahead must span one block
+        block_tasks = max(block_tasks, len(rows_out) - first)
+    tiles = sum(runs_tile(mask, geo, i, j) for i in range(p_tiles) for j in range(m_tiles))
+    return _pack(rows_out, tiles * geo.heads, block_tasks, words)
 
 
 def _deps(einsum, state, written, last, i) -> tuple[int, ...]:

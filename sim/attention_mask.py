@@ -1,4 +1,5 @@
-"""A key/query mask of a simulated 1-pass attention cascade, evaluated point by point per tile.
+"""A key/query mask of a simulated attention cascade (1-pass, or every pass of a multi-pass
+one), evaluated point by point per tile.
 
 The simulator decides independently of the mapper's closed form (`mapper.masks`) which score
 tiles run: it evaluates the ``where`` filter of the cascade's masked body Einsum on every
@@ -50,11 +51,11 @@ def score_mask(cascade, extents: dict[str, int]) -> ScoreMask | None:
         return None
     e = found[0]
     ranks = {r for cmp in e.filters for o in cmp.operands for r in index_ranks(o)}
-    if len(found) > 1 or cascade.iteration is None or e.phase != "body" or not ranks <= {"m", "p"}:
+    if len(found) > 1 or e.phase != "body" or not ranks <= {"m", "p"}:
         raise SimInputError(f"simulate: cascade {cascade.name}: Einsum {e.name}'s filter is not "
                             "a key/query mask (one filter over m and p on a body Einsum of a "
-                            "1-pass cascade); the attention simulator skips masked tiles of "
-                            "such masks only")
+                            "1-pass or multi-pass cascade); the attention simulator skips "
+                            "masked tiles of such masks only")
     names = {k: v for k, v in cascade.params.items() if v is not None}
     names.update({r.upper(): n for r, n in extents.items()})
     return ScoreMask(e.name, tuple(e.filters), tuple(sorted(names.items())))

@@ -1,4 +1,4 @@
-"""The numbers a simulated 1-pass attention mapping moves, tile by tile (one head).
+"""The numbers a simulated attention mapping moves, tile by tile (one head).
 
 2D contractions and reductions are computed by the same cycle-level kernels that time them
 (`os_fold`, `stationary_fold` without preload, `row_chain`); a per-row operand of a 2D
@@ -108,6 +108,7 @@ def _multipass(mapping, cascade, einsums, geo, qkv, progress) -> np.ndarray:
     bound = {e.name for e, _ in einsums}
     copies = {e.name: e.operands[0] for e in cascade.einsums if e.name not in bound
               and len(e.operands) == 1 and e.operands[0] in ("Q", "K", "V")}
+    mask = mask_of(mapping, cascade)
     for i in range(p_tiles):
         p0, r = i * geo.rows, min(geo.rows, geo.p - i * geo.rows)
         held: dict[tuple[int, str], Tile] = {}
@@ -115,6 +116,9 @@ def _multipass(mapping, cascade, einsums, geo, qkv, progress) -> np.ndarray:
         for step, kpass in enumerate(passes):
             for j in range(m_tiles):
                 m0, c = j * geo.cols, min(geo.cols, geo.m - j * geo.cols)
+                admitted = None if mask is None else mask.points(p0, r, m0, c)
+                if admitted is not None and not admitted.any():
+                    continue  # skipped in every pass: its scores are all -inf
                 env = {"Q": (q[:, p0:p0 + r], ("e", "p")), "K": (k[:, m0:m0 + c], ("e", "m0")),
                        "V": (v[:, m0:m0 + c], ("f", "m0"))}
                 env.update({name: env[src] for name, src in copies.items()})
@@ -124,6 +128,8 @@ def _multipass(mapping, cascade, einsums, geo, qkv, progress) -> np.ndarray:
                     if pass_of[e.name] != kpass:
                         continue
                     value = _einsum(e, b.array, _lookup(env, {}, {}, set()), geo, r, c)
+                    if admitted is not None and e.name == mask.einsum:
+                        value = _masked(value, admitted)
                     if e.name in accumulated:
                         acc[e.name] = _combine(acc.get(e.name), value, accumulated[e.name])
                     else:
@@ -132,6 +138,9 @@ def _multipass(mapping, cascade, einsums, geo, qkv, progress) -> np.ndarray:
                 if progress is not None:
                     done = (i * len(passes) + step) * m_tiles + j + 1
                     progress(done, p_tiles * len(passes) * m_tiles)
+        if not acc:  # a mask admits no key of this p-tile: softmax over nothing, 0/0
+            av[:, p0:p0 + r] = np.nan
+            continue
         env = dict(acc)
         for e, b in einsums:  # Einsums without M (the mapper's pass 0) after the last pass
             if pass_of[e.name] == 0:
