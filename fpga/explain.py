@@ -12,7 +12,7 @@ from fpga import area
 from fpga.area import SYNTHESIZED
 from fpga.board import Board, get_board
 from fpga.fit import overflow, overflow_text
-from fpga.model import Result, evaluate
+from fpga.model import Result, check_finite, evaluate
 from fpga.resources import Resources
 from fpga.schedule import CATEGORIES, cycles_to_ms, image_timing, plan
 from fpga.spec import TECHNIQUES, FpgaDesign, Techniques, Units
@@ -32,6 +32,7 @@ def explain(design: FpgaDesign, config: str, units: Units,
         config += f" (with {', '.join(changed)})"
     board = get_board(design.board)
     r = evaluate(design, t, units)
+    check_finite(r, f"{design.name}: config {config}", units)
     parts = (header(design, config, t, units, board), latency(r, units, board),
              stages(design, t, units), resources(design, t, units, board, r))
     return "\n\n".join(parts)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from fpga.board import get_board
 from fpga.fit import overflow, overflow_text
-from fpga.model import evaluate
+from fpga.model import check_finite, evaluate
 from fpga.reference import PAPER_ABLATION_MS
 from fpga.schedule import CATEGORIES
 from fpga.spec import TECHNIQUES, FpgaDesign, Techniques, Units
@@ -58,6 +58,7 @@ def row(design: FpgaDesign, point: Point) -> dict[str, object]:
     u = replace(design.units, attn_p=point.attn_p, linear_in_par=point.linear_par[0],
                 linear_out_par=point.linear_par[1])
     r = evaluate(design, point.techniques, u)
+    check_finite(r, f"{design.name}: config {point.config}{_sweep_label(point)}", u)
     qk_av = r.breakdown_ms["qk"] + r.breakdown_ms["av"]
     out: dict[str, object] = {
         "group": point.group, "config": point.config, "board": design.board,
@@ -78,6 +79,15 @@ def row(design: FpgaDesign, point: Point) -> dict[str, object]:
     paper = paper_latency_ms(design, point)
     out["paper_latency_ms"] = paper if paper is not None else ""
     return out
+
+
+def _sweep_label(point: Point) -> str:
+    """`` (sweep p 8, linear 32 x 32, reorder off)`` for a sweep point, '' for a config."""
+    if point.group != "sweep":
+        return ""
+    reorder = "on" if point.techniques.attention_reorder else "off"
+    return (f" (sweep p {point.attn_p}, linear {point.linear_par[0]} x {point.linear_par[1]}, "
+            f"reorder {reorder})")
 
 
 def paper_latency_ms(design: FpgaDesign, point: Point) -> float | None:

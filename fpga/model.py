@@ -8,8 +8,10 @@ the run (coefficients in ``design.power``, estimates).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+from einsum.errors import InputError
 from fpga import area
 from fpga.board import Board, get_board
 from fpga.fit import overflow
@@ -70,3 +72,19 @@ def evaluate(design: FpgaDesign, techniques: Techniques, units: Units | None = N
         attn_demand_gbps=timing.attn_demand_bytes_per_cycle * u.clock_mhz * 1e6 / 1e9,
         fits=fits(board, res),
     )
+
+
+FINITE = ("latency_ms", "power_w", "energy_j")
+"""The figures of a `Result` that must be finite numbers (the rest follow from them)."""
+
+
+def check_finite(r: Result, what: str, u: Units) -> None:
+    """Raise InputError (one line, starting ``what: ``) when a figure of ``r`` left float64: a
+    clock hundreds of orders of magnitude below a real one, or a power coefficient near
+    float64's largest, would otherwise print ``inf`` and ``nan`` as results."""
+    for name in FINITE:
+        value = getattr(r, name)
+        if not math.isfinite(value):
+            raise InputError(f"{what}: {name} comes out {value}, beyond float64: the clock "
+                             f"(units.clock_mhz {u.clock_mhz:g}) or a power coefficient is "
+                             f"far outside the model's range")
