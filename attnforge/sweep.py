@@ -120,7 +120,11 @@ def _replace_path(obj: Any, parts: list[str], value: Any) -> Any:
         if head not in obj:
             raise KeyError(f"no entry {head!r} (entries: {', '.join(obj)})")
         return {**obj, head: _replace_path(obj[head], rest, value) if rest else value}
-    new_value = _replace_path(getattr(obj, head), rest, value) if rest else value
+    current = getattr(obj, head)
+    if rest and current is None:  # an optional section the design leaves out
+        raise KeyError(f"{head} is not set in the design; write `{head}: {{}}` (its defaults) "
+                       f"to vary its fields")
+    new_value = _replace_path(current, rest, value) if rest else value
     return dataclasses.replace(obj, **{head: new_value})
 
 

@@ -77,6 +77,8 @@ def load_grid(path: Path, root_type: type, base: Any, check: Check = tree_proble
     where: dict[str, tuple[yaml.Node, str]] = {}
     for name, (key_node, value_node) in mapping_items(grid_node, "grid", ctx).items():
         fields = split_key(name)
+        if _varied_twice(fields, key_node, where, f"grid.{', '.join(fields)}", ctx):
+            continue
         where.update(dict.fromkeys(fields, (key_node, f"grid.{', '.join(fields)}")))
         built = (_grid_values(fields[0], key_node, value_node, root_type, ctx) if len(fields) == 1
                  else _zipped_values(fields, key_node, value_node, root_type, ctx))
@@ -96,13 +98,39 @@ def _top_level(root: yaml.Node, name: str) -> yaml.Node | None:
     return found[0] if found else None
 
 
+def _varied_twice(fields: tuple[str, ...], key_node: yaml.Node,
+                  where: Mapping[str, tuple[yaml.Node, str]], label: str, ctx: Context) -> bool:
+    """Report (and say whether) a key names a field twice, or one an earlier key varies: the
+    later value would silently replace the earlier in every point."""
+    twice = [f for i, f in enumerate(fields) if f in fields[:i]]
+    if twice:
+        ctx.report(key_node, label, f"names {twice[0]} twice")
+        return True
+    earlier = [f for f in fields if f in where]
+    if earlier:
+        line = where[earlier[0]][0].start_mark.line + 1
+        ctx.report(key_node, label, f"{earlier[0]} is already varied at line {line}; a field "
+                                    f"may be varied under one key only")
+        return True
+    return False
+
+
 def _located_field(root_type, dotted, key, key_node, ctx) -> tuple[Any, Mapping] | None:
-    """:func:`field_info`, or None with the problem reported at ``key_node``."""
+    """:func:`field_info`, or None with the problem reported at ``key_node`` (also when
+    ``dotted`` names a whole section: a grid or search varies fields, one value each)."""
     try:
-        return field_info(root_type, dotted)
+        leaf, metadata = field_info(root_type, dotted)
     except ValueError as error:
         ctx.report(key_node, key, str(error))
         return None
+    inner = typing.get_args(leaf)[1] if typing.get_origin(leaf) is dict else None
+    if dataclasses.is_dataclass(leaf) or inner is not None:
+        example = (f"{dotted}.{dataclasses.fields(leaf)[0].name}" if inner is None
+                   else f"{dotted}.NAME.<field>")
+        ctx.report(key_node, key, f"names a section, not a field: vary its fields, each by its "
+                                  f"dotted key (e.g. {example})")
+        return None
+    return leaf, metadata
 
 
 def _grid_values(dotted, key_node, value_node, root_type, ctx) -> list[Any] | None:
@@ -116,7 +144,21 @@ def _grid_values(dotted, key_node, value_node, root_type, ctx) -> list[Any] | No
         return None
     built = [build_value(child, leaf, f"{key}[{i}]", metadata, ctx)
              for i, child in enumerate(value_node.value)]
-    return None if any(value is INVALID for value in built) else built
+    if any(value is INVALID for value in built):
+        return None
+    return None if _repeats(built, value_node, key, ctx) else built
+
+
+def _repeats(values: list[Any], value_node: yaml.SequenceNode, key: str, ctx: Context) -> bool:
+    """Report (and say whether) a grid list repeats a value: the same points twice."""
+    found = False
+    for i, value in enumerate(values):
+        if value in values[:i]:
+            shown = list(value) if isinstance(value, tuple) else value
+            ctx.report(value_node.value[i], f"{key}[{i}]", f"repeats {shown!r}, already at "
+                       f"index {values.index(value)} (the same points twice)")
+            found = True
+    return found
 
 
 def _zipped_values(fields, key_node, value_node, root_type, ctx, key: str = "",
@@ -141,7 +183,7 @@ def _zipped_values(fields, key_node, value_node, root_type, ctx, key: str = "",
                           for item, dotted, (leaf, metadata) in zip(child.value, fields, types,
                                                                      strict=True)))
     bad = len(rows) != len(value_node.value) or any(INVALID in row for row in rows)
-    return None if bad else rows
+    return None if bad or (prefix == "grid" and _repeats(rows, value_node, key, ctx)) else rows
 
 
 def _check_combinations(base: Any, points: Iterable[Point], where, ctx: Context, check: Check,
@@ -232,6 +274,8 @@ def load_search(path: Path, root_type: type, base: Any = None, check: Check = tr
     space, where = {}, {}
     for key_node, _ in space_node.value:
         key, fields = key_node.value, split_key(key_node.value)
+        if _varied_twice(fields, key_node, where, f"search.space.{key}", ctx):
+            continue
         where.update(dict.fromkeys(fields, (key_node, f"search.space.{key}")))
         space[key] = (zipped[key] if len(fields) > 1
                       else _typed_dimension(key, search.space[key], root_type, key_node, ctx))

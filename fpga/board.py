@@ -110,7 +110,7 @@ def get_board(name: str) -> Board:
         return BOARDS[name]
     import difflib
 
-    close = difflib.get_close_matches(name, board_names(), n=1)
+    close = difflib.get_close_matches(name.lower(), board_names(), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise UnknownBoardError(
         f"unknown board {name!r}{hint}; valid boards: {', '.join(board_names())}"

@@ -183,7 +183,7 @@ class FpgaDesign:
     def problems(self) -> list[tuple[str, str]]:
         out = []
         if self.board not in BOARDS:
-            close = difflib.get_close_matches(self.board, board_names(), n=1)
+            close = difflib.get_close_matches(self.board.lower(), board_names(), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             out.append(("board", f"unknown board {self.board!r}{hint}; valid boards: "
                                  f"{', '.join(board_names())}"))

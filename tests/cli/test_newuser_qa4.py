@@ -1,0 +1,191 @@
+"""A hardware engineer's first hour with the fpga kind, from README.md, docs/*.md and --help
+only: the commands and numbers the docs quote must be what the tool prints today, and a grid
+that cannot mean what it says is one located error (exit 2), never a traceback or a point that
+silently drops one of the values asked for."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.cli.inprocess import one_error, run
+
+ROOT = Path(__file__).parents[2]
+DOCS = ROOT / "docs"
+ZCU102 = ROOT / "designs" / "edge-moe-zcu102.yaml"
+HEAD = "version: 1\nkind: fpga\nname: x\nboard: zcu102\n"
+
+
+def doc_text(name: str) -> str:
+    return (DOCS / name).read_text(encoding="utf-8")
+
+
+def explain_total(capsys, *argv: str) -> tuple[str, str]:
+    """(the `total` line, the last line) of `attnforge explain ARGV`, which must exit 0."""
+    code, out, err = run(capsys, "explain", *argv)
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    (total,) = [line for line in lines if line.startswith("total")]
+    return total, lines[-1]
+
+
+# ---- docs against behaviour -------------------------------------------------------------------
+
+# The refused example's BRAM by hand (docs/fpga.md's memory rule): at 32 x 32 each of the two
+# linear weight buffers reads 32 * 32 * 16 = 16,384 bits a cycle and holds 768 * 192 / 1024 = 144
+# rows: ceil(16384 / 36) = 456 BRAM18 side by side, one row of them; the patch weights 114 x 2 =
+# 228 BRAM18 whatever the linear size; the AXI FIFOs (5 + 4) x 8 = 72 BRAM18.
+BIG_BRAM36 = (2 * math.ceil(16384 / 36) * math.ceil(144 / 512) + 228 + 72) / 2
+
+
+def test_the_refused_example_of_both_docs_is_what_explore_prints(tmp_path, monkeypatch, capsys):
+    fpga_md = doc_text("fpga.md")
+    design = re.search(r"\$ cat big\.yaml\n(.*?)\$ attnforge explore big\.yaml --out o\n(.*?)\n",
+                       fpga_md, re.S)
+    assert design, "docs/fpga.md no longer shows big.yaml"
+    (tmp_path / "big.yaml").write_text(design.group(1))
+    monkeypatch.chdir(tmp_path)
+    printed = one_error(run(capsys, "explore", "big.yaml", "--out", "o", "--backend", "serial"))
+    assert f"BRAM36 {BIG_BRAM36:,.0f} > 312" in printed
+    assert printed == design.group(2)
+    (explore_md,) = [line for line in doc_text("explore.md").splitlines()
+                     if line.startswith("big.yaml:5:8:")]
+    assert explore_md == printed.removeprefix("attnforge: error: ")
+
+
+def test_the_explained_overflow_docs_quote_is_what_explain_prints(capsys):
+    """docs/fpga.md: "the last line then says what overflows, e.g. `does not fit zcu102: DSP
+    3,370 > 2,520 (+850)` for `OPTIONS`": OPTIONS as written must give that last line."""
+    found = re.search(r"e\.g\.\s+`(does not fit zcu102: [^`]+)`\s+for\s+`([^`]+)`",
+                      doc_text("fpga.md"))
+    assert found, "docs/fpga.md no longer quotes an overflowing explain"
+    quoted, options = found.groups()
+    # the final design at p = 8, 32 x 32 by hand: linear 32^2 MACs x 2 DSP + 32 GELU lanes,
+    # attention 2 x 8 x 8 lanes x 4, softmax 8 slots x 20, gate 256, patch 256, LayerNorm 106
+    dsp = 32 * 32 * 2 + 32 + 2 * 8 * 8 * 4 + 8 * 20 + 256 + 256 + 106
+    assert quoted == f"does not fit zcu102: DSP {dsp:,} > 2,520 (+{dsp - 2520:,})"
+    _, last = explain_total(capsys, str(ZCU102), *options.split())
+    assert last == quoted
+
+
+def test_the_zcu104_explain_docs_quote_is_what_explain_prints(capsys):
+    """docs/fpga.md quotes `attnforge explain designs/edge-moe-zcu104.yaml ...`: DSP, BRAM36,
+    LUT and URAM of the paper's design with the patch weights in URAM."""
+    found = re.search(r"`attnforge explain\s+(designs/edge-moe-zcu104\.yaml[^`]*)`:\s*"
+                      r"([\d,]+) DSP,\s+([\d.]+) BRAM36,\s+([\d,]+) LUT,\s+(\d+) URAM",
+                      doc_text("fpga.md"))
+    assert found, "docs/fpga.md no longer quotes explain on the ZCU104"
+    command, dsp, bram36, lut, uram = found.groups()
+    # by hand: 378 BRAM36 with every buffer in block RAM, less the patch weights' 114, which take
+    # ceil(4096 / 72) = 57 URAM288 ports of 72 bits
+    assert (float(bram36), int(uram)) == (378 - 114, math.ceil(4096 / 72))
+    path, *options = command.split()
+    total, last = explain_total(capsys, str(ROOT / path), *options)
+    assert total.split()[1:6] == [dsp, bram36, lut, "70,393", uram]
+    assert last == "fits zcu104"
+
+
+# ---- grids that cannot mean what they say -----------------------------------------------------
+
+def explore_error(tmp_path, monkeypatch, capsys, body: str) -> str:
+    (tmp_path / "d.yaml").write_text(HEAD + body)
+    monkeypatch.chdir(tmp_path)
+    line = one_error(run(capsys, "explore", "d.yaml", "--out", "o", "--backend", "serial",
+                         "--quiet"))
+    assert not (tmp_path / "o").exists()
+    return line
+
+
+def test_a_grid_over_a_whole_section_is_one_error_not_a_traceback(tmp_path, monkeypatch,
+                                                                   capsys):
+    line = explore_error(tmp_path, monkeypatch, capsys, "grid:\n  units: [{attn_p: 2}]\n")
+    assert line.startswith("attnforge: error: d.yaml:6:3: grid.units: ")
+    assert "names a section, not a field" in line and "(e.g. units." in line
+
+
+def test_a_grid_into_a_section_the_design_leaves_out_is_one_error(tmp_path, monkeypatch,
+                                                                   capsys):
+    """`sweep` is optional (None without it): a grid cannot set a field of nothing."""
+    line = explore_error(tmp_path, monkeypatch, capsys,
+                         "grid:\n  sweep.attn_p: [[1, 2], [4]]\n")
+    assert line.startswith("attnforge: error: d.yaml:6:3: grid.sweep.attn_p: ")
+    assert "sweep" in line and "not set" in line
+
+
+def test_a_grid_field_varied_under_two_keys_is_an_error(tmp_path, monkeypatch, capsys):
+    """attn_p 1 was silently replaced by the tied key's 2 (one point, attn_p 2)."""
+    line = explore_error(tmp_path, monkeypatch, capsys,
+                         "grid:\n  units.attn_p: [1]\n  units.attn_p, units.attn_lanes: "
+                         "[[2, 4]]\n")
+    assert line == ("attnforge: error: d.yaml:7:3: grid.units.attn_p, units.attn_lanes: "
+                    "units.attn_p is already varied at line 6; a field may be varied under one "
+                    "key only")
+
+
+def test_a_field_twice_in_one_tied_key_is_an_error(tmp_path, monkeypatch, capsys):
+    line = explore_error(tmp_path, monkeypatch, capsys,
+                         "grid:\n  units.attn_p, units.attn_p: [[1, 2]]\n")
+    assert line == ("attnforge: error: d.yaml:6:3: grid.units.attn_p, units.attn_p: "
+                    "names units.attn_p twice")
+
+
+@pytest.mark.parametrize(("grid", "where", "message"), [
+    ("units.attn_p: [1, 2, 1]", "d.yaml:6:24: grid.units.attn_p[2]",
+     "repeats 1, already at index 0 (the same points twice)"),
+    ("units.clock_mhz: [300, 300.0]", "d.yaml:6:26: grid.units.clock_mhz[1]",
+     "repeats 300.0, already at index 0 (the same points twice)"),
+    ("units.attn_p, units.attn_lanes: [[1, 8], [2, 8], [1, 8]]",
+     "d.yaml:6:52: grid.units.attn_p, units.attn_lanes[2]",
+     "repeats [1, 8], already at index 0 (the same points twice)"),
+])
+def test_a_grid_list_repeating_a_value_is_an_error(grid, where, message, tmp_path, monkeypatch,
+                                                   capsys):
+    """As a sweep list repeating a value is (docs/explore.md): the same points twice."""
+    line = explore_error(tmp_path, monkeypatch, capsys, f"grid:\n  {grid}\n")
+    assert line == f"attnforge: error: {where}: {message}"
+
+
+# ---- a board named in the wrong case ----------------------------------------------------------
+
+def test_a_board_in_capitals_gets_a_did_you_mean(tmp_path, monkeypatch, capsys):
+    (tmp_path / "d.yaml").write_text(HEAD.replace("zcu102", "ZCU102"))
+    monkeypatch.chdir(tmp_path)
+    line = one_error(run(capsys, "explain", "d.yaml"))
+    assert line == ("attnforge: error: d.yaml:4:8: board: unknown board 'ZCU102' (did you mean "
+                    "'zcu102'?); valid boards: u280, zcu102, zcu104")
+
+
+# ---- figures beyond float64 ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["explain", "explore"])
+def test_a_clock_far_below_any_real_one_is_one_error_not_inf_or_a_traceback(command, tmp_path,
+                                                                            monkeypatch, capsys):
+    """explore printed latency inf, QK+AV nan% and exited 0; explain raised OverflowError."""
+    (tmp_path / "d.yaml").write_text(HEAD + "units: {clock_mhz: 1e-320}\n")
+    monkeypatch.chdir(tmp_path)
+    extra = ("--out", "o", "--backend", "serial", "--quiet") if command == "explore" else ()
+    line = one_error(run(capsys, command, "d.yaml", *extra))
+    assert line.startswith("attnforge: error: x: config edge_moe: latency_ms comes out inf, "
+                           "beyond float64")
+    assert not (tmp_path / "o" / "results.csv").exists()
+
+
+def test_a_second_design_into_the_same_out_loses_nothing_of_the_first(tmp_path, monkeypatch,
+                                                                       capsys):
+    """docs/explore.md: another design rewrites DIR's files, the store keeps both designs'
+    points, and rerunning the first rewrites its files from the store, evaluating nothing."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.yaml").write_text(HEAD + "sweep: {config: edge_moe, attn_p: [1, 2], "
+                                            "linear_par: [8]}\n")
+    (tmp_path / "b.yaml").write_text(HEAD.replace("zcu102", "u280"))
+    options = ("--out", "o", "--backend", "serial", "--quiet")
+    assert run(capsys, "explore", "a.yaml", *options)[0] == 0
+    first = (tmp_path / "o" / "results.csv").read_bytes()
+    assert run(capsys, "explore", "b.yaml", *options)[0] == 0
+    assert (tmp_path / "o" / "results.csv").read_bytes() != first
+    code, out, _ = run(capsys, "explore", "a.yaml", *options)
+    assert code == 0 and "(5 points: 0 evaluated, 5 reused from the store)" in out
+    assert (tmp_path / "o" / "results.csv").read_bytes() == first
