@@ -14,15 +14,16 @@ class RtlParamError(InputError):
 def check_int(name: str, value: object, lo: int = 1, hi: int | None = None) -> int:
     """``value`` if it is an int in ``[lo, hi]``; else RtlParamError naming ``name``.
 
-    The message follows Amaranth's wording: "width must be a positive integer, not 0".
+    The message follows Amaranth's wording and states the range whatever was wrong:
+    "width must be an integer in 1..32, not 0" (or "..., not 'abc'").
     """
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RtlParamError(f"{name} must be an integer, not {value!r}")
-    if hi is None and value < lo:
+    if hi is None:
         what = "a positive integer" if lo == 1 else f"an integer >= {lo}"
+    else:
+        what = f"an integer in {lo}..{hi}"
+    if (isinstance(value, bool) or not isinstance(value, int)
+            or value < lo or (hi is not None and value > hi)):
         raise RtlParamError(f"{name} must be {what}, not {value!r}")
-    if hi is not None and not lo <= value <= hi:
-        raise RtlParamError(f"{name} must be an integer in {lo}..{hi}, not {value!r}")
     return value
 
 

@@ -38,7 +38,8 @@ def gelu_format(total_bits=32, frac_bits=22, step_log2=5, range_max=5.5, entry_b
         raise RtlParamError(f"range_max must be a finite number, not {range_max!r}")
     if range_max >= 2.0 ** (total_bits - frac_bits - 1):
         raise RtlParamError(
-            f"range_max {range_max!r} is beyond the Q{total_bits - frac_bits}.{frac_bits} range")
+            f"range_max must be below 2**{total_bits - frac_bits - 1} (the largest "
+            f"Q{total_bits - frac_bits}.{frac_bits} input), not {range_max!r}")
     steps = range_max * (1 << step_log2)
     if steps != round(steps):
         raise RtlParamError(
@@ -49,8 +50,11 @@ def gelu_format(total_bits=32, frac_bits=22, step_log2=5, range_max=5.5, entry_b
             f"range_max {range_max!r} at step 2**-{step_log2} needs {steps:.0f} table intervals "
             f"(range_max * 2**step_log2); the ROM takes at most {MAX_TABLE_INTERVALS}")
     fmt = GeluFormat(total_bits, frac_bits, step_log2, float(range_max), entry_bits)
-    if max(gelu_table(fmt)) >= 1 << entry_bits:
-        raise RtlParamError(f"entry_bits {entry_bits} cannot hold the delta table's entries")
+    try:
+        gelu_table(fmt)
+    except ValueError:  # a delta rounds up to 1.0 (none does for entry_bits 1..40 at 5.5, 2**-5)
+        raise RtlParamError(f"entry_bits {entry_bits} cannot hold the delta table's entries "
+                            f"(the largest rounds up to 1.0: give more bits)") from None
     return fmt
 
 

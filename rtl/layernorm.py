@@ -92,8 +92,10 @@ def layernorm_format(d: int = 192, lanes: int = 8, total_bits: int = 32, frac_bi
     fmt = LayerNormFormat(d, lanes, total_bits, frac_bits, param_bits, param_frac, float(eps),
                           rsqrt_bits)
     if fmt.eps_fixed < 1:
-        raise RtlParamError(f"eps {eps!r} is below the format's resolution: eps * d**2 * "
-                            f"2**(2 * frac_bits) rounds to 0 (a constant row would divide by 0)")
+        raise RtlParamError(f"eps must be at least 2**-{2 * frac_bits + 1} / d**2 = "
+                            f"{2.0 ** -(2 * frac_bits + 1) / d**2:.3g} (below, eps * d**2 * "
+                            f"2**(2 * frac_bits) rounds to 0 and a constant row would divide by "
+                            f"0), not {eps!r}")
     return fmt
 
 

@@ -50,8 +50,8 @@ BAD = [
     ({"d": 32}, "scale_shift must be given when d (32) is not a power of 4 (1/sqrt(d) is then "
                 "no power of two)"),
     ({"scale_shift": -1}, "scale_shift must be an integer in 0..64, not -1"),
-    ({"p": True}, "p must be an integer, not True"),
-    ({"n": "129"}, "n must be an integer, not '129'"),
+    ({"p": True}, "p must be an integer in 1..16, not True"),
+    ({"n": "129"}, "n must be an integer in 4..65536, not '129'"),
 ]
 
 

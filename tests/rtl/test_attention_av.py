@@ -212,8 +212,8 @@ BAD = [
     ({"recip_frac": 32}, "recip_frac must be an integer in 1..31, not 32"),
     ({"act_bits": 16, "act_frac": 8}, "recip_frac must be an integer in 1..15, not 30"),
     ({"table_log2": 0}, "table_log2 must be an integer in 1..12, not 0"),
-    ({"p": True}, "p must be an integer, not True"),
-    ({"n": "129"}, "n must be an integer, not '129'"),
+    ({"p": True}, "p must be an integer in 1..16, not True"),
+    ({"n": "129"}, "n must be an integer in 4..65536, not '129'"),
 ]
 
 

@@ -23,7 +23,7 @@ BAD = [
     ({"table_log2": 0}, "table_log2 must be an integer in 1..12, not 0"),
     ({"t_frac": 4}, "t_frac must be an integer in 8..52, not 4"),
     ({"out_frac": 31}, "out_frac must be an integer in 1..30, not 31"),
-    ({"entry_frac": 0.5}, "entry_frac must be an integer, not 0.5"),
+    ({"entry_frac": 0.5}, "entry_frac must be an integer in 1..32, not 0.5"),
 ]
 
 # Some tests build a unit only for its config(); Amaranth would warn that it was never elaborated.

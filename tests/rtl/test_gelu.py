@@ -25,9 +25,9 @@ BAD = [
     ({"entry_bits": 0}, "entry_bits must be an integer in 1..40, not 0"),
     ({"range_max": 0}, "range_max must be a positive number, not 0"),
     ({"range_max": 5.51}, "the table cannot cover the range"),
-    ({"range_max": 600.0}, "beyond the Q10.22 range"),
-    ({"entry_bits": True}, "entry_bits must be an integer, not True"),
-    ({"total_bits": "32"}, "total_bits must be an integer, not '32'"),
+    ({"range_max": 600.0}, "range_max must be below 2**9 (the largest Q10.22 input), not 600.0"),
+    ({"entry_bits": True}, "entry_bits must be an integer in 1..40, not True"),
+    ({"total_bits": "32"}, "total_bits must be an integer in 2..48, not '32'"),
 ]
 
 # Some tests build a unit only for its config(); Amaranth would warn that it was never elaborated.

@@ -41,7 +41,7 @@ NARROW = {"d": 8, "lanes": 2, "total_bits": 10, "frac_bits": 6, "param_bits": 8,
 
 BAD = [
     ({"d": 1}, "d must be an integer in 2..4096, not 1"),
-    ({"d": 16.0}, "d must be an integer, not 16.0"),
+    ({"d": 16.0}, "d must be an integer in 2..4096, not 16.0"),
     ({"lanes": 0}, "lanes must be an integer in 1..64, not 0"),
     ({"lanes": 7}, "lanes must divide d (192), not 7"),
     ({"total_bits": 41}, "total_bits must be an integer in 4..40, not 41"),
@@ -50,8 +50,11 @@ BAD = [
     ({"param_frac": 16}, "param_frac must be an integer in 0..15, not 16"),
     ({"eps": 0.0}, "eps must be a number in (0, 1], not 0.0"),
     ({"eps": "1e-6"}, "eps must be a number in (0, 1], not '1e-6'"),
-    ({"eps": 1e-30}, "eps 1e-30 is below the format's resolution: eps * d**2 * "
-                     "2**(2 * frac_bits) rounds to 0 (a constant row would divide by 0)"),
+    # E = round(eps d^2 4^frac_bits) >= 1 needs eps >= 2**-(2 frac_bits + 1) / d**2: at d 192,
+    # frac_bits 22: 2**-45 / 36864 = 7.71e-19
+    ({"eps": 1e-30}, "eps must be at least 2**-45 / d**2 = 7.71e-19 (below, eps * d**2 * "
+                     "2**(2 * frac_bits) rounds to 0 and a constant row would divide by 0), "
+                     "not 1e-30"),
     ({"rsqrt_bits": 26}, "rsqrt_bits must be an integer in 27..48, not 26"),
 ]
 

@@ -40,8 +40,8 @@ BAD = [
     ({"weight_frac": -1}, "weight_frac must be an integer in 0..15, not -1"),
     ({"acc_bits": 45}, "acc_bits must be an integer in 46..112, not 45"),
     ({"acc_bits": 113}, "acc_bits must be an integer in 46..112, not 113"),
-    ({"in_par": True}, "in_par must be an integer, not True"),
-    ({"out_par": "16"}, "out_par must be an integer, not '16'"),
+    ({"in_par": True}, "in_par must be an integer in 1..64, not True"),
+    ({"out_par": "16"}, "out_par must be an integer in 1..64, not '16'"),
     ({"in_par": 64, "out_par": 64},
      "in_par 64 is too large for out_par 64, act_bits 32 and weight_bits 16: x and w would "
      "have 67584 bits (in_par * (act_bits + out_par * weight_bits)), at most 65531"),
