@@ -64,3 +64,49 @@ def test_the_answer_fusemax_stays_faster_and_cheaper(rows, baseline, scope):
     ours, theirs = rows["fusemax", scope], rows[baseline, scope]
     assert float(ours["latency_s"]) < float(theirs["latency_s"])
     assert float(ours["energy_j"]) < float(theirs["energy_j"])
+
+
+def test_flat_causal_is_bound_by_its_1d_softmax_on_the_tiles_the_mask_leaves(rows):
+    # FLAT on attention-3pass-causal: per 128 x 128 tile a 1D PE (one per query row) walks
+    # the tile's 128 keys in each of GM (max), SN (exp unit), SD (add) and A (divide): 4 x 128
+    # cycles, twice the 2D array's Q·K (E = 128) + A·V (F = 128) streams: 2D busy half the time
+    tiles = causal_tiles(P // ARRAY)
+    bound = H * tiles * 4 * ARRAY / CLOCK_HZ
+    r = rows["flat_causal", "attention"]
+    assert bound <= float(r["latency_s"]) <= 1.001 * bound
+    assert float(r["util_2d"]) == pytest.approx(0.5, rel=1e-3)
+    # every pass skips the same tiles: the unmasked 3-pass runs all 256^2 of them
+    assert float(rows["flat", "attention"]["latency_s"]) == pytest.approx(
+        H * (P // ARRAY) ** 2 * 4 * ARRAY / CLOCK_HZ, rel=1e-3)
+
+
+def test_flat_causal_traffic_by_hand(rows):
+    # 8 MiB = 4 Mi words. A query row holds Q and AV (128 + 128 words) and, across each pass
+    # boundary, its M fiber (QK, then SN): K and V tiles (128 x 128) double-buffered take
+    # 65,536 words. Even one p-tile of 128 rows with its full fiber (128 x 33,024 + 65,536)
+    # does not fit, so blocks are single p-tiles, with room 4 Mi - 128 x 256 - 65,536 =
+    # 4,096,000 words for held fibers. Causal p-tile i holds the keys of its tiles 0..i:
+    # 128 x 128 (i + 1) words, over the room for i + 1 = 251..256 by 16,384 x 1..6 words.
+    words = 4 * 2**20
+    room = words - 128 * 256 - 65536
+    assert 128 * (256 + P) + 65536 > words and room == 4_096_000
+    spilled = sum(max(0, 16384 * (i + 1) - room) for i in range(256))
+    assert spilled == 16384 * 21
+    # per query head (FLAT reads K/V per query head: no GQA 3-pass cascade): Q read and AV
+    # written once; K (pass 1) and V (pass 3) tiles 0..i for p-tile i; QK and SN spills each
+    # written once and read back once
+    kv = 16384 * causal_tiles(256)
+    per_head = 2 * P * D + 2 * kv + 4 * spilled
+    assert int(rows["flat_causal", "attention"]["traffic_bytes"]) == WORD * H * per_head
+
+
+def test_the_summary_pairs_flat_causal_as_the_same_work(tmp_path, capsys):
+    # QK where m <= p (3-pass) and BQK where m <= p (1-pass) admit the same (query, key) pairs
+    with pytest.raises(SystemExit) as info:
+        main(["explore", str(EXAMPLE), "--out", str(tmp_path / "o"), "--backend", "serial"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert "flat_causal" in lines and "flat*" in lines and "fusemax_unmasked*" in lines
+    note = next(line for line in out.splitlines() if line.startswith("* different work:"))
+    assert "flat no mask" in note and "flat_causal" not in note

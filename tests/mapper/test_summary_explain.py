@@ -93,7 +93,7 @@ def test_ratios_between_masked_and_unmasked_cascades_are_marked():
     lines = {x.split()[0]: x for x in text.splitlines() if x.split()}
     for baseline in ("flat", "fusemax_unmasked"):  # no mask: the reference skips ~half the tiles
         assert f"{baseline}*" in lines, text
-    assert "flat_causal" in lines  # the same causal GQA cascade: same work, unmarked
+    assert "flat_causal" in lines  # the causal 3-pass admits the same pairs: unmarked
     note = [x for x in text.splitlines() if x.startswith("*")]
     assert len(note) == 1 and "m <= p" in note[0] and "flat" in note[0], text
     assert "fusemax_unmasked" in note[0], text
