@@ -5,6 +5,7 @@ silently drops one of the values asked for."""
 
 from __future__ import annotations
 
+import csv
 import math
 import re
 from pathlib import Path
@@ -189,3 +190,36 @@ def test_a_second_design_into_the_same_out_loses_nothing_of_the_first(tmp_path, 
     code, out, _ = run(capsys, "explore", "a.yaml", *options)
     assert code == 0 and "(5 points: 0 evaluated, 5 reused from the store)" in out
     assert (tmp_path / "o" / "results.csv").read_bytes() == first
+
+
+def test_the_readme_utilisation_figures_are_the_paper_designs(tmp_path, capsys):
+    """README: "FuseMax 2D utilisation A% at 1K, >= B% from 64K; FLAT C% (E = 64) / D% (E = 128)
+    up to 64K tokens (at 1M: E% / F%)" against results.csv of designs/fusemax-paper.yaml
+    (attention rows; FuseMax as the mean over the four models, as explore's table prints it).
+    It said FLAT 12.5% / 25% without a range, which 256K and 1M tokens do not keep."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"FuseMax 2D utilisation ([\d.]+)% at 1K, ≥ ([\d.]+)% from 64K; FLAT "
+                      r"([\d.]+)% \(E = 64\) / ([\d.]+)% \(E = 128\)\s+up to 64K tokens "
+                      r"\(at 1M:\s+([\d.]+)% /\s+([\d.]+)%\)", readme)
+    assert found, "README.md's utilisation sentence changed"
+    fuse_1k, fuse_64k, flat_64, flat_128, flat_64_1m, flat_128_1m = map(float, found.groups())
+    out = tmp_path / "o"
+    code, _, err = run(capsys, "explore", str(ROOT / "designs" / "fusemax-paper.yaml"), "--out",
+                       str(out), "--backend", "serial", "--quiet")
+    assert code == 0, err
+    with (out / "results.csv").open() as handle:
+        rows = [r for r in csv.DictReader(handle) if r["scope"] == "attention"]
+    head_dim = {"bert": 64, "trxl": 64, "t5": 64, "xlm": 128}  # designs/fusemax-paper.yaml
+
+    def util(config: str, seq_len: int) -> dict[str, float]:
+        return {r["model"]: 100 * float(r["util_2d"]) for r in rows
+                if r["config"] == config and int(r["seq_len"]) == seq_len}
+
+    for seq_len in (1024, 4096, 16384, 65536):
+        for model, value in util("flat", seq_len).items():
+            assert round(value, 1) == (flat_64 if head_dim[model] == 64 else flat_128)
+    for model, value in util("flat", 1048576).items():
+        assert round(value, 1) == (flat_64_1m if head_dim[model] == 64 else flat_128_1m)
+    fusemax = {n: sum(util("fusemax", n).values()) / 4 for n in (1024, 65536, 262144, 1048576)}
+    assert round(fusemax[1024], 1) == fuse_1k
+    assert min(fusemax[n] for n in (65536, 262144, 1048576)) >= fuse_64k - 0.05
