@@ -223,3 +223,22 @@ def test_the_readme_utilisation_figures_are_the_paper_designs(tmp_path, capsys):
     fusemax = {n: sum(util("fusemax", n).values()) / 4 for n in (1024, 65536, 262144, 1048576)}
     assert round(fusemax[1024], 1) == fuse_1k
     assert min(fusemax[n] for n in (65536, 262144, 1048576)) >= fuse_64k - 0.05
+
+
+def test_the_overflow_column_example_of_both_docs_is_a_real_row(tmp_path, capsys):
+    """docs/fpga.md and docs/explore.md quote "e.g. `DSP N > 2,520 (+M)`" from the overflow
+    column of designs/edge-moe-zcu102.yaml's results: the first sweep point that overflows, at
+    p = 1 and 32 x 32 (by hand: 32^2 MACs x 2 + 32 GELU lanes + 2 x 1 x 8 lanes x 4 + 1 slot x 20
+    + gate 256 + patch 256 + LayerNorm 106). It said 2,768 from before LayerNorm's 106 DSP."""
+    dsp = 32 * 32 * 2 + 32 + 2 * 1 * 8 * 4 + 1 * 20 + 256 + 256 + 106
+    expected = f"DSP {dsp:,} > 2,520 (+{dsp - 2520:,})"
+    out = tmp_path / "o"
+    code, _, err = run(capsys, "explore", str(ZCU102), "--out", str(out), "--backend", "serial",
+                       "--quiet")
+    assert code == 0, err
+    with (out / "results.csv").open() as handle:
+        overflows = [r["overflow"] for r in csv.DictReader(handle) if r["overflow"]]
+    assert overflows[0] == expected
+    for name in ("fpga.md", "explore.md"):
+        (quoted,) = re.findall(r"e\.g\.\s+`(DSP [\d,]+ > 2,520\s+\(\+[\d,]+\))`", doc_text(name))
+        assert " ".join(quoted.split()) == expected, name
