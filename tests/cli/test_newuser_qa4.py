@@ -6,12 +6,14 @@ silently drops one of the values asked for."""
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 from pathlib import Path
 
 import pytest
 
+from fpga.reference import PAPER_ABLATION_MS
 from tests.cli.inprocess import one_error, run
 
 ROOT = Path(__file__).parents[2]
@@ -242,3 +244,30 @@ def test_the_overflow_column_example_of_both_docs_is_a_real_row(tmp_path, capsys
     for name in ("fpga.md", "explore.md"):
         (quoted,) = re.findall(r"e\.g\.\s+`(DSP [\d,]+ > 2,520\s+\(\+[\d,]+\))`", doc_text(name))
         assert " ".join(quoted.split()) == expected, name
+
+
+def test_the_edge_moe_notebooks_speedups_are_the_models(tmp_path, capsys):
+    """notebooks/edge_moe.ipynb: "the model's baseline is about 2.5 times faster than the
+    paper's (B vs P ms), so the five techniques together give a smaller total speedup (S×) than
+    the paper's T×": B, S against explore's ablation rows, P and T against the paper's published
+    latencies (fpga.reference). It said 8.7× where 257.54 / 29.91 is 8.61."""
+    notebook = json.loads((ROOT / "notebooks" / "edge_moe.ipynb").read_text(encoding="utf-8"))
+    text = " ".join("".join(cell["source"]) for cell in notebook["cells"]
+                    if cell["cell_type"] == "markdown")
+    found = re.search(r"about ([\d.]+) times faster than the paper's \((\d+) vs (\d+) ms\), so "
+                      r"the five techniques together give a smaller total speedup \(([\d.]+)×\) "
+                      r"than the paper's ([\d.]+)×", " ".join(text.split()))
+    assert found, "the notebook's ablation sentence changed"
+    faster, base, paper_base, speedup, paper_speedup = map(float, found.groups())
+    out = tmp_path / "o"
+    code, _, err = run(capsys, "explore", str(ZCU102), "--out", str(out), "--backend", "serial",
+                       "--quiet")
+    assert code == 0, err
+    with (out / "results.csv").open() as handle:
+        ms = {r["config"]: float(r["latency_ms"]) for r in csv.DictReader(handle)
+              if r["group"] == "config"}
+    paper = PAPER_ABLATION_MS
+    assert (base, paper_base) == (round(ms["baseline"]), round(paper["baseline"]))
+    assert faster == round(paper["baseline"] / ms["baseline"], 1)
+    assert speedup == round(ms["baseline"] / ms["attention_reorder"], 1)
+    assert paper_speedup == round(paper["baseline"] / paper["attention_reorder"], 1)
