@@ -30,6 +30,7 @@ class Techniques:
 
 
 Storage = Literal["block_ram", "ultra_ram"]  # where a weight buffer lives
+AXI4_MAX_BITS = 1024  # the widest AXI4 data bus (ARM IHI 0022); the narrowest, 8, is a bound
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +66,18 @@ class Units:
     patch_weight_storage: Storage = "block_ram"
 
     def problems(self) -> list[tuple[str, str]]:
-        """Read-only masters are some of the masters."""
+        """Read-only masters are some of the masters; the AXI width is one AXI4 has (ARM IHI
+        0022: a data bus of 8, 16, 32, 64, 128, 256, 512 or 1,024 bits)."""
+        out = []
+        bits = self.axi_bits
+        if bits > AXI4_MAX_BITS or bits & (bits - 1):
+            out.append(("axi_bits", f"must be an AXI4 data width, a power of two from 8 to "
+                                    f"{AXI4_MAX_BITS:,} bits, not {bits:,}"))
         if self.axi_read_only_masters > self.axi_masters:
-            return [("axi_read_only_masters", f"must be at most axi_masters "
-                                              f"({self.axi_masters}), not "
-                                              f"{self.axi_read_only_masters}")]
-        return []
+            out.append(("axi_read_only_masters", f"must be at most axi_masters "
+                                                 f"({self.axi_masters}), not "
+                                                 f"{self.axi_read_only_masters}"))
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -271,3 +271,25 @@ def test_the_edge_moe_notebooks_speedups_are_the_models(tmp_path, capsys):
     assert faster == round(paper["baseline"] / ms["baseline"], 1)
     assert speedup == round(ms["baseline"] / ms["attention_reorder"], 1)
     assert paper_speedup == round(paper["baseline"] / paper["attention_reorder"], 1)
+
+
+# ---- an AXI width no AXI4 port has ---------------------------------------------------------------
+
+@pytest.mark.parametrize("bits", [9, 100, 384, 2048])
+def test_an_axi_width_that_is_no_axi4_width_is_an_error(bits, tmp_path, monkeypatch, capsys):
+    """AXI4 (ARM IHI 0022) data buses are 8, 16, 32, ..., 1,024 bits; 100 was priced as 12.5 B
+    a beat and 4,096 as a 114-BRAM18-wide FIFO per master, with no word."""
+    (tmp_path / "d.yaml").write_text(HEAD + f"units: {{axi_bits: {bits}}}\n")
+    monkeypatch.chdir(tmp_path)
+    line = one_error(run(capsys, "explain", "d.yaml"))
+    assert line == (f"attnforge: error: d.yaml:5:19: units.axi_bits: must be an AXI4 data width, "
+                    f"a power of two from 8 to 1,024 bits, not {bits:,}")
+
+
+@pytest.mark.parametrize("bits", [8, 64, 1024])
+def test_every_axi4_width_is_accepted(bits, tmp_path, monkeypatch, capsys):
+    (tmp_path / "d.yaml").write_text(HEAD + f"units: {{axi_bits: {bits}}}\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "explain", "d.yaml")
+    assert code == 0, err
+    assert f"AXI {bits} b" in out
