@@ -360,8 +360,9 @@ def _fused_nest(ctx: Context, work: tuple[EinsumWork, ...], rows: int, blocks: i
         lines.append(f"      mask {ctx.mask.einsum} where {ctx.mask.text}: "
                      f"{c.admitted} of {c.m_tiles * c.p_tiles} (p-tile, m-tile) pairs run, "
                      f"{c.m_tiles * c.p_tiles - c.admitted} skipped (no admitted point: no "
-                     f"body Einsum runs, their K/V tiles are not read unless another query "
-                     f"tile of the block needs them)")
+                     f"body Einsum runs{' in any pass' if ctx.m_passes > 1 else ''}, their "
+                     f"K/V tiles are not read unless another query tile of the block needs "
+                     f"them)")
     final = [w.bound.name for w in work if w.bound.phase == "final"]
     if final:
         lines += [f"    for p1 in {rows // a2.rows}: spatial p0 on the 1D array: "

@@ -1,11 +1,11 @@
 """Key/query masks: which tiles of a fused nest's (p-tile, m-tile) grid have an admitted point.
 
 A cascade masks attention with a ``where`` filter on one body Einsum (``BQK[m1,m0,p] = ... where
-m <= p``). The 2D array computes a whole P0 × M0 score tile, so a tile with *any* admitted
-(m, p) point runs in full (the mask sets its excluded scores to -inf, whose exp is 0); a tile
-with *none* is skipped: none of the body Einsums of that (p-tile, m-tile) runs, and its K/V
-tile is not read unless another query tile of the block needs it (FlashAttention-2 and
-FuseMax-style hardware). Skipping is exact: a tile whose scores are all -inf leaves the running
+m <= p``; ``QK[m,p] = ... where m <= p`` in FLAT's 3-pass). The 2D array computes a whole
+P0 × M0 score tile, so a tile with *any* admitted (m, p) point runs in full (the mask sets its
+excluded scores to -inf, whose exp is 0); a tile with *none* is skipped: none of the body
+Einsums over keys of that (p-tile, m-tile) runs, in any pass, and its K/V tile is not read
+unless another query tile of the block needs it (FlashAttention-2 and FuseMax-style hardware). Skipping is exact: a tile whose scores are all -inf leaves the running
 max, denominator and numerator unchanged (`tests/sim/test_sim_masks.py` checks the values
 against `einsum.execute`).
 

@@ -203,3 +203,22 @@ def test_the_3pass_and_1pass_causal_masks_are_the_same_work():
     assert mask_of(design, "fusemax") == "BQK where m <= p"
     assert mask_key(design, "flat") == mask_key(design, "fusemax") == mask_key(design, "gqa")
     assert mask_key(design, "plain") == ""
+
+
+def test_partial_tiles_count_the_points_the_mask_leaves(flat):
+    # N = 1000 on 256 x 256 tiles: 4 per side, the last 232 wide/high. Causal tile (i, j) has
+    # an admitted point iff its first key 256 j <= its last query min(256 i + 255, 999): j <= i.
+    # Enumerated here point by point; QK's points are E per admitted tile point (a partly
+    # masked tile runs in full), GM's 1D PEs walk the keys of each admitted tile
+    n, e = 1000, 64
+    size = [256, 256, 256, 232]
+    admitted = [(i, j) for i in range(4) for j in range(4)
+                if any(jj <= ii for ii in range(256 * i, 256 * i + size[i])
+                       for jj in range(256 * j, 256 * j + size[j]))]
+    assert len(admitted) == 10
+    causal, _, _ = _map("attention-3pass-causal", n, flat)
+    work = _by_name(causal)
+    assert work["QK"].points == e * sum(size[i] * size[j] for i, j in admitted)
+    assert work["SN"].points == sum(size[i] * size[j] for i, j in admitted)
+    # 1D: one PE per query row (256 rows of a tile at once), 1 cycle per key of the tile
+    assert work["GM"].array_cycles == sum(size[j] for _, j in admitted)
