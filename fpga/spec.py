@@ -154,9 +154,16 @@ def parallelism_limits(w: ViTSpec) -> dict[str, tuple[int, str]]:
     widest = max(w.d_model, w.mlp_hidden if not all(moe) else 0,
                  w.expert_hidden if any(moe) else 0)  # only the MLPs the layers have
     linear = f"MACs beyond the widest linear layer, {widest}, stay idle"
+    lanes = (w.d_model, f"lanes beyond d_model, {w.d_model}, stay idle")
+    pixels = w.image_c * w.patch**2  # a patch's inputs
     return {"attn_p": (w.tokens, f"query slots beyond the {w.tokens} tokens stay empty"),
-            "attn_lanes": (w.d_model, f"lanes beyond d_model, {w.d_model}, stay idle"),
-            "linear_in_par": (widest, linear), "linear_out_par": (widest, linear)}
+            "attn_lanes": lanes, "layernorm_lanes": lanes, "add_lanes": lanes,
+            "linear_in_par": (widest, linear), "linear_out_par": (widest, linear),
+            # one adder-tree column per expert, each at most a token's d_model inputs wide
+            "gate_macs": (w.d_model * w.experts, f"MACs beyond d_model x experts, {w.d_model} x "
+                                                 f"{w.experts}, stay idle"),
+            "patch_embed_macs": (pixels * w.d_model, f"MACs beyond a patch's inputs x d_model, "
+                                                     f"{pixels} x {w.d_model}, stay idle")}
 
 
 def limit_problem(name: str, value: int, w: ViTSpec) -> str:

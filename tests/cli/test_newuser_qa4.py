@@ -293,3 +293,28 @@ def test_every_axi4_width_is_accepted(bits, tmp_path, monkeypatch, capsys):
     code, out, err = run(capsys, "explain", "d.yaml")
     assert code == 0, err
     assert f"AXI {bits} b" in out
+
+
+# ---- parallelism the workload cannot use, for every unit ----------------------------------------
+
+# M3ViT (edgemoe.md): d_model 192, 16 experts, 16 x 16 patches of 3 channels (768 inputs). A
+# LayerNorm or add lane beyond d_model's 192 features, a gate MAC beyond d_model x experts =
+# 3,072 (one column per expert, each as wide as a token) and a patch MAC beyond 768 inputs x 192
+# outputs = 147,456 have nothing to do: explain gave the same latency with twice the DSP and LUT.
+@pytest.mark.parametrize(("name", "limit", "why"), [
+    ("layernorm_lanes", 192, "lanes beyond d_model, 192, stay idle"),
+    ("add_lanes", 192, "lanes beyond d_model, 192, stay idle"),
+    ("gate_macs", 192 * 16, "MACs beyond d_model x experts, 192 x 16, stay idle"),
+    ("patch_embed_macs", 3 * 16 * 16 * 192,
+     "MACs beyond a patch's inputs x d_model, 768 x 192, stay idle"),
+])
+def test_every_units_useless_parallelism_is_an_error(name, limit, why, tmp_path, monkeypatch,
+                                                      capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ok.yaml").write_text(HEAD.replace("zcu102", "u280") +
+                                      f"units: {{{name}: {limit}}}\n")
+    assert run(capsys, "explain", "ok.yaml")[0] == 0
+    (tmp_path / "d.yaml").write_text(HEAD + f"units: {{{name}: {limit + 1}}}\n")
+    line = one_error(run(capsys, "explain", "d.yaml"))
+    assert line == (f"attnforge: error: d.yaml:5:{11 + len(name)}: units.{name}: must be at most "
+                    f"{limit:,} ({why}), not {limit + 1:,}")
