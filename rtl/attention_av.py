@@ -51,7 +51,7 @@ from fpga.golden.attention_av import SCORES, STATE, AttentionAVFormat, V, acc_bi
 from rtl.errors import RtlParamError, check_int, validating
 from rtl.exp_core import EXP_LATENCY, ExpPipeline
 from rtl.fixed import saturate, shift_round
-from rtl.softmax_format import softmax_format
+from rtl.softmax_format import max_frac_bits, softmax_format
 
 MAX_P = 16
 MAX_LANES = 64
@@ -83,8 +83,8 @@ def attention_av_format(p=4, lanes=8, d=64, n=129, act_bits=32, act_frac=22, con
         raise RtlParamError(f"p must be at most lanes ({lanes}): one beat carries a key "
                             f"position's p scores, not {p}")
     check_int("n", n, max(p, 2), MAX_N)
-    check_int("act_bits", act_bits, 2, 40)
-    check_int("act_frac", act_frac, 1, min(act_bits - 1, 30))
+    check_int("act_bits", act_bits, 3, 40)
+    check_int("act_frac", act_frac, 1, max_frac_bits(act_bits))  # as the softmax's
     check_int("recip_frac", recip_frac, 1, min(act_bits - 1, 31))
     fmt = softmax_format(act_bits, act_frac, const_bits, t_frac, table_log2, entry_frac,
                          recip_frac)

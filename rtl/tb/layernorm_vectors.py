@@ -52,7 +52,8 @@ def param_sets(fmt: LayerNormFormat, rng: np.random.Generator) -> list[tuple]:
     one = 1 << fmt.param_frac
     gamma = np.clip(np.floor(rng.normal(1, 0.2, fmt.d) * one + 0.5), lo, hi).astype(np.int64)
     beta = np.clip(np.floor(rng.normal(0, 0.1, fmt.d) * one + 0.5), lo, hi).astype(np.int64)
-    wild = rng.choice([lo, hi, -one, one, 0], size=(2, fmt.d)).astype(np.int64)
+    wild = np.clip(rng.choice([lo, hi, -one, one, 0], size=(2, fmt.d)), lo, hi).astype(np.int64)
+    # (param_frac = param_bits - 1 holds no 1.0)
     return [(gamma, beta), (wild[0], wild[1])]
 
 

@@ -58,7 +58,8 @@ def exp_stimulus(config: dict, count: int, seed: int):
     one = 1 << fmt.in_frac
     underflow = int((fmt.out_frac + 2) * 0.6931471805599453 * one)
     edges = _signed_edges(fmt.total_bits, [-one, -2 * one, -underflow, one])
-    dense = rng.integers(-underflow, 1, size=max(count - len(edges), 0) * 9 // 10)
+    low = max(-underflow, -(1 << (fmt.total_bits - 1)))  # in_frac near total_bits: no underflow
+    dense = rng.integers(low, 1, size=max(count - len(edges), 0) * 9 // 10)
     wide = rng.integers(-(1 << (fmt.total_bits - 1)), 1,
                         size=max(count - len(edges) - len(dense), 0))
     z = np.array(edges + [int(v) for v in dense] + [int(v) for v in wide], dtype=np.int64)
@@ -89,6 +90,7 @@ def softmax_rows(config: dict, count: int, seed: int) -> list[np.ndarray]:
     rows = [np.array([0]), np.array([lo]), np.array([hi, lo]), np.array([lo, hi, hi, 0]),
             np.full(5, 3 * one), np.arange(8) * one, np.arange(8)[::-1] * one,
             np.array([lo, lo + 1, hi - 1, hi]), np.array([-20 * one, 0, 20 * one])]
+    rows = [np.clip(row, lo, hi) for row in rows]  # a narrow format holds no 20.0
     total = sum(len(r) for r in rows)
     while total < count:
         n = int(rng.integers(1, 41))

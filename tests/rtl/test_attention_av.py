@@ -207,7 +207,7 @@ BAD = [
     ({"p": 9}, "p must be at most lanes (8): one beat carries a key position's p scores, not 9"),
     ({"n": 3}, "n must be an integer in 4..65536, not 3"),
     ({"p": 1, "n": 1}, "n must be an integer in 2..65536, not 1"),
-    ({"act_bits": 41}, "act_bits must be an integer in 2..40, not 41"),
+    ({"act_bits": 41}, "act_bits must be an integer in 3..40, not 41"),
     ({"act_frac": 31}, "act_frac must be an integer in 1..30, not 31"),
     ({"recip_frac": 32}, "recip_frac must be an integer in 1..31, not 32"),
     ({"act_bits": 16, "act_frac": 8}, "recip_frac must be an integer in 1..15, not 30"),

@@ -140,7 +140,7 @@ BAD = [
     ({"lanes": 6}, "lanes must divide d (64), not 6"),
     ({"d": 32}, "scale_shift must be given when d (32) is not a power of 4 (1/sqrt(d) is then "
                 "no power of two)"),
-    ({"act_bits": 41}, "act_bits must be an integer in 2..40, not 41"),
+    ({"act_bits": 41}, "act_bits must be an integer in 3..40, not 41"),
     ({"n": 3}, "n must be an integer in 4..65536, not 3"),
     ({"recip_frac": 32}, "recip_frac must be an integer in 1..31, not 32"),
 ]

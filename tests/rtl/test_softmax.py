@@ -20,7 +20,9 @@ SMALL = {"total_bits": 24, "frac_bits": 12, "const_bits": 20, "t_frac": 14, "tab
          "entry_frac": 16, "recip_frac": 20}
 
 BAD = [
-    (SoftmaxUnit, {"total_bits": 1}, "total_bits must be an integer in 2..40, not 1"),
+    (SoftmaxUnit, {"total_bits": 1}, "total_bits must be an integer in 3..40, not 1"),
+    # the running sum must hold exp(0) = 1.0: at most total_bits - 2 fraction bits
+    (SoftmaxUnit, {"total_bits": 23}, "frac_bits must be an integer in 1..21, not 22"),
     (SoftmaxUnit, {"frac_bits": 0}, "frac_bits must be an integer in 1..30, not 0"),
     (SoftmaxUnit, {"recip_frac": 0}, "recip_frac must be an integer in 1..31, not 0"),
     (SoftmaxUnit, {"table_log2": 13}, "table_log2 must be an integer in 1..12, not 13"),
