@@ -41,20 +41,21 @@ def exp_format(total_bits=32, in_frac=22, out_frac=22, const_bits=30, t_frac=24,
     check_int("in_frac", in_frac, 0, total_bits - 1)
     check_int("const_bits", const_bits, 1, min(31, 62 - total_bits))
     check_int("table_log2", table_log2, 1, 12)
-    check_int("t_frac", t_frac, table_log2, in_frac + const_bits)
     check_int("entry_frac", entry_frac, 1, 32)
     check_int("out_frac", out_frac, 1, entry_frac)
-    fmt = ExpFormat(total_bits, in_frac, out_frac, const_bits, t_frac, table_log2, entry_frac)
-    check_int("t_frac", t_frac, table_log2, min(in_frac + const_bits, max_t_frac(fmt)))
-    return fmt
+    check_int("t_frac", t_frac, table_log2,
+              min(in_frac + const_bits, max_t_frac(table_log2, entry_frac)))
+    return ExpFormat(total_bits, in_frac, out_frac, const_bits, t_frac, table_log2, entry_frac)
 
 
-def max_t_frac(fmt: ExpFormat) -> int:
+def max_t_frac(table_log2: int, entry_frac: int) -> int:
     """Largest ``t_frac`` whose interpolation product ``(T[j+1] - T[j]) * r`` (``r`` below
     ``2**(t_frac - table_log2)``) plus its rounding half stays below ``2**63``: the golden
-    model computes it in int64 (an overflow there made RTL and model disagree at t_frac 61)."""
-    step = int(np.max(np.abs(np.diff(exp2_table(fmt)))))
-    return fmt.table_log2 + 62 - step.bit_length()
+    model computes it in int64 (an overflow there made RTL and model disagree at t_frac 61).
+    The table depends on ``table_log2`` and ``entry_frac`` only."""
+    table = exp2_table(ExpFormat(out_frac=1, table_log2=table_log2, entry_frac=entry_frac))
+    step = int(np.max(np.abs(np.diff(table))))
+    return table_log2 + 62 - step.bit_length()
 
 
 def exp_config(fmt: ExpFormat, unit: str = "exp") -> dict:
