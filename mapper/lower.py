@@ -13,9 +13,10 @@ fit spills to DRAM and is re-read once per later pass. Inputs without P (K, V) s
 buffer one tile at a time, once per block and per pass that reads them.
 
 Unfused: each contraction that reuses an operand across query rows (one operand without p) is a
-GEMM phase (searched by `mapper.gemm`; a chunk rank both operands keep makes a batch), each run
-of other Einsums (per-row contractions such as the 2-pass SD and SNV included) is a vector
-phase over blocks of query rows; tensors cross phases through DRAM.
+GEMM phase (searched by `mapper.gemm`; a chunk rank both operands keep makes a batch; under a
+mask, block-sparse GEMMs over the admitted score tiles, `mapper.sparse`), each run of other
+Einsums (per-row contractions such as the 2-pass SD and SNV included) is a vector phase over
+blocks of query rows; tensors cross phases through DRAM.
 
 The per-head analysis the rules read is `mapper.context`; which words live in the buffer and
 what moves through it, `mapper.traffic`.
@@ -33,7 +34,7 @@ from einsum.errors import InputError
 from einsum.ir import expr_refs
 
 from . import context as cx
-from . import masks, traffic
+from . import masks, sparse, traffic
 from .binding import is_contraction
 from .context import Context, EinsumWork, Workload
 from .gemm import Gemm, GemmMapping, search_gemm
@@ -107,16 +108,12 @@ def lower(cascade: Cascade, arch: Architecture, config: Config, workload: Worklo
     window, on the 1-pass or a multi-pass cascade; `mapper.masks`) is modelled in a fused
     configuration: the score tiles without an admitted point are skipped in every pass (their
     body Einsums' work, buffer traffic and K/V reads), and a multi-pass cascade holds and
-    spills the M fibers of the admitted tiles only (`_masked_block`). Other filters
-    (lean-decode's split over compute units) and masked unfused configurations are refused.
+    spills the M fibers of the admitted tiles only (`_masked_block`). In an unfused one the
+    GEMM phases are block-sparse over the admitted tiles (`mapper.sparse`) and the vector
+    phases move and hold only the admitted scores. Other filters (lean-decode's split over
+    compute units) are refused.
     """
     masks.check_form(cascade)
-    if masks.filtered(cascade) and not config.fused:
-        e = masks.filtered(cascade)[0]
-        raise InputError(f"{cascade.name}: Einsum {e.name} has a `where` filter (a mask); the "
-                         f"mapper models masks in fused configurations only (an unfused "
-                         f"configuration's GEMM phases are searched as dense GEMMs); use "
-                         f"fused: true")
     ctx = cx.make_context(cascade, arch, config, workload)
     phases = (_fused_phase(ctx),) if config.fused else _unfused_phases(ctx, search)
     # the first wavefront's fill: a serial fused schedule pays it in every tile's stalls; the
@@ -157,10 +154,10 @@ def _block(ctx: Context, per_row: int, held_row: int, fixed: int, step: int
     return rows, min(1.0, 1.0 - room / (rows * held_row)), need
 
 
-def _masked_block(ctx: Context, per_row: int, held_row: int, fixed: int
+def _masked_block(ctx: Context, per_row: int, held_row: int, fixed: int, step: int
                   ) -> tuple[int, float, int]:
-    """`_block` for a masked multi-pass cascade: (rows per block, spilled share of the held
-    words, need in bytes of the fullest block).
+    """`_block` for a masked cascade holding M fibers: (rows per block, spilled share of the
+    held words, need in bytes of the fullest block).
 
     A query row of p-tile i holds its M fibers' words of the keys of its admitted tiles only
     (``held_row`` · keys_i / M; `masks.row_keys`): the tiles the mask skips are never made.
@@ -170,14 +167,22 @@ def _masked_block(ctx: Context, per_row: int, held_row: int, fixed: int
     rows and K/V tiles; the share returned is the spilled words over all blocks' held words,
     the same for every held tensor (each is spread over the keys alike).
     """
-    a2, m = ctx.arch.array_2d, ctx.ext["m"]
-    heights, keys = masks.row_keys(ctx.mask, ctx.ext["p"], m, a2.rows, a2.cols)
-    rows, _, need = _block(ctx, per_row, -(-held_row * int(keys.max()) // m), fixed, a2.rows)
-    per_tile = heights * keys * (held_row / m)
-    tiles = rows // a2.rows
-    per_block = np.append(per_tile, np.zeros(-len(per_tile) % tiles)).reshape(-1, tiles).sum(1)
+    m = ctx.ext["m"]
+    keys = sparse.row_keys(ctx)  # per query row
+    rows, _, need = _block(ctx, per_row, -(-held_row * int(keys.max()) // m), fixed, step)
+    per_block = np.append(keys, np.zeros(-len(keys) % rows, np.int64)).reshape(-1, rows).sum(1)
     room = ctx.arch.buffer.buffer_bytes / ctx.arch.word_bytes - rows * per_row - fixed
-    return rows, float(np.maximum(0.0, per_block - room).sum() / per_tile.sum()), need
+    spilled = np.maximum(0.0, per_block * (held_row / m) - room).sum()
+    return rows, float(spilled / (keys.sum() * (held_row / m))), need
+
+
+def _admitted_words(ctx: Context, tensor: str) -> int:
+    """Words of ``tensor`` per head that a mask leaves: a tensor over query rows and keys
+    (QK[m,p], LM[m1,p], SLNV[f,m1,p]) exists on the admitted score tiles only."""
+    ranks = set(ctx.tensor_ranks[ctx.alias.get(tensor, tensor)])
+    if "p" in ranks and ranks & ctx.m_family:
+        return round(cx.size(ctx, tensor) * ctx.tile_counts.point_share)
+    return cx.size(ctx, tensor)
 
 
 def _runs_2d(work: tuple[EinsumWork, ...]) -> int:
@@ -309,7 +314,8 @@ def _fused_phase(ctx: Context) -> Phase:
                                for r in ctx.tensor_ranks[t]) for t in streamed}
     fixed = 2 * sum(tile_words.values())
     if ctx.mask is not None and held:  # a masked multi-pass cascade holds admitted tiles only
-        rows, spill, need = _masked_block(ctx, per_row, held_row, fixed)
+        rows, spill, need = _masked_block(ctx, per_row, held_row, fixed,
+                                          ctx.arch.array_2d.rows)
         held_words = {t: cx.size(ctx, t) * ctx.tile_counts.point_share for t in held}
     else:
         rows, spill, need = _block(ctx, per_row, held_row, fixed, ctx.arch.array_2d.rows)
@@ -407,8 +413,10 @@ def _gemm_phase(ctx: Context, w: EinsumWork, search: GemmSearch) -> Phase:
     ranks = {o: ctx.tensor_ranks[o] for o in einsum.operands}
     lhs, rhs = (next(o for o in einsum.operands if ctx.alias.get(o, o) == t)
                 for t in (left[0], right[0]))
-    parts = tuple(search_gemm(g, ctx.arch, search)
-                  for g in _gemm_shapes(ctx, ranks[lhs], ranks[rhs], einsum.reduced_ranks))
+    sparse_ = cx.masked_work(ctx, einsum)
+    shapes = (_sparse_shapes(ctx, einsum, ranks[lhs], ranks[rhs]) if sparse_ else
+              _gemm_shapes(ctx, ranks[lhs], ranks[rhs], einsum.reduced_ranks))
+    parts = tuple(search_gemm(g, ctx.arch, search) for g in shapes)
     g, gemm = parts[0], parts[0].gemm
 
     def total(field: str) -> int:
@@ -417,6 +425,10 @@ def _gemm_phase(ctx: Context, w: EinsumWork, search: GemmSearch) -> Phase:
     times = f"{gemm.count} × " if gemm.count > 1 else ""
     last = (f" + GEMM ({parts[1].gemm.m} × {parts[1].gemm.k}) · ({parts[1].gemm.k} × "
             f"{parts[1].gemm.n}) over the last, partial chunk" if len(parts) > 1 else "")
+    if sparse_:
+        times, last = "", (f" and {sum(q.gemm.count for q in parts) - 1} more GEMMs of "
+                           f"{len(parts)} shapes in all: block-sparse over the admitted score "
+                           f"tiles (mask {ctx.mask.einsum} where {ctx.mask.text})")
     nest = (f"for b, h in batch × heads: {times}GEMM {einsum.name} "
             f"({gemm.m} × {gemm.k}) · ({gemm.k} × {gemm.n}){last} through DRAM",
             f"  DRAM loop order {'→'.join(g.order)}, buffer tile m,n,k = {g.tile}",
@@ -429,6 +441,16 @@ def _gemm_phase(ctx: Context, w: EinsumWork, search: GemmSearch) -> Phase:
                  total("buffer_read_words"), total("buffer_write_words"),
                  {"2d": 0, "1d": 0}, rf_w, {"2d": compute, "1d": 0}, 0, compute, g,
                  gemm_parts=parts)
+
+
+def _sparse_shapes(ctx: Context, einsum, lhs: tuple[str, ...], rhs: tuple[str, ...]
+                   ) -> tuple[Gemm, ...]:
+    """A masked contraction's block-sparse GEMMs (`mapper.sparse`), its ranks split as in
+    `_gemm_shapes`."""
+    reduced = tuple(einsum.reduced_ranks)
+    batch = tuple(r for r in lhs if r in rhs and r not in reduced)
+    return sparse.gemm_shapes(ctx, einsum, [r for r in lhs if r not in reduced + batch],
+                              [r for r in rhs if r not in reduced + batch], reduced, batch)
 
 
 def _gemm_shapes(ctx: Context, lhs: tuple[str, ...], rhs: tuple[str, ...],
@@ -472,11 +494,17 @@ def _vector_phase(ctx: Context, ws: tuple[EinsumWork, ...], every: list[EinsumWo
     held, held_row = cx.held(ctx, ws)
     fixed = 2 * ctx.arch.array_1d.pes * ctx.arch.array_2d.cols * (len(inputs) + len(outputs))
     # one M fiber (query row) at a time at least: the fiber spreads over the 1D PEs
-    rows, spill, need = _block(ctx, 0, held_row, fixed, 1)
-    fetched = {t: cx.size(ctx, t) for t in inputs}
-    stored = {t: cx.size(ctx, t) for t in outputs}
-    spill_r = sum(round(spill * cx.size(ctx, t)) * later for t, later in held.items())
-    spill_w = sum(round(spill * cx.size(ctx, t)) for t in held if t in names)
+    if ctx.mask is None:
+        rows, spill, need = _block(ctx, 0, held_row, fixed, 1)
+        words = {t: cx.size(ctx, t) for t in {*inputs, *outputs, *held}}
+    else:  # tensors over scores exist on the admitted tiles only (`mapper.sparse`)
+        rows, spill, need = (_masked_block(ctx, 0, held_row, fixed, 1) if held else
+                             _block(ctx, 0, held_row, fixed, 1))
+        words = {t: _admitted_words(ctx, t) for t in {*inputs, *outputs, *held}}
+    fetched = {t: words[t] for t in inputs}
+    stored = {t: words[t] for t in outputs}
+    spill_r = sum(round(spill * words[t]) * later for t, later in held.items())
+    spill_w = sum(round(spill * words[t]) for t in held if t in names)
     reads, writes = sum(fetched.values()) + spill_r, sum(stored.values()) + spill_w
     kept = traffic.kept(ctx, ws, fetched, outputs, held, spill, traffic.crossing(ctx, ws))
     buf_r, buf_w, rf_r, rf_w = traffic.onchip(ctx, ws, kept)

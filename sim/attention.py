@@ -168,6 +168,7 @@ def check_supported(mapping) -> None:
     if not mapping.config.fused:
         from .unfused import check_unfused
 
+        _unfused_unmasked(mapping)
         check_unfused(mapping)
         return
     _geometry(mapping)
@@ -562,9 +563,19 @@ def simulate_attention(mapping, q=None, k=None, v=None, window: int | None = Non
                            graph.streamed_words, query_heads(mapping))
 
 
+def _unfused_unmasked(mapping) -> None:
+    """SimInputError for a masked unfused mapping: the unfused simulator's vector phases walk
+    every point of every score fiber (`sim.unfused`), not the mapper's admitted tiles."""
+    if getattr(mapping, "mask", None) is not None:
+        raise SimInputError(f"simulate: configuration {mapping.config_name!r} is unfused with a "
+                            f"mask ({mapping.cascade}); the unfused simulator does not skip "
+                            f"masked tiles: simulate a fused configuration of it")
+
+
 def _unfused(mapping, values: bool, timeline: bool, heads: int):
     from .unfused import simulate_unfused
 
+    _unfused_unmasked(mapping)
     if values or timeline:
         what = "values (--values)" if values else "occupancy timeline (--timeline)"
         raise SimInputError(f"simulate: configuration {mapping.config_name!r} is unfused; "

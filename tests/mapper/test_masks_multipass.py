@@ -172,10 +172,55 @@ def test_causal_2pass_skips_tiles_in_both_passes_but_not_the_per_row_division(fl
     assert masked["AV"].points == plain["AV"].points == 64 * n
 
 
-def test_masked_multipass_unfused_is_still_refused(flat):
-    with pytest.raises(InputError, match="Einsum QK has a `where` filter .* fused "
-                                         "configurations only"):
-        _map("attention-3pass-causal", 4096, flat, fused=False)
+def _phases(mapping):
+    return {ph.name: ph for ph in mapping.phases}
+
+
+def test_unfused_causal_3pass_runs_block_sparse_gemms_by_hand(flat):
+    # Unfused at 4K (T = 16 p-tiles of 256 rows): p-tile i admits key tiles 0..i, so QK is
+    # 16 GEMMs (256 x 64)·(64 x 256 (i + 1)), one per p-tile, and A·V 16 GEMMs
+    # (256 x 256 (i + 1))·(256 (i + 1) x 64). Each band's Q (or A) and K (or V) are read
+    # once (they fit the buffer), its scores written once; the vector phase moves only the
+    # admitted scores: 136 tiles of 256^2 words
+    n, t, e = 4096, 16, 64
+    mapping, actions, _ = _map("attention-3pass-causal", n, flat, fused=False)
+    ph = _phases(mapping)
+    qk, av, vec = ph["gemm QK"], ph["gemm AV"], ph["vector GM+SN+SD+A"]
+    assert sorted((g.gemm.m, g.gemm.n, g.gemm.k, g.gemm.count) for g in qk.gemm_parts) == [
+        (256, 256 * (i + 1), e, 1) for i in range(t)]
+    assert sorted((g.gemm.m, g.gemm.n, g.gemm.k, g.gemm.count) for g in av.gemm_parts) == [
+        (256, e, 256 * (i + 1), 1) for i in range(t)]
+    scores = 256 * 256 * t * (t + 1) // 2
+    keys = 256 * t * (t + 1) // 2  # keys read by the bands, summed
+    assert qk.dram_read_words == t * 256 * e + keys * e and qk.dram_write_words == scores
+    assert vec.dram_read_words == scores and vec.dram_write_words == scores
+    assert av.dram_read_words == scores + keys * e and av.dram_write_words == n * e
+    # MACs: Q·K and A·V over the admitted tiles' points, per head, times 64 x 12 heads
+    assert actions.busy["2d"] == 64 * 12 * 2 * scores * e
+
+
+def test_unfused_causal_1pass_batches_each_key_chunk_over_the_rows_that_need_it(flat):
+    # SLNV[f,m1,p] = SLN[m1,m0,p] · BV[f,m1,m0] is a GEMM per key chunk j of 256 keys; causal
+    # chunk j is needed by p-tiles j..T-1: a (256 (T - j) x 256)·(256 x 64) GEMM
+    n, t = 4096, 16
+    mapping, _, _ = _map("attention-1pass-causal", n, flat, fused=False)
+    slnv = _phases(mapping)["gemm SLNV"]
+    assert sorted((g.gemm.m, g.gemm.n, g.gemm.k, g.gemm.count) for g in slnv.gemm_parts) == \
+        sorted((256 * (t - j), 64, 256, 1) for j in range(t))
+    assert "block-sparse over the admitted score tiles" in slnv.loop_nest[0]
+
+
+@pytest.mark.parametrize("cascade", ["attention-3pass", "attention-1pass"])
+def test_a_mask_admitting_everything_prices_unfused_exactly_as_unmasked(flat, cascade):
+    # one group of rows admitting every key tile: the dense GEMMs, the whole score matrix
+    text = (ROOT / "einsum" / "library" / f"{cascade}-causal.af").read_text()
+    masked = parse(text.replace("where m <= p", "where 0 <= m").replace(
+        f"cascade {cascade}-causal", "cascade everything"))
+    full, full_actions, full_cost = _map(cascade, 4096, flat, fused=False)
+    mapped, actions, cost = _map(masked, 4096, flat, fused=False)
+    assert actions == full_actions and cost == full_cost
+    for ours, theirs in zip(mapped.phases, full.phases, strict=True):
+        assert dataclasses.replace(ours, loop_nest=theirs.loop_nest) == theirs
 
 
 def test_a_key_einsum_the_mask_does_not_feed_is_refused_in_a_multipass_cascade():

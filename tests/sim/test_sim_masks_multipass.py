@@ -183,3 +183,17 @@ def test_simulate_values_of_a_masked_multipass_design(tmp_path, capsys, config, 
     result = json.loads(out)
     assert result["tiles"] == tiles
     assert result["max_abs_error_vs_executor"] < 1e-12
+
+
+def test_a_masked_unfused_mapping_is_refused_not_simulated_dense():
+    # the unfused simulator's vector phases walk every score of every fiber; the mapper
+    # prices a masked unfused configuration block-sparse, so the two would disagree by the
+    # skipped tiles: refused, naming the fused alternative
+    from sim.attention import check_supported
+    from sim.spec import SimInputError
+
+    m = mapping(8, 8, 64, 64, 256, 256, flat=True, fused=False, cascade="attention-3pass-causal")
+    assert m.mask.admitted == 32 * 33 // 2
+    for run in (check_supported, simulate_attention):
+        with pytest.raises(SimInputError, match="unfused with a mask .* does not skip masked"):
+            run(m)
