@@ -267,3 +267,23 @@ def test_partial_tiles_count_the_points_the_mask_leaves(flat):
     assert work["SN"].points == sum(size[i] * size[j] for i, j in admitted)
     # 1D: one PE per query row (256 rows of a tile at once), 1 cycle per key of the tile
     assert work["GM"].array_cycles == sum(size[j] for _, j in admitted)
+
+
+def test_an_unfused_vector_phase_spills_only_the_admitted_scores_past_its_room():
+    # 16 x 16 arrays, 8 KiB = 4096 words of buffer, N = 4096 (256 p-tiles of 16 rows). The
+    # 3-pass vector phase GM+SN+SD+A streams QK in and A out (2 x 16 x 16 words each,
+    # double-buffered: 1024) and holds one M fiber per row across its passes (QK, then SN):
+    # one row at a time, room 4096 - 1024 = 3072 words. Unmasked every row spills
+    # 4096 - 3072; causal row r of p-tile i holds 16 (i + 1) keys, past 3072 for i >= 192.
+    arch = Architecture(array_2d=Array2D(16, 16), array_1d=Array1D(16),
+                        buffer=Buffer(buffer_bytes=8192))
+    n, room = 4096, 3072
+    full, _, _ = _map("attention-3pass", n, arch, fused=False)
+    causal, _, _ = _map("attention-3pass-causal", n, arch, fused=False)
+    plain, masked = (_phases(m)["vector GM+SN+SD+A"] for m in (full, causal))
+    assert plain.rows_per_block == masked.rows_per_block == 1
+    # QK (made by the GEMM phase) is re-read once; SN is written and re-read once
+    assert plain.spill_words == 3 * n * (n - room)
+    spilled = sum(16 * max(0, 16 * (i + 1) - room) for i in range(256))
+    assert spilled == 256 * 64 * 65 // 2
+    assert masked.spill_words == 3 * spilled
