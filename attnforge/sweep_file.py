@@ -77,7 +77,8 @@ def load_grid(path: Path, root_type: type, base: Any, check: Check = tree_proble
     where: dict[str, tuple[yaml.Node, str]] = {}
     for name, (key_node, value_node) in mapping_items(grid_node, "grid", ctx).items():
         fields = split_key(name)
-        if _varied_twice(fields, key_node, where, f"grid.{', '.join(fields)}", ctx):
+        if (_empty_field(fields, key_node, f"grid.{name}", ctx)
+                or _varied_twice(fields, key_node, where, f"grid.{', '.join(fields)}", ctx)):
             continue
         where.update(dict.fromkeys(fields, (key_node, f"grid.{', '.join(fields)}")))
         built = (_grid_values(fields[0], key_node, value_node, root_type, ctx) if len(fields) == 1
@@ -96,6 +97,16 @@ def _top_level(root: yaml.Node, name: str) -> yaml.Node | None:
         return None
     found = [v for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == name]
     return found[0] if found else None
+
+
+def _empty_field(fields: tuple[str, ...], key_node: yaml.Node, label: str, ctx: Context
+                 ) -> bool:
+    """Report (and say whether) a key has an empty field name: a stray comma."""
+    if all(fields):
+        return False
+    ctx.report(key_node, label, "is empty: name a field by its dotted key" if len(fields) == 1
+               else "has an empty field name (a comma with no dotted key on one side)")
+    return True
 
 
 def _varied_twice(fields: tuple[str, ...], key_node: yaml.Node,
@@ -274,7 +285,8 @@ def load_search(path: Path, root_type: type, base: Any = None, check: Check = tr
     space, where = {}, {}
     for key_node, _ in space_node.value:
         key, fields = key_node.value, split_key(key_node.value)
-        if _varied_twice(fields, key_node, where, f"search.space.{key}", ctx):
+        if (_empty_field(fields, key_node, f"search.space.{key}", ctx)
+                or _varied_twice(fields, key_node, where, f"search.space.{key}", ctx)):
             continue
         where.update(dict.fromkeys(fields, (key_node, f"search.space.{key}")))
         space[key] = (zipped[key] if len(fields) > 1
@@ -367,9 +379,9 @@ def _zipped_dimensions(space_node, root_type, ctx) -> dict[str, Dimension]:
         return found
     for key_node, value_node in space_node.value:
         fields = split_key(key_node.value)
-        if len(fields) == 1:
-            continue
         label = f"search.space.{key_node.value}"
+        if len(fields) == 1 or _empty_field(fields, key_node, label, ctx):
+            continue
         items = (mapping_items(value_node, label, ctx)
                  if isinstance(value_node, yaml.MappingNode) else {})
         if set(items) != {"choices"}:

@@ -318,3 +318,24 @@ def test_every_units_useless_parallelism_is_an_error(name, limit, why, tmp_path,
     line = one_error(run(capsys, "explain", "d.yaml"))
     assert line == (f"attnforge: error: d.yaml:5:{11 + len(name)}: units.{name}: must be at most "
                     f"{limit:,} ({why}), not {limit + 1:,}")
+
+
+@pytest.mark.parametrize("key", ['"units.attn_p,"', '"units.attn_p, "', '","', '", units.attn_p"'])
+def test_a_key_with_an_empty_field_names_the_key_as_written(key, tmp_path, monkeypatch, capsys):
+    """A stray comma gave "grid.: unknown field '' in ''" (or "names  twice")."""
+    line = explore_error(tmp_path, monkeypatch, capsys, f"grid:\n  {key}: [[1, 2]]\n")
+    written = key.strip('"')
+    assert line == (f"attnforge: error: d.yaml:6:3: grid.{written}: has an empty field name (a "
+                    f"comma with no dotted key on one side)")
+
+
+def test_a_search_key_with_a_stray_comma_names_the_key_as_written(tmp_path, monkeypatch, capsys):
+    line = explore_error(tmp_path, monkeypatch, capsys, 'search:\n  trials: 2\n  space:\n'
+                                                        '    "units.attn_p,": {choices: [[1]]}\n')
+    assert line == ("attnforge: error: d.yaml:8:5: search.space.units.attn_p,: has an empty "
+                    "field name (a comma with no dotted key on one side)")
+
+
+def test_an_empty_grid_key_is_one_error(tmp_path, monkeypatch, capsys):
+    line = explore_error(tmp_path, monkeypatch, capsys, 'grid:\n  "": [1]\n')
+    assert line == "attnforge: error: d.yaml:6:3: grid.: is empty: name a field by its dotted key"
