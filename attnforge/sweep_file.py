@@ -135,9 +135,9 @@ def _located_field(root_type, dotted, key, key_node, ctx) -> tuple[Any, Mapping]
         ctx.report(key_node, key, str(error))
         return None
     inner = typing.get_args(leaf)[1] if typing.get_origin(leaf) is dict else None
-    if dataclasses.is_dataclass(leaf) or inner is not None:
+    if dataclasses.is_dataclass(leaf) or dataclasses.is_dataclass(inner):
         example = (f"{dotted}.{dataclasses.fields(leaf)[0].name}" if inner is None
-                   else f"{dotted}.NAME.<field>")
+                   else f"{dotted}.NAME.{dataclasses.fields(inner)[0].name}")
         ctx.report(key_node, key, f"names a section, not a field: vary its fields, each by its "
                                   f"dotted key (e.g. {example})")
         return None
