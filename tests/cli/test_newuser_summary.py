@@ -187,7 +187,6 @@ def test_results_beyond_float64_are_one_error_naming_the_point(old, new, backend
 @pytest.mark.parametrize(("cascade", "fused", "fragment"), [
     ("attention-1pass-window", "true", "needs parameter W"),  # the mask's W has no default
     ("lean-decode", "false", "does not model `where` filters"),  # its split is not a mask
-    ("attention-1pass-causal", "false", "masks in fused configurations only"),
 ])
 @pytest.mark.parametrize("command", ["explore", "explain"])
 def test_a_config_whose_cascade_cannot_be_mapped_is_an_error_at_its_key(
