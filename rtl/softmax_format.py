@@ -15,6 +15,8 @@ def softmax_format(total_bits=32, frac_bits=22, const_bits=30, t_frac=24, table_
     fraction bits; ``1/sum`` has ``recip_frac``."""
     check_int("total_bits", total_bits, 3, 40)
     check_int("frac_bits", frac_bits, 1, max_frac_bits(total_bits))
+    # the exp's out_frac is frac_bits: name the parameter one can set
+    check_int("entry_frac", entry_frac, frac_bits, 32)
     fmt_exp = exp_format(total_bits, frac_bits, frac_bits, const_bits, t_frac, table_log2,
                          entry_frac)
     check_int("recip_frac", recip_frac, 1, 31)

@@ -26,7 +26,8 @@ BAD = [
     (SoftmaxUnit, {"frac_bits": 0}, "frac_bits must be an integer in 1..30, not 0"),
     (SoftmaxUnit, {"recip_frac": 0}, "recip_frac must be an integer in 1..31, not 0"),
     (SoftmaxUnit, {"table_log2": 13}, "table_log2 must be an integer in 1..12, not 13"),
-    (NormaliseUnit, {"entry_frac": 10}, "out_frac must be an integer in 1..10, not 22"),
+    # the exp's out_frac is frac_bits (22), which no user sets: the message names entry_frac
+    (NormaliseUnit, {"entry_frac": 10}, "entry_frac must be an integer in 22..32, not 10"),
     (ReciprocalUnit, {"in_bits": 0}, "in_bits must be an integer in 1..40, not 0"),
     (ReciprocalUnit, {"out_frac": 32}, "out_frac must be an integer in 1..31, not 32"),
 ]
