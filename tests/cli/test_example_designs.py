@@ -110,3 +110,26 @@ def test_the_summary_pairs_flat_causal_as_the_same_work(tmp_path, capsys):
     assert "flat_causal" in lines and "flat*" in lines and "fusemax_unmasked*" in lines
     note = next(line for line in out.splitlines() if line.startswith("* different work:"))
     assert "flat no mask" in note and "flat_causal" not in note
+
+
+def _docs_table() -> dict[str, tuple[str, str]]:
+    """docs/explore.md's worked-example table: baseline -> (attention cell, end-to-end cell)."""
+    text = (Path(__file__).parents[2] / "docs" / "explore.md").read_text(encoding="utf-8")
+    section = text.split("## A worked example", 1)[1].split("\n## ", 1)[0]
+    cells = {}
+    for line in section.splitlines():
+        parts = [p.strip() for p in line.strip().strip("|").split("|")]
+        if len(parts) == 3 and "×" in parts[1]:
+            cells[parts[0].split()[0]] = (parts[1], parts[2])
+    return cells
+
+
+@pytest.mark.parametrize("baseline", ["flat", "flat_causal", "fusemax_unmasked"])
+def test_the_docs_table_quotes_todays_ratios(rows, baseline):
+    # speedup = baseline latency / fusemax latency, energy = fusemax energy / baseline energy
+    quoted = dict(zip(("attention", "end_to_end"), _docs_table()[baseline], strict=True))
+    for scope, cell in quoted.items():
+        ours, theirs = rows["fusemax", scope], rows[baseline, scope]
+        speedup = float(theirs["latency_s"]) / float(ours["latency_s"])
+        energy = float(ours["energy_j"]) / float(theirs["energy_j"])
+        assert cell == f"{speedup:.2f}× / {100 * energy:.1f}%", (baseline, scope)
