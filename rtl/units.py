@@ -154,3 +154,37 @@ def check_unit(unit: wiring.Component, sim: str, build_dir: Path, waves: bool = 
     kind = unit_kind(unit.config()["unit"])
     return run_cocotb(sim, verilog_text(unit, top), top, kind.testbench, build_dir,
                       config_json(unit), waves=waves)
+
+
+MAX_VERIFY_CYCLES = 1_000_000
+"""Most simulated cycles per testbench run that ``attnforge verify`` starts, as estimated by
+`sim_cycles` (the default attention head: about 70,000). Measured: the default Q·K core's two
+tests simulate about 155,000 cycles (35,093 in the one without stalls) in 37 s under Icarus
+on a loaded 2-core machine, so the limit is some 20 minutes there."""
+
+#: Testbench runs of the attention family simulate a whole head: per unit, how many
+#: ``max(ceil(n/p) * n * d/lanes, n**2)`` it takes (Q·K and A·V about one each, the head both).
+_HEAD_PASSES = {"attention": 1, "attention_av": 1, "attention_head": 2}
+
+
+def sim_cycles(config: dict) -> int:
+    """A lower estimate of the cycles one testbench run of the unit with ``config`` simulates
+    (within 2x of `fpga.golden.attention.cycles` / `fpga.golden.attention_av.cycles` on the
+    cases tried); 0 for units whose stimulus does not grow with their parameters."""
+    passes = _HEAD_PASSES.get(config["unit"], 0)
+    if not passes:
+        return 0
+    n, p, blocks = config["n"], config["p"], config["d"] // config["lanes"]
+    return passes * max(-(-n // p) * n * blocks, n * n)
+
+
+def check_sim_budget(module: str, config: dict) -> None:
+    """RtlParamError when one testbench run of ``module`` would simulate more than
+    :data:`MAX_VERIFY_CYCLES` (a run that would not end in a working day)."""
+    cycles = sim_cycles(config)
+    if cycles > MAX_VERIFY_CYCLES:
+        raise RtlParamError(
+            f"{module}: verify would simulate about {cycles:.2g} cycles per run (n {config['n']}, "
+            f"d {config['d']}, lanes {config['lanes']}, p {config['p']}: "
+            f"max(ceil(n/p)·n·d/lanes, n²) per pass); it takes at most {MAX_VERIFY_CYCLES:,}: "
+            f"verify a smaller n or d (verilog and synth take any size)")

@@ -17,7 +17,7 @@ import click
 from attnforge.paths import output_directory
 from rtl.errors import RtlParamError
 from rtl.runner import SIMULATORS, missing_tools
-from rtl.units import check_unit, unit_names
+from rtl.units import check_sim_budget, check_unit, unit_names
 
 from .verilog import directory_option, select_units
 
@@ -57,6 +57,10 @@ def verify(design: Path | None, unit: str | None, params: tuple[str, ...], sim_c
     one --unit NAME with its --param values (defaults: the Edge-MoE formats).
     """
     selection = select_units(design, unit, params)
+    for module, factory in selection:  # refuse a head too large to simulate before any run
+        built = factory()
+        built._MustUse__silence = True  # only its config is read
+        check_sim_budget(module, built.config())
     sims = list(SIMULATORS) if sim_choice == "both" else [sim_choice]
     for sim in sims:
         reason = missing_tools(sim)
