@@ -34,7 +34,7 @@ from einsum.errors import InputError
 from einsum.ir import expr_refs
 
 from . import context as cx
-from . import masks, sparse, traffic
+from . import masks, sparse, startup, traffic
 from .binding import is_contraction
 from .context import Context, EinsumWork, Workload
 from .gemm import Gemm, GemmMapping, search_gemm
@@ -204,7 +204,7 @@ def _pipeline_fill(ctx: Context, phase) -> int:
     arrays = [w.bound.array for w in work]
     fill = fill_drain(ctx.arch)
     if ctx.m_passes > 1:
-        return _multipass_fill(ctx, phase, fill)
+        return startup.multipass_fill(ctx, phase, fill)
     head = 0.0
     if arrays[0] == "2d":
         k = 0
@@ -227,67 +227,6 @@ def _pipeline_fill(ctx: Context, phase) -> int:
                 if w.bound.phase == "final")
     w2, w1 = phase.cycles["2d"], phase.cycles["1d"]
     return round(max(w2 + tail, w1 + head) - max(w2, w1))
-
-
-def _multipass_fill(ctx: Context, phase, fill: int) -> int:
-    """Multi-pass fused cascade: a query tile's pass k + 1 needs that tile's pass k over all of
-    M (e.g. its GM before its CF), so within a block the passes follow each other tile by
-    tile; blocks overlap (the next block's first pass runs during this block's later
-    passes). Exposed once: one block's pass-by-pass time, plus a fill per 2D pass, less what
-    each pass hides in the previous one's last m-tile round (`_pass_overlap`), less the
-    block's share of the overlapped time."""
-    blocks = phase.blocks
-    m_tiles, p_tiles = cx.tiles(ctx)
-    tiles = max(1, min(p_tiles, phase.rows_per_block // ctx.arch.array_2d.rows))
-    found = {w.pass_index for w in phase.work}
-    order = sorted(k for k in found if k) + [0] * (0 in found)  # pass 0: per-row, last
-    serial, before = 0.0, None
-    for k in order:
-        ws = [w for w in phase.work if w.pass_index == k]
-        now = {a: sum(w.array_cycles for w in ws if w.bound.array == a) / blocks
-               for a in ("2d", "1d")}
-        if before is not None:
-            early = {a: c / blocks for a, c in _unblocked(ctx, ws).items()}
-            serial -= _pass_overlap(before, now, early, tiles, m_tiles)
-        serial += max(now.values()) + (fill if now["2d"] else 0)
-        before = now
-    return round(serial - max(phase.cycles.values()) / blocks)
-
-
-def _unblocked(ctx: Context, ws: list[EinsumWork]) -> dict[str, int]:
-    """Array cycles of a pass's Einsums that need nothing the pass makes on the other array
-    (directly or through another such Einsum): they may start as soon as the previous pass
-    is done (the 3-pass AV waits for A on the 1D array; the 2-pass CF, SD, SNV do not)."""
-    made: dict[str, str] = {}
-    blocked: set[str] = set()
-    found = {"2d": 0, "1d": 0}
-    for w in ws:
-        reads = {ctx.alias.get(o, o) for o in ctx.cascade.einsums[w.bound.index].operands}
-        if any(made.get(t) not in (None, w.bound.array) or t in blocked for t in reads
-               if t != w.bound.name):
-            blocked.add(w.bound.name)
-        else:
-            found[w.bound.array] += w.array_cycles
-        made[w.bound.name] = w.bound.array
-    return found
-
-
-def _pass_overlap(before: dict[str, float], now: dict[str, float], early: dict[str, float],
-                  tiles: int, m_tiles: int) -> float:
-    """Cycles of a block's pass ``now`` hidden in the pass ``before`` it (per-array cycles of
-    one block of ``tiles`` query tiles over ``m_tiles`` key tiles each; ``early``: the part
-    of ``now`` free to start as soon as ``before`` is done, `_unblocked`). The passes walk
-    the nest's order, m-tiles outer, query tiles inner, so query tile t's previous pass is
-    done once the last m-tile round reaches it: after the round's first tile, (T - 1) / T
-    of that round (d / M-tiles) remains, in which each array is idle for its share not used
-    by ``before`` and may run ``early`` work (of the tiles already done). ``now`` then ends
-    when its busier array has done the rest."""
-    span = max(before.values())
-    if tiles < 2 or span == 0:
-        return 0.0
-    window = span / m_tiles * (tiles - 1) / tiles
-    ahead = {a: min(early[a], window * (1 - before[a] / span)) for a in now}
-    return max(now.values()) - max(now[a] - ahead[a] for a in now)
 
 
 def _compute(ctx: Context, work: tuple[EinsumWork, ...]) -> tuple[dict[str, int], int, int]:

@@ -70,6 +70,19 @@ def test_sim_and_mapper_agree_within_one_percent(config, size):
     assert _rel(result.cycles, result.mapper_cycles) <= 0.01
 
 
+def test_flat_one_head_pays_each_pass_chain_across_the_arrays():
+    # FLAT's 3-pass, 16 x 16, E = F = 64, P = M = 32 (2 x 2 tiles), one head: QK streams 64 a
+    # tile (result 30 later), GM, SN, SD, A 16 each, AV streams 64 after A has shifted into
+    # the PEs (16), result 30 later. Pass 1 ends with the last GM after the last QK's result:
+    # 4 x 64 + 30 + 16 = 302; pass 2's 128 less the 48 idle 1D cycles of the last round
+    # (after query tile 0's GM at 238) ends at 382; then the first A (16), four AVs (4 x 64)
+    # and the last one's shift and fill (16 + 30): 700 (tests/mapper/test_multipass_startup.py)
+    m = mapping(16, 16, 64, 64, 32, 32, **CONFIGS["flat"])
+    result = simulate_attention(m)
+    assert result.cycles == 302 + (128 - 48) + 16 + 4 * 64 + 16 + 30 == 700
+    assert result.mapper_cycles == result.cycles
+
+
 @pytest.mark.parametrize("size", [s for s in SIZES if s[1] == s[2]],
                          ids=lambda s: "r{}-e{}-f{}-n{}".format(*s))
 @pytest.mark.parametrize("config", ["fusemax", "cascade", "flat", "fusemax-gqa",
