@@ -73,8 +73,10 @@ def multipass_fill(ctx: Context, phase, fill: int) -> int:
         ahead = dict.fromkeys(ARRAYS, 0.0)
         if before is not None:
             ahead = _ahead(before, _unblocked(units), finish, keys)
-        serial += max(max(0.0, head[a] - ahead[b]) + now[a] - ahead[a] + tail[a]
-                      for a, b in zip(ARRAYS, ARRAYS[::-1], strict=True) if now[a])
+        # (the first block's early work may exceed the mean block's: never below none left)
+        serial += max((max(0.0, head[a] - ahead[b]) + max(0.0, now[a] - ahead[a]) + tail[a]
+                       for a, b in zip(ARRAYS, ARRAYS[::-1], strict=True) if now[a]),
+                      default=0.0)
         before = {a: sum(u.stream for u in units if u.array == a) for a in ARRAYS}
     return round(serial - max(phase.cycles.values()) / phase.blocks)
 
