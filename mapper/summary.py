@@ -65,21 +65,23 @@ def averages(rows: Sequence[Row], target: str, baseline: str, scope: str,
 def mask_of(design: Design, config: str) -> str:
     """The mask a config's cascade applies, as text (``BQK where m <= p``, parameters
     appended), or ``""`` for none."""
-    spec = design.configs[config]
-    cascade = einsum.library.get(spec.cascade, **spec.params)
-    found = "; ".join(f"{e.name} where {' and '.join(map(str, e.filters))}"
-                      for e in masks.filtered(cascade))
-    params = ", ".join(f"{k} = {v}" for k, v in spec.params.items() if k != "M0")
-    return f"{found} ({params})" if found and params else found
+    return _mask_text(design, config, named=True)
 
 
 def mask_key(design: Design, config: str) -> str:
     """What a config's mask admits, without the name of the Einsum it filters: the 3-pass
     ``QK where m <= p`` and the 1-pass ``BQK where m <= p`` admit the same (query, key)
     pairs, so the two cascades do the same attention."""
+    return _mask_text(design, config, named=False)
+
+
+def _mask_text(design: Design, config: str, named: bool) -> str:
+    """A config's filters (each prefixed ``NAME where`` if ``named``), parameters but M0
+    appended; ``""`` without a filter."""
     spec = design.configs[config]
     cascade = einsum.library.get(spec.cascade, **spec.params)
-    found = "; ".join(" and ".join(map(str, e.filters)) for e in masks.filtered(cascade))
+    found = "; ".join(f"{e.name} where " * named + " and ".join(map(str, e.filters))
+                      for e in masks.filtered(cascade))
     params = ", ".join(f"{k} = {v}" for k, v in spec.params.items() if k != "M0")
     return f"{found} ({params})" if found and params else found
 
