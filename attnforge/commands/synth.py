@@ -23,7 +23,7 @@ from rtl.errors import RtlParamError
 from rtl.synth import FAMILIES, ROUTERS, SynthError, estimate, require_tools, shim
 from rtl.units import unit_names
 
-from .verilog import directory_option, select_units
+from .verilog import choose_units, directory_option, fpga_point_options
 
 #: Options that only nextpnr reads (parameter name: flag): refused on a synthesis-only family.
 PLACE_AND_ROUTE_OPTIONS = {"freq_mhz": "--freq", "seed": "--seed", "router": "--router",
@@ -61,14 +61,18 @@ MAX_FREQ_MHZ = 10_000.0
 @click.option("--work-dir", type=click.Path(file_okay=False),
               callback=lambda ctx, param, value: directory_option(param, value),
               help="Where tool inputs, logs and reports go (default: a new temporary directory).")
+@fpga_point_options
 def synth(design: Path | None, unit: str | None, params: tuple[str, ...], freq_mhz: float,
-          seed: int, router: str, place_only: bool, family: str, work_dir: Path | None) -> None:
+          seed: int, router: str, place_only: bool, family: str, work_dir: Path | None,
+          config: str | None, attn_p: int | None, linear_par: int | None) -> None:
     """Print a table of LUT/FF/DSP/BRAM and Fmax per unit (ECP5 by default); a unit the tools
     fail on (e.g. too large for the device) is a FAILED row naming its log, and the exit code
     is then 1.
 
     The units are those of DESIGN (a `kind: rtl` file, e.g. designs/rtl-edge-moe.yaml) or the
-    one --unit NAME with its --param values (defaults: the Edge-MoE formats).
+    one --unit NAME with its --param values (defaults: the Edge-MoE formats), or those
+    implementing one point of a `kind: fpga` DESIGN (--config, --attn-p, --linear-par), as
+    `attnforge verilog FPGA.yaml` emits them.
     """
     fam = FAMILIES[family]
     if fam.nextpnr is None:
@@ -84,12 +88,15 @@ def synth(design: Path | None, unit: str | None, params: tuple[str, ...], freq_m
         raise RtlParamError(f"--freq must be at most {MAX_FREQ_MHZ:g} MHz, not {freq_mhz:g}")
     if not 0 <= seed <= MAX_SEED:
         raise RtlParamError(f"--seed must be an integer in 0..{MAX_SEED}, not {seed}")
-    selection = select_units(design, unit, params)
+    chosen = choose_units(design, unit, params, config, attn_p, linear_par)
+    selection = chosen.selection
     require_tools(family)
     if work_dir is not None:
         work_dir = output_directory(work_dir, "--work-dir")
     root = (work_dir or Path(tempfile.mkdtemp(prefix="attnforge-synth-"))).resolve()
     click.echo(f"work dir: {root}")
+    for skipped in chosen.skipped:
+        click.echo(skipped)
     click.echo(f"device: {fam.device}")
     width = max(22, *(len(module) for module, _ in selection))
     click.echo(f"{'unit':<{width}} {fam.lut:>7} {fam.carry:>8} {'FF':>6} {fam.dsp:>10} "

@@ -19,7 +19,7 @@ from rtl.errors import RtlParamError
 from rtl.runner import SIMULATORS, missing_tools
 from rtl.units import check_sim_budget, check_unit, unit_names
 
-from .verilog import directory_option, select_units
+from .verilog import choose_units, directory_option, fpga_point_options
 
 #: Where each program the simulators need comes from (scripts/setup.sh installs them).
 INSTALL = {"iverilog": "apt-get install iverilog", "vvp": "apt-get install iverilog",
@@ -48,15 +48,20 @@ def install_hint(reason: str) -> str:
 @click.option("--build-dir", type=click.Path(file_okay=False),
               callback=lambda ctx, param, value: directory_option(param, value),
               help="Where to build and run (default: a new temporary directory).")
+@fpga_point_options
 def verify(design: Path | None, unit: str | None, params: tuple[str, ...], sim_choice: str,
-           waves: bool, build_dir: Path | None) -> None:
+           waves: bool, build_dir: Path | None,
+           config: str | None, attn_p: int | None, linear_par: int | None) -> None:
     """Check each unit's emitted Verilog bit-exactly against the golden models under cocotb;
     print one row per unit and simulator; exit 1 if any fails.
 
     The units are those of DESIGN (a `kind: rtl` file, e.g. designs/rtl-edge-moe.yaml) or the
-    one --unit NAME with its --param values (defaults: the Edge-MoE formats).
+    one --unit NAME with its --param values (defaults: the Edge-MoE formats), or those
+    implementing one point of a `kind: fpga` DESIGN (--config, --attn-p, --linear-par), as
+    `attnforge verilog FPGA.yaml` emits them.
     """
-    selection = select_units(design, unit, params)
+    chosen = choose_units(design, unit, params, config, attn_p, linear_par)
+    selection = chosen.selection
     for module, factory in selection:  # refuse a head too large to simulate before any run
         built = factory()
         built._MustUse__silence = True  # only its config is read
@@ -70,6 +75,8 @@ def verify(design: Path | None, unit: str | None, params: tuple[str, ...], sim_c
         build_dir = output_directory(build_dir, "--build-dir")
     root = build_dir or Path(tempfile.mkdtemp(prefix="attnforge-verify-"))
     click.echo(f"build dir: {root}")
+    for skipped in chosen.skipped:
+        click.echo(skipped)
     width = max(len("unit"), *(len(module) for module, _ in selection))
     click.echo(f"{'unit':<{width}}  {'simulator':<9}  {'tests':<5}  result")
     failures = 0

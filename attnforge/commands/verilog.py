@@ -4,12 +4,14 @@
 attnforge verilog --unit gelu --out build/v
 attnforge verilog --unit systolic --param rows=8 --param cols=8 --param dataflow=ws --out build/v
 attnforge verilog designs/rtl-edge-moe.yaml --out build/v
+attnforge verilog designs/edge-moe-zcu102.yaml --config attention_reorder --attn-p 2 --out build/v
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -31,6 +33,64 @@ from rtl.spec import RtlDesign, module_name
 from rtl.units import build_unit, parse_param, unit_kind, unit_names, validate_unit
 
 Selection = list[tuple[str, Callable[[], wiring.Component]]]
+
+#: The file `attnforge verilog FPGA.yaml` writes beside the modules: FPGA unit -> rtl module.
+MANIFEST = "units.txt"
+
+
+@dataclass(frozen=True, slots=True)
+class Chosen:
+    """The units a command runs and, for an FPGA design, its manifest and the lines naming
+    the units not emitted (empty for an rtl design or --unit)."""
+
+    selection: Selection
+    manifest: str = ""
+    skipped: tuple[str, ...] = ()
+
+
+def fpga_point_options(command):
+    """The point options of `attnforge explain FPGA.yaml` (--config, --attn-p, --linear-par)."""
+    for option in reversed((
+            click.option("--config", default=None,
+                         help="FPGA design: the config (default: the design's first)."),
+            click.option("--attn-p", type=int, default=None,
+                         help="FPGA design: attention parallelism p (default: units.attn_p)."),
+            click.option("--linear-par", type=int, default=None,
+                         help="FPGA design: square linear-unit size (default: the design's)."))):
+        command = option(command)
+    return command
+
+
+def choose_units(design: Path | None, unit: str | None, params: tuple[str, ...],
+                 config: str | None = None, attn_p: int | None = None,
+                 linear_par: int | None = None) -> Chosen:
+    """`select_units`, or for a ``kind: fpga`` design the rtl units that implement the chosen
+    point's units (`attnforge.fpga_rtl.bridge`), every one validated before any is built."""
+    if design is not None and unit is None and read_kind(design)[0] == "fpga":
+        if params:
+            raise RtlParamError("--param applies to --unit; a design file sets its own parameters")
+        return _bridge(design, config, attn_p, linear_par)
+    from attnforge.commands.explain import check_not_given
+
+    check_not_given(("--config", "--attn-p", "--linear-par"), (config, attn_p, linear_par),
+                    "fpga")
+    return Chosen(select_units(design, unit, params))
+
+
+def _bridge(design: Path, config: str | None, attn_p: int | None, linear_par: int | None
+            ) -> Chosen:
+    """`choose_units` of an FPGA design."""
+    from attnforge.fpga_rtl import bridge, check, manifest, pick_point
+    from fpga.spec import FpgaDesign
+
+    spec = load_spec(design, FpgaDesign, kind="fpga")
+    point = pick_point(spec, config, attn_p, linear_par)
+    units, skipped = bridge(spec, point.techniques, point.units)
+    check(design, point, units)
+    selection = [(b.module, lambda b=b: build_unit(b.unit, b.values())) for b in units]
+    title = f"{spec.name} ({design.name}), {point.label}"
+    return Chosen(selection, manifest(title, units, skipped),
+                  tuple(f"not emitted: {s.fpga_unit}: {s.reason}" for s in skipped))
 
 
 def select_units(design: Path | None, unit: str | None, params: tuple[str, ...]) -> Selection:
@@ -69,22 +129,31 @@ def select_units(design: Path | None, unit: str | None, params: tuple[str, ...])
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               callback=lambda ctx, param, value: directory_option(param, value),
               help="Directory for the .v files (created).")
-def verilog(design: Path | None, unit: str | None, params: tuple[str, ...], out_dir: Path
-            ) -> None:
+@fpga_point_options
+def verilog(design: Path | None, unit: str | None, params: tuple[str, ...], out_dir: Path,
+            config: str | None, attn_p: int | None, linear_par: int | None) -> None:
     """Write one Verilog module per unit (module and file named after it; same inputs, same
     bytes; no absolute paths inside).
 
     The units are those of DESIGN (a `kind: rtl` file, e.g. designs/rtl-edge-moe.yaml) or the
-    one --unit NAME with its --param values (defaults: the Edge-MoE formats).
+    one --unit NAME with its --param values (defaults: the Edge-MoE formats). A `kind: fpga`
+    DESIGN (e.g. designs/edge-moe-zcu102.yaml) gives the rtl units implementing one point's
+    units (--config, --attn-p, --linear-par as for explain), listed in DIR/units.txt; a unit
+    with no rtl module is named with why.
     """
-    texts = [(module, verilog_text(factory(), module))
-             for module, factory in select_units(design, unit, params)]
+    chosen = choose_units(design, unit, params, config, attn_p, linear_par)
+    texts = [(f"{module}.v", verilog_text(factory(), module))
+             for module, factory in chosen.selection]
+    if chosen.manifest:
+        texts.append((MANIFEST, chosen.manifest))
     out_dir = output_directory(out_dir, "--out")
-    for module, _ in texts:
-        if (out_dir / f"{module}.v").is_dir():
-            raise RtlParamError(f"--out {out_dir}: {module}.v there is a directory")
-    for module, text in texts:
-        path = out_dir / f"{module}.v"
+    for name, _ in texts:
+        if (out_dir / name).is_dir():
+            raise RtlParamError(f"--out {out_dir}: {name} there is a directory")
+    for line in chosen.skipped:
+        click.echo(line)
+    for name, text in texts:
+        path = out_dir / name
         write_atomically(path, text)
         click.echo(str(path))
 

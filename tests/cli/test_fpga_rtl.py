@@ -1,0 +1,151 @@
+"""`attnforge verilog|verify FPGA.yaml`: the rtl units of an explored FPGA design point.
+
+Expected parameters are written by hand from shared/reference/edgemoe.md and
+designs/edge-moe-zcu102.yaml: Q10.22 activations (32 bits, 22 fractional), 16-bit weights with
+2 integer bits (Q2.14), a 16 x 16 unified linear unit, attention p 4 x 8 lanes, ViT-Tiny's
+d_model 192 over 3 heads (head dim 64), 128 x 256 images in 16 x 16 patches plus the class
+token (8 x 16 + 1 = 129 tokens), an 8-lane LayerNorm.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.cli.inprocess import one_error, run
+
+ROOT = Path(__file__).resolve().parents[2]
+ZCU102 = ROOT / "designs" / "edge-moe-zcu102.yaml"
+
+ACT = ["act_bits=32", "act_frac=22"]
+FMT = ["total_bits=32", "frac_bits=22"]
+HEAD = ["p=4", "lanes=8", "d=64", "n=129"]
+#: attention_reorder (all five techniques on): every rtl unit and its parameters, by hand.
+FINAL = {"linear": ["in_par=16", "out_par=16", *ACT, "weight_bits=16", "weight_frac=14"],
+         "gelu": FMT, "attention": HEAD + ACT, "attention_av": HEAD + ACT,
+         "softmax": FMT, "normalise": FMT,
+         "layernorm": ["d=192", "lanes=8", *FMT, "rsqrt_bits=30"]}
+
+
+def by_hand(capsys, tmp_path: Path, unit: str, params: list[str]) -> bytes:
+    """The bytes `attnforge verilog --unit UNIT --param ...` writes."""
+    out = tmp_path / f"hand-{unit}"
+    argv = ["verilog", "--unit", unit, "--out", str(out)]
+    for param in params:
+        argv += ["--param", param]
+    code, _, err = run(capsys, *argv)
+    assert code == 0, err
+    return (out / f"{unit}.v").read_bytes()
+
+
+def emit(capsys, out: Path, *options: str, design: Path = ZCU102) -> str:
+    """`attnforge verilog DESIGN OPTIONS --out OUT`: its stdout (exit 0 required)."""
+    code, stdout, err = run(capsys, "verilog", str(design), *options, "--out", str(out))
+    assert code == 0, err
+    return stdout
+
+
+def test_final_design_equals_the_units_written_by_hand(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "bridged"
+    emit(capsys, out, "--config", "attention_reorder")
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [f"{u}.v" for u in FINAL] + ["units.txt"])
+    for unit, params in FINAL.items():
+        assert (out / f"{unit}.v").read_bytes() == by_hand(capsys, tmp_path, unit, params), unit
+
+
+def test_manifest_lists_each_unit_its_parameters_and_is_deterministic(tmp_path: Path,
+                                                                     capsys) -> None:
+    emit(capsys, tmp_path / "a", "--config", "attention_reorder")
+    emit(capsys, tmp_path / "b", "--config", "attention_reorder")
+    text = (tmp_path / "a" / "units.txt").read_text()
+    assert text == (tmp_path / "b" / "units.txt").read_text()
+    assert str(tmp_path) not in text
+    rows = {line.split()[-1 - len(params)]: line.split()[-len(params):]
+            for line in text.splitlines() for unit, params in FINAL.items()
+            if f" {unit}.v " in line}
+    assert rows == {f"{u}.v": p for u, p in FINAL.items()}
+    for unit in FINAL:
+        assert (tmp_path / "a" / f"{unit}.v").read_bytes() == \
+            (tmp_path / "b" / f"{unit}.v").read_bytes()
+
+
+def test_baseline_emits_fewer_units_and_names_the_others(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "baseline"
+    stdout = emit(capsys, out)  # the first config, as explain picks it
+    files = {p.name for p in out.iterdir()}
+    # baseline: three-pass float softmax, exact GELU, no reordering, dedicated engines
+    assert not files & {"gelu.v", "softmax.v", "normalise.v", "attention.v", "attention_av.v"}
+    assert "layernorm.v" in files
+    assert len(files) < len(FINAL) + 1
+    for unit, technique in (("gelu", "gelu_approx"), ("softmax", "single_pass_softmax"),
+                            ("attention", "attention_reorder")):
+        lines = [line for line in stdout.splitlines()
+                 if line.startswith(f"not emitted: {unit}:")]
+        assert len(lines) == 1 and technique in lines[0], stdout
+    assert "config baseline" in (out / "units.txt").read_text()
+
+
+def test_sweep_point_changes_only_p_and_the_linear_size(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "point"
+    emit(capsys, out, "--config", "attention_reorder", "--attn-p", "2", "--linear-par", "8")
+    point = dict(FINAL)
+    point["linear"] = ["in_par=8", "out_par=8", *FINAL["linear"][2:]]
+    point["attention"] = point["attention_av"] = ["p=2", *HEAD[1:], *ACT]
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [f"{u}.v" for u in point] + ["units.txt"])
+    for unit, params in point.items():
+        assert (out / f"{unit}.v").read_bytes() == by_hand(capsys, tmp_path, unit, params), unit
+    assert "--attn-p 2, --linear-par 8" in (out / "units.txt").read_text()
+
+
+@pytest.mark.parametrize(("edit", "options", "fragments"), [
+    (("attn_lanes: 8", "attn_lanes: 5"), ["--config", "attention_reorder"],
+     [":19:", "units.attn_lanes", "config attention_reorder", "rtl attention", "lanes",
+      "divide d (64)"]),
+    (None, ["--config", "attention_reorder", "--attn-p", "32"],
+     [":18:", "units.attn_p", "--attn-p 32", "1..16"]),
+    (None, ["--config", "attention_reorder", "--attn-p", "16"],  # A·V: p at most lanes
+     ["units.attn_p", "--attn-p 16", "attention_av", "at most lanes (8)"]),
+])
+def test_parameters_rtl_cannot_take(edit, options, fragments, tmp_path: Path,
+                                    capsys) -> None:
+    design = ZCU102
+    if edit is not None:
+        design = tmp_path / "edited.yaml"
+        text = ZCU102.read_text()
+        assert edit[0] in text
+        design.write_text(text.replace(edit[0], edit[1]))
+    out = tmp_path / "out"
+    line = one_error(run(capsys, "verilog", str(design), *options, "--out", str(out)))
+    assert str(design) in line
+    for fragment in fragments:
+        assert fragment in line, line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [
+    (["verilog", str(ROOT / "designs" / "rtl-edge-moe.yaml"), "--config", "x"],
+     "--config applies to fpga designs only"),
+    (["verilog", str(ZCU102), "--config", "nope"], "unknown config 'nope'"),
+    (["verilog", str(ZCU102), "--param", "p=2"], "--param applies to --unit"),
+])
+def test_bad_options(argv, fragment, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    assert fragment in one_error(run(capsys, *argv, "--out", str(out)))
+    assert not out.exists()
+
+
+@pytest.mark.rtl
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(shutil.which("iverilog") is None, reason="needs Icarus Verilog")
+def test_verify_baseline_under_icarus(tmp_path: Path, capsys) -> None:
+    # the smallest bridged set: baseline's 4 x 8 dedicated engine and the LayerNorm
+    code, stdout, err = run(capsys, "verify", str(ZCU102), "--config", "baseline", "--sim",
+                            "icarus", "--build-dir", str(tmp_path / "build"))
+    assert code == 0, stdout + err
+    rows = [line.split() for line in stdout.splitlines() if " icarus " in line]
+    assert sorted(r[0] for r in rows) == ["layernorm", "linear_4x8"]
+    assert all(r[-1] == "PASS" for r in rows), stdout
