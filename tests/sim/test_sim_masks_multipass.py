@@ -14,20 +14,13 @@ from mapper.spec import Architecture, Array1D, Array2D, Buffer, Config, GemmSear
 from sim.attention import build_tasks, simulate_attention
 
 from .test_sim_attention import FLAT_1D, FLAT_2D, mapping, qkv
+from .test_sim_masks import admitted_tiles
 
 MASKS = [("attention-3pass-causal", {}, lambda m, p: m <= p),
          ("attention-3pass-window", {"W": 3}, lambda m, p: abs(m - p) < 3),
          ("attention-2pass-causal", {}, lambda m, p: m <= p)]
 SHAPES = [(4, 4, 3, 5, 10, 13), (4, 4, 4, 4, 16, 16), (2, 3, 2, 1, 1, 7), (4, 4, 3, 3, 24, 8),
           (2, 4, 3, 3, 9, 26)]
-
-
-def admitted_tiles(pred, rows, cols, p, m) -> int:
-    """Tiles with at least one (p, m) point the predicate admits, by enumeration."""
-    pp, mm = np.meshgrid(np.arange(p), np.arange(m), indexing="ij")
-    ok = pred(mm, pp)
-    return sum(bool(ok[i:i + rows, j:j + cols].any()) for i in range(0, p, rows)
-               for j in range(0, m, cols))
 
 
 @pytest.mark.parametrize("schedule", ["pipelined", "serial"])
