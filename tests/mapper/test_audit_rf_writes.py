@@ -62,3 +62,16 @@ def test_fused_and_unfused_write_the_same_words(paper):
     _, unfused = _phases(paper, "attention-1pass", workload)
     _, fused = _phases(paper, "attention-1pass", workload, fused=True)
     assert unfused.rf_writes["2d"] == fused.rf_writes["2d"] == 4096 + 512 + 4096 + 512 + 8192
+
+
+@pytest.mark.parametrize("cascade", ["attention-3pass", "attention-3pass-causal"])
+def test_a_mask_leaves_each_rows_reduction_written_once(paper, cascade):
+    """FLAT's 3-pass binding fused, 4 x 4 array, E = F = 4, P = M = 16: causal runs 10 of the
+    16 score tiles (4 x 5 / 2), but GM[p] and SD[p] on the 1D array still leave one value per
+    query row and AV[f,p] on the 2D array one per (f, p): 2 P and F·P RF words, masked or not
+    (the tile-sized QK, SN and A are the buffer's: held across passes or streamed)."""
+    p, f = 16, 4
+    mapping, _, _ = run(paper, "flat", resized(paper.architectures["flat"], 4, 4),
+                        Workload(1, 1, 4, f, p), cascade=cascade)
+    assert mapping.mask is None or mapping.mask.admitted == 10
+    assert mapping.phases[0].rf_writes == {"2d": f * p, "1d": 2 * p}
