@@ -149,3 +149,14 @@ def test_verify_baseline_under_icarus(tmp_path: Path, capsys) -> None:
     rows = [line.split() for line in stdout.splitlines() if " icarus " in line]
     assert sorted(r[0] for r in rows) == ["layernorm", "linear_4x8"]
     assert all(r[-1] == "PASS" for r in rows), stdout
+
+
+@pytest.mark.parametrize("command", [["verify", "--sim", "icarus"], ["synth", "--family", "xcup"]])
+def test_verify_and_synth_refuse_the_same_point_before_any_tool(command, tmp_path: Path,
+                                                                capsys) -> None:
+    work = tmp_path / "work"
+    option = "--build-dir" if command[0] == "verify" else "--work-dir"
+    line = one_error(run(capsys, command[0], str(ZCU102), *command[1:], "--config",
+                         "attention_reorder", "--attn-p", "32", option, str(work)))
+    assert "units.attn_p" in line and "1..16" in line, line
+    assert not work.exists()
