@@ -9,11 +9,15 @@ written out by hand; none is read from the model."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+import einsum
 from mapper.context import Workload
+from mapper.lower import lower
 
-from .varied import resized, run
+from .varied import SEARCH, resized, run
 
 
 @pytest.mark.parametrize(("rows", "cols", "e", "f", "p", "m"), [
@@ -143,3 +147,23 @@ def test_masked_pass_ends_at_each_query_tiles_last_admitted_key_tile(paper):
     end = pass1_end + 3 * 73 - hidden + 2 * 64
     assert (pass1_end, end) == (429, 703)
     assert mapping.fill_drain_cycles == end - 414 == 289
+
+
+def test_a_pass_run_ahead_in_full_leaves_nothing_not_less(paper):
+    """2-pass, FuseMax's binding, 8 x 8, E = F = 64, M = 8 (J = 1), P = 72 in a buffer of
+    30,000 bytes: 2 blocks of 64 rows, 8 query tiles then 1, so the start-up is charged
+    against the mean block's 4.5 tiles. Per tile 2D BQK..SLNV 138 (its result 14 later), 1D
+    GM 1 (pass 1), CF 8 + SD 1 + SNV 64 = 73 (pass 2), AV 64 per query tile (pass 0): both
+    arrays 9 x 138 = 1,242, 621 a block. Pass 1 takes 621 + 14 + 1 (the last tile's GM).
+    The first block's query tiles 0..6 each finish pass 1 a step (137 idle 1D cycles) before
+    the next: their pass 2, 7 x 73 = 511, runs ahead, more than the mean block's 4.5 x 73:
+    pass 2 adds nothing (not -182.5). Pass 0 waits for pass 2 on the same array: 4.5 x 64.
+    (621 + 15) + 0 + 288 - 621 = 303."""
+    arch = resized(paper.architectures["fusemax"], 8, 8, buffer_bytes=30_000)
+    spec = dataclasses.replace(paper.configs["fusemax"], cascade="attention-2pass")
+    mapping = lower(einsum.library.get("attention-2pass"), arch, spec,
+                    Workload(1, 1, 64, 64, 72, 8), SEARCH, "fusemax")
+    phase = mapping.phases[0]
+    assert (phase.blocks, phase.rows_per_block) == (2, 64)
+    assert phase.cycles == {"2d": 9 * 138, "1d": 9 * (1 + 73 + 64)}
+    assert mapping.fill_drain_cycles == (621 + 14 + 1) + 0 + round(4.5 * 64) - 621 == 303
