@@ -167,3 +167,24 @@ def test_a_pass_run_ahead_in_full_leaves_nothing_not_less(paper):
     assert (phase.blocks, phase.rows_per_block) == (2, 64)
     assert phase.cycles == {"2d": 9 * 138, "1d": 9 * (1 + 73 + 64)}
     assert mapping.fill_drain_cycles == (621 + 14 + 1) + 0 + round(4.5 * 64) - 621 == 303
+
+
+def test_masked_query_tiles_finish_at_their_own_step_of_the_admitted_walk(paper):
+    """2-pass causal, FuseMax's binding, 8 x 8, E = 8, F = 128, P = M = 32: T = J = 4, 10
+    admitted tiles. The walk (m-tiles outer, admitted query tiles inner) has 4, 3, 2, 1
+    steps a round, so query tile i's last tile (i, i) is the round's first: step 1, 5, 8, 10
+    (not 1, 6, 10, 13, counting the query tiles a round skips). Per tile 2D BQK..SLNV 146
+    (result 14 later) and 1D GM 1; pass 2 CF 8 + SD 1 + SNV 128 = 137 a tile (1D), each
+    step leaving 145 idle 1D cycles; pass 0 AV 128 a query tile. The 1D array is the busier:
+    10 x 138 + 4 x 128 = 1,892. Pass 1: 1,460 + 14 + 1 = 1,475. Ahead of pass 2, in order:
+    tile 0 runs its 137 in steps 1..5, tile 1 its 274 in steps 5..8, tile 2 290 of its 411
+    in steps 8..10 (2 x 145), tile 3 none: 701 of 1,370, so pass 2 adds 669. Pass 0 waits
+    for pass 2 on its array: 512. 1,475 + 669 + 512 - 1,892 = 764. (The simulator, one head:
+    2,400 against the mapper's 2,656; AV, two passes on, also runs early there.)"""
+    arch = resized(paper.architectures["fusemax"], 8, 8)
+    mapping, _, _ = run(paper, "fusemax", arch, Workload(1, 1, 8, 128, 32, 32),
+                        cascade="attention-2pass-causal")
+    assert mapping.mask.admitted == 10 and mapping.phases[0].blocks == 1
+    assert mapping.phases[0].cycles == {"2d": 10 * 146, "1d": 10 * 138 + 4 * 128}
+    ahead = 137 + 274 + min(411, 2 * 145)
+    assert mapping.fill_drain_cycles == 1475 + (1370 - ahead) + 512 - 1892 == 764
