@@ -10,7 +10,9 @@ honest one over the mapper's dense GEMM search:
   admitting every tile gives one group: the dense GEMM, priced exactly as unmasked. A causal
   mask gives one group per p-tile (p-tile i: key tiles 0..i), i.e. a GEMM of P0 rows over
   M0 (i + 1) keys each; across groups nothing is reused (K is re-read per group, as by a
-  block-sparse kernel walking row bands).
+  block-sparse kernel walking row bands), so where DRAM bounds the GEMMs a masked phase can
+  price slower than the dense one (no taller bands or dense fallback are searched;
+  docs/mapper.md "Masks").
 - **Chunk batches** (``SLNV[f,m1,p] = SLN[m1,m0,p] * BV[f,m1,m0]``: a GEMM per key chunk
   m1): chunk j's GEMM runs over the query rows whose p-tiles admit it.
 
