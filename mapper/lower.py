@@ -24,6 +24,7 @@ what moves through it, `mapper.traffic`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -91,6 +92,8 @@ class Mapping:
     """The cascade's parameter values as lowered (M0 = array columns; a window's W)."""
     mask: masks.TileCounts | None = None
     """A masked cascade's admitted score tiles per head (None: unmasked, every tile runs)."""
+    band: int = 1
+    """A masked unfused mapping's band height in p-tiles (`mapper.sparse`; 1 otherwise)."""
 
 
 def fill_drain(arch: Architecture) -> int:
@@ -115,7 +118,7 @@ def lower(cascade: Cascade, arch: Architecture, config: Config, workload: Worklo
     """
     masks.check_form(cascade)
     ctx = cx.make_context(cascade, arch, config, workload)
-    phases = (_fused_phase(ctx),) if config.fused else _unfused_phases(ctx, search)
+    phases, band = ((_fused_phase(ctx),), 1) if config.fused else _unfused_phases(ctx, search)
     # the first wavefront's fill: a serial fused schedule pays it in every tile's stalls; the
     # GEMM phases of an unfused one have none, so it is paid once whatever the schedule
     pays_once = config.schedule == "pipelined" or not config.fused
@@ -128,7 +131,7 @@ def lower(cascade: Cascade, arch: Architecture, config: Config, workload: Worklo
                          f"{workload.heads} heads")
     return Mapping(config_name or cascade.name, config, arch, workload, cascade.name,
                    ctx.m_passes, phases, workload.batch * workload.heads // per_instance,
-                   once, params, ctx.tile_counts)
+                   once, params, ctx.tile_counts, band)
 
 
 def _block(ctx: Context, per_row: int, held_row: int, fixed: int, step: int
@@ -154,8 +157,8 @@ def _block(ctx: Context, per_row: int, held_row: int, fixed: int, step: int
     return rows, min(1.0, 1.0 - room / (rows * held_row)), need
 
 
-def _masked_block(ctx: Context, per_row: int, held_row: int, fixed: int, step: int
-                  ) -> tuple[int, float, int]:
+def _masked_block(ctx: Context, per_row: int, held_row: int, fixed: int, step: int,
+                  band: int = 1) -> tuple[int, float, int]:
     """`_block` for a masked cascade holding M fibers: (rows per block, spilled share of the
     held words, need in bytes of the fullest block).
 
@@ -165,10 +168,11 @@ def _masked_block(ctx: Context, per_row: int, held_row: int, fixed: int, step: i
     does: causal's last p-tile sees every key, so its blocks are the unmasked ones; a window's
     are larger). A block spills what of its held words exceeds the room beside its query
     rows and K/V tiles; the share returned is the spilled words over all blocks' held words,
-    the same for every held tensor (each is spread over the keys alike).
+    the same for every held tensor (each is spread over the keys alike). In bands of
+    ``band`` p-tiles (a masked unfused mapping, `mapper.sparse`) a row holds its band's keys.
     """
     m = ctx.ext["m"]
-    keys = sparse.row_keys(ctx)  # per query row
+    keys = sparse.row_keys(ctx, band)  # per query row
     rows, _, need = _block(ctx, per_row, -(-held_row * int(keys.max()) // m), fixed, step)
     per_block = np.append(keys, np.zeros(-len(keys) % rows, np.int64)).reshape(-1, rows).sum(1)
     room = ctx.arch.buffer.buffer_bytes / ctx.arch.word_bytes - rows * per_row - fixed
@@ -315,7 +319,31 @@ def _fused_nest(ctx: Context, work: tuple[EinsumWork, ...], rows: int, blocks: i
     return tuple(lines)
 
 
-def _unfused_phases(ctx: Context, search: GemmSearch) -> tuple[Phase, ...]:
+def _unfused_phases(ctx: Context, search: GemmSearch) -> tuple[tuple[Phase, ...], int]:
+    """(phases, band height): unmasked, band 1; masked, the band height (`sparse.bands`)
+    whose phases take the fewest cycles per head (compute and DRAM overlapping per phase, as
+    `mapper.count` prices them), then move the fewest DRAM words, then the lowest band. One
+    height for the whole mapping: a band's every p-tile runs the band's key tiles in every
+    phase (its GEMMs compute the excluded scores inside the band; the vector phases make,
+    move and, as 0, write them for the next GEMM), so the phases agree on what exists."""
+    if ctx.mask is None:
+        return _unfused_at(ctx, search, 1), 1
+    best = None
+    for band in sparse.bands(ctx):
+        at = dataclasses.replace(ctx, tile_counts=sparse.band_counts(ctx, band))
+        phases = _unfused_at(at, search, band)
+        words = sum(ph.dram_read_words + ph.dram_write_words for ph in phases)
+        rate = ctx.arch.dram.bandwidth_bytes_per_s / (ctx.arch.clock_mhz * 1e6)
+        cycles = sum(max(float(ph.compute_cycles),
+                         (ph.dram_read_words + ph.dram_write_words) * ctx.arch.word_bytes / rate)
+                     for ph in phases)
+        if best is None or (cycles, words) < best[0]:
+            best = ((cycles, words), phases, band)
+    return best[1], best[2]
+
+
+def _unfused_at(ctx: Context, search: GemmSearch, band: int) -> tuple[Phase, ...]:
+    """The phases of an unfused configuration in bands of ``band`` p-tiles (masked)."""
     work = [cx.work(ctx, b) for b in ctx.bound if b.array != "none"]
     groups: list[list[EinsumWork]] = [[]]
     for w in work:
@@ -324,8 +352,8 @@ def _unfused_phases(ctx: Context, search: GemmSearch) -> tuple[Phase, ...]:
         else:
             groups[-1].append(w)
     groups = [g for g in groups if g]
-    return tuple(_gemm_phase(ctx, g[0], search) if _is_gemm(ctx, g[0])
-                 else _vector_phase(ctx, tuple(g), work) for g in groups)
+    return tuple(_gemm_phase(ctx, g[0], search, band) if _is_gemm(ctx, g[0])
+                 else _vector_phase(ctx, tuple(g), work, band) for g in groups)
 
 
 def _is_gemm(ctx: Context, w: EinsumWork) -> bool:
@@ -340,7 +368,7 @@ def _is_gemm(ctx: Context, w: EinsumWork) -> bool:
         "p" not in ctx.tensor_ranks[ctx.alias.get(o, o)] for o in einsum.operands)
 
 
-def _gemm_phase(ctx: Context, w: EinsumWork, search: GemmSearch) -> Phase:
+def _gemm_phase(ctx: Context, w: EinsumWork, search: GemmSearch, band: int = 1) -> Phase:
     einsum = ctx.cascade.einsums[w.bound.index]
     ops = [ctx.alias.get(o, o) for o in einsum.operands]
     left = [o for o in ops if "p" in ctx.tensor_ranks[o]]
@@ -353,7 +381,7 @@ def _gemm_phase(ctx: Context, w: EinsumWork, search: GemmSearch) -> Phase:
     lhs, rhs = (next(o for o in einsum.operands if ctx.alias.get(o, o) == t)
                 for t in (left[0], right[0]))
     sparse_ = cx.masked_work(ctx, einsum)
-    shapes = (_sparse_shapes(ctx, einsum, ranks[lhs], ranks[rhs]) if sparse_ else
+    shapes = (_sparse_shapes(ctx, einsum, ranks[lhs], ranks[rhs], band) if sparse_ else
               _gemm_shapes(ctx, ranks[lhs], ranks[rhs], einsum.reduced_ranks))
     parts = tuple(search_gemm(g, ctx.arch, search) for g in shapes)
     g, gemm = parts[0], parts[0].gemm
@@ -367,7 +395,9 @@ def _gemm_phase(ctx: Context, w: EinsumWork, search: GemmSearch) -> Phase:
     if sparse_:
         times, last = "", (f" and {sum(q.gemm.count for q in parts) - 1} more GEMMs of "
                            f"{len(parts)} shapes in all: block-sparse over the admitted score "
-                           f"tiles (mask {ctx.mask.einsum} where {ctx.mask.text})")
+                           f"tiles (mask {ctx.mask.einsum} where {ctx.mask.text}) in bands of "
+                           f"{band} p-tile(s) = {band * ctx.arch.array_2d.rows} query rows, "
+                           f"each over the union of its p-tiles' admitted key tiles")
     nest = (f"for b, h in batch × heads: {times}GEMM {einsum.name} "
             f"({gemm.m} × {gemm.k}) · ({gemm.k} × {gemm.n}){last} through DRAM",
             f"  DRAM loop order {'→'.join(g.order)}, buffer tile m,n,k = {g.tile}",
@@ -382,14 +412,15 @@ def _gemm_phase(ctx: Context, w: EinsumWork, search: GemmSearch) -> Phase:
                  gemm_parts=parts)
 
 
-def _sparse_shapes(ctx: Context, einsum, lhs: tuple[str, ...], rhs: tuple[str, ...]
-                   ) -> tuple[Gemm, ...]:
+def _sparse_shapes(ctx: Context, einsum, lhs: tuple[str, ...], rhs: tuple[str, ...],
+                   band: int = 1) -> tuple[Gemm, ...]:
     """A masked contraction's block-sparse GEMMs (`mapper.sparse`), its ranks split as in
     `_gemm_shapes`."""
     reduced = tuple(einsum.reduced_ranks)
     batch = tuple(r for r in lhs if r in rhs and r not in reduced)
     return sparse.gemm_shapes(ctx, einsum, [r for r in lhs if r not in reduced + batch],
-                              [r for r in rhs if r not in reduced + batch], reduced, batch)
+                              [r for r in rhs if r not in reduced + batch], reduced, batch,
+                              band)
 
 
 def _gemm_shapes(ctx: Context, lhs: tuple[str, ...], rhs: tuple[str, ...],
@@ -421,7 +452,8 @@ def _gemm_shapes(ctx: Context, lhs: tuple[str, ...], rhs: tuple[str, ...],
     return (gemm,)
 
 
-def _vector_phase(ctx: Context, ws: tuple[EinsumWork, ...], every: list[EinsumWork]) -> Phase:
+def _vector_phase(ctx: Context, ws: tuple[EinsumWork, ...], every: list[EinsumWork],
+                  band: int = 1) -> Phase:
     names = {w.bound.name for w in ws}
     outside = cx.readers(ctx, tuple(w for w in every if w.bound.name not in names))
     # running state another phase updates went to DRAM (its initial value is a constant)
@@ -436,8 +468,8 @@ def _vector_phase(ctx: Context, ws: tuple[EinsumWork, ...], every: list[EinsumWo
     if ctx.mask is None:
         rows, spill, need = _block(ctx, 0, held_row, fixed, 1)
         words = {t: cx.size(ctx, t) for t in {*inputs, *outputs, *held}}
-    else:  # tensors over scores exist on the admitted tiles only (`mapper.sparse`)
-        rows, spill, need = (_masked_block(ctx, 0, held_row, fixed, 1) if held else
+    else:  # tensors over scores exist on the bands' tiles only (`mapper.sparse`)
+        rows, spill, need = (_masked_block(ctx, 0, held_row, fixed, 1, band) if held else
                              _block(ctx, 0, held_row, fixed, 1))
         words = {t: _admitted_words(ctx, t) for t in {*inputs, *outputs, *held}}
     fetched = {t: words[t] for t in inputs}
@@ -453,6 +485,9 @@ def _vector_phase(ctx: Context, ws: tuple[EinsumWork, ...], every: list[EinsumWo
             f"  for p-block in {-(-ctx.ext['p'] // rows)} blocks of {rows} rows "
             f"(M fibers of {', '.join(held) or 'none'} held; reads {', '.join(inputs)} "
             f"from DRAM, writes {', '.join(outputs)})",)
+    if ctx.mask is not None:
+        nest += (f"  over the score tiles of bands of {band} p-tile(s) (mask "
+                 f"{ctx.mask.einsum} where {ctx.mask.text}; a band's excluded points as 0)",)
     return Phase(f"vector {'+'.join(w.bound.name for w in ws)}", "vector", ws, nest, rows,
                  -(-ctx.ext["p"] // rows), tuple(held), need, spill, reads, writes,
                  spill_r + spill_w, buf_r + stage_r, buf_w + stage_w, rf_r, rf_w, cycles, stall,

@@ -48,7 +48,7 @@ class AcceleratorKind:
     """Points: models × seq_lens × configs × scopes (× square array sizes)."""
 
     name = "accelerator"
-    model_version = "11"  # 11: run-ahead floor; 10: multi-pass start-up chains; 9: masked multi-pass; 8: unfused state
+    model_version = "12"  # 12: masked unfused bands; 11: run-ahead floor; 10: multi-pass start-up chains; 9: masked multi-pass; 8: unfused state
 
     def load(self, path: Path) -> Design:
         """The typed design, each ``configs.NAME.cascade`` that is a cascade file made absolute
