@@ -7,10 +7,11 @@ engine (``unified_linear`` off) an rtl ``linear`` of its planned shape, an appro
 rtl ``gelu``, the single-pass softmax's running units and normalisers rtl ``softmax`` and
 ``normalise``, the reordered Q·K and A·V arrays rtl ``attention`` and ``attention_av`` (one head
 of ``head_dim`` elements over the workload's tokens), the LayerNorm rtl ``layernorm`` at the
-format `fpga.units.layernorm_format` gives it. Number formats: ``act_bits`` activations with
-Edge-MoE's 10 integer bits (the fraction as `fpga.units.layernorm_format` takes it), weights
-of ``weight_bits`` with 2 integer bits (edgemoe.md §2); every other rtl parameter keeps its
-default (the Edge-MoE formats). A unit whose technique is off, or that rtl/ has no generator
+format `fpga.units.layernorm_format` gives it, the MoE gate rtl ``linear`` of its adder-tree
+columns (``gate_macs / experts`` inputs x ``experts``; `_gate`). Number formats: ``act_bits``
+activations with Edge-MoE's 10 integer bits (the fraction as `fpga.units.layernorm_format` takes
+it), weights of ``weight_bits`` with 2 integer bits (edgemoe.md §2); every other rtl parameter
+keeps its default (the Edge-MoE formats). A unit whose technique is off, or that rtl/ has no generator
 for, is a `Skipped` with the reason.
 
 `check` validates every bridged unit with rtl/'s own rules and turns the first failure into a
@@ -103,7 +104,8 @@ def bridge(design: FpgaDesign, t: Techniques, u: Units
     order fpga/area.py lists the units, and the units (or parts) without one.
 
     Module names are the rtl unit names (what ``attnforge verilog --unit NAME`` writes), except
-    the dedicated linear engines, ``linear_<in>x<out>`` (one per distinct planned shape)."""
+    the dedicated linear engines, ``linear_<in>x<out>`` (one per distinct planned shape), and
+    the MoE gate's rtl ``linear``, ``gate_linear``."""
     w = design.workload
     d = w.d_model
     out: list[Bridged] = []
@@ -156,7 +158,11 @@ def bridge(design: FpgaDesign, t: Techniques, u: Units
         skipped.append(Skipped("softmax", "single_pass_softmax is off: the three-pass float "
                                           "softmax has no rtl unit"))
     if any(w.is_moe(i) for i in range(w.layers)):
-        skipped.append(Skipped("gate", "no rtl unit for the MoE gate"))
+        gate = _gate(u, w)
+        if isinstance(gate, Skipped):
+            skipped.append(gate)
+        else:
+            out.append(gate)
     fmt = layernorm_format(u, d)
     out.append(_bridged("layernorm", "single-pass LayerNorm", "layernorm", "layernorm", [
         _param("d", fmt.d, "workload.d_model"),
@@ -168,6 +174,38 @@ def bridge(design: FpgaDesign, t: Techniques, u: Units
                        ("axi", "HLS AXI masters")):
         skipped.append(Skipped(name, f"no rtl unit for the {what}"))
     return tuple(out), tuple(skipped)
+
+
+def _gate(u: Units, w) -> Bridged | Skipped:
+    """The MoE gate as fpga/area.py prices it (``_gate_macs``): ``gate_macs`` MACs as one
+    adder-tree column per expert, ``gate_macs / experts`` inputs each, is rtl ``linear``
+    ``in_par = gate_macs / experts`` x ``out_par = experts``; fewer MACs than experts, single-input
+    columns serving the experts in turn, ``1 x gate_macs``. MACs that do not divide evenly
+    among the experts are columns of two input counts, which no one rtl ``linear`` (every
+    column ``in_par`` inputs) is: `Skipped`, saying so."""
+    e, macs = w.experts, u.gate_macs
+    inputs, rest = divmod(macs, e)
+    if inputs and rest:
+        return Skipped("gate", f"units.gate_macs = {macs} over workload.experts = {e} is priced "
+                               f"(fpga/area.py) as {rest} adder-tree column{_s(rest)} of "
+                               f"{inputs + 1} inputs and {e - rest} of {inputs}; rtl linear's "
+                               f"columns all have in_par inputs, so no one rtl linear is that "
+                               f"gate (a multiple of {e} MACs is)")
+    if not inputs:  # single-input columns, each serving several experts in turn
+        params = _linear(u, w.d_model, 1, macs, "units.gate_macs", "units.gate_macs")
+        how = {"in_par": f"units.gate_macs = {macs} < workload.experts = {e}: 1 input per column",
+               "out_par": f"units.gate_macs = {macs} single-input columns, {e} experts in turn"}
+    else:
+        params = _linear(u, w.d_model, inputs, e, "units.gate_macs", "workload.experts")
+        how = {"in_par": f"units.gate_macs / workload.experts = {macs} / {e} = {inputs} inputs "
+                         f"per expert column",
+               "out_par": f"workload.experts = {e} columns, one per expert"}
+    return _with_how(_bridged("gate", "MoE gate (expert logits)", "linear", "gate_linear",
+                              params), how)
+
+
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
 
 
 def _with_how(b: Bridged, how: dict[str, str]) -> Bridged:
