@@ -38,6 +38,11 @@ of rows fetches a K/V tile in a pass only if one of its tiles runs there.
 
 With values (Q, K, V of one head), the kernels compute the numbers they move and the result
 equals `einsum.execute` of the cascade (tested).
+
+Layout: `sim.attention_geometry` (the instance's geometry, the checked cascade, its mask),
+`sim.attention_kinds` (a task's latency and occupancy on a tile), `sim.attention_graph` (the
+task graph; the 1-pass cascades' tasks), `sim.attention_passes` (the multi-pass cascades'
+tasks), `sim.attention_values` (the numbers); this module schedules the graph.
 """
 
 from __future__ import annotations
@@ -47,27 +52,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from einsum.ir import Ref, expr_refs, index_ranks
-
-from .attention_mask import ScoreMask, score_mask
+from .attention_geometry import INPUT_RANKS, mask_of, norm, runs_tile
+from .attention_geometry import bound_einsums as _einsums
+from .attention_geometry import checked_cascade as _cascade
+from .attention_geometry import geometry as _geometry
+from .attention_graph import TaskGraph, across_tiles, onepass_tasks, streamed_reads
+from .attention_kinds import ARRAY_IDS, TaskKind, run_kind, runs, task_kind
+from .attention_passes import multipass_tasks
 from .schedule import list_schedule, serial_schedule
 from .spec import SimInputError
-from .systolic import os_fold, row_chain, stationary_fold
 
-ARRAY_IDS = {"2d": 0, "1d": 1}
-
-
-@dataclass(frozen=True, slots=True)
-class TaskKind:
-    """How one bound Einsum (or a run of them) runs on one tile: its array, latency and
-    occupancy in cycles. ``stream``: cycles its wavefront holds the array's inputs; the wavefront
-    of the next 2D Einsum of the tile may enter right behind it."""
-
-    name: str
-    array: str
-    latency: int
-    occupancy: int
-    stream: int = 0
+# re-exported: sim.attention_values, tests and the CLI import these from here
+__all__ = ["ARRAY_IDS", "INPUT_RANKS", "AttentionResult", "TaskGraph", "TaskKind", "across_tiles",
+           "build_tasks", "check_supported", "epoch_window", "mask_of", "norm",
+           "occupancy_timeline", "query_heads", "repeat_heads", "run_kind", "runs", "runs_tile",
+           "simulate_attention", "streamed_reads", "task_kind"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,64 +95,6 @@ class AttentionResult:
                                               "heads", "query_heads", "streamed_words")}
 
 
-@dataclass(frozen=True, slots=True)
-class _Geometry:
-    p: int
-    m: int
-    e: int
-    f: int
-    rows: int
-    cols: int
-    pes: int
-    block: int
-    heads: int = 1  # query heads sharing one K/V head (a GQA group's S), else 1
-
-    def query_tiles(self, first: int, stop: int) -> list[tuple[int, int]]:
-        """(query head, p-tile) pairs of p-tiles first..stop-1 in the mapper's order
-        ``for s, p1``: each query head's tiles of the block in turn."""
-        return [(s, i) for s in range(self.heads) for i in range(first, stop)]
-
-
-def _geometry(mapping) -> _Geometry:
-    if len(mapping.phases) != 1 or mapping.phases[0].kind != "fused":
-        raise SimInputError(f"simulate: configuration {mapping.config_name!r} is not fused; the "
-                            "attention simulator runs fused mappings only (1-pass, 2-pass or "
-                            "FLAT's 3-pass)")
-    ext = mapping.workload.extents()
-    a2 = mapping.arch.array_2d
-    # a workload with K/V groups gives every cascade the extents g, s; only a GQA cascade
-    # (ranks g, s) runs a group's query heads in one instance
-    ranks = {k for w in mapping.phases[0].work for k in w.ranks}
-    heads = math.prod(ext[k] for k in ("g", "s") if k in ranks)
-    return _Geometry(ext["p"], ext["m"], ext["e"], ext["f"], a2.rows, a2.cols,
-                     mapping.arch.array_1d.pes, mapping.phases[0].rows_per_block, heads)
-
-
-# the inputs of one instance: one head, or a GQA group's S query heads over one K/V head
-INPUT_RANKS = ({"Q": ("e", "p"), "K": ("e", "m"), "V": ("f", "m")},
-               {"Q": ("e", "g", "s", "p"), "K": ("e", "g", "m"), "V": ("f", "g", "m")})
-
-
-def _cascade(mapping):
-    """The mapped cascade (M0 = array columns); SimInputError if the simulator cannot run it."""
-    from einsum import library
-
-    cascade = library.get(mapping.cascade, **dict(getattr(mapping, "params", ())))
-    inputs = {d.name: tuple(d.ranks) for d in cascade.inputs}
-    if inputs not in INPUT_RANKS:
-        raise SimInputError(f"simulate: cascade {cascade.name} has inputs other than "
-                            "Q[e,p], K[e,m], V[f,m] (or a GQA group's Q[e,g,s,p], K[e,g,m], "
-                            "V[f,g,m]); the attention simulator runs attention cascades only")
-    score_mask(cascade, {})
-    problem = _unsupported(cascade)
-    if problem:
-        raise SimInputError(f"simulate: cascade {cascade.name}: {problem}; the attention "
-                            "simulator runs the 1-pass (plain, masked, GQA), 2-pass and 3-pass "
-                            "cascades")
-    return cascade.with_params(M0=mapping.arch.array_2d.cols) if "M0" in cascade.params \
-        else cascade
-
-
 def query_heads(mapping) -> int:
     """Query heads in one instance of `mapping`: a GQA group's S, else 1 (its tiles are S
     times a head's)."""
@@ -175,346 +116,18 @@ def check_supported(mapping) -> None:
     _cascade(mapping)
 
 
-def _unsupported(cascade) -> str:
-    """Why the tile programs cannot run `cascade` ('' if they can)."""
-    for e in cascade.einsums:
-        if {"m0", "m1"} <= set(e.reduced_ranks):
-            return f"Einsum {e.name} reduces over both M ranks ({e.text!r})"
-        if "m1" in e.reduced_ranks and not (e.reduce_op in ("sum", "max")
-                                            and set(e.map_ops) <= {"mul"}):
-            return f"Einsum {e.name} reduces over the M tiles with {e.text!r}"
-        m_reduced = "m0" in norm(e.reduced_ranks)
-        refs = _refs(e.expr)
-        if m_reduced and not (
-                (not e.map_ops and len(refs) == 1 and e.reduce_op in ("sum", "max"))
-                or (e.map_ops == ("mul",) and e.reduce_op == "sum" and len(refs) == 2)):
-            return f"Einsum {e.name} reduces over M with {e.text!r}"
-        if cascade.iteration is None and any(
-                str(i)[:1].isupper() for ref in refs for i in ref.indices):
-            return f"Einsum {e.name} reads a pinned index ({e.text!r})"
-    return ""
-
-
-def mask_of(mapping, cascade) -> ScoreMask | None:
-    """The mapped cascade's key/query mask with the head's extents bound (None unmasked)."""
-    geo = _geometry(mapping)
-    m_tiles = -(-geo.m // geo.cols)
-    return score_mask(cascade, {"m": geo.m, "p": geo.p, "e": geo.e, "f": geo.f,
-                                "m1": m_tiles, "m0": geo.cols})
-
-
-def runs_tile(mask: ScoreMask | None, geo: _Geometry, i: int, j: int) -> bool:
-    """Whether score tile (p-tile i, m-tile j) has an admitted point (always, unmasked)."""
-    if mask is None:
-        return True
-    r, c = min(geo.rows, geo.p - i * geo.rows), min(geo.cols, geo.m - j * geo.cols)
-    return bool(mask.points(i * geo.rows, r, j * geo.cols, c).any())
-
-
-def _einsums(mapping, cascade):
-    """(Einsum, Bound) of every Einsum that runs on an array, in cascade order."""
-    bound = {w.bound.name: w.bound for w in mapping.phases[0].work}
-    return [(e, bound[e.name]) for e in cascade.einsums if e.name in bound]
-
-
-def norm(ranks) -> tuple[str, ...]:
-    """Rank names inside a tile: an unsplit M (multi-pass cascades) is the tile's m0."""
-    return tuple("m0" if k == "m" else k for k in ranks)
-
-
-def _local(rank: str, geo: _Geometry, r: int, c: int) -> int:
-    return {"m0": c, "p": r, "e": geo.e, "f": geo.f}.get(rank, 1)
-
-
-def task_kind(einsum, bound, geo: _Geometry, r: int, c: int, pipelined: bool,
-              where: dict[str, str]) -> TaskKind:
-    """Latency and occupancy of one Einsum on an r × c tile, measured by the kernels.
-
-    `where` maps tensors to the array that produced them: a stationary tile produced on the 1D
-    array must first be shifted into the 2D PEs.
-    """
-    cpp = max(1, bound.cycles_per_point)
-    ranks = norm(einsum.ranks)
-    if bound.array == "1d":
-        points = math.prod(_local(k, geo, r, c) for k in ranks if k != "p")
-        cycles = cpp * points * -(-r // geo.pes)
-        return TaskKind(einsum.name, "1d", cycles, cycles)
-    reduced = set(norm(einsum.reduced_ranks))
-    if "mul" in einsum.map_ops and einsum.reduce_op == "sum" and reduced == {"e"}:
-        length = _os_length(geo.rows, geo.cols, r, c, geo.e)
-        return TaskKind(einsum.name, "2d", length, geo.e if pipelined else length, geo.e)
-    if "mul" in einsum.map_ops and einsum.reduce_op == "sum" and reduced == {"m0"}:
-        in_place = all(where.get(ref.tensor) == "2d" for ref in _refs(einsum.expr)
-                       if "p" in _ref_ranks(ref))
-        length = _stationary_length(geo.cols, geo.rows, c, r, geo.f, preload=not in_place)
-        return TaskKind(einsum.name, "2d", length, geo.f if pipelined else length, geo.f)
-    tile_wide = {"m0", "p"} <= set(ranks)
-    per_row_operand = reduced == {"m0"} or any(
-        "m0" not in _ref_ranks(ref) for ref in _refs(einsum.expr))
-    if tile_wide and per_row_operand:
-        hop = row_chain(geo.rows, geo.cols, r, c, np.zeros((r, c)), np.zeros(r), 2,
-                        np.zeros(r), np.zeros((r, c)))
-        latency = hop + cpp - 1
-        return TaskKind(einsum.name, "2d", latency, cpp if pipelined else latency, cpp)
-    points = math.prod(_local(k, geo, r, c) for k in ranks if k not in ("p", "m0"))
-    return TaskKind(einsum.name, "2d", cpp * points, cpp * points, cpp * points)
-
-
-def runs(pairs) -> list[list]:
-    """Group (Einsum, Bound) pairs in program order: consecutive Einsums bound to the 2D array
-    form one run (the mapper's "run of 2D Einsums", one fill/drain); a 1D Einsum is alone."""
-    out: list[list] = []
-    for e, b in pairs:
-        if out and b.array == "2d" and out[-1][-1][1].array == "2d":
-            out[-1].append((e, b))
-        else:
-            out.append([(e, b)])
-    return out
-
-
-def run_kind(members: list[TaskKind], pipelined: bool) -> TaskKind:
-    """One task for a run of 2D Einsums on a tile: each wavefront enters the array right behind
-    the previous one (its ``stream`` cycles later; the neighbour links pass each PE's result on
-    to the next Einsum's work in that PE or its row neighbour) and finishes no earlier than its
-    own stream after the previous one. Latency = the last finish; occupancy = the streams
-    (pipelined: the array accepts other work behind the run's last wavefront) or the latency
-    (serial: the tile's run holds the array until its last result)."""
-    start, finish = 0, members[0].latency
-    for prev, kind in zip(members, members[1:], strict=False):
-        start += prev.stream
-        finish = max(start + kind.latency, finish + kind.stream)
-    occupancy = sum(k.occupancy for k in members) if pipelined else finish
-    return TaskKind("+".join(k.name for k in members), members[0].array, finish, occupancy,
-                    sum(k.stream for k in members))
-
-
-def _os_length(rows, cols, r, c, t_len) -> int:
-    timeline = np.zeros(rows + cols + t_len, np.int64)
-    return int(os_fold(rows, cols, r, c, t_len, np.zeros((r, t_len)), np.zeros((t_len, c)),
-                       np.zeros((r, c)), timeline)[0])
-
-
-def _stationary_length(rows, cols, r, c, t_len, preload) -> int:
-    timeline = np.zeros(2 * rows + cols + t_len, np.int64)
-    return int(stationary_fold(rows, cols, r, c, t_len, np.zeros((r, c)), np.zeros((t_len, r)),
-                               np.zeros((t_len, c)), timeline, preload)[0])
-
-
-def _refs(expr):
-    return expr_refs(expr)
-
-
-def _ref_ranks(ref: Ref) -> set[str]:
-    return set(norm(k for index in ref.indices for k in index_ranks(index)))
-
-
-def _reads_previous(ref: Ref, state: set[str]) -> bool:
-    """A state tensor read at index m1 (the value before this tile's update)."""
-    return ref.tensor in state and any(str(i) == "m1" for i in ref.indices)
-
-
-@dataclass(frozen=True, slots=True)
-class TaskGraph:
-    """Tasks in program order: array id, latency, occupancy, up to 4 predecessors (−1: none);
-    ``block_tasks``: tasks of the largest block of query rows of a multi-pass cascade (0:
-    1-pass; a mask makes blocks differ);
-    ``streamed_words``: words of the inputs without a query rank (K, V) the tiles fetch — one
-    tile per block of rows, m-tile and pass that reads it, shared by the block's query tiles
-    and a GQA group's query heads."""
-
-    array: np.ndarray
-    latency: np.ndarray
-    occupancy: np.ndarray
-    deps: np.ndarray
-    tiles: int
-    block_tasks: int = 0
-    streamed_words: int = 0
-
-
-def across_tiles(einsum) -> bool:
-    """Whether `einsum` reduces over the M tiles (m of an unsplit cascade, m1 of a split one):
-    its result accumulates tile after tile; a reduction over m0 alone ends within the tile."""
-    return bool({"m", "m1"} & set(einsum.reduced_ranks))
-
-
-def streamed_reads(cascade, einsums) -> dict[str, set[str]]:
-    """Bound Einsum → the inputs without a query rank (K, V) it reads, through the unbound
-    copies that rename them (``BK[e,m1,m0] = K[e,m1*M0+m0]``)."""
-    streamed = {d.name for d in cascade.inputs if "p" not in d.ranks}
-    alias = {e.name: set(e.operands) & streamed for e in cascade.einsums
-             if e.name not in {x.name for x, _ in einsums}}
-    return {e.name: set().union(*({t} & streamed | alias.get(t, set()) for t in e.operands))
-            for e, _ in einsums}
-
-
-def _tile_words(cascade, geo: _Geometry, names: set[str], c: int) -> int:
-    """Words of the tiles of inputs `names` for an m-tile of c keys."""
-    ranks = {d.name: d.ranks for d in cascade.inputs}
-    return sum(math.prod(c if k == "m" else _local(k, geo, 0, c) for k in ranks[t])
-               for t in names)
-
-
 def build_tasks(mapping, pipelined: bool, progress=None) -> TaskGraph:
     """The task graph of one instance (a head, or a GQA group's S query heads over one K/V
     head): p-blocks → m-tiles → (query head, p-tile) → body Einsums, then finals (iterative
-    1-pass cascades); p-blocks → passes → m-tiles → (query head, p-tile), then the Einsums
-    without M (multi-pass cascades)."""
+    1-pass cascades, `sim.attention_graph.onepass_tasks`); p-blocks → passes → m-tiles →
+    (query head, p-tile), then the Einsums without M (multi-pass cascades,
+    `sim.attention_passes.multipass_tasks`)."""
     geo = _geometry(mapping)
     cascade = _cascade(mapping)
     einsums = _einsums(mapping, cascade)
     if cascade.iteration is None:
-        return _multipass_tasks(mapping, cascade, geo, einsums, pipelined, progress)
-    state = {e.name for e, b in einsums if any("+1" in str(i) for i in e.lhs)}
-    body = [(e, b) for e, b in einsums if e.phase == "body"]
-    where = {e.name: b.array for e, b in einsums}
-    final = [(e, b) for e, b in einsums if e.phase == "final"]
-    body_runs = runs(body)
-    reads = streamed_reads(cascade, einsums)
-    body_reads = set().union(*(reads[e.name] for e, _ in body))
-    mask = mask_of(mapping, cascade)
-    ran, words = 0, 0
-    kinds: dict[tuple[str, int, int], TaskKind] = {}
-    rows_out: list[tuple[int, int, int, tuple[int, ...]]] = []
-    m_tiles, p_tiles = -(-geo.m // geo.cols), -(-geo.p // geo.rows)
-    per_block = max(1, geo.block // geo.rows)
-    last: dict[tuple[tuple[int, int], str], int] = {}  # (query tile, tensor) -> latest writer
-    for p2 in range(0, p_tiles, per_block):
-        tiles_here = geo.query_tiles(p2, min(p_tiles, p2 + per_block))
-        for j in range(m_tiles):
-            c = min(geo.cols, geo.m - j * geo.cols)
-            if progress is not None:
-                progress(p2 * m_tiles + j * (len(tiles_here) // geo.heads), p_tiles * m_tiles)
-            fetched = False
-            for qt in tiles_here:
-                i = qt[1]
-                if not runs_tile(mask, geo, i, j):
-                    continue
-                ran += 1
-                fetched = True
-                r = min(geo.rows, geo.p - i * geo.rows)
-                written: dict[str, int] = {}
-                for run in body_runs:
-                    task, deps = len(rows_out), []
-                    for e, _ in run:
-                        deps += [d for d in _deps(e, state, written, last, qt) if d != task]
-                        written[e.name] = task
-                    kind = _run_kind(kinds, run, geo, r, c, pipelined, where)
-                    rows_out.append((ARRAY_IDS[kind.array], kind.latency, kind.occupancy,
-                                     tuple(dict.fromkeys(deps))))
-                for name, task in written.items():
-                    last[(qt, name)] = task
-            words += _tile_words(cascade, geo, body_reads, c) if fetched else 0
-        for qt in tiles_here:
-            r = min(geo.rows, geo.p - qt[1] * geo.rows)
-            for e, b in final:
-                deps = tuple(last[(qt, ref.tensor)] for ref in _refs(e.expr)
-                             if (qt, ref.tensor) in last)
-                kind = _kind(kinds, e, b, geo, r, geo.cols, pipelined, where)
-                rows_out.append((ARRAY_IDS[kind.array], kind.latency, kind.occupancy, deps))
-    return _pack(rows_out, ran, streamed_words=words)
-
-
-def _multipass_tasks(mapping, cascade, geo, einsums, pipelined, progress) -> TaskGraph:
-    """Tasks of a cascade without an iterative rank (FLAT's 3-pass, the 2-pass): per block of
-    rows, pass by pass over the m-tiles. A tensor reduced over the M tiles (3-pass GM, SD, AV;
-    2-pass GM, SD, SNV) accumulates tile after tile; later passes read its last partial;
-    per-tile tensors (QK, SN; LM, SLD, SLNV) are held per tile (the mapper's buffer plan) for
-    later passes. Einsums without an M rank (the 2-pass AV: the mapper's pass 0) run once per
-    query tile after the block's last pass."""
-    pass_of = {w.bound.name: w.pass_index for w in mapping.phases[0].work}
-    where = {e.name: b.array for e, b in einsums}
-    accumulated = {e.name for e, _ in einsums if across_tiles(e)}
-    reads = streamed_reads(cascade, einsums)
-    block_tasks, words = 0, 0
-    passes = sorted(k for k in set(pass_of.values()) if k)
-    pass_runs = {k: runs([(e, b) for e, b in einsums if pass_of[e.name] == k])
-                 for k in set(pass_of.values())}
-    pass_reads = {k: set().union(*(reads[e.name] for e, _ in einsums if pass_of[e.name] == k))
-                  for k in passes}
-    kinds: dict[tuple[str, int, int], TaskKind] = {}
-    rows_out: list[tuple[int, int, int, tuple[int, ...]]] = []
-    m_tiles, p_tiles = -(-geo.m // geo.cols), -(-geo.p // geo.rows)
-    per_block = max(1, geo.block // geo.rows)
-    mask = mask_of(mapping, cascade)
-
-    def add(run, qt, j, r, c, tile_writer, acc_writer):
-        task, deps = len(rows_out), []
-        for e, _ in run:
-            deps += [tile_writer.get((qt, j, ref.tensor), acc_writer.get((qt, ref.tensor), -1))
-                     for ref in _refs(e.expr)]
-            if e.name in accumulated:
-                deps.append(acc_writer.get((qt, e.name), -1))
-                acc_writer[(qt, e.name)] = task
-            else:
-                tile_writer[(qt, j, e.name)] = task
-        kind = _run_kind(kinds, run, geo, r, c, pipelined, where)
-        rows_out.append((ARRAY_IDS[kind.array], kind.latency, kind.occupancy,
-                         tuple(dict.fromkeys(d for d in deps if 0 <= d != task))))
-
-    for p2 in range(0, p_tiles, per_block):
-        first = len(rows_out)
-        tiles_here = geo.query_tiles(p2, min(p_tiles, p2 + per_block))
-        tile_writer: dict[tuple[tuple[int, int], int, str], int] = {}
-        acc_writer: dict[tuple[tuple[int, int], str], int] = {}
-        for k in passes:
-            for j in range(m_tiles):
-                c = min(geo.cols, geo.m - j * geo.cols)
-                if progress is not None and k == passes[-1]:
-                    progress(p2 * m_tiles + j * (len(tiles_here) // geo.heads),
-                             p_tiles * m_tiles)
-                ran = [qt for qt in tiles_here if runs_tile(mask, geo, qt[1], j)]
-                words += _tile_words(cascade, geo, pass_reads[k], c) if ran else 0
-                for qt in ran:  # a skipped tile runs in no pass; accumulations skip it
-                    r = min(geo.rows, geo.p - qt[1] * geo.rows)
-                    for run in pass_runs[k]:
-                        add(run, qt, j, r, c, tile_writer, acc_writer)
-        for qt in tiles_here:
-            r = min(geo.rows, geo.p - qt[1] * geo.rows)
-            for run in pass_runs.get(0, []):
-                add(run, qt, -1, r, geo.cols, tile_writer, acc_writer)
-        # the largest block (a causal mask's last): the look-ahead must span one block
-        block_tasks = max(block_tasks, len(rows_out) - first)
-    tiles = sum(runs_tile(mask, geo, i, j) for i in range(p_tiles) for j in range(m_tiles))
-    return _pack(rows_out, tiles * geo.heads, block_tasks, words)
-
-
-def _deps(einsum, state, written, last, i) -> tuple[int, ...]:
-    deps = []
-    for ref in _refs(einsum.expr):
-        if _reads_previous(ref, state):
-            if (i, ref.tensor) in last:
-                deps.append(last[(i, ref.tensor)])
-        elif ref.tensor in written:
-            deps.append(written[ref.tensor])
-    return tuple(dict.fromkeys(deps))
-
-
-def _run_kind(cache, run, geo, r, c, pipelined, where) -> TaskKind:
-    key = (tuple(e.name for e, _ in run), r, c)
-    if key not in cache:
-        cache[key] = run_kind([_kind(cache, e, b, geo, r, c, pipelined, where) for e, b in run],
-                              pipelined)
-    return cache[key]
-
-
-def _kind(cache, e, b, geo, r, c, pipelined, where) -> TaskKind:
-    key = (e.name, r, c)
-    if key not in cache:
-        cache[key] = task_kind(e, b, geo, r, c, pipelined, where)
-    return cache[key]
-
-
-def _pack(rows, tiles, block_tasks=0, streamed_words=0) -> TaskGraph:
-    n = len(rows)
-    deps = np.full((n, 4), -1, np.int64)
-    for t, (_, _, _, d) in enumerate(rows):
-        if len(d) > 4:
-            raise SimInputError(f"simulate: a task has {len(d)} predecessors; at most 4 supported")
-        deps[t, :len(d)] = d
-    return TaskGraph(np.array([x[0] for x in rows], np.int64),
-                     np.array([x[1] for x in rows], np.int64),
-                     np.array([x[2] for x in rows], np.int64), deps, tiles, block_tasks,
-                     streamed_words)
+        return multipass_tasks(mapping, cascade, geo, einsums, pipelined, progress)
+    return onepass_tasks(mapping, cascade, geo, einsums, pipelined, progress)
 
 
 def simulate_attention(mapping, q=None, k=None, v=None, window: int | None = None,
