@@ -7,7 +7,7 @@ The multi-pass cascades' tasks are `sim.attention_passes`."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -74,58 +74,79 @@ def pack(rows, tiles, block_tasks=0, streamed_words=0) -> TaskGraph:
                      streamed_words)
 
 
+@dataclass(slots=True)
+class _OnePass:
+    """A 1-pass cascade's task rows under construction (array id, latency, occupancy,
+    predecessors), the memo of task kinds and ``last[(query tile, tensor)]``: the latest
+    writer task of each tensor of a query tile."""
+
+    geo: Geometry
+    pipelined: bool
+    state: set[str]
+    where: dict[str, str]
+    rows: list[tuple[int, int, int, tuple[int, ...]]] = field(default_factory=list)
+    kinds: dict[tuple[str, int, int], TaskKind] = field(default_factory=dict)
+    last: dict[tuple[tuple[int, int], str], int] = field(default_factory=dict)
+
+
 def onepass_tasks(mapping, cascade, geo: Geometry, einsums, pipelined: bool,
                   progress) -> TaskGraph:
     """Tasks of an iterative (1-pass) cascade: per block of rows and m-tile, the body Einsums
     of every (query head, p-tile) the mask admits; after the block's last m-tile, the finals."""
-    state = {e.name for e, b in einsums if any("+1" in str(i) for i in e.lhs)}
+    out = _OnePass(geo, pipelined,
+                   {e.name for e, b in einsums if any("+1" in str(i) for i in e.lhs)},
+                   {e.name: b.array for e, b in einsums})
     body = [(e, b) for e, b in einsums if e.phase == "body"]
-    where = {e.name: b.array for e, b in einsums}
     final = [(e, b) for e, b in einsums if e.phase == "final"]
     body_runs = runs(body)
     reads = streamed_reads(cascade, einsums)
     body_reads = set().union(*(reads[e.name] for e, _ in body))
     mask = mask_of(mapping, cascade)
     ran, words = 0, 0
-    kinds: dict[tuple[str, int, int], TaskKind] = {}
-    rows_out: list[tuple[int, int, int, tuple[int, ...]]] = []
     m_tiles, p_tiles = -(-geo.m // geo.cols), -(-geo.p // geo.rows)
     per_block = max(1, geo.block // geo.rows)
-    last: dict[tuple[tuple[int, int], str], int] = {}  # (query tile, tensor) -> latest writer
     for p2 in range(0, p_tiles, per_block):
         tiles_here = geo.query_tiles(p2, min(p_tiles, p2 + per_block))
         for j in range(m_tiles):
             c = min(geo.cols, geo.m - j * geo.cols)
             if progress is not None:
                 progress(p2 * m_tiles + j * (len(tiles_here) // geo.heads), p_tiles * m_tiles)
-            fetched = False
-            for qt in tiles_here:
-                i = qt[1]
-                if not runs_tile(mask, geo, i, j):
-                    continue
-                ran += 1
-                fetched = True
-                r = min(geo.rows, geo.p - i * geo.rows)
-                written: dict[str, int] = {}
-                for run in body_runs:
-                    task, deps = len(rows_out), []
-                    for e, _ in run:
-                        deps += [d for d in _deps(e, state, written, last, qt) if d != task]
-                        written[e.name] = task
-                    kind = cached_run_kind(kinds, run, geo, r, c, pipelined, where)
-                    rows_out.append((ARRAY_IDS[kind.array], kind.latency, kind.occupancy,
-                                     tuple(dict.fromkeys(deps))))
-                for name, task in written.items():
-                    last[(qt, name)] = task
-            words += tile_words(cascade, geo, body_reads, c) if fetched else 0
+            admitted = [qt for qt in tiles_here if runs_tile(mask, geo, qt[1], j)]
+            for qt in admitted:
+                _body_tasks(out, body_runs, qt, c)
+            ran += len(admitted)
+            words += tile_words(cascade, geo, body_reads, c) if admitted else 0
         for qt in tiles_here:
-            r = min(geo.rows, geo.p - qt[1] * geo.rows)
-            for e, b in final:
-                deps = tuple(last[(qt, ref.tensor)] for ref in expr_refs(e.expr)
-                             if (qt, ref.tensor) in last)
-                kind = cached_kind(kinds, e, b, geo, r, geo.cols, pipelined, where)
-                rows_out.append((ARRAY_IDS[kind.array], kind.latency, kind.occupancy, deps))
-    return pack(rows_out, ran, streamed_words=words)
+            _final_tasks(out, final, qt)
+    return pack(out.rows, ran, streamed_words=words)
+
+
+def _body_tasks(out: _OnePass, body_runs, qt: tuple[int, int], c: int) -> None:
+    """One task per run of body Einsums of query tile qt on an m-tile of c keys: a state read
+    at m1 depends on the previous m-tile's writer, anything else on this tile's."""
+    r = min(out.geo.rows, out.geo.p - qt[1] * out.geo.rows)
+    written: dict[str, int] = {}
+    for run in body_runs:
+        task, deps = len(out.rows), []
+        for e, _ in run:
+            deps += [d for d in _deps(e, out.state, written, out.last, qt) if d != task]
+            written[e.name] = task
+        kind = cached_run_kind(out.kinds, run, out.geo, r, c, out.pipelined, out.where)
+        out.rows.append((ARRAY_IDS[kind.array], kind.latency, kind.occupancy,
+                         tuple(dict.fromkeys(deps))))
+    for name, task in written.items():
+        out.last[(qt, name)] = task
+
+
+def _final_tasks(out: _OnePass, final, qt: tuple[int, int]) -> None:
+    """One task per final Einsum of query tile qt, after its last m-tile."""
+    geo = out.geo
+    r = min(geo.rows, geo.p - qt[1] * geo.rows)
+    for e, b in final:
+        deps = tuple(out.last[(qt, ref.tensor)] for ref in expr_refs(e.expr)
+                     if (qt, ref.tensor) in out.last)
+        kind = cached_kind(out.kinds, e, b, geo, r, geo.cols, out.pipelined, out.where)
+        out.rows.append((ARRAY_IDS[kind.array], kind.latency, kind.occupancy, deps))
 
 
 def _deps(einsum, state, written, last, i) -> tuple[int, ...]:
