@@ -244,9 +244,10 @@ class Point:
 
 def pick_point(design: FpgaDesign, config: str | None, attn_p: int | None,
                linear_par: int | None) -> Point:
-    """The point ``attnforge explain`` shows for these options: ``config`` (default the
-    design's first), at ``attn_p`` and a square ``linear_par`` x ``linear_par`` linear unit
-    when given (a sweep point; each checked as explain checks it)."""
+    """The point ``attnforge explain``, ``verilog``, ``verify`` and ``synth`` take from these
+    options (one rule for all four): ``config`` (default the design's first), at ``attn_p`` and
+    a square ``linear_par`` x ``linear_par`` linear unit when given (a sweep point; each value
+    checked against the workload)."""
     from dataclasses import replace
 
     from attnforge.commands.explain import pick_choice

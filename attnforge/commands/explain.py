@@ -80,27 +80,19 @@ def explain_fpga(design: Path, config: str | None, attn_p: int | None,
     overflows, so the user can see which unit takes the resources."""
     from dataclasses import replace
 
+    from attnforge.fpga_rtl import pick_point
     from attnforge.kinds import require_kind
     from attnforge.specload import load_spec
     from fpga.explain import explain as explain_point
-    from fpga.spec import FpgaDesign, limit_problem
+    from fpga.spec import FpgaDesign
 
     require_kind(design, "fpga", "explain")
     spec = load_spec(design, FpgaDesign, kind="fpga")
     note = explorer_note(design, spec)
-    config = pick_choice("config", config, tuple(spec.configs), spec.configs)
-    u = spec.units
-    for option, name, value in (("--attn-p", "attn_p", attn_p),
-                                ("--linear-par", "linear_in_par", linear_par)):
-        if value is not None and value < 1:
-            raise InputError(f"{option} must be a positive integer, not {value}")
-        if value is not None and (message := limit_problem(name, value, spec.workload)):
-            raise InputError(f"{option} {message}")
-    u = replace(u, attn_p=attn_p or u.attn_p, linear_in_par=linear_par or u.linear_in_par,
-                linear_out_par=linear_par or u.linear_out_par)
-    t = spec.configs[config]
+    point = pick_point(spec, config, attn_p, linear_par)
+    t = point.techniques
     t = t if reorder is None else replace(t, attention_reorder=reorder)
-    return note + explain_point(spec, config, u, t)
+    return note + explain_point(spec, point.config, point.units, t)
 
 
 def explorer_note(path: Path, spec) -> str:
