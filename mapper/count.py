@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from .binding import ACTIONS
 from .gemm import GemmMapping
-from .lower import Mapping, Phase
+from .lower import Mapping, phase_cycles
 from .spec import Architecture
 
 ARRAYS = ("2d", "1d")
@@ -53,21 +53,6 @@ class Actions:
 
 def _add(a: dict, b: dict) -> dict:
     return {k: a.get(k, 0) + b.get(k, 0) for k in {**a, **b}}
-
-
-def dram_cycles(arch: Architecture, words: int) -> float:
-    """Cycles to move ``words`` array words over the DRAM interface."""
-    return words * arch.word_bytes * arch.clock_mhz * 1e6 / arch.dram.bandwidth_bytes_per_s
-
-
-def phase_cycles(arch: Architecture, phase: Phase) -> tuple[float, str]:
-    """(cycles, bottleneck) of one phase per head: compute and DRAM overlap."""
-    dram = dram_cycles(arch, phase.dram_read_words + phase.dram_write_words)
-    if dram > phase.compute_cycles:
-        return dram, "dram"
-    if phase.stall_cycles:
-        return float(phase.compute_cycles), "fill/drain stalls + serial arrays"
-    return float(phase.compute_cycles), max(phase.cycles, key=phase.cycles.get) + " array"
 
 
 def count(mapping: Mapping) -> Actions:

@@ -96,6 +96,21 @@ class Mapping:
     """A masked unfused mapping's band height in p-tiles (`mapper.sparse`; 1 otherwise)."""
 
 
+def dram_cycles(arch: Architecture, words: int) -> float:
+    """Cycles to move ``words`` array words over the DRAM interface."""
+    return words * arch.word_bytes * arch.clock_mhz * 1e6 / arch.dram.bandwidth_bytes_per_s
+
+
+def phase_cycles(arch: Architecture, phase: Phase) -> tuple[float, str]:
+    """(cycles, bottleneck) of one phase per head: compute and DRAM overlap."""
+    dram = dram_cycles(arch, phase.dram_read_words + phase.dram_write_words)
+    if dram > phase.compute_cycles:
+        return dram, "dram"
+    if phase.stall_cycles:
+        return float(phase.compute_cycles), "fill/drain stalls + serial arrays"
+    return float(phase.compute_cycles), max(phase.cycles, key=phase.cycles.get) + " array"
+
+
 def fill_drain(arch: Architecture) -> int:
     """Cycles a wavefront needs to cross the 2D array diagonally: PE (r, c) receives its first
     operands r + c cycles after PE (0, 0), so the last PE starts R + C - 2 cycles after the first
@@ -321,8 +336,8 @@ def _fused_nest(ctx: Context, work: tuple[EinsumWork, ...], rows: int, blocks: i
 
 def _unfused_phases(ctx: Context, search: GemmSearch) -> tuple[tuple[Phase, ...], int]:
     """(phases, band height): unmasked, band 1; masked, the band height (`sparse.bands`)
-    whose phases take the fewest cycles per head (compute and DRAM overlapping per phase, as
-    `mapper.count` prices them), then move the fewest DRAM words, then the lowest band. One
+    whose phases take the fewest cycles per head (`phase_cycles`, as `mapper.count` prices
+    them), then move the fewest DRAM words, then the lowest band. One
     height for the whole mapping: a band's every p-tile runs the band's key tiles in every
     phase (its GEMMs compute the excluded scores inside the band; the vector phases make,
     move and, as 0, write them for the next GEMM), so the phases agree on what exists."""
@@ -333,10 +348,7 @@ def _unfused_phases(ctx: Context, search: GemmSearch) -> tuple[tuple[Phase, ...]
         at = dataclasses.replace(ctx, tile_counts=sparse.band_counts(ctx, band))
         phases = _unfused_at(at, search, band)
         words = sum(ph.dram_read_words + ph.dram_write_words for ph in phases)
-        rate = ctx.arch.dram.bandwidth_bytes_per_s / (ctx.arch.clock_mhz * 1e6)
-        cycles = sum(max(float(ph.compute_cycles),
-                         (ph.dram_read_words + ph.dram_write_words) * ctx.arch.word_bytes / rate)
-                     for ph in phases)
+        cycles = sum(phase_cycles(ctx.arch, ph)[0] for ph in phases)
         if best is None or (cycles, words) < best[0]:
             best = ((cycles, words), phases, band)
     return best[1], best[2]

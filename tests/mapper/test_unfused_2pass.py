@@ -10,7 +10,7 @@ import pytest
 
 from attnforge.cli import main
 from mapper.context import Workload
-from mapper.count import dram_cycles
+from mapper.lower import dram_cycles
 
 from .varied import resized, run, varied
 
